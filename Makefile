@@ -1,0 +1,37 @@
+# credit-ingest — every target creates or reuses .venv, so a fresh clone needs only make + Python 3.11.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help install demo test lint typecheck bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*##' Makefile | sed 's/:.*##/\t/'
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install the platform with its dev tools
+
+demo: $(STAMP)  ## run the embedded platform on a synthetic month and print the summary
+	$(BIN)/credit demo
+
+test: $(STAMP)  ## the whole test suite (unit + integration on the real broker and chDB)
+	$(BIN)/pytest -q
+
+lint: $(STAMP)  ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)  ## mypy over every package
+	$(BIN)/mypy
+
+bench: $(STAMP)  ## throughput and latency benchmark with baselines
+	$(BIN)/credit bench
+
+clean:  ## remove the virtualenv and the embedded data dir
+	rm -rf $(VENV) .credit

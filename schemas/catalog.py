@@ -1,0 +1,253 @@
+"""The catalog of information classes: data in `schemas/catalog/*.yaml`, read into typed models.
+
+Everything downstream (topics, Avro schemas, Excel templates, DDL, validation, disclosure,
+retention) is derived from these models, so adding a class is a data change, never code.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import unicodedata
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from schemas.exceptions import CatalogError, UnknownClassError
+
+CATALOG_DIR = Path(__file__).parent / "catalog"
+# Explicit list, no globbing: a stray file in the folder must not change the catalog.
+CLASS_FILES = ("seed002.yaml", "seed004.yaml", "generic.yaml")
+ENUM_FILE = "enums.yaml"
+DEPARTMENT_FILE = "departments.yaml"
+
+FieldType = Literal[
+    "string", "int", "amount", "quantity", "ratio", "date", "month",
+    "period_start", "period_end", "bool", "enum",
+]  # fmt: skip
+Check = Literal["uscc", "org_code", "reg_no", "citizen_id", "id_by_type", "phone"]
+SubjectKind = Literal["legal", "natural"]
+Disclosure = Literal["public", "authorized", "restricted"]
+Method = Literal["excel_upload", "db_link", "api_call"]
+CycleKind = Literal["realtime", "weekly", "monthly", "quarterly", "yearly"]
+
+# Every record carries these (DESIGN: provenance fields the seeds require).
+PROVENANCE_FIELDS: tuple[tuple[str, str, FieldType], ...] = (
+    ("source_dept", "信息来源部门全称", "string"),
+    ("provider_org", "提供单位全称", "string"),
+    ("provide_date", "提供日期", "date"),
+    ("usage_scope", "信息使用范围", "string"),
+)
+
+
+def normalize_label(label: str) -> str:
+    """Fold a header the way providers' spreadsheets vary it: width, spaces, full-width brackets."""
+    folded = unicodedata.normalize("NFKC", label)
+    return "".join(folded.split())
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldSpec(_Model):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str
+    type: FieldType
+    required: bool = False
+    check: Check | None = None
+    enum: str | None = None
+    doc: str | None = None
+    added: bool = False  # provenance field the platform adds where the seed's table lacks it
+
+    @model_validator(mode="after")
+    def _enum_named(self) -> FieldSpec:
+        if (self.type == "enum") != (self.enum is not None):
+            raise ValueError(f"field {self.name}: type enum and `enum:` go together")
+        return self
+
+
+class Cycle(_Model):
+    kind: CycleKind
+    due_day: int | None = Field(default=None, ge=1, le=31)
+
+
+class SubjectSpec(_Model):
+    name: str
+    code: str
+    alt_codes: tuple[str, ...] = ()
+    id_type: str | None = None
+
+
+class PublicationPeriod(_Model):
+    min_months: int = Field(ge=0)
+    max_months: int = Field(ge=1)
+
+
+class InfoClass(_Model):
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str
+    seed: str
+    subject_kind: SubjectKind
+    subject: SubjectSpec
+    key_fields: tuple[str, ...]
+    event_date_field: str | None = None
+    cycle: Cycle
+    providers: tuple[str, ...]
+    methods: tuple[Method, ...]
+    disclosure: Disclosure
+    negative: bool
+    retention_years: int | None = None
+    publication: PublicationPeriod | None = None
+    aggregate: str | None = None
+    note: str | None = None
+    fields: tuple[FieldSpec, ...]
+
+    @property
+    def topic(self) -> str:
+        return f"credit.in.{self.code}"
+
+    @property
+    def table(self) -> str:
+        return f"cls_{self.code}"
+
+    @functools.cached_property
+    def by_name(self) -> dict[str, FieldSpec]:
+        return {f.name: f for f in self.fields}
+
+    @functools.cached_property
+    def by_label(self) -> dict[str, FieldSpec]:
+        return {normalize_label(f.label): f for f in self.fields}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> InfoClass:
+        names = [f.name for f in self.fields]
+        labels = [normalize_label(f.label) for f in self.fields]
+        for what, seq in (("field name", names), ("label", labels)):
+            dupes = {x for x in seq if seq.count(x) > 1}
+            if dupes:
+                raise ValueError(f"class {self.code}: duplicate {what} {sorted(dupes)}")
+        refs = [*self.key_fields, self.subject.name, self.subject.code, *self.subject.alt_codes]
+        refs += [r for r in (self.event_date_field, self.subject.id_type) if r]
+        missing = [r for r in refs if r not in names]
+        if missing:
+            raise ValueError(f"class {self.code}: fields {missing} are referenced but not defined")
+        return self
+
+
+class EnumSpec(_Model):
+    values: tuple[str, ...]
+    synonyms: dict[str, str] = {}
+
+    def canonical(self, raw: str) -> str | None:
+        """The catalog value a provider's spelling stands for, or None if unknown."""
+        value = normalize_label(raw)
+        if value in self.values:
+            return value
+        return self.synonyms.get(value)
+
+
+class Department(_Model):
+    name: str
+    classes: tuple[str, ...]
+    cycle: Cycle | None = None
+    methods: tuple[Method, ...] = ()
+    district_reports: bool = False
+    connected: bool | None = None
+    seed: str
+
+
+class Catalog:
+    """All classes, enums and departments; look classes up by code or Chinese name."""
+
+    def __init__(
+        self,
+        classes: list[InfoClass],
+        enums: dict[str, EnumSpec],
+        departments: list[Department],
+    ) -> None:
+        self.classes: dict[str, InfoClass] = {c.code: c for c in classes}
+        self.by_name = {c.name: c for c in classes}
+        self.enums = enums
+        self.departments = departments
+        self._check_references()
+
+    def _check_references(self) -> None:
+        for cls in self.classes.values():
+            for f in cls.fields:
+                if f.enum and f.enum not in self.enums:
+                    raise CatalogError(f"class {cls.code} field {f.name}: no enum '{f.enum}'")
+        for dept in self.departments:
+            unknown = [c for c in dept.classes if c not in self.classes]
+            if unknown:
+                raise CatalogError(f"department {dept.name}: unknown classes {unknown}")
+
+    def get(self, code_or_name: str) -> InfoClass:
+        key = code_or_name.strip()
+        found = self.classes.get(key) or self.by_name.get(key)
+        if found is not None:
+            return found
+        choices = [*self.classes, *self.by_name]
+        near = difflib.get_close_matches(key, choices, n=1, cutoff=0.5)
+        hint = f"; did you mean '{near[0]}'?" if near else "; `credit catalog` lists them"
+        raise UnknownClassError(f"no class '{key}'{hint}")
+
+    def by_topic(self, topic: str) -> InfoClass:
+        return self.get(topic.removeprefix("credit.in."))
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.classes.values())
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+
+def _with_provenance(raw: dict[str, object]) -> dict[str, object]:
+    fields = list(raw.get("fields") or [])  # type: ignore[call-overload]
+    present = {f["name"] for f in fields}
+    for name, label, ftype in PROVENANCE_FIELDS:
+        if name not in present:
+            fields.append({"name": name, "label": label, "type": ftype, "added": True})
+    return {**raw, "fields": fields}
+
+
+def _read_yaml(path: Path) -> dict[str, object]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise CatalogError(f"{path.name}: cannot read catalog data: {exc}") from exc
+    if not isinstance(data, dict):
+        raise CatalogError(f"{path.name}: expected a mapping at the top")
+    return data
+
+
+def load_catalog(directory: Path = CATALOG_DIR) -> Catalog:
+    """Read and validate the catalog; any inconsistency names the file and the class."""
+    classes: list[InfoClass] = []
+    for name in CLASS_FILES:
+        path = directory / name
+        for raw in _read_yaml(path).get("classes") or []:  # type: ignore[attr-defined]
+            try:
+                classes.append(InfoClass.model_validate(_with_provenance(raw)))
+            except ValidationError as exc:
+                code = raw.get("code", "?") if isinstance(raw, dict) else "?"
+                raise CatalogError(f"{name}: class {code}: {exc}") from exc
+    enums_raw = _read_yaml(directory / ENUM_FILE).get("enums") or {}
+    enums = {k: EnumSpec.model_validate(v) for k, v in enums_raw.items()}  # type: ignore[attr-defined]
+    dept_path = directory / DEPARTMENT_FILE
+    depts_raw = _read_yaml(dept_path).get("departments") or [] if dept_path.exists() else []
+    departments = [Department.model_validate(d) for d in depts_raw]  # type: ignore[union-attr]
+    seen: set[str] = set()
+    for cls in classes:
+        if cls.code in seen:
+            raise CatalogError(f"class code '{cls.code}' is defined twice")
+        seen.add(cls.code)
+    return Catalog(classes, enums, departments)
+
+
+@functools.cache
+def default_catalog() -> Catalog:
+    """The repo's catalog, read once per process."""
+    return load_catalog()
