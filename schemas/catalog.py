@@ -33,6 +33,12 @@ Disclosure = Literal["public", "authorized", "restricted"]
 Method = Literal["excel_upload", "db_link", "api_call"]
 CycleKind = Literal["realtime", "weekly", "monthly", "quarterly", "yearly"]
 
+# Column names the platform adds to every class table and record; no catalog field may use one.
+RESERVED_FIELD_NAMES = frozenset({
+    "record_key", "version", "subject_id", "subject_kind", "subject_name", "district",
+    "name_mismatch", "code_flag", "event_date", "behaviour_end", "stored_at", "class_code",
+})  # fmt: skip
+
 # Every record carries these (DESIGN: provenance fields the seeds require).
 PROVENANCE_FIELDS: tuple[tuple[str, str, FieldType], ...] = (
     ("source_dept", "信息来源部门全称", "string"),
@@ -102,6 +108,7 @@ class InfoClass(_Model):
     retention_years: int | None = None
     publication: PublicationPeriod | None = None
     aggregate: str | None = None
+    registry_source: bool = False  # registration records: canonical names for the registry
     note: str | None = None
     fields: tuple[FieldSpec, ...]
 
@@ -124,6 +131,9 @@ class InfoClass(_Model):
     @model_validator(mode="after")
     def _consistent(self) -> InfoClass:
         names = [f.name for f in self.fields]
+        reserved = [n for n in names if n in RESERVED_FIELD_NAMES or n.startswith("ingest_")]
+        if reserved:
+            raise ValueError(f"class {self.code}: field names {reserved} are reserved")
         labels = [normalize_label(f.label) for f in self.fields]
         for what, seq in (("field name", names), ("label", labels)):
             dupes = {x for x in seq if seq.count(x) > 1}

@@ -27,3 +27,35 @@ class CodecError(CreditError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class InvalidSchemaError(CreditError):
+    """Text that is not valid Avro, or a schema type the embedded registry does not keep."""
+
+
+class InvalidCompatibilityLevelError(CreditError):
+    """A compatibility level that is unknown, or known but not enforced by the embedded registry."""
+
+
+class RegistryLookupError(CreditError):
+    """Base of the registry's "not found" errors, so callers can treat them alike."""
+
+
+class SubjectNotFoundError(RegistryLookupError):
+    """No subject of that name is registered (Confluent error 40401)."""
+
+
+class SchemaVersionNotFoundError(RegistryLookupError):
+    """The subject exists but has no such version (Confluent error 40402)."""
+
+
+class SchemaNotFoundError(RegistryLookupError):
+    """No schema with that id, or the schema is not registered under the subject (40403)."""
+
+
+class InvalidVersionError(CreditError):
+    """A version that is neither a positive integer nor "latest" (Confluent error 42202)."""
+
+
+class RegistryStateError(CreditError):
+    """The registry's state file cannot be read or written; the message names the file."""

@@ -1,0 +1,91 @@
+"""The platform's one local HTTP API: health, metrics, queries, schema registry, ingestion.
+
+Store calls block (chDB runs in-process), so handlers run them in the default executor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from credit.metrics import Metrics
+from schemas.catalog import Catalog
+from schemas.registry_api import add_registry_routes
+from schemas.registry_store import RegistryStore
+from sinks import queries
+from sinks.store import Store
+
+JSON = "application/json"
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    body = json.dumps(data, ensure_ascii=False, default=str)
+    return web.Response(text=body, status=status, content_type=JSON)
+
+
+class ApiContext:
+    """What the handlers need, plus a health callback the runtime provides."""
+
+    def __init__(
+        self,
+        store: Store,
+        catalog: Catalog,
+        metrics: Metrics,
+        health: Callable[[], dict[str, Any]],
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.metrics = metrics
+        self.health = health
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+
+def build_api(ctx: ApiContext, registry: RegistryStore) -> web.Application:
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    routes = web.RouteTableDef()
+
+    @routes.get("/health")
+    async def health(_: web.Request) -> web.Response:
+        state = ctx.health()
+        return _json(state, 200 if state.get("ready") else 503)
+
+    @routes.get("/metrics")
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(body=ctx.metrics.exposition(), content_type="text/plain")
+
+    @routes.get("/api/status")
+    async def status(_: web.Request) -> web.Response:
+        counts = await ctx.run(queries.table_counts, ctx.store, ctx.catalog)
+        return _json({**ctx.health(), "stored": counts})
+
+    @routes.get("/api/summary")
+    async def summary(_: web.Request) -> web.Response:
+        classes = await ctx.run(queries.class_summary, ctx.store, ctx.catalog)
+        risk = await ctx.run(queries.risk_list, ctx.store, 10)
+        return _json({"classes": classes, "at_risk": risk})
+
+    @routes.get("/api/uploads/{upload_id}")
+    async def upload(request: web.Request) -> web.Response:
+        fate = await ctx.run(queries.upload_fate, ctx.store, request.match_info["upload_id"])
+        return _json(fate, 200 if fate["known"] else 404)
+
+    @routes.get("/api/uploads/{upload_id}/rejected")
+    async def rejected(request: web.Request) -> web.Response:
+        rows = await ctx.run(queries.dead_letters, ctx.store, request.match_info["upload_id"])
+        return _json({"rejected": rows})
+
+    @routes.get("/api/risk")
+    async def risk(request: web.Request) -> web.Response:
+        limit = int(request.query.get("limit", "20"))
+        rows = await ctx.run(queries.risk_list, ctx.store, limit, request.query.get("district"))
+        return _json({"subjects": rows})
+
+    app.add_routes(routes)
+    add_registry_routes(app, registry)
+    return app

@@ -1,0 +1,183 @@
+"""The `credit` command: one entry point, settings read once, every result also as `--json`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from credit.errors import CreditError
+from credit.settings import Settings
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = Path(args.data_dir)
+    return Settings(**overrides)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from credit.runtime import Platform
+
+    settings = _settings(args)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with Platform(settings) as platform:
+        print(f"credit-ingest is up: API {platform.api_url}  broker {platform.bootstrap}  "
+              f"data {platform.data_dir}  (Ctrl-C stops)", flush=True)  # fmt: skip
+        try:
+            while not stop.wait(1.0):
+                failure = platform.worker_failed()
+                if failure:
+                    print(failure, file=sys.stderr)
+                    return 1
+        except KeyboardInterrupt:
+            pass
+        print("stopping…", flush=True)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from credit.demo import format_summary, run_demo
+    from credit.runtime import Platform
+
+    settings = _settings(args)
+    with Platform(settings) as platform:
+        print(f"platform up: API {platform.api_url}, broker {platform.bootstrap}", file=sys.stderr)
+        result = run_demo(platform, args.companies, args.persons, args.timeout)
+        if args.json:
+            _print_json(result)
+        else:
+            print(f"Synthetic month {result['month']}: {result['rows']} records in "
+                  f"{result['uploads']} uploads, all accounted for in {result['seconds']} s.")  # fmt: skip
+            print(format_summary(result["classes"], result["at_risk"], platform.catalog))
+        if args.keep_running:
+            print(f"\nstill running at {platform.api_url} — Ctrl-C stops", file=sys.stderr)
+            try:
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                pass
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from credit.client import NotRunningError, connect
+
+    settings = _settings(args)
+    try:
+        code, body = connect(settings).get("/api/status")
+    except NotRunningError as exc:
+        body, code = {"ready": False, "error": str(exc)}, 503
+    ready = bool(body.get("ready")) and code == 200
+    if args.json:
+        _print_json({**body, "ready": ready})
+    elif ready:
+        print(f"ready — API {body['api_url']}, broker {body['broker']['bootstrap']}")
+        for name, n in body.get("stored", {}).items():
+            print(f"  {name:<32} {n:>9}")
+    else:
+        print(f"not ready: {body.get('error') or body}")
+    return 0 if ready else 1
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from streams.runner import run_worker
+
+    return run_worker(_settings(args))
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    from schemas.avro import write_avsc
+    from schemas.catalog import default_catalog
+
+    catalog = default_catalog()
+    if args.write_avsc:
+        paths = write_avsc(catalog)
+        print(f"wrote {len(paths)} schemas to schemas/avro/")
+        return 0
+    rows = [c.model_dump(mode="json") | {"topic": c.topic, "table": c.table} for c in catalog]
+    if args.json:
+        _print_json({"classes": rows, "departments": [d.model_dump(mode="json") for d in catalog.departments]})
+        return 0
+    print(f"{'code':<34} {'name':<24} {'kind':<8} {'cycle':<10} {'disclosure':<11} neg fields")
+    for c in catalog:
+        print(f"{c.code:<34} {c.name:<20} {c.subject_kind:<8} {c.cycle.kind:<10} "
+              f"{c.disclosure:<11} {'Y' if c.negative else '-':<3} {len(c.fields)}")  # fmt: skip
+    print(f"{len(catalog)} classes, {len(catalog.departments)} department entries")
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from credit.client import connect
+
+    client = connect(_settings(args))
+    if args.what == "upload":
+        code, body = client.get(f"/api/uploads/{args.target}")
+        body = {k: body.get(k) for k in ("upload_id", "received", "stored", "rejected", "pending")} if code == 200 else body
+    elif args.what == "summary":
+        code, body = client.get("/api/summary")
+    else:
+        code, body = client.get("/api/risk", district=args.district, limit=args.limit)
+    if args.json or args.what != "summary":
+        _print_json(body)
+    else:
+        from credit.demo import format_summary
+        from schemas.catalog import default_catalog
+
+        print(format_summary(body["classes"], body["at_risk"], default_catalog()))
+    return 0 if code == 200 else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="credit", description="credit-ingest: public credit information streaming platform")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str, json_: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.add_argument("--data-dir", help="platform data dir (default $CREDIT_DATA_DIR or ./.credit)")
+        if json_:
+            p.add_argument("--json", action="store_true", help="print JSON")
+        p.set_defaults(fn=fn)
+        return p
+
+    add("up", cmd_up, "run the embedded platform in the foreground (Ctrl-C stops)", json_=False)
+    demo = add("demo", cmd_demo, "run the platform on a synthetic month and print the summary")
+    demo.add_argument("--companies", type=int, default=800)
+    demo.add_argument("--persons", type=int, default=2200)
+    demo.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the stream")
+    demo.add_argument("--keep-running", action="store_true", help="leave the platform up afterwards")
+    add("status", cmd_status, "is a platform up, and what does it hold")
+    add("worker", cmd_worker, "run the Faust stream worker (production process)", json_=False)
+    cat = add("catalog", cmd_catalog, "list the information classes")
+    cat.add_argument("--write-avsc", action="store_true", help="regenerate schemas/avro/*.avsc")
+    query = add("query", cmd_query, "query the running platform")
+    query.add_argument("what", choices=["upload", "summary", "risk"])
+    query.add_argument("target", nargs="?", help="upload id for `query upload`")
+    query.add_argument("--district")
+    query.add_argument("--limit", type=int, default=20)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        return int(args.fn(args))
+    except CreditError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""How commands other than `up` reach a running platform: `CREDIT_API_URL` or the data dir."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from credit.errors import CreditError
+import json
+from credit.settings import Settings
+
+
+class NotRunningError(CreditError):
+    """No platform answers for this data dir / API URL."""
+
+
+def read_runtime(settings: Settings) -> dict[str, Any]:
+    """What a running platform wrote about itself (empty if none)."""
+    try:
+        return dict(json.loads(settings.runtime_file.read_text()))
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def runtime_info(settings: Settings) -> dict[str, Any]:
+    if settings.api_url:
+        return {"api_url": settings.api_url.rstrip("/")}
+    info = read_runtime(settings)
+    if not info:
+        raise NotRunningError(
+            f"no platform is running on data dir {settings.data_dir} "
+            "(start one with `credit up`, or set CREDIT_API_URL)"
+        )
+    return info
+
+
+class ApiClient:
+    """Thin JSON client of the platform's HTTP API."""
+
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+
+    def get(self, path: str, **params: Any) -> tuple[int, Any]:
+        try:
+            resp = self._http.get(path, params={k: v for k, v in params.items() if v is not None})
+        except httpx.HTTPError as exc:
+            raise NotRunningError(f"the platform at {self.base_url} does not answer: {exc}") from exc
+        return resp.status_code, resp.json()
+
+    def post(self, path: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        try:
+            resp = self._http.post(path, json=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise NotRunningError(f"the platform at {self.base_url} does not answer: {exc}") from exc
+        return resp.status_code, resp.json()
+
+
+def connect(settings: Settings) -> ApiClient:
+    return ApiClient(runtime_info(settings)["api_url"])

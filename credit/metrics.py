@@ -1,0 +1,59 @@
+"""Every Prometheus metric of the platform, declared in one typed place.
+
+A process creates one `Metrics` with its registry and passes it to the stages it runs; the
+`/metrics` endpoint of that process exposes the registry.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
+
+
+class Metrics(NamedTuple):
+    registry: CollectorRegistry
+    received: Counter  # records handed over by providers, per class/provider/channel
+    producer_rejected: Counter  # rows refused at the channel, per reason
+    worker_processed: Counter  # records through the stream rules, per class and outcome
+    worker_rejected: Counter  # dead letters from the worker, per class and reason
+    worker_batch_seconds: Histogram
+    sink_rows: Counter  # rows inserted into ClickHouse, per table
+    sink_batch_rows: Histogram
+    sink_batch_seconds: Histogram
+    sink_errors: Counter  # failed inserts (retried), per table
+    end_to_end_seconds: Histogram  # provider receipt → insert into the store
+    consumer_lag: Gauge  # messages behind, per topic and partition (committed vs. consumed)
+    api_requests: Counter
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def create_metrics(registry: CollectorRegistry | None = None) -> Metrics:
+    reg = registry or CollectorRegistry()
+    c, g, h = Counter, Gauge, Histogram
+    return Metrics(
+        registry=reg,
+        received=c("credit_records_received", "records handed over by providers",
+                   ["class_code", "provider", "channel"], registry=reg),
+        producer_rejected=c("credit_producer_rejected", "rows refused at the channel",
+                            ["class_code", "provider", "reason"], registry=reg),
+        worker_processed=c("credit_worker_records", "records through the stream rules",
+                           ["class_code", "outcome"], registry=reg),
+        worker_rejected=c("credit_worker_dead_letters", "dead letters produced by the worker",
+                          ["class_code", "provider", "reason"], registry=reg),
+        worker_batch_seconds=h("credit_worker_batch_seconds", "time per worker batch", registry=reg),
+        sink_rows=c("credit_sink_rows", "rows inserted into the store", ["table"], registry=reg),
+        sink_batch_rows=h("credit_sink_batch_rows", "rows per sink batch",
+                          buckets=(10, 100, 1000, 5000, 20000, 100000), registry=reg),
+        sink_batch_seconds=h("credit_sink_batch_seconds", "time per sink batch", registry=reg),
+        sink_errors=c("credit_sink_errors", "failed inserts (retried)", ["table"], registry=reg),
+        end_to_end_seconds=h("credit_end_to_end_seconds", "provider receipt to stored",
+                             ["class_code"], buckets=_LATENCY_BUCKETS, registry=reg),
+        consumer_lag=g("credit_consumer_lag", "messages behind", ["group", "topic", "partition"],
+                       registry=reg),
+        api_requests=c("credit_api_requests", "HTTP API requests", ["route", "status"], registry=reg),
+    )  # fmt: skip

@@ -1,0 +1,252 @@
+"""The embedded platform in one process tree: broker, store, sink, API here; worker as a child.
+
+`Platform.start` spells out the order (each step needs the one before):
+  1. lock the data dir (one platform per data dir);
+  2. broker: embedded Tansu, or `CREDIT_KAFKA_BOOTSTRAP`;
+  3. topics, created explicitly;
+  4. store: chDB under the data dir, or `CREDIT_CLICKHOUSE_URL`; DDL applied;
+  5. HTTP API (with the schema registry) on a loopback port;
+  6. sink thread;
+  7. Faust worker process (`credit worker`), pointed at 2 and 5;
+  8. `runtime.json` written so other commands find this platform.
+`stop` undoes them in reverse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from aiohttp import web
+
+from credit.api import ApiContext, build_api
+from credit.broker import EmbeddedBroker, free_port
+from credit.client import read_runtime
+from credit.errors import CreditError
+from credit.metrics import Metrics, create_metrics
+from credit.settings import Settings
+from credit.topics import ensure_topics
+from schemas.catalog import Catalog, default_catalog
+from schemas.registry_store import RegistryStore
+from sinks.store import Store, open_embedded, open_server
+from sinks.writer import Sink
+
+log = logging.getLogger("credit.runtime")
+
+
+class AlreadyRunningError(CreditError):
+    """Another `credit up` owns this data dir."""
+
+
+class _ApiServer:
+    """aiohttp on its own event loop thread, so the caller's thread stays free."""
+
+    def __init__(self, app: web.Application, host: str, port: int) -> None:
+        self.app, self.host, self.port = app, host, port
+        self.loop = asyncio.new_event_loop()
+        self._runner: web.AppRunner | None = None
+        self._thread = threading.Thread(target=self.loop.run_forever, name="api", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(timeout=30)
+
+    async def _start(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.host, self.port).start()
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self.loop).result(timeout=10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+
+
+class Platform:
+    """The running platform; use as a context manager or call start/stop."""
+
+    def __init__(self, settings: Settings, catalog: Catalog | None = None) -> None:
+        self.settings = settings
+        self.catalog = catalog or default_catalog()
+        self.metrics: Metrics = create_metrics()
+        self.data_dir = Path(settings.data_dir).resolve()
+        self.broker: EmbeddedBroker | None = None
+        self.bootstrap = ""
+        self.store: Store | None = None
+        self.sink: Sink | None = None
+        self.api_url = ""
+        self._lock_file: IO[str] | None = None
+        self._api: _ApiServer | None = None
+        self._sink_thread: threading.Thread | None = None
+        self._worker: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+
+    # -- start -------------------------------------------------------------------------------
+    def start(self) -> Platform:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "logs").mkdir(exist_ok=True)
+        self._lock()  # step 1
+        try:
+            self._start_broker()  # steps 2-3
+            self._open_store()  # step 4
+            self._start_api()  # step 5
+            self._start_sink()  # step 6
+            self._start_worker()  # step 7
+            self._write_runtime()  # step 8
+        except BaseException:
+            self.stop()
+            raise
+        self.started_at = time.time()
+        return self
+
+    def _lock(self) -> None:
+        handle = (self.data_dir / "up.lock").open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            info = read_runtime(self.settings)
+            where = f" (pid {info.get('pid')}, API {info.get('api_url')})" if info else ""
+            raise AlreadyRunningError(
+                f"a platform is already running on {self.data_dir}{where}; "
+                "stop it with Ctrl-C or use another --data-dir"
+            ) from None
+        self._lock_file = handle
+
+    def _start_broker(self) -> None:
+        if self.settings.kafka_bootstrap:
+            self.bootstrap = self.settings.kafka_bootstrap
+        else:
+            self.broker = EmbeddedBroker(self.data_dir / "logs" / "tansu.log").start()
+            self.bootstrap = self.broker.bootstrap
+        ensure_topics(self.kafka_conf(), self.catalog, self.settings.topic_partitions)
+
+    def kafka_conf(self) -> dict[str, Any]:
+        return self.settings.kafka_config(self.bootstrap)
+
+    def _open_store(self) -> None:
+        db = self.settings.clickhouse_database
+        if self.settings.clickhouse_url:
+            self.store = open_server(self.settings.clickhouse_url, db)
+        else:
+            self.store = open_embedded(self.data_dir / "chdb", db)
+        self.store.apply_ddl(self.catalog)
+
+    def _start_api(self) -> None:
+        assert self.store is not None
+        port = self.settings.api_port or free_port(self.settings.api_host)
+        registry = RegistryStore(self.data_dir / "schema-registry.json")
+        ctx = ApiContext(self.store, self.catalog, self.metrics, self.health)
+        self._api = _ApiServer(build_api(ctx, registry), self.settings.api_host, port)
+        self._api.start()
+        self.api_url = f"http://{self.settings.api_host}:{port}"
+
+    @property
+    def registry_url(self) -> str:
+        return self.settings.schema_registry_url or self.api_url
+
+    def _start_sink(self) -> None:
+        assert self.store is not None
+        conf = {**self.kafka_conf(), "session.timeout.ms": self.settings.session_timeout_ms}
+        self.sink = Sink(self.store, self.catalog, conf, self.metrics,
+                         self.settings.sink_batch_size, self.settings.sink_batch_seconds)  # fmt: skip
+        self._sink_thread = threading.Thread(target=self._run_sink, name="sink", daemon=True)
+        self._sink_thread.start()
+
+    def _run_sink(self) -> None:
+        assert self.sink is not None
+        try:
+            self.sink.run()
+        except Exception:
+            log.exception("sink stopped")
+
+    def _start_worker(self) -> None:
+        env = {
+            **os.environ,
+            "CREDIT_KAFKA_BOOTSTRAP": self.bootstrap,
+            "CREDIT_SCHEMA_REGISTRY_URL": self.registry_url,
+            "CREDIT_DATA_DIR": str(self.data_dir),
+            "CREDIT_SESSION_TIMEOUT_MS": str(self.settings.session_timeout_ms),
+            "CREDIT_TOPIC_PARTITIONS": str(self.settings.topic_partitions),
+        }
+        log_path = self.data_dir / "logs" / "worker.log"
+        cmd = [sys.executable, "-m", "credit.cli", "worker"]
+        with log_path.open("ab") as out:
+            self._worker = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+    def _write_runtime(self) -> None:
+        info = {"pid": os.getpid(), "api_url": self.api_url, "bootstrap": self.bootstrap,
+                "registry_url": self.registry_url, "data_dir": str(self.data_dir)}  # fmt: skip
+        tmp = self.settings.runtime_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(info, indent=2))
+        tmp.replace(self.settings.runtime_file)
+
+    # -- state -------------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        broker_ok = self.broker.alive() if self.broker else bool(self.bootstrap)
+        worker_ok = self._worker is not None and self._worker.poll() is None
+        sink_ok = self._sink_thread is not None and self._sink_thread.is_alive()
+        return {
+            "ready": broker_ok and worker_ok and sink_ok and self.store is not None,
+            "broker": {"ok": broker_ok, "bootstrap": self.bootstrap,
+                       "embedded": self.broker is not None},  # fmt: skip
+            "worker": {"ok": worker_ok},
+            "sink": {"ok": sink_ok, "batches": self.sink.batches if self.sink else 0},
+            "store": {"embedded": bool(self.store and self.store.embedded)},
+            "api_url": self.api_url,
+            "uptime_s": round(time.time() - self.started_at, 1) if self.started_at else 0,
+        }
+
+    def worker_failed(self) -> str | None:
+        """The worker's exit, with the tail of its log, if it has died."""
+        if self._worker is None or self._worker.poll() is None:
+            return None
+        tail = (self.data_dir / "logs" / "worker.log").read_text(errors="replace")[-3000:]
+        return f"worker exited with {self._worker.returncode}:\n{tail}"
+
+    # -- stop --------------------------------------------------------------------------------
+    def stop(self) -> None:
+        if self._worker is not None:
+            self._worker.terminate()
+            try:
+                self._worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self._worker.kill()
+                self._worker.wait()
+            self._worker = None
+        if self.sink is not None and self._sink_thread is not None:
+            self.sink.stop_event.set()
+            self._sink_thread.join(timeout=30)
+        if self._api is not None:
+            self._api.stop()
+            self._api = None
+        if self.store is not None:
+            with contextlib.suppress(Exception):
+                self.store.close()
+            self.store = None
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
+        with contextlib.suppress(FileNotFoundError):
+            self.settings.runtime_file.unlink()
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    def __enter__(self) -> Platform:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+

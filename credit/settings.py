@@ -1,0 +1,70 @@
+"""Typed settings, read once from `CREDIT_*` environment variables and passed down.
+
+Nothing else in the code base reads the environment: a process builds one `Settings` at its
+entry point (the CLI) and hands it to whatever it starts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the platform; field `foo` is read from `CREDIT_FOO`."""
+
+    model_config = SettingsConfigDict(env_prefix="CREDIT_", extra="ignore")
+
+    data_dir: Path = Field(Path(".credit"), description="embedded runtime state and chDB store")
+    api_url: str | None = Field(None, description="URL of a running platform's HTTP API")
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(0, description="0 picks a free port")
+
+    kafka_bootstrap: str | None = Field(None, description="real Kafka; unset = embedded Tansu")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
+        "PLAINTEXT"
+    )
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    schema_registry_url: str | None = Field(None, description="unset = the embedded registry")
+    clickhouse_url: str | None = Field(None, description="http(s)://user:pass@host:8123/db")
+    clickhouse_database: str = "credit"
+
+    topic_partitions: int = Field(2, ge=1, description="partitions per class topic")
+    session_timeout_ms: int = Field(6000, ge=1000, description="consumer group session timeout")
+    worker_batch_size: int = Field(2000, ge=1)
+    worker_batch_seconds: float = Field(0.2, gt=0)
+    sink_batch_size: int = Field(20000, ge=1)
+    sink_batch_seconds: float = Field(0.5, gt=0)
+    max_request_bytes: int = Field(8 * 1024 * 1024, description="HTTP API request size limit")
+    max_request_records: int = 10000
+    query_row_limit: int = 10000
+    query_seconds_limit: float = 10.0
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "text"
+
+    def kafka_config(self, bootstrap: str) -> dict[str, Any]:
+        """librdkafka's dotted keys for these settings (one place that knows them)."""
+        conf: dict[str, Any] = {
+            "bootstrap.servers": bootstrap,
+            "security.protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_sasl_mechanism:
+            conf["sasl.mechanism"] = self.kafka_sasl_mechanism
+            conf["sasl.username"] = self.kafka_sasl_username or ""
+            secret = self.kafka_sasl_password
+            conf["sasl.password"] = secret.get_secret_value() if secret else ""
+        return conf
+
+    @property
+    def store_path(self) -> Path:
+        return self.data_dir / "chdb"
+
+    @property
+    def runtime_file(self) -> Path:
+        """Where a running `credit up` writes its addresses for the other commands."""
+        return self.data_dir / "runtime.json"

@@ -1,0 +1,39 @@
+"""A provider's raw row (by Chinese label or field name) → a typed record, or the reasons not.
+
+Shared by the file, HTTP and polling channels, so each refuses the same things the same way:
+banned personal data first (the value is dropped before anything else sees it), then unknown
+fields (no partial silent acceptance), then typing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from schemas.catalog import Catalog, InfoClass, normalize_label
+from schemas.values import coerce_record
+from schemas.violations import Violation
+from streams.banned import strip_banned
+
+INGEST_KEYS = ("source_key",)
+
+
+def intake(
+    cls: InfoClass, raw: Mapping[str, Any], catalog: Catalog
+) -> tuple[dict[str, Any], list[Violation]]:
+    """The typed record and every problem found; a row with problems must be dead-lettered."""
+    kept, problems = strip_banned(raw, cls.subject_kind)
+    by_name: dict[str, Any] = {}
+    for key, value in kept.items():
+        if key in INGEST_KEYS:
+            continue
+        spec = cls.by_name.get(key) or cls.by_label.get(normalize_label(str(key)))
+        if spec is None:
+            problems.append(Violation(
+                "field.unknown", str(key), f"「{key}」不是「{cls.name}」的数据项",
+                f"'{key}' is not a field of {cls.code}",
+            ))  # fmt: skip
+            continue
+        by_name[spec.name] = value
+    typed, type_problems = coerce_record(cls, by_name, catalog)
+    return typed, problems + type_problems

@@ -1,0 +1,84 @@
+"""DDL for the store: static tables from `sinks/ddl/*.sql`, class tables from the catalog.
+
+One source for chDB and a ClickHouse server; every statement is `IF NOT EXISTS`, so applying
+the DDL twice is a no-op.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from schemas.catalog import Catalog, FieldSpec, InfoClass
+
+DDL_DIR = Path(__file__).parent / "ddl"
+
+_CH_TYPES = {
+    "string": "String",
+    "month": "String",
+    "int": "Int64",
+    "amount": "Decimal(18, 2)",
+    "quantity": "Float64",
+    "ratio": "Float64",
+    "bool": "Bool",
+    "date": "Date32",
+    "period_start": "Date32",
+    "period_end": "Date32",
+}
+
+# Columns every class table has besides the catalog fields, in insert order.
+META_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("record_key", "String"),
+    ("version", "UInt64"),
+    ("subject_id", "String"),
+    ("subject_kind", "LowCardinality(String)"),
+    ("subject_name", "String"),
+    ("district", "LowCardinality(String)"),
+    ("name_mismatch", "UInt8"),
+    ("code_flag", "LowCardinality(String)"),
+    ("event_date", "Date32"),
+    ("behaviour_end", "Date32"),
+    ("ingest_provider", "LowCardinality(String)"),
+    ("ingest_channel", "LowCardinality(String)"),
+    ("ingest_upload_id", "String"),
+    ("ingest_row", "Nullable(Int64)"),
+    ("ingest_source_key", "String"),
+    ("ingest_received_at", "DateTime64(3)"),
+    ("stored_at", "DateTime64(3)"),
+)
+
+
+def column_type(spec: FieldSpec) -> str:
+    if spec.type == "enum":
+        return "LowCardinality(Nullable(String))"
+    return f"Nullable({_CH_TYPES[spec.type]})"
+
+
+def class_columns(cls: InfoClass) -> list[tuple[str, str]]:
+    """(name, ClickHouse type) of a class table, meta columns first."""
+    return list(META_COLUMNS) + [(f.name, column_type(f)) for f in cls.fields]
+
+
+def class_table_sql(cls: InfoClass, db: str) -> str:
+    cols = ",\n    ".join(f"`{name}` {ctype}" for name, ctype in class_columns(cls))
+    ttl = ""
+    if cls.negative and cls.subject_kind == "natural" and cls.retention_years:
+        # seed 003 / Liaoning rules: negative personal information leaves 5 years after the
+        # behaviour ended.
+        ttl = f"\nTTL toDate(behaviour_end) + INTERVAL {cls.retention_years} YEAR DELETE"
+    return (
+        f"CREATE TABLE IF NOT EXISTS {db}.{cls.table}\n(\n    {cols}\n)\n"
+        f"ENGINE = ReplacingMergeTree(version)\n"
+        f"PARTITION BY toYYYYMM(event_date)\n"
+        f"ORDER BY (subject_id, record_key){ttl}\n"
+        f"COMMENT '{cls.name}'"
+    )
+
+
+def static_statements(db: str) -> list[str]:
+    return [
+        p.read_text(encoding="utf-8").format(db=db) for p in sorted(DDL_DIR.glob("[0-9]*.sql"))
+    ]
+
+
+def all_statements(catalog: Catalog, db: str) -> list[str]:
+    return static_statements(db) + [class_table_sql(cls, db) for cls in catalog]

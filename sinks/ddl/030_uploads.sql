@@ -1,0 +1,16 @@
+-- The upload ledger: what a provider handed over, per upload (file, API request, poll run).
+CREATE TABLE IF NOT EXISTS {db}.uploads
+(
+    upload_id     String,
+    class_code    LowCardinality(String),
+    provider      LowCardinality(String),
+    channel       LowCardinality(String),
+    source_name   String,
+    received      UInt64,
+    sent          UInt64,
+    rejected      UInt64,
+    started_at    DateTime64(3),
+    finished_at   DateTime64(3)
+)
+ENGINE = ReplacingMergeTree(finished_at)
+ORDER BY upload_id

@@ -1,0 +1,28 @@
+-- Latest rolling figures per subject and utility/fund, as emitted by the stream on change.
+CREATE TABLE IF NOT EXISTS {db}.aggregates
+(
+    subject_id        String,
+    subject_kind      LowCardinality(String),
+    kind              LowCardinality(String),
+    arrears_flag      UInt8,
+    arrears_amount    Float64,
+    days_overdue      Int64,
+    months_in_arrears_12 UInt8,
+    last_month        String,
+    last_month_usage  Float64,
+    last_month_amount Float64,
+    avg_usage_3       Float64,
+    avg_usage_6       Float64,
+    avg_usage_12      Float64,
+    avg_amount_3      Float64,
+    avg_amount_6      Float64,
+    avg_amount_12     Float64,
+    consecutive_paid_months UInt16,
+    last_on_time_date Nullable(Date),
+    arrears_repaid    UInt8,
+    extra             String,
+    version           UInt64,
+    updated_at        DateTime64(3)
+)
+ENGINE = ReplacingMergeTree(version)
+ORDER BY (subject_id, kind)

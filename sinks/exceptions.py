@@ -1,0 +1,13 @@
+"""Errors that leave the sinks package."""
+
+from __future__ import annotations
+
+from credit.errors import CreditError
+
+
+class StoreError(CreditError):
+    """ClickHouse (server or embedded chDB) refused or could not be reached."""
+
+
+class QueryError(CreditError):
+    """An analyst query that is not allowed or failed; the message says which."""

@@ -1,0 +1,115 @@
+"""Read-side queries over the store (upload fate, collection counts, risk list, subjects).
+
+Every query reads class tables with FINAL so re-sent and corrected records count once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schemas.catalog import Catalog
+from sinks.store import Store
+from streams.codes import mask_id
+
+ARREARS_CLASSES = ("legal_arrears", "natural_arrears")
+
+
+def upload_fate(store: Store, upload_id: str) -> dict[str, Any]:
+    """received / stored / rejected / pending of one upload; pending = not yet decided."""
+    db = store.database
+    ledger = store.query(
+        f"SELECT class_code, provider, channel, received, sent, rejected FROM {db}.uploads FINAL "
+        "WHERE upload_id = {u:String}",
+        {"u": upload_id},
+    )
+    counts = store.query(
+        f"SELECT outcome, count() AS n FROM {db}.outcomes FINAL WHERE upload_id = {{u:String}} "
+        "GROUP BY outcome",
+        {"u": upload_id},
+    )
+    by = {str(r["outcome"]): int(r["n"]) for r in counts}
+    stored, rejected = by.get("stored", 0), by.get("rejected", 0)
+    received = int(ledger[0]["received"]) if ledger else stored + rejected
+    return {
+        "upload_id": upload_id,
+        "known": bool(ledger) or bool(by),
+        "class_code": ledger[0]["class_code"] if ledger else None,
+        "provider": ledger[0]["provider"] if ledger else None,
+        "received": received,
+        "stored": stored,
+        "rejected": rejected,
+        "pending": max(received - stored - rejected, 0),
+    }
+
+
+def class_summary(store: Store, catalog: Catalog) -> list[dict[str, Any]]:
+    """Per class: received (ledger), stored, rejected, and the top rejection reasons."""
+    db = store.database
+    received = {
+        r["class_code"]: int(r["n"])
+        for r in store.query(f"SELECT class_code, sum(received) AS n FROM {db}.uploads FINAL GROUP BY class_code")
+    }
+    decided: dict[str, dict[str, int]] = {}
+    for r in store.query(
+        f"SELECT class_code, outcome, count() AS n FROM {db}.outcomes FINAL GROUP BY class_code, outcome"
+    ):
+        decided.setdefault(r["class_code"], {})[str(r["outcome"])] = int(r["n"])
+    reasons: dict[str, list[dict[str, Any]]] = {}
+    for r in store.query(
+        f"SELECT class_code, arrayJoin(reason_codes) AS reason, count() AS n FROM {db}.outcomes FINAL "
+        "WHERE outcome = 'rejected' GROUP BY class_code, reason ORDER BY n DESC"
+    ):
+        reasons.setdefault(r["class_code"], []).append({"reason": r["reason"], "count": int(r["n"])})
+    out = []
+    for code in sorted(set(received) | set(decided)):
+        cls = catalog.classes.get(code)
+        d = decided.get(code, {})
+        stored, rejected = d.get("stored", 0), d.get("rejected", 0)
+        got = received.get(code, stored + rejected)
+        out.append({
+            "class_code": code, "name": cls.name if cls else code, "received": got,
+            "stored": stored, "rejected": rejected, "pending": max(got - stored - rejected, 0),
+            "top_reasons": reasons.get(code, [])[:5],
+        })  # fmt: skip
+    return out
+
+
+def risk_list(store: Store, limit: int = 10, district: str | None = None) -> list[dict[str, Any]]:
+    """Subjects in arrears with the most utilities, then the largest amounts (masked IDs)."""
+    db = store.database
+    where = "WHERE district = {d:String}" if district else ""
+    parts = [
+        f"SELECT subject_id, subject_kind, subject_name, district, arrears_type, "
+        f"toFloat64(arrears_amount) AS amount, overdue_days FROM {db}.cls_{c} FINAL {where}"
+        for c in ARREARS_CLASSES
+    ]
+    sql = (
+        "SELECT subject_id, any(subject_kind) AS kind, any(subject_name) AS name, any(district) AS district, "
+        "uniqExact(arrears_type) AS utilities, round(sum(amount), 2) AS arrears_amount, "
+        f"max(overdue_days) AS max_days_overdue FROM ({' UNION ALL '.join(parts)}) "
+        f"GROUP BY subject_id ORDER BY utilities DESC, arrears_amount DESC LIMIT {int(limit)}"
+    )
+    rows = store.query(sql, {"d": district} if district else None)
+    for r in rows:
+        if r["kind"] == "natural":
+            r["subject_id"] = mask_id(r["subject_id"])
+    return rows
+
+
+def table_counts(store: Store, catalog: Catalog) -> dict[str, int]:
+    """Stored records per class (deduplicated), plus dead letters."""
+    db = store.database
+    counts = {}
+    for cls in catalog:
+        counts[cls.code] = int(store.query(f"SELECT count() AS n FROM {db}.{cls.table} FINAL")[0]["n"])
+    counts["dead_letters"] = int(store.query(f"SELECT count() AS n FROM {db}.dead_letters FINAL")[0]["n"])
+    return counts
+
+
+def dead_letters(store: Store, upload_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+    db = store.database
+    return store.query(
+        f"SELECT row, class_code, stage, reason_codes, reasons, payload FROM {db}.dead_letters FINAL "
+        "WHERE upload_id = {u:String} ORDER BY row LIMIT {n:UInt32}",
+        {"u": upload_id, "n": limit},
+    )

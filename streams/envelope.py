@@ -1,0 +1,116 @@
+"""What travels on the internal topics: valid records, dead letters and row outcomes.
+
+Internal topics carry JSON (dates as ISO strings): only our own sink reads them, and JSON
+keeps a dead letter readable by a person with `kcat` when something goes wrong.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# Kafka headers the producers set, so that even an unreadable value can be accounted for.
+H_PROVIDER = "credit-provider"
+H_CHANNEL = "credit-channel"
+H_UPLOAD = "credit-upload"
+H_ROW = "credit-row"
+H_SOURCE_KEY = "credit-source-key"
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One message of a class topic, as the worker received it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Mapping[str, str]
+    timestamp_ms: int
+
+
+def headers_to_dict(headers: Any) -> dict[str, str]:
+    """Kafka headers (list of pairs or mapping, bytes values) as a str → str dict."""
+    items = headers.items() if isinstance(headers, Mapping) else (headers or [])
+    out = {}
+    for k, v in items:
+        out[str(k)] = v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v or "")
+    return out
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def dumps(obj: Mapping[str, Any]) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, default=_default, separators=(",", ":")).encode()
+
+
+def loads(data: bytes) -> dict[str, Any]:
+    value = json.loads(data)
+    if not isinstance(value, dict):
+        raise ValueError("expected a JSON object")
+    return value
+
+
+def record_key(provider: str, class_code: str, source_key: str) -> str:
+    """Idempotency key: the same provider, class and source key is the same record."""
+    digest = hashlib.blake2b(f"{provider}\x1f{class_code}\x1f{source_key}".encode(), digest_size=12)
+    return digest.hexdigest()
+
+
+def row_key(upload_id: str, row: int | None, source_key: str) -> str:
+    return f"r{row}" if row is not None else f"k{source_key}"
+
+
+def dead_letter(
+    class_code: str,
+    meta: Mapping[str, Any],
+    stage: str,
+    reasons: list[Any],
+    payload: Mapping[str, Any] | None,
+    *,
+    raw: bytes | None,
+    received_ms: int,
+    position: tuple[str, int, int] | None,
+) -> dict[str, Any]:
+    """A dead letter as it travels on the dead-letter topic (worker and producers alike).
+
+    `reasons` are Violations; `payload` must already be free of banned values. The key is the
+    provider row when there is one, so a re-sent or replayed row replaces its old entry.
+    """
+    topic, partition, offset = position or ("", -1, -1)
+    if meta.get("row") is not None:
+        dl_key = f"{meta['upload_id']}:{meta['row']}"
+    else:
+        dl_key = f"{meta['upload_id']}:{meta['source_key']}"
+    return {
+        "class_code": class_code,
+        "provider": meta.get("provider", ""),
+        "channel": meta.get("channel", ""),
+        "upload_id": meta.get("upload_id", ""),
+        "row": meta.get("row"),
+        "source_key": meta.get("source_key", ""),
+        "dl_key": dl_key,
+        "stage": stage,
+        "reasons": [v.as_dict() for v in reasons],
+        "payload": dict(payload) if payload is not None else None,
+        "raw_b64": base64.b64encode(raw).decode() if raw is not None else "",
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "received_ms": received_ms,
+        "rejected_ms": int(dt.datetime.now(dt.UTC).timestamp() * 1000),
+    }

@@ -1,0 +1,173 @@
+"""The per-record path through the worker, as plain functions over plain records.
+
+decode → banned data → rules → identity → enrich, ending in exactly one of: a valid record
+for the class table, or a dead letter with reasons (nothing lost). No Kafka or Faust here:
+the worker feeds messages in and sends the results out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from schemas.catalog import Catalog, InfoClass
+from schemas.codec import AvroDecoder
+from schemas.exceptions import CodecError, UnknownClassError
+from schemas.violations import Violation
+from streams import envelope as env
+from streams.banned import strip_banned
+from streams.identity import Resolution, learn, resolve
+from streams.rules import validate
+
+
+@dataclass
+class Outcome:
+    """Either `valid` (a class-table row) or `dead` (a dead letter)."""
+
+    class_code: str
+    valid: dict[str, Any] | None = None
+    dead: dict[str, Any] | None = None
+    registry_changed: bool = False
+
+
+def _meta(msg: env.Inbound) -> dict[str, Any]:
+    h = msg.headers
+    row = h.get(env.H_ROW)
+    return {
+        "provider": h.get(env.H_PROVIDER, ""),
+        "channel": h.get(env.H_CHANNEL, ""),
+        "upload_id": h.get(env.H_UPLOAD, ""),
+        "row": int(row) if row and row.lstrip("-").isdigit() else None,
+        "source_key": h.get(env.H_SOURCE_KEY, "") or f"{msg.topic}:{msg.partition}:{msg.offset}",
+    }
+
+
+def _dead(
+    msg: env.Inbound,
+    class_code: str,
+    meta: Mapping[str, Any],
+    stage: str,
+    reasons: list[Violation],
+    payload: Mapping[str, Any] | None,
+    raw: bytes | None = None,
+    received_ms: int | None = None,
+) -> Outcome:
+    dead = env.dead_letter(
+        class_code,
+        meta,
+        stage,
+        reasons,
+        payload,
+        raw=raw,
+        received_ms=received_ms if received_ms is not None else msg.timestamp_ms,
+        position=(msg.topic, msg.partition, msg.offset),
+    )
+    return Outcome(class_code, dead=dead)
+
+
+def _epoch_ms(value: Any, fallback: int) -> int:
+    if isinstance(value, dt.datetime):
+        return int(value.timestamp() * 1000)
+    if isinstance(value, int):
+        return value
+    return fallback
+
+
+def _event_date(cls: InfoClass, record: Mapping[str, Any], received: dt.date) -> dt.date:
+    value = record.get(cls.event_date_field) if cls.event_date_field else None
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str) and len(value) == 7:  # YYYY-MM
+        return dt.date(int(value[:4]), int(value[5:7]), 1)
+    return received
+
+
+def _behaviour_end(cls: InfoClass, record: Mapping[str, Any], event: dt.date) -> dt.date:
+    """When the behaviour ended: the latest *_end / *_to date the record carries, else its date."""
+    ends = [
+        v for k, v in record.items()
+        if isinstance(v, dt.date) and (k.endswith("_end") or k.endswith("_to"))
+    ]  # fmt: skip
+    return max(ends) if ends else event
+
+
+def enrich(
+    cls: InfoClass, record: dict[str, Any], res: Resolution, meta: Mapping[str, Any], received_ms: int
+) -> dict[str, Any]:
+    """The class-table row: catalog fields plus subject, idempotency key and version."""
+    received = dt.datetime.fromtimestamp(received_ms / 1000, dt.UTC)
+    event = _event_date(cls, record, received.date())
+    provide = record.get("provide_date")
+    provide_days = provide.toordinal() if isinstance(provide, dt.date) else 0
+    rkey = env.record_key(meta["provider"], cls.code, meta["source_key"])
+    row = {name: record.get(name) for name in cls.by_name}
+    row.update(
+        record_key=rkey,
+        # latest provider date wins; among equal dates, the later receipt
+        version=provide_days * 10**13 + received_ms,
+        subject_id=res.subject_id,
+        subject_kind=cls.subject_kind,
+        subject_name=res.subject_name,
+        district=res.district,
+        name_mismatch=int(res.name_mismatch),
+        code_flag=res.code_flag,
+        event_date=event,
+        behaviour_end=_behaviour_end(cls, record, event),
+        ingest_provider=meta["provider"],
+        ingest_channel=meta["channel"],
+        ingest_upload_id=meta["upload_id"],
+        ingest_row=meta["row"],
+        ingest_source_key=meta["source_key"],
+        ingest_received_at=received_ms,
+    )
+    return row
+
+
+class Pipeline:
+    """Holds what the per-record functions need: catalog, decoder, registry mappings."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        decoder: AvroDecoder,
+        subjects: MutableMapping[str, Any],
+        aliases: MutableMapping[str, Any],
+    ) -> None:
+        self.catalog = catalog
+        self.decoder = decoder
+        self.subjects = subjects
+        self.aliases = aliases
+
+    def process(self, msg: env.Inbound, today: dt.date | None = None) -> Outcome:
+        meta = _meta(msg)
+        try:
+            cls = self.catalog.by_topic(msg.topic)
+        except UnknownClassError as exc:
+            why = Violation("class.unknown", None, "未知信息类", str(exc))
+            return _dead(msg, "", meta, "decode", [why], None, msg.value)
+        try:
+            _, decoded = self.decoder.decode(msg.value)
+        except CodecError as exc:
+            why = Violation(exc.reason, None, "消息无法解码", str(exc))
+            return _dead(msg, cls.code, meta, "decode", [why], None, msg.value)
+        return self.process_record(cls, msg, meta, decoded, today or dt.date.today())
+
+    def process_record(
+        self, cls: InfoClass, msg: env.Inbound, meta: dict[str, Any], decoded: dict[str, Any], today: dt.date
+    ) -> Outcome:
+        received_ms = _epoch_ms(decoded.get("ingest_received_at"), msg.timestamp_ms)
+        for name in ("provider", "channel", "upload_id", "source_key"):
+            meta[name] = decoded.get(f"ingest_{name}") or meta[name]
+        meta["row"] = decoded.get("ingest_row", meta["row"])
+        record, banned = strip_banned(decoded, cls.subject_kind)
+        problems = banned + validate(cls, record, self.catalog, today)
+        if problems:
+            return _dead(msg, cls.code, meta, "rules", problems, record, received_ms=received_ms)
+        res = resolve(cls, record, self.subjects, self.aliases)
+        if res.violations:
+            return _dead(msg, cls.code, meta, "identity", res.violations, record, received_ms=received_ms)
+        changed = learn(cls, record, res, self.subjects, self.aliases)
+        row = enrich(cls, record, res, meta, received_ms)
+        return Outcome(cls.code, valid=row, registry_changed=changed)

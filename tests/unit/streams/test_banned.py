@@ -1,0 +1,135 @@
+"""Seed 003 banned personal data: recognised by header or key, dropped without a trace."""
+
+from __future__ import annotations
+
+import pytest
+
+from schemas.catalog import default_catalog
+from streams.banned import banned_attribute, strip_banned
+
+BANNED = {
+    "marriage": ["婚姻状况", "婚姻", "婚否", "marital_status", "maritalStatus", "marriage"],
+    "religion": ["宗教信仰", "信仰", "religion", "Religious Belief"],
+    "genetic": ["基因检测结果", "gene", "genetic_data", "DNA"],
+    "fingerprint": ["指纹", "指纹特征", "fingerprint", "finger_print"],
+    "blood_type": ["血型", "blood_type", "bloodType", "BLOOD-GROUP"],
+    "medical": ["疾病", "病史", "疾病和病史", "医疗记录", "disease", "medical_history", "illness"],
+    "income": ["收入", "工资收入", "月收入（元）", "income", "salary", "annual_income", "wages"],
+    "deposit": ["存款", "银行存款余额", "deposit", "deposits", "bank_deposits", "savings"],
+    "securities": ["有价证券", "股票", "证券账户", "securities", "stocks", "stock_holdings"],
+    "commercial_insurance": [
+        "商业保险",
+        "商业保险保单号",
+        "commercial_insurance",
+        "life_insurance",
+    ],
+    "real_estate": ["不动产", "房产", "房产证号", "real_estate", "property_holdings", "realEstate"],
+    "tax_amount": ["纳税数额", "纳税额", "应纳税额", "纳税总额", "tax_amount", "taxes_paid"],
+}
+PERSONAL = {"marriage", "religion", "genetic", "fingerprint", "blood_type", "medical"}
+ALLOWED = [
+    "缴存基数",
+    "缴费基数",
+    "欠费金额",
+    "当前余额",
+    "税务登记号",
+    "纳税人识别号",
+    "纳税信用等级",
+    "tax_credit_rating",
+    "taxpayer_id",
+    "医疗保险",
+    "medical_insurance_base",
+    "缴存单位名称",
+    "pay_base",
+    "deposit_base",
+    "housing_fund_deposit",
+    "ingest_received_at",
+    "gender",
+]
+CASES = [(cat, name) for cat, names in BANNED.items() for name in names]
+
+
+@pytest.mark.parametrize(("category", "name"), CASES)
+def test_banned_attribute_is_recognised_for_a_person(category: str, name: str) -> None:
+    assert banned_attribute(name) == category
+
+
+@pytest.mark.parametrize(("category", "name"), CASES)
+def test_legal_records_ban_only_the_personal_categories(category: str, name: str) -> None:
+    expected = category if category in PERSONAL else None
+    assert banned_attribute(name, "legal") == expected
+
+
+@pytest.mark.parametrize("name", ALLOWED)
+def test_look_alikes_are_allowed(name: str) -> None:
+    assert banned_attribute(name) is None
+
+
+def test_enterprise_real_estate_certificate_is_allowed() -> None:
+    assert banned_attribute("不动产登记证明号", "legal") is None
+    assert banned_attribute("不动产登记证明号", "natural") == "real_estate"
+
+
+def test_no_catalog_field_is_banned() -> None:
+    for cls in default_catalog():
+        for spec in cls.fields:
+            for name in (spec.name, spec.label):
+                assert banned_attribute(name, cls.subject_kind) is None, (cls.code, name)
+
+
+SECRETS = {
+    "婚姻状况": "已婚-SECRET1",
+    "blood_type": "AB-SECRET2",
+    "月收入": "98765.43",
+    "bank_deposits": "5550001",
+    "纳税数额": "31415.92",
+}
+
+
+def person_record() -> dict[str, object]:
+    return {
+        "person_name": "张三",
+        "id_no": "11010519491231002X",
+        "arrears_amount": 88.0,
+        **SECRETS,
+        "extra": {"religion": "SECRET3", "pay_base": 5000.0},
+        "history": [{"病史": "SECRET4"}, {"note": "ok"}],
+    }
+
+
+def test_strip_banned_drops_every_banned_key_and_reports_each() -> None:
+    kept, found = strip_banned(person_record())
+    assert kept == {
+        "person_name": "张三",
+        "id_no": "11010519491231002X",
+        "arrears_amount": 88.0,
+        "extra": {"pay_base": 5000.0},
+        "history": [{}, {"note": "ok"}],
+    }
+    assert {v.code for v in found} == {"banned.personal_data"}
+    assert sorted(v.field or "" for v in found) == sorted(
+        [*SECRETS, "extra.religion", "history[0].病史"]
+    )
+
+
+def test_strip_banned_never_carries_a_banned_value() -> None:
+    result = repr(strip_banned(person_record()))
+    for secret in [*SECRETS.values(), "SECRET3", "SECRET4"]:
+        assert secret not in result
+
+
+def test_violation_names_the_category() -> None:
+    _, [v] = strip_banned({"血型": "O"})
+    assert "血型" in v.message_zh and "blood_type" in v.message_en
+
+
+def test_strip_banned_for_a_legal_record_keeps_assets() -> None:
+    record = {"org_name": "某公司", "纳税总额": 1000.0, "法定代表人血型": "A"}
+    kept, found = strip_banned(record, subject_kind="legal")
+    assert kept == {"org_name": "某公司", "纳税总额": 1000.0}
+    assert [v.field for v in found] == ["法定代表人血型"]
+
+
+def test_clean_record_is_unchanged() -> None:
+    record = {"person_name": "李四", "pay_base": 5000.0, "当前余额": 12.5}
+    assert strip_banned(record) == (record, [])
