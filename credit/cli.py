@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import signal
@@ -64,10 +65,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(format_summary(result["classes"], result["at_risk"], platform.catalog))
         if args.keep_running:
             print(f"\nstill running at {platform.api_url} — Ctrl-C stops", file=sys.stderr)
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 threading.Event().wait()
-            except KeyboardInterrupt:
-                pass
     return 0
 
 
@@ -108,7 +107,12 @@ def cmd_catalog(args: argparse.Namespace) -> int:
         return 0
     rows = [c.model_dump(mode="json") | {"topic": c.topic, "table": c.table} for c in catalog]
     if args.json:
-        _print_json({"classes": rows, "departments": [d.model_dump(mode="json") for d in catalog.departments]})
+        _print_json(
+            {
+                "classes": rows,
+                "departments": [d.model_dump(mode="json") for d in catalog.departments],
+            }
+        )
         return 0
     print(f"{'code':<34} {'name':<24} {'kind':<8} {'cycle':<10} {'disclosure':<11} neg fields")
     for c in catalog:
@@ -124,7 +128,11 @@ def cmd_query(args: argparse.Namespace) -> int:
     client = connect(_settings(args))
     if args.what == "upload":
         code, body = client.get(f"/api/uploads/{args.target}")
-        body = {k: body.get(k) for k in ("upload_id", "received", "stored", "rejected", "pending")} if code == 200 else body
+        body = (
+            {k: body.get(k) for k in ("upload_id", "received", "stored", "rejected", "pending")}
+            if code == 200
+            else body
+        )
     elif args.what == "summary":
         code, body = client.get("/api/summary")
     else:
@@ -140,12 +148,18 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="credit", description="credit-ingest: public credit information streaming platform")
+    parser = argparse.ArgumentParser(
+        prog="credit", description="credit-ingest: public credit information streaming platform"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str, json_: bool = True) -> argparse.ArgumentParser:
+    def add(
+        name: str, fn: Callable[[argparse.Namespace], int], help_: str, json_: bool = True
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_)
-        p.add_argument("--data-dir", help="platform data dir (default $CREDIT_DATA_DIR or ./.credit)")
+        p.add_argument(
+            "--data-dir", help="platform data dir (default $CREDIT_DATA_DIR or ./.credit)"
+        )
         if json_:
             p.add_argument("--json", action="store_true", help="print JSON")
         p.set_defaults(fn=fn)
@@ -156,7 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--companies", type=int, default=800)
     demo.add_argument("--persons", type=int, default=2200)
     demo.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the stream")
-    demo.add_argument("--keep-running", action="store_true", help="leave the platform up afterwards")
+    demo.add_argument(
+        "--keep-running", action="store_true", help="leave the platform up afterwards"
+    )
     add("status", cmd_status, "is a platform up, and what does it hold")
     add("worker", cmd_worker, "run the Faust stream worker (production process)", json_=False)
     cat = add("catalog", cmd_catalog, "list the information classes")
@@ -171,7 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     try:
         return int(args.fn(args))
     except CreditError as exc:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 
 from credit.errors import CreditError
-import json
 from credit.settings import Settings
 
 
@@ -46,14 +46,18 @@ class ApiClient:
         try:
             resp = self._http.get(path, params={k: v for k, v in params.items() if v is not None})
         except httpx.HTTPError as exc:
-            raise NotRunningError(f"the platform at {self.base_url} does not answer: {exc}") from exc
+            raise NotRunningError(
+                f"the platform at {self.base_url} does not answer: {exc}"
+            ) from exc
         return resp.status_code, resp.json()
 
     def post(self, path: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:
         try:
             resp = self._http.post(path, json=body, headers=headers)
         except httpx.HTTPError as exc:
-            raise NotRunningError(f"the platform at {self.base_url} does not answer: {exc}") from exc
+            raise NotRunningError(
+                f"the platform at {self.base_url} does not answer: {exc}"
+            ) from exc
         return resp.status_code, resp.json()
 
 

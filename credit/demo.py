@@ -61,20 +61,26 @@ def wait_accounted(platform: Platform, expected: int, timeout: float) -> list[di
             if failure:
                 raise DemoError(failure)
             if time.monotonic() > deadline:
-                raise DemoError(f"only {decided} of {expected} records accounted after {timeout:.0f}s")
+                raise DemoError(
+                    f"only {decided} of {expected} records accounted after {timeout:.0f}s"
+                )
             time.sleep(0.5)
     finally:
         bar.close()
 
 
-def format_summary(summary: list[dict[str, Any]], risk: list[dict[str, Any]], catalog: Catalog) -> str:
+def format_summary(
+    summary: list[dict[str, Any]], risk: list[dict[str, Any]], catalog: Catalog
+) -> str:
     lines = ["", "Per class (received = stored + rejected):", ""]
     head = f"{'class':<36} {'received':>9} {'stored':>8} {'rejected':>9}  top reasons"
     lines += [head, "-" * len(head)]
     for c in summary:
         reasons = ", ".join(f"{r['reason']}×{r['count']}" for r in c["top_reasons"][:3])
         label = f"{c['name']} ({c['class_code']})"
-        lines.append(f"{label:<30} {c['received']:>9} {c['stored']:>8} {c['rejected']:>9}  {reasons}")
+        lines.append(
+            f"{label:<30} {c['received']:>9} {c['stored']:>8} {c['rejected']:>9}  {reasons}"
+        )
     tot = {k: sum(c[k] for c in summary) for k in ("received", "stored", "rejected", "pending")}
     lines.append(f"{'total':<36} {tot['received']:>9} {tot['stored']:>8} {tot['rejected']:>9}")
     lines += ["", "Subjects most at risk (arrears across utilities):", ""]
@@ -96,7 +102,9 @@ def run_demo(platform: Platform, companies: int, persons: int, timeout: float) -
     risk = queries.risk_list(platform.store, 10)
     elapsed = time.monotonic() - started
     totals = {k: sum(c[k] for c in summary) for k in ("received", "stored", "rejected", "pending")}
-    if totals["received"] != totals["stored"] + totals["rejected"] or totals["received"] != len(rows):
+    if totals["received"] != totals["stored"] + totals["rejected"] or totals["received"] != len(
+        rows
+    ):
         raise DemoError(f"counts do not add up: sent {len(rows)} rows, store says {totals}")
     return {"month": month.isoformat()[:7], "rows": len(rows), "uploads": len(uploads),
             "seconds": round(elapsed, 1), "totals": totals, "classes": summary, "at_risk": risk}  # fmt: skip

@@ -199,8 +199,11 @@ class Platform:
         sink_ok = self._sink_thread is not None and self._sink_thread.is_alive()
         return {
             "ready": broker_ok and worker_ok and sink_ok and self.store is not None,
-            "broker": {"ok": broker_ok, "bootstrap": self.bootstrap,
-                       "embedded": self.broker is not None},  # fmt: skip
+            "broker": {
+                "ok": broker_ok,
+                "bootstrap": self.bootstrap,
+                "embedded": self.broker is not None,
+            },
             "worker": {"ok": worker_ok},
             "sink": {"ok": sink_ok, "batches": self.sink.batches if self.sink else 0},
             "store": {"embedded": bool(self.store and self.store.embedded)},
@@ -249,4 +252,3 @@ class Platform:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-

@@ -24,9 +24,7 @@ class Settings(BaseSettings):
     api_port: int = Field(0, description="0 picks a free port")
 
     kafka_bootstrap: str | None = Field(None, description="real Kafka; unset = embedded Tansu")
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
-        "PLAINTEXT"
-    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None

@@ -112,7 +112,9 @@ class Publisher:
 
         return callback
 
-    def _headers(self, upload_id: str, row: int | None, source_key: str) -> list[tuple[str, bytes]]:
+    def _headers(
+        self, upload_id: str, row: int | None, source_key: str
+    ) -> list[tuple[str, str | bytes | None]]:
         return [
             (env.H_PROVIDER, self.provider.encode()),
             (env.H_CHANNEL, self.channel.encode()),
@@ -172,7 +174,7 @@ class Publisher:
         topic: str,
         value: bytes,
         key: bytes,
-        headers: list[tuple[str, bytes]] | None,
+        headers: list[tuple[str, str | bytes | None]] | None,
         row: int | None,
     ) -> None:
         while True:

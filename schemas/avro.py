@@ -110,7 +110,9 @@ def check_avsc(catalog: Catalog, directory: Path = AVRO_DIR) -> None:
         elif json.loads(path.read_text(encoding="utf-8")) != avro_schema(cls):
             problems.append(f"{cls.code}: {path.name} disagrees with the catalog")
     known = {avsc_path(c, directory).name for c in catalog}
-    problems += [f"{p.name}: no such class" for p in directory.glob("*.avsc") if p.name not in known]
+    problems += [
+        f"{p.name}: no such class" for p in directory.glob("*.avsc") if p.name not in known
+    ]
     if problems:
         hint = "; run `credit catalog --write-avsc` after changing the catalog"
         raise SchemaMismatchError("; ".join(problems) + hint)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import difflib
 import functools
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -207,15 +208,15 @@ class Catalog:
     def by_topic(self, topic: str) -> InfoClass:
         return self.get(topic.removeprefix("credit.in."))
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[InfoClass]:
         return iter(self.classes.values())
 
     def __len__(self) -> int:
         return len(self.classes)
 
 
-def _with_provenance(raw: dict[str, object]) -> dict[str, object]:
-    fields = list(raw.get("fields") or [])  # type: ignore[call-overload]
+def _with_provenance(raw: dict[str, Any]) -> dict[str, Any]:
+    fields = list(raw.get("fields") or [])
     present = {f["name"] for f in fields}
     for name, label, ftype in PROVENANCE_FIELDS:
         if name not in present:
@@ -223,7 +224,7 @@ def _with_provenance(raw: dict[str, object]) -> dict[str, object]:
     return {**raw, "fields": fields}
 
 
-def _read_yaml(path: Path) -> dict[str, object]:
+def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
@@ -233,22 +234,29 @@ def _read_yaml(path: Path) -> dict[str, object]:
     return data
 
 
+def _section(path: Path, key: str, kind: type) -> Any:
+    """One top-level section of a catalog file, checked to be a list or mapping."""
+    value = _read_yaml(path).get(key) or kind()
+    if not isinstance(value, kind):
+        raise CatalogError(f"{path.name}: `{key}` must be a {kind.__name__}")
+    return value
+
+
 def load_catalog(directory: Path = CATALOG_DIR) -> Catalog:
     """Read and validate the catalog; any inconsistency names the file and the class."""
     classes: list[InfoClass] = []
     for name in CLASS_FILES:
-        path = directory / name
-        for raw in _read_yaml(path).get("classes") or []:  # type: ignore[attr-defined]
+        for raw in _section(directory / name, "classes", list):
             try:
                 classes.append(InfoClass.model_validate(_with_provenance(raw)))
             except ValidationError as exc:
                 code = raw.get("code", "?") if isinstance(raw, dict) else "?"
                 raise CatalogError(f"{name}: class {code}: {exc}") from exc
-    enums_raw = _read_yaml(directory / ENUM_FILE).get("enums") or {}
-    enums = {k: EnumSpec.model_validate(v) for k, v in enums_raw.items()}  # type: ignore[attr-defined]
+    enums_raw = _section(directory / ENUM_FILE, "enums", dict)
+    enums = {k: EnumSpec.model_validate(v) for k, v in enums_raw.items()}
     dept_path = directory / DEPARTMENT_FILE
-    depts_raw = _read_yaml(dept_path).get("departments") or [] if dept_path.exists() else []
-    departments = [Department.model_validate(d) for d in depts_raw]  # type: ignore[union-attr]
+    depts_raw = _section(dept_path, "departments", list) if dept_path.exists() else []
+    departments = [Department.model_validate(d) for d in depts_raw]
     seen: set[str] = set()
     for cls in classes:
         if cls.code in seen:

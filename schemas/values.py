@@ -32,12 +32,16 @@ from schemas.violations import Violation
 # Fields whose raw value may be a personal ID number: never echoed in a message (DESIGN:
 # personal ID numbers are never shown in full outside the store).
 _SECRET_CHECKS = frozenset({"citizen_id", "id_by_type"})
-# Excel serial numbers from 1 (1900-01-01) to 99999 (year 2173): wider ranges collide with
-# yyyymm / yyyymmdd integers, and no credit record is dated after 2173.
-_SERIAL_MAX = 99_999
+# Excel serial day numbers taken as dates: 10000 (1927-05-18) to 99999 (2173). Smaller numbers
+# are more likely a year or a count typed in the wrong column; larger ones collide with
+# yyyymm / yyyymmdd integers.
+_SERIAL_MIN, _SERIAL_MAX = 10_000, 99_999
+# Years a credit record can mention; `0021-03` is a typo, not the first century.
+_YEARS = range(1900, 2200)
 _SHOWN_MAX = 40
 
 _NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_GROUPED_RE = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?")  # 1,234,567.50
 _DATE_RES = (
     re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"),
     re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})[日号]?"),
@@ -107,11 +111,13 @@ def _number(field: FieldSpec, raw: object) -> float:
     if isinstance(raw, int | float):
         value = float(raw)
     else:
-        text = re.sub(r"[\s,_]", "", _text(raw))
+        text = "".join(_text(raw).split())
         if field.type == "amount":
             text = text.removeprefix("¥").removeprefix("RMB").removesuffix("元")
         if field.type == "ratio":
             text = text.removesuffix("%")
+        if "," in text and _GROUPED_RE.fullmatch(text):
+            text = text.replace(",", "")
         if not _NUMBER_RE.fullmatch(text):
             raise not_number
         value = float(text)
@@ -138,6 +144,8 @@ def _integer(field: FieldSpec, raw: object) -> int:
 
 
 def _calendar_date(field: FieldSpec, raw: object, y: int, m: int, d: int) -> dt.date:
+    if y not in _YEARS:
+        raise _not_date(field, raw)
     try:
         return dt.date(y, m, d)
     except ValueError:
@@ -158,7 +166,7 @@ def _not_date(field: FieldSpec, raw: object) -> _Refused:
 
 def _serial_date(raw: int | float) -> dt.date | None:
     """An Excel serial day number (openpyxl's from_excel knows the 1900 leap-year quirk)."""
-    if not 1 <= raw <= _SERIAL_MAX:
+    if not _SERIAL_MIN <= raw <= _SERIAL_MAX:
         return None
     value = from_excel(raw)
     return value.date() if isinstance(value, dt.datetime) else None
@@ -220,7 +228,7 @@ def _month_or_date(field: FieldSpec, raw: object) -> tuple[int, int] | dt.date:
     ym = _year_month(text)
     if ym is None:
         return _date(field, raw)
-    if not 1 <= ym[1] <= 12:
+    if ym[0] not in _YEARS or not 1 <= ym[1] <= 12:
         raise _not_month(field, raw)
     return ym
 

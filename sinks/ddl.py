@@ -75,9 +75,7 @@ def class_table_sql(cls: InfoClass, db: str) -> str:
 
 
 def static_statements(db: str) -> list[str]:
-    return [
-        p.read_text(encoding="utf-8").format(db=db) for p in sorted(DDL_DIR.glob("[0-9]*.sql"))
-    ]
+    return [p.read_text(encoding="utf-8").format(db=db) for p in sorted(DDL_DIR.glob("[0-9]*.sql"))]
 
 
 def all_statements(catalog: Catalog, db: str) -> list[str]:

@@ -47,7 +47,9 @@ def class_summary(store: Store, catalog: Catalog) -> list[dict[str, Any]]:
     db = store.database
     received = {
         r["class_code"]: int(r["n"])
-        for r in store.query(f"SELECT class_code, sum(received) AS n FROM {db}.uploads FINAL GROUP BY class_code")
+        for r in store.query(
+            f"SELECT class_code, sum(received) AS n FROM {db}.uploads FINAL GROUP BY class_code"
+        )
     }
     decided: dict[str, dict[str, int]] = {}
     for r in store.query(
@@ -59,7 +61,9 @@ def class_summary(store: Store, catalog: Catalog) -> list[dict[str, Any]]:
         f"SELECT class_code, arrayJoin(reason_codes) AS reason, count() AS n FROM {db}.outcomes FINAL "
         "WHERE outcome = 'rejected' GROUP BY class_code, reason ORDER BY n DESC"
     ):
-        reasons.setdefault(r["class_code"], []).append({"reason": r["reason"], "count": int(r["n"])})
+        reasons.setdefault(r["class_code"], []).append(
+            {"reason": r["reason"], "count": int(r["n"])}
+        )
     out = []
     for code in sorted(set(received) | set(decided)):
         cls = catalog.classes.get(code)
@@ -101,8 +105,12 @@ def table_counts(store: Store, catalog: Catalog) -> dict[str, int]:
     db = store.database
     counts = {}
     for cls in catalog:
-        counts[cls.code] = int(store.query(f"SELECT count() AS n FROM {db}.{cls.table} FINAL")[0]["n"])
-    counts["dead_letters"] = int(store.query(f"SELECT count() AS n FROM {db}.dead_letters FINAL")[0]["n"])
+        counts[cls.code] = int(
+            store.query(f"SELECT count() AS n FROM {db}.{cls.table} FINAL")[0]["n"]
+        )
+    counts["dead_letters"] = int(
+        store.query(f"SELECT count() AS n FROM {db}.dead_letters FINAL")[0]["n"]
+    )
     return counts
 
 

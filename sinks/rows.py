@@ -60,7 +60,9 @@ class ClassRows:
 
     def row(self, values: Mapping[str, Any], now: dt.datetime) -> list[Any]:
         data = dict(values, stored_at=now)
-        return [conv(data.get(name)) for name, conv in zip(self.columns, self._convert, strict=True)]
+        return [
+            conv(data.get(name)) for name, conv in zip(self.columns, self._convert, strict=True)
+        ]
 
 
 def stored_outcome(class_code: str, row: Mapping[str, Any], now: dt.datetime) -> list[Any]:

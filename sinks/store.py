@@ -37,7 +37,10 @@ class Store:
                 raise StoreError(f"{exc}") from exc
 
     def query(
-        self, sql: str, parameters: dict[str, Any] | None = None, settings: dict[str, Any] | None = None
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """Rows as dicts (column name → value)."""
         with self._lock:
@@ -53,9 +56,7 @@ class Store:
             return
         with self._lock:
             try:
-                self.client.insert(
-                    table, rows, column_names=list(columns), database=self.database
-                )
+                self.client.insert(table, rows, column_names=list(columns), database=self.database)
             except Exception as exc:
                 raise StoreError(f"insert into {table}: {exc}") from exc
 
@@ -84,5 +85,7 @@ def open_server(url: str, database: str) -> Store:
     try:
         client = clickhouse_connect.get_client(dsn=url)
     except Exception as exc:
-        raise StoreError(f"cannot reach ClickHouse at {parsed.hostname}:{parsed.port}: {exc}") from exc
+        raise StoreError(
+            f"cannot reach ClickHouse at {parsed.hostname}:{parsed.port}: {exc}"
+        ) from exc
     return Store(client, database, embedded=False)

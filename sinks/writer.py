@@ -124,7 +124,9 @@ class Sink:
 
     def _observe_latency(self, code: str, received_ms: Any, now: dt.datetime) -> None:
         if isinstance(received_ms, int):
-            self.metrics.end_to_end_seconds.labels(code).observe(now.timestamp() - received_ms / 1000)
+            self.metrics.end_to_end_seconds.labels(code).observe(
+                now.timestamp() - received_ms / 1000
+            )
 
     def write_batch(self, msgs: list[Message]) -> None:
         started = time.perf_counter()

@@ -54,7 +54,10 @@ def _unresolved(code_field: str) -> Violation:
 
 
 def resolve_legal(
-    cls: InfoClass, record: Mapping[str, Any], subjects: Mapping[str, Any], aliases: Mapping[str, Any]
+    cls: InfoClass,
+    record: Mapping[str, Any],
+    subjects: Mapping[str, Any],
+    aliases: Mapping[str, Any],
 ) -> Resolution:
     spec = cls.subject
     name = _text(record, spec.name)
@@ -103,7 +106,10 @@ def resolve_natural(cls: InfoClass, record: Mapping[str, Any]) -> Resolution:
 
 
 def resolve(
-    cls: InfoClass, record: Mapping[str, Any], subjects: Mapping[str, Any], aliases: Mapping[str, Any]
+    cls: InfoClass,
+    record: Mapping[str, Any],
+    subjects: Mapping[str, Any],
+    aliases: Mapping[str, Any],
 ) -> Resolution:
     if cls.subject_kind == "legal":
         return resolve_legal(cls, record, subjects, aliases)

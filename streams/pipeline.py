@@ -94,7 +94,11 @@ def _behaviour_end(cls: InfoClass, record: Mapping[str, Any], event: dt.date) ->
 
 
 def enrich(
-    cls: InfoClass, record: dict[str, Any], res: Resolution, meta: Mapping[str, Any], received_ms: int
+    cls: InfoClass,
+    record: dict[str, Any],
+    res: Resolution,
+    meta: Mapping[str, Any],
+    received_ms: int,
 ) -> dict[str, Any]:
     """The class-table row: catalog fields plus subject, idempotency key and version."""
     received = dt.datetime.fromtimestamp(received_ms / 1000, dt.UTC)
@@ -155,7 +159,12 @@ class Pipeline:
         return self.process_record(cls, msg, meta, decoded, today or dt.date.today())
 
     def process_record(
-        self, cls: InfoClass, msg: env.Inbound, meta: dict[str, Any], decoded: dict[str, Any], today: dt.date
+        self,
+        cls: InfoClass,
+        msg: env.Inbound,
+        meta: dict[str, Any],
+        decoded: dict[str, Any],
+        today: dt.date,
     ) -> Outcome:
         received_ms = _epoch_ms(decoded.get("ingest_received_at"), msg.timestamp_ms)
         for name in ("provider", "channel", "upload_id", "source_key"):
@@ -167,7 +176,9 @@ class Pipeline:
             return _dead(msg, cls.code, meta, "rules", problems, record, received_ms=received_ms)
         res = resolve(cls, record, self.subjects, self.aliases)
         if res.violations:
-            return _dead(msg, cls.code, meta, "identity", res.violations, record, received_ms=received_ms)
+            return _dead(
+                msg, cls.code, meta, "identity", res.violations, record, received_ms=received_ms
+            )
         changed = learn(cls, record, res, self.subjects, self.aliases)
         row = enrich(cls, record, res, meta, received_ms)
         return Outcome(cls.code, valid=row, registry_changed=changed)

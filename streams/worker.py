@@ -75,7 +75,9 @@ class BatchHandler:
             self._produce(DEAD_LETTER_TOPIC, msg.key, out.dead)
             self.metrics.worker_processed.labels(out.class_code, "rejected").inc()
             for reason in {r["code"] for r in out.dead["reasons"]}:
-                self.metrics.worker_rejected.labels(out.class_code, out.dead["provider"], reason).inc()
+                self.metrics.worker_rejected.labels(
+                    out.class_code, out.dead["provider"], reason
+                ).inc()
 
     def _produce(self, topic: str, key: bytes | None, value: dict[str, Any]) -> None:
         while True:
@@ -117,7 +119,7 @@ def build_app(
     handler = BatchHandler(pipeline, producer, metrics)
     source = app.topic(*[c.topic for c in catalog], key_serializer="raw", value_serializer="raw")
 
-    @app.agent(source)
+    @app.agent(source)  # type: ignore[untyped-decorator]
     async def process(stream: Any) -> None:
         async for events in stream.take_events(settings.worker_batch_size,
                                                within=settings.worker_batch_seconds):  # fmt: skip

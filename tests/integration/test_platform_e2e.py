@@ -98,7 +98,9 @@ def test_records_are_stored_and_bad_ones_dead_lettered_with_reasons(
 
     fate = _wait_fate(platform["api_url"], upload_id)
     assert fate == {**fate, "received": 8, "stored": 6, "rejected": 2, "pending": 0}
-    rejected = httpx.get(f"{platform['api_url']}/api/uploads/{upload_id}/rejected").json()["rejected"]
+    rejected = httpx.get(f"{platform['api_url']}/api/uploads/{upload_id}/rejected").json()[
+        "rejected"
+    ]
     reasons = {r["row"]: set(r["reason_codes"]) for r in rejected}
     assert "uscc.check_digit" in reasons[8]
     assert "field.required" in reasons[9]
@@ -108,7 +110,9 @@ def test_records_are_stored_and_bad_ones_dead_lettered_with_reasons(
     assert stored["legal_arrears"] >= 5  # the re-sent row did not add a record
 
 
-def test_status_reports_ready_and_a_second_up_is_refused(platform: dict[str, Any], tmp_path: Path) -> None:
+def test_status_reports_ready_and_a_second_up_is_refused(
+    platform: dict[str, Any], tmp_path: Path
+) -> None:
     status = _credit("status", "--json", data_dir=platform["data_dir"])
     assert status.returncode == 0 and json.loads(status.stdout)["ready"] is True
     second = _credit("up", data_dir=platform["data_dir"])

@@ -69,15 +69,17 @@ def test_int_refuses_with_field_type(catalog: Catalog, raw: object) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("1,234.50", 1234.5), ("¥12", 12.0), ("￥12元", 12.0), (12, 12.0), ("-3.5", -3.5), (0.1, 0.1),
-     ("RMB 7", 7.0)],
+    [("1,234.50", 1234.5), ("1，234，567", 1234567.0), ("¥12", 12.0), ("￥12元", 12.0),
+     (12, 12.0), ("-3.5", -3.5), (0.1, 0.1), ("RMB 7", 7.0)],
 )  # fmt: skip
 def test_amount_accepts(catalog: Catalog, raw: object, expected: float) -> None:
     value = ok(catalog, "amount", raw)
     assert value == expected and type(value) is float
 
 
-@pytest.mark.parametrize("raw", ["abc", "12%", "1.2.3", "nan", "inf", "#N/A", False])
+@pytest.mark.parametrize(
+    "raw", ["abc", "12%", "1.2.3", "1,2,3", "12,34", "nan", "inf", "#N/A", False]
+)
 def test_amount_refuses_with_field_type(catalog: Catalog, raw: object) -> None:
     assert refused(catalog, "amount", raw) == "field.type"
 
@@ -113,7 +115,9 @@ def test_date_refuses_days_not_in_the_calendar(catalog: Catalog, raw: object) ->
     assert "calendar" in violation.message_en
 
 
-@pytest.mark.parametrize("raw", ["next week", "2021-03", "3/5/2021", "44260", 202103, -5, True])
+@pytest.mark.parametrize(
+    "raw", ["next week", "2021-03", "3/5/2021", "44260", "0001-01-01", 202103, 2021, 12.0, -5, True]
+)
 def test_date_refuses_what_is_not_a_date(catalog: Catalog, raw: object) -> None:
     assert refused(catalog, "date", raw) == "field.date"
 
@@ -127,7 +131,9 @@ def test_month_accepts(catalog: Catalog, raw: object) -> None:
     assert ok(catalog, "month", raw) == "2021-03"
 
 
-@pytest.mark.parametrize("raw", ["2021-13", "202100", "March 2021", "2021", "2021-02-30", 0.5])
+@pytest.mark.parametrize(
+    "raw", ["2021-13", "202100", "March 2021", "2021", "2021-02-30", 2021, 1.5]
+)
 def test_month_refuses_with_field_month(catalog: Catalog, raw: object) -> None:
     assert refused(catalog, "month", raw) == "field.month"
 
@@ -148,6 +154,7 @@ def test_period_refusals(catalog: Catalog) -> None:
     assert refused(catalog, "period_end", "2024-13") == "field.month"
     assert refused(catalog, "period_start", "2024-02-30") == "field.date"
     assert refused(catalog, "period_start", "上个月") == "field.date"
+    assert refused(catalog, "period_end", "0000-02") == "field.month"
 
 
 @pytest.mark.parametrize(
