@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from credit.metrics import Metrics
+from producers.gateway import Gateway
 from schemas.catalog import Catalog
 from schemas.registry_api import add_registry_routes
 from schemas.registry_store import RegistryStore
@@ -46,8 +47,10 @@ class ApiContext:
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
 
-def build_api(ctx: ApiContext, registry: RegistryStore) -> web.Application:
-    app = web.Application(client_max_size=16 * 1024 * 1024)
+def build_api(
+    ctx: ApiContext, registry: RegistryStore, gateway: Gateway, max_request_bytes: int
+) -> web.Application:
+    app = web.Application(client_max_size=max_request_bytes)
     routes = web.RouteTableDef()
 
     @routes.get("/health")
@@ -87,5 +90,6 @@ def build_api(ctx: ApiContext, registry: RegistryStore) -> web.Application:
         return _json({"subjects": rows})
 
     app.add_routes(routes)
+    gateway.add_routes(app)
     add_registry_routes(app, registry)
     return app

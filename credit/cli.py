@@ -147,6 +147,72 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0 if code == 200 else 1
 
 
+def _publisher(settings: Settings, provider: str, channel: str) -> Any:
+    from credit.client import runtime_info
+    from producers.publisher import Publisher
+
+    info = runtime_info(settings)
+    if "bootstrap" not in info:
+        raise CreditError("publishing needs the data dir of a running `credit up` (broker address)")
+    return Publisher(
+        settings.kafka_config(info["bootstrap"]), info["registry_url"], provider, channel
+    )
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from producers.upload import publish_file
+    from schemas.catalog import default_catalog
+
+    settings = _settings(args)
+    catalog = default_catalog()
+    cls = catalog.get(args.cls)
+    publisher = _publisher(settings, args.provider, "file")
+    report = Path(args.error_report) if args.error_report else None
+    result, ignored = publish_file(Path(args.path), cls, catalog, publisher, report, not args.json)
+    out = result.as_dict() | {"ignored_columns": ignored}
+    if args.json:
+        _print_json(out)
+    else:
+        print(f"upload {result.upload_id}: received {result.received}, sent {result.sent}, "
+              f"rejected {result.rejected}")  # fmt: skip
+        for err in result.errors[:20]:
+            print(f"  row {err['row']}: {err['field'] or '-'}: {err['reason']} — {err['message']}")
+        if len(result.errors) > 20:
+            print(f"  … {len(result.errors) - 20} more (use --json or --error-report)")
+        if ignored:
+            print(f"  ignored columns (not in the class): {ignored}")
+        print(f"follow it with: credit query upload {result.upload_id}")
+    return 0
+
+
+def cmd_template(args: argparse.Namespace) -> int:
+    from producers.template import write_template
+    from schemas.catalog import default_catalog
+
+    catalog = default_catalog()
+    cls = catalog.get(args.cls)
+    write_template(cls, catalog, Path(args.output))
+    print(f"wrote the template of {cls.name} ({cls.code}) to {args.output}")
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from producers.apikeys import ApiKeyStore
+    from schemas.catalog import default_catalog
+
+    settings = _settings(args)
+    store = ApiKeyStore(settings.data_dir / "api-keys.json")
+    key = store.issue(default_catalog(), args.provider, args.department, args.cls or None)
+    grant = store.check(key)
+    assert grant is not None
+    if args.json:
+        _print_json({"provider": args.provider, "key": key, "classes": sorted(grant.classes)})
+    else:
+        print(f"API key for {args.provider} (shown once, stored hashed): {key}")
+        print(f"may publish: {', '.join(sorted(grant.classes))}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="credit", description="credit-ingest: public credit information streaming platform"
@@ -182,6 +248,20 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("target", nargs="?", help="upload id for `query upload`")
     query.add_argument("--district")
     query.add_argument("--limit", type=int, default=20)
+    pub = add(
+        "publish", cmd_publish, "publish an .xlsx/.csv file of one class to the running platform"
+    )
+    pub.add_argument("path")
+    pub.add_argument("--class", dest="cls", required=True, help="class code or Chinese name")
+    pub.add_argument("--provider", required=True, help="the providing department's full name")
+    pub.add_argument("--error-report", help="write rejected rows + reasons to this .xlsx")
+    tpl = add("template", cmd_template, "write a class's Excel template", json_=False)
+    tpl.add_argument("cls", metavar="CLASS", help="class code or Chinese name")
+    tpl.add_argument("-o", "--output", required=True)
+    keys = add("keys", cmd_keys, "issue an HTTP API key for a provider department")
+    keys.add_argument("provider", help="provider's full name, recorded on every record")
+    keys.add_argument("--department", required=True, help="the catalog department it acts as")
+    keys.add_argument("--class", dest="cls", action="append", help="limit to these classes")
     return parser
 
 

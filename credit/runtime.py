@@ -36,6 +36,9 @@ from credit.errors import CreditError
 from credit.metrics import Metrics, create_metrics
 from credit.settings import Settings
 from credit.topics import ensure_topics
+from producers.apikeys import ApiKeyStore
+from producers.gateway import Gateway
+from producers.publisher import Publisher
 from schemas.catalog import Catalog, default_catalog
 from schemas.registry_store import RegistryStore
 from sinks.store import Store, open_embedded, open_server
@@ -148,9 +151,17 @@ class Platform:
         port = self.settings.api_port or free_port(self.settings.api_host)
         registry = RegistryStore(self.data_dir / "schema-registry.json")
         ctx = ApiContext(self.store, self.catalog, self.metrics, self.health)
-        self._api = _ApiServer(build_api(ctx, registry), self.settings.api_host, port)
-        self._api.start()
         self.api_url = f"http://{self.settings.api_host}:{port}"
+        keys = ApiKeyStore(self.data_dir / "api-keys.json")
+        gateway = Gateway(
+            self.catalog, keys, self._gateway_publisher, self.settings.max_request_records
+        )
+        app = build_api(ctx, registry, gateway, self.settings.max_request_bytes)
+        self._api = _ApiServer(app, self.settings.api_host, port)
+        self._api.start()
+
+    def _gateway_publisher(self, provider: str) -> Publisher:
+        return Publisher(self.kafka_conf(), self.registry_url, provider, "api")
 
     @property
     def registry_url(self) -> str:

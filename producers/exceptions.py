@@ -118,3 +118,56 @@ class PublishError(CreditError):
     Unlike the file errors this is not the provider's to fix: the upload is intact and can be
     retried once the platform is healthy.
     """
+
+
+class PollError(CreditError):
+    """Base of the database poller's errors (数据库对接): nothing was published by that run."""
+
+    reason = "poll.error"
+
+
+class PollConfigError(PollError):
+    """The poller's YAML config is unreadable or wrong; `key` names the offending entry."""
+
+    reason = "poll.config"
+
+    def __init__(self, path: Path, key: str, message: str) -> None:
+        super().__init__(f"{path}: `{key}`: {message}")
+        self.path = path
+        self.key = key
+
+
+class UnknownFieldError(PollConfigError):
+    """A `columns:` entry maps a database column to something that is not a field of the class."""
+
+    reason = "poll.unknown_field"
+
+
+class PollSourceError(PollError):
+    """The provider's database cannot be used as configured (driver, table, columns, types)."""
+
+    reason = "poll.source"
+
+
+class SourceUnavailableError(PollSourceError):
+    """The database did not answer (down, refused, wrong credentials); a later run may succeed."""
+
+    reason = "poll.unavailable"
+
+
+class MissingTableError(PollSourceError):
+    """The configured `table` does not exist in the provider's database."""
+
+    reason = "poll.missing_table"
+
+
+class MissingColumnError(PollSourceError):
+    """A configured column (watermark, key or mapped) is not in the table or query result."""
+
+    reason = "poll.missing_column"
+
+
+class WatermarkStateError(PollError):
+    """The committed-watermark state file cannot be read or written, or another poller holds it."""
+
+    reason = "poll.state"

@@ -2,11 +2,13 @@
 
 Shared by the file, HTTP and polling channels, so each refuses the same things the same way:
 banned personal data first (the value is dropped before anything else sees it), then unknown
-fields (no partial silent acceptance), then typing.
+fields (no partial silent acceptance), then typing, then the catalog rules — the same rules
+the stream applies again, so a provider hears about a bad check digit at once, in its report.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,12 +16,13 @@ from schemas.catalog import Catalog, InfoClass, normalize_label
 from schemas.values import coerce_record
 from schemas.violations import Violation
 from streams.banned import strip_banned
+from streams.rules import validate
 
 INGEST_KEYS = ("source_key",)
 
 
 def intake(
-    cls: InfoClass, raw: Mapping[str, Any], catalog: Catalog
+    cls: InfoClass, raw: Mapping[str, Any], catalog: Catalog, today: dt.date | None = None
 ) -> tuple[dict[str, Any], list[Violation]]:
     """The typed record and every problem found; a row with problems must be dead-lettered."""
     kept, problems = strip_banned(raw, cls.subject_kind)
@@ -36,4 +39,7 @@ def intake(
             continue
         by_name[spec.name] = value
     typed, type_problems = coerce_record(cls, by_name, catalog)
-    return typed, problems + type_problems
+    problems += type_problems
+    if not type_problems:
+        problems += validate(cls, typed, catalog, today or dt.date.today())
+    return typed, problems

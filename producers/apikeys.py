@@ -1,0 +1,96 @@
+"""Provider API keys: one per provider department, stored hashed, each bound to its classes.
+
+The key file lives in the platform's data dir; only the salted SHA-256 of a key is kept, and
+a key is shown once when issued. A provider may publish only the classes the catalog assigns
+to the catalog department it acts as (seed 004: 来源可溯 — every record names its provider).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from credit.errors import CreditError
+from schemas.catalog import Catalog
+
+
+class ApiKeyError(CreditError):
+    """A key cannot be issued (unknown department, class not assigned to it)."""
+
+
+@dataclass(frozen=True)
+class Grant:
+    provider: str
+    department: str
+    classes: frozenset[str]
+
+
+def assigned_classes(catalog: Catalog, department: str) -> set[str]:
+    """Classes the catalog lets a department provide (class `providers` or department entries)."""
+    found = {c.code for c in catalog if department in c.providers}
+    for dept in catalog.departments:
+        if dept.name == department:
+            found.update(dept.classes)
+    return found
+
+
+def _digest(salt: str, key: str) -> str:
+    return hashlib.sha256(f"{salt}:{key}".encode()).hexdigest()
+
+
+class ApiKeyStore:
+    """Keys in `<data_dir>/api-keys.json`, re-read when the file changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._mtime = -1.0
+        self._entries: list[dict[str, object]] = []
+
+    def _load(self) -> list[dict[str, object]]:
+        with self._lock:
+            mtime = self.path.stat().st_mtime if self.path.exists() else 0.0
+            if mtime != self._mtime:
+                self._entries = json.loads(self.path.read_text()) if mtime else []
+                self._mtime = mtime
+            return self._entries
+
+    def issue(
+        self, catalog: Catalog, provider: str, department: str, classes: list[str] | None = None
+    ) -> str:
+        """A new key for `provider` acting as `department`; returns the key (shown once)."""
+        allowed = assigned_classes(catalog, department)
+        if not allowed:
+            raise ApiKeyError(f"the catalog assigns no class to department '{department}'")
+        wanted = {catalog.get(c).code for c in classes} if classes else allowed
+        foreign = sorted(wanted - allowed)
+        if foreign:
+            raise ApiKeyError(
+                f"classes {foreign} are not assigned to '{department}' by the catalog"
+            )
+        key = "ck_" + secrets.token_urlsafe(24)
+        salt = secrets.token_hex(8)
+        entries = [e for e in self._load() if e["provider"] != provider]
+        entries.append({"provider": provider, "department": department, "salt": salt,
+                        "hash": _digest(salt, key), "classes": sorted(wanted)})  # fmt: skip
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(entries, ensure_ascii=False, indent=2))
+        os.chmod(tmp, 0o600)
+        tmp.replace(self.path)
+        return key
+
+    def check(self, key: str) -> Grant | None:
+        """The grant of a presented key, or None (constant-time comparison per entry)."""
+        for entry in self._load():
+            if hmac.compare_digest(_digest(str(entry["salt"]), key), str(entry["hash"])):
+                classes = entry["classes"]
+                assert isinstance(classes, list)
+                return Grant(str(entry["provider"]), str(entry["department"]), frozenset(classes))
+        return None

@@ -1,0 +1,116 @@
+"""HTTP ingestion (接口调用): providers POST records of a class as JSON, single or batch.
+
+Every request is one upload: each record is answered explicitly (accepted, or rejected with
+field and reason), nothing is accepted silently in part, and the upload's ledger entry makes
+it traceable like a file upload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from producers.apikeys import ApiKeyStore
+from producers.channel import publish_rows
+from producers.publisher import Publisher, new_upload_id
+from schemas.catalog import Catalog
+from schemas.exceptions import UnknownClassError
+
+
+def _error(status: int, reason: str, message: str) -> web.Response:
+    body = json.dumps({"error": reason, "message": message}, ensure_ascii=False)
+    return web.Response(text=body, status=status, content_type="application/json")
+
+
+def _records(body: Any) -> list[Any] | None:
+    if isinstance(body, dict) and isinstance(body.get("records"), list):
+        return list(body["records"])
+    if isinstance(body, dict):
+        return [body]
+    if isinstance(body, list):
+        return body
+    return None
+
+
+class Gateway:
+    """Routes for `/api/records/{class}`; publishers are made per provider on first use."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        keys: ApiKeyStore,
+        publisher_for: Callable[[str], Publisher],
+        max_records: int,
+    ) -> None:
+        self.catalog = catalog
+        self.keys = keys
+        self.publisher_for = publisher_for
+        self.max_records = max_records
+        self._publishers: dict[str, Publisher] = {}
+        self._lock = asyncio.Lock()
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/api/records/{class_code}", self.post_records)
+
+    def _key(self, request: web.Request) -> str:
+        auth = request.headers.get("Authorization", "")
+        return auth.removeprefix("Bearer ").strip() or request.headers.get("X-API-Key", "")
+
+    async def post_records(self, request: web.Request) -> web.Response:
+        key = self._key(request)
+        grant = self.keys.check(key) if key else None
+        if grant is None:
+            why = "missing API key" if not key else "unknown API key"
+            return _error(401, "auth.key", f"{why}: send 'Authorization: Bearer <key>'")
+        try:
+            cls = self.catalog.get(request.match_info["class_code"])
+        except UnknownClassError as exc:
+            return _error(404, "class.unknown", str(exc))
+        if cls.code not in grant.classes:
+            return _error(403, "auth.class", f"'{grant.provider}' ({grant.department}) may not "
+                          f"publish {cls.code}; allowed: {sorted(grant.classes)}")  # fmt: skip
+        try:
+            records = _records(await request.json())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return _error(400, "request.json", f"body is not JSON: {exc}")
+        if records is None or not records:
+            return _error(400, "request.shape", "send an object, a list, or {'records': [...]}")
+        if len(records) > self.max_records:
+            return _error(
+                413, "request.too_many", f"{len(records)} records; at most {self.max_records}"
+            )
+        bad = [i for i, r in enumerate(records) if not isinstance(r, dict)]
+        if bad:
+            return _error(400, "request.shape", f"records {bad[:10]} are not JSON objects")
+        return await self._publish(grant.provider, cls.code, records)
+
+    async def _publish(
+        self, provider: str, code: str, records: list[dict[str, Any]]
+    ) -> web.Response:
+        cls = self.catalog.get(code)
+        async with self._lock:  # one producer per provider; keep requests in order
+            publisher = self._publishers.get(provider)
+            if publisher is None:
+                publisher = self._publishers[provider] = self.publisher_for(provider)
+            upload_id = new_upload_id("api")
+            rows = [(i + 1, r) for i, r in enumerate(records)]
+            result = await asyncio.get_running_loop().run_in_executor(
+                None, publish_rows, publisher, cls, self.catalog, rows, upload_id, "http"
+            )
+        errors_by_row: dict[int, list[dict[str, Any]]] = {}
+        for err in result.errors:
+            errors_by_row.setdefault(err["row"], []).append(err)
+        results = [
+            {"index": i, "status": "rejected" if i + 1 in errors_by_row else "accepted",
+             "errors": errors_by_row.get(i + 1, [])}
+            for i in range(len(records))
+        ]  # fmt: skip
+        body = {"upload_id": upload_id, "class_code": code, "received": result.received,
+                "accepted": result.sent, "rejected": result.rejected, "results": results}  # fmt: skip
+        status = 200 if result.rejected == 0 else 207 if result.sent else 422
+        return web.Response(text=json.dumps(body, ensure_ascii=False, default=str), status=status,
+                            content_type="application/json")  # fmt: skip

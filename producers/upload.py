@@ -1,0 +1,81 @@
+"""`credit publish`: a provider file through the file channel, with progress and a report.
+
+Whole-file problems (unreadable file, wrong header, banned personal-data columns) stop the
+upload before anything is sent; row problems are reported per row and, on request, written
+back into the provider's own layout with a reason column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from producers.channel import UploadResult, publish_rows
+from producers.exceptions import HeaderError
+from producers.files import Upload, open_upload, write_error_report
+from producers.publisher import Publisher, new_upload_id
+from schemas.catalog import Catalog, InfoClass
+from streams.banned import banned_attribute
+
+
+def check_columns(upload: Upload) -> list[str]:
+    """Refuse a file whose columns carry banned personal data; return the ignored columns."""
+    banned = [
+        label
+        for label in upload.unknown_columns.values()
+        if banned_attribute(label, upload.cls.subject_kind)
+    ]
+    if banned:
+        raise HeaderError(
+            upload.path,
+            f"文件含禁止归集的个人信息列 {banned}，请删除这些列后重新上传；未发送任何数据",
+            f"columns {banned} are personal data the platform may not collect (seed 003); "
+            "delete them and upload again — nothing was sent",
+        )
+    return [label for label in upload.unknown_columns.values() if label]
+
+
+def _rows(upload: Upload, bar: tqdm[Any]) -> Iterator[tuple[int | None, dict[str, object]]]:
+    for row in upload.rows():
+        yield row.row_number, row.raw
+        bar.update(1)
+
+
+def publish_file(
+    path: Path,
+    cls: InfoClass,
+    catalog: Catalog,
+    publisher: Publisher,
+    error_report: Path | None = None,
+    progress: bool = True,
+    upload_id: str | None = None,
+) -> tuple[UploadResult, list[str]]:
+    """Send every row of `path`; returns the result and the columns that were ignored."""
+    upload = open_upload(path, cls)
+    ignored = check_columns(upload)
+    uid = upload_id or new_upload_id("file")
+    with tqdm(
+        total=upload.total_rows_hint, desc=path.name, unit="row", disable=not progress
+    ) as bar:
+        result = publish_rows(publisher, cls, catalog, _rows(upload, bar), uid, path.name,
+                              max_errors=1_000_000)  # fmt: skip
+    if error_report is not None:
+        write_report(upload, result, error_report)
+    return result, ignored
+
+
+def write_report(upload: Upload, result: UploadResult, target: Path) -> int:
+    """The rejected rows in the provider's own layout plus 错误原因 (second pass over the file)."""
+    reasons: dict[int, list[str]] = {}
+    for err in result.errors:
+        where = f"{err['field']}: " if err["field"] else ""
+        reasons.setdefault(err["row"], []).append(f"{where}{err['reason']} {err['message_zh']}")
+    rejected = (
+        (row.row_number, list(row.cells), "; ".join(reasons[row.row_number]))
+        for row in upload.rows()
+        if row.row_number in reasons
+    )
+    return write_error_report(target, upload.header, rejected)
