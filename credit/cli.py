@@ -160,16 +160,20 @@ def _publisher(settings: Settings, provider: str, channel: str) -> Any:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from producers.upload import publish_file
+    from producers.upload import publish_file, write_report
     from schemas.catalog import default_catalog
 
     settings = _settings(args)
     catalog = default_catalog()
     cls = catalog.get(args.cls)
     publisher = _publisher(settings, args.provider, "file")
-    report = Path(args.error_report) if args.error_report else None
-    result, ignored = publish_file(Path(args.path), cls, catalog, publisher, report, not args.json)
+    result, ignored, upload = publish_file(Path(args.path), cls, catalog, publisher, not args.json)
     out = result.as_dict() | {"ignored_columns": ignored}
+    if args.wait or args.error_report:
+        out["fate"] = _wait_for_stream(settings, result)
+        out["errors"] = result.errors
+    if args.error_report:
+        write_report(upload, result, Path(args.error_report))
     if args.json:
         _print_json(out)
     else:
@@ -183,6 +187,27 @@ def cmd_publish(args: argparse.Namespace) -> int:
             print(f"  ignored columns (not in the class): {ignored}")
         print(f"follow it with: credit query upload {result.upload_id}")
     return 0
+
+
+def _wait_for_stream(settings: Settings, result: Any, timeout: float = 300.0) -> dict[str, Any]:
+    """Wait until the stream has decided every row; add its rejections to the result."""
+    import time
+
+    from credit.client import connect
+    from producers.upload import merge_stream_rejections
+
+    client = connect(settings)
+    deadline = time.monotonic() + timeout
+    while True:
+        code, fate = client.get(f"/api/uploads/{result.upload_id}")
+        if code == 200 and fate["pending"] == 0:
+            break
+        if time.monotonic() > deadline:
+            raise CreditError(f"upload {result.upload_id} not fully processed after {timeout:.0f}s")
+        time.sleep(0.5)
+    _, body = client.get(f"/api/uploads/{result.upload_id}/rejected")
+    merge_stream_rejections(result, body["rejected"])
+    return {k: fate[k] for k in ("received", "stored", "rejected", "pending")}
 
 
 def cmd_template(args: argparse.Namespace) -> int:
@@ -254,7 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
     pub.add_argument("path")
     pub.add_argument("--class", dest="cls", required=True, help="class code or Chinese name")
     pub.add_argument("--provider", required=True, help="the providing department's full name")
-    pub.add_argument("--error-report", help="write rejected rows + reasons to this .xlsx")
+    pub.add_argument("--error-report", help="write rejected rows + reasons to this .xlsx (waits)")
+    pub.add_argument(
+        "--wait", action="store_true", help="wait for the stream's verdict on every row"
+    )
     tpl = add("template", cmd_template, "write a class's Excel template", json_=False)
     tpl.add_argument("cls", metavar="CLASS", help="class code or Chinese name")
     tpl.add_argument("-o", "--output", required=True)

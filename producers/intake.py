@@ -3,7 +3,8 @@
 Shared by the file, HTTP and polling channels, so each refuses the same things the same way:
 banned personal data first (the value is dropped before anything else sees it), then unknown
 fields (no partial silent acceptance), then typing, then the catalog rules — the same rules
-the stream applies again, so a provider hears about a bad check digit at once, in its report.
+the stream applies again, so a provider hears about most problems at once, in its report. The
+subject's own USCC check digit is left to the stream, which knows the registered pilot codes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from schemas.catalog import Catalog, InfoClass, normalize_label
 from schemas.values import coerce_record
 from schemas.violations import Violation
 from streams.banned import strip_banned
+from streams.pipeline import is_subject_check_digit
 from streams.rules import validate
 
 INGEST_KEYS = ("source_key",)
@@ -41,5 +43,7 @@ def intake(
     typed, type_problems = coerce_record(cls, by_name, catalog)
     problems += type_problems
     if not type_problems:
-        problems += validate(cls, typed, catalog, today or dt.date.today())
+        found = validate(cls, typed, catalog, today or dt.date.today())
+        # the stream decides these: a pilot-region code can be legal yet fail the check
+        problems += [v for v in found if not is_subject_check_digit(cls, v)]
     return typed, problems

@@ -7,6 +7,7 @@ back into the provider's own layout with a reason column.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,11 +50,10 @@ def publish_file(
     cls: InfoClass,
     catalog: Catalog,
     publisher: Publisher,
-    error_report: Path | None = None,
     progress: bool = True,
     upload_id: str | None = None,
-) -> tuple[UploadResult, list[str]]:
-    """Send every row of `path`; returns the result and the columns that were ignored."""
+) -> tuple[UploadResult, list[str], Upload]:
+    """Send every row of `path`; returns the result, the ignored columns and the open upload."""
     upload = open_upload(path, cls)
     ignored = check_columns(upload)
     uid = upload_id or new_upload_id("file")
@@ -62,9 +62,20 @@ def publish_file(
     ) as bar:
         result = publish_rows(publisher, cls, catalog, _rows(upload, bar), uid, path.name,
                               max_errors=1_000_000)  # fmt: skip
-    if error_report is not None:
-        write_report(upload, result, error_report)
-    return result, ignored
+    return result, ignored, upload
+
+
+def merge_stream_rejections(result: UploadResult, dead: list[dict[str, Any]]) -> None:
+    """Add what the stream refused (rows the channel had passed) to the upload's errors."""
+    known = {e["row"] for e in result.errors}
+    for letter in dead:
+        if letter["row"] in known:
+            continue
+        for reason in json.loads(letter["reasons"]):
+            result.errors.append({"row": letter["row"], "field": reason["field"],
+                                  "reason": reason["code"], "message": reason["message_en"],
+                                  "message_zh": reason["message_zh"]})  # fmt: skip
+    result.errors.sort(key=lambda e: (e["row"] is None, e["row"] or 0))
 
 
 def write_report(upload: Upload, result: UploadResult, target: Path) -> int:

@@ -129,6 +129,11 @@ def enrich(
     return row
 
 
+def is_subject_check_digit(cls: InfoClass, v: Violation) -> bool:
+    """A check-digit failure of the subject's own USCC: identity decides (pilot-region codes)."""
+    return cls.subject_kind == "legal" and v.code == "uscc.check_digit" and v.field == cls.subject.code
+
+
 class Pipeline:
     """Holds what the per-record functions need: catalog, decoder, registry mappings."""
 
@@ -158,6 +163,16 @@ class Pipeline:
             return _dead(msg, cls.code, meta, "decode", [why], None, msg.value)
         return self.process_record(cls, msg, meta, decoded, today or dt.date.today())
 
+    def _forgive_pilot_code(
+        self, cls: InfoClass, record: Mapping[str, Any], problems: list[Violation]
+    ) -> list[Violation]:
+        """Drop the subject's check-digit failure when registration records know the code."""
+        code = str(record.get(cls.subject.code) or "").strip().upper()
+        known = self.subjects.get(code) if code else None
+        if known and known.get("registered"):
+            return [v for v in problems if not is_subject_check_digit(cls, v)]
+        return problems
+
     def process_record(
         self,
         cls: InfoClass,
@@ -171,7 +186,7 @@ class Pipeline:
             meta[name] = decoded.get(f"ingest_{name}") or meta[name]
         meta["row"] = decoded.get("ingest_row", meta["row"])
         record, banned = strip_banned(decoded, cls.subject_kind)
-        problems = banned + validate(cls, record, self.catalog, today)
+        problems = self._forgive_pilot_code(cls, record, banned + validate(cls, record, self.catalog, today))
         if problems:
             return _dead(msg, cls.code, meta, "rules", problems, record, received_ms=received_ms)
         res = resolve(cls, record, self.subjects, self.aliases)
