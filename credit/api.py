@@ -15,6 +15,7 @@ from aiohttp import web
 from credit.metrics import Metrics
 from producers.gateway import Gateway
 from schemas.catalog import Catalog
+from schemas.exceptions import UnknownClassError
 from schemas.registry_api import add_registry_routes
 from schemas.registry_store import RegistryStore
 from sinks import queries
@@ -82,6 +83,18 @@ def build_api(
     async def rejected(request: web.Request) -> web.Response:
         rows = await ctx.run(queries.dead_letters, ctx.store, request.match_info["upload_id"])
         return _json({"rejected": rows})
+
+    @routes.get("/api/records/{class_code}")
+    async def records(request: web.Request) -> web.Response:
+        try:
+            cls = ctx.catalog.get(request.match_info["class_code"])
+        except UnknownClassError as exc:
+            return _json({"error": "class.unknown", "message": str(exc)}, 404)
+        subject = request.query.get("subject", "").strip().upper()
+        if not subject:
+            return _json({"error": "request.subject", "message": "give ?subject=CODE"}, 400)
+        rows = await ctx.run(queries.records_of, ctx.store, cls, subject)
+        return _json({"class_code": cls.code, "records": rows})
 
     @routes.get("/api/risk")
     async def risk(request: web.Request) -> web.Response:

@@ -29,14 +29,15 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from credit.runtime import Platform
+    from credit.runtime import EMBEDDED, GATEWAY, SINK, Platform
 
     settings = _settings(args)
+    components = {"up": EMBEDDED, "gateway": GATEWAY, "sink": SINK}[args.command]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with Platform(settings) as platform:
-        print(f"credit-ingest is up: API {platform.api_url}  broker {platform.bootstrap}  "
-              f"data {platform.data_dir}  (Ctrl-C stops)", flush=True)  # fmt: skip
+    with Platform(settings, components=components) as platform:
+        print(f"credit-ingest {args.command} is up: API {platform.api_url}  broker "
+              f"{platform.bootstrap}  data {platform.data_dir}  (Ctrl-C stops)", flush=True)  # fmt: skip
         try:
             while not stop.wait(1.0):
                 failure = platform.worker_failed()
@@ -94,6 +95,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from streams.runner import run_worker
 
     return run_worker(_settings(args))
+
+
+def cmd_poll(args: argparse.Namespace) -> int:
+    from producers.poller import format_result, run_poller
+
+    def emit(result: dict[str, Any]) -> None:
+        line = json.dumps(result, ensure_ascii=False, default=str) if args.json else None
+        print(line or format_result(result), flush=True)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return run_poller(Path(args.config), _settings(args), emit, args.once, args.interval, stop)
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:
@@ -210,6 +223,35 @@ def _wait_for_stream(settings: Settings, result: Any, timeout: float = 300.0) ->
     return {k: fate[k] for k in ("received", "stored", "rejected", "pending")}
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from credit.client import connect
+    from producers.replay import fixed_file_rows, replay, stored_payload_rows
+    from schemas.catalog import default_catalog
+
+    settings = _settings(args)
+    client = connect(settings)
+    code, fate = client.get(f"/api/uploads/{args.upload_id}")
+    if code != 200 or not fate.get("class_code"):
+        raise CreditError(f"no upload '{args.upload_id}' is known to the platform")
+    catalog = default_catalog()
+    cls = catalog.get(fate["class_code"])
+    _, body = client.get(f"/api/uploads/{args.upload_id}/rejected")
+    if args.source:
+        rows = fixed_file_rows(Path(args.source), cls)
+    else:
+        rows = stored_payload_rows(body["rejected"])
+    publisher = _publisher(settings, fate["provider"], "replay")
+    result = replay(publisher, cls, catalog, args.upload_id, rows)
+    out = {"upload_id": args.upload_id, "replayed": result.received, "sent": result.sent,
+           "rejected_again": result.rejected, "errors": result.errors}  # fmt: skip
+    if args.json:
+        _print_json(out)
+    else:
+        print(f"replayed {result.received} rows of {args.upload_id}: {result.sent} sent, "
+              f"{result.rejected} still rejected; follow with `credit query upload {args.upload_id}`")  # fmt: skip
+    return 0
+
+
 def cmd_template(args: argparse.Namespace) -> int:
     from producers.template import write_template
     from schemas.catalog import default_catalog
@@ -266,6 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("status", cmd_status, "is a platform up, and what does it hold")
     add("worker", cmd_worker, "run the Faust stream worker (production process)", json_=False)
+    add("gateway", cmd_up, "HTTP ingestion + queries against real Kafka/ClickHouse", json_=False)
+    add("sink", cmd_up, "the ClickHouse sink alone, with /health and /metrics", json_=False)
+    poll = add("poll", cmd_poll, "poll a provider's database table (数据库对接) into the platform")
+    poll.add_argument("config", help="YAML: provider, class, url, table|query, watermark_column …")
+    poll.add_argument("--once", action="store_true", help="one poll run, then exit")
+    poll.add_argument("--interval", type=float, default=60.0, help="seconds between poll runs")
     cat = add("catalog", cmd_catalog, "list the information classes")
     cat.add_argument("--write-avsc", action="store_true", help="regenerate schemas/avro/*.avsc")
     query = add("query", cmd_query, "query the running platform")
@@ -282,6 +330,15 @@ def build_parser() -> argparse.ArgumentParser:
     pub.add_argument("--error-report", help="write rejected rows + reasons to this .xlsx (waits)")
     pub.add_argument(
         "--wait", action="store_true", help="wait for the stream's verdict on every row"
+    )
+    rep = add(
+        "replay",
+        cmd_replay,
+        "re-submit an upload's dead letters (as stored, or --from a fixed report)",
+    )
+    rep.add_argument("upload_id")
+    rep.add_argument(
+        "--from", dest="source", help="the provider's corrected error report (.xlsx/.csv)"
     )
     tpl = add("template", cmd_template, "write a class's Excel template", json_=False)
     tpl.add_argument("cls", metavar="CLASS", help="class code or Chinese name")

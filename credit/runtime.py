@@ -76,11 +76,26 @@ class _ApiServer:
         self._thread.join(timeout=10)
 
 
-class Platform:
-    """The running platform; use as a context manager or call start/stop."""
+EMBEDDED = frozenset({"api", "sink", "worker"})
+GATEWAY = frozenset({"api"})  # `credit gateway`: ingestion + queries against real Kafka/ClickHouse
+SINK = frozenset({"api", "sink"})  # `credit sink`: the API here serves /health and /metrics
 
-    def __init__(self, settings: Settings, catalog: Catalog | None = None) -> None:
+
+class Platform:
+    """The running platform (or one production process of it, by `components`).
+
+    Without `CREDIT_KAFKA_BOOTSTRAP` the broker is the embedded Tansu; without
+    `CREDIT_CLICKHOUSE_URL` the store is chDB under the data dir.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog | None = None,
+        components: frozenset[str] = EMBEDDED,
+    ) -> None:
         self.settings = settings
+        self.components = components
         self.catalog = catalog or default_catalog()
         self.metrics: Metrics = create_metrics()
         self.data_dir = Path(settings.data_dir).resolve()
@@ -104,8 +119,10 @@ class Platform:
             self._start_broker()  # steps 2-3
             self._open_store()  # step 4
             self._start_api()  # step 5
-            self._start_sink()  # step 6
-            self._start_worker()  # step 7
+            if "sink" in self.components:
+                self._start_sink()  # step 6
+            if "worker" in self.components:
+                self._start_worker()  # step 7
             self._write_runtime()  # step 8
         except BaseException:
             self.stop()
@@ -130,6 +147,8 @@ class Platform:
     def _start_broker(self) -> None:
         if self.settings.kafka_bootstrap:
             self.bootstrap = self.settings.kafka_bootstrap
+        elif self.components != EMBEDDED:
+            raise CreditError("production processes need CREDIT_KAFKA_BOOTSTRAP (a real Kafka)")
         else:
             self.broker = EmbeddedBroker(self.data_dir / "logs" / "tansu.log").start()
             self.bootstrap = self.broker.bootstrap
@@ -208,6 +227,8 @@ class Platform:
         broker_ok = self.broker.alive() if self.broker else bool(self.bootstrap)
         worker_ok = self._worker is not None and self._worker.poll() is None
         sink_ok = self._sink_thread is not None and self._sink_thread.is_alive()
+        worker_ok = worker_ok or "worker" not in self.components
+        sink_ok = sink_ok or "sink" not in self.components
         return {
             "ready": broker_ok and worker_ok and sink_ok and self.store is not None,
             "broker": {

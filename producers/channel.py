@@ -60,8 +60,12 @@ def publish_rows(
     source_name: str = "",
     on_row: Callable[[], None] | None = None,
     max_errors: int = 10000,
+    ledger: bool = True,
 ) -> UploadResult:
-    """Send every row of one upload; row-level problems are reported, never fatal."""
+    """Send every row of one upload; row-level problems are reported, never fatal.
+
+    `ledger=False` for a replay into an existing upload: its ledger entry stays as it was.
+    """
     result = UploadResult(upload_id, cls.code, publisher.provider, publisher.channel)
     started = int(time.time() * 1000)
     for row, raw in rows:
@@ -82,6 +86,8 @@ def publish_rows(
         if on_row is not None:
             on_row()
     publisher.flush()
+    if not ledger:
+        return result
     publisher.record_upload({
         "upload_id": upload_id, "class_code": cls.code, "provider": publisher.provider,
         "channel": publisher.channel, "source_name": source_name, "received": result.received,

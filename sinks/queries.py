@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemas.catalog import Catalog
+from schemas.catalog import Catalog, InfoClass
 from sinks.store import Store
 from streams.codes import mask_id
 
@@ -121,3 +121,20 @@ def dead_letters(store: Store, upload_id: str, limit: int = 1000) -> list[dict[s
         "WHERE upload_id = {u:String} ORDER BY row LIMIT {n:UInt32}",
         {"u": upload_id, "n": limit},
     )
+
+
+def records_of(
+    store: Store, cls: InfoClass, subject_id: str, limit: int = 1000
+) -> list[dict[str, Any]]:
+    """A subject's current records of one class (corrections applied, duplicates collapsed)."""
+    rows = store.query(
+        f"SELECT * FROM {store.database}.{cls.table} FINAL WHERE subject_id = {{s:String}} "
+        "ORDER BY event_date DESC LIMIT {n:UInt32}",
+        {"s": subject_id, "n": limit},
+    )
+    if cls.subject_kind == "natural":
+        for row in rows:
+            row["subject_id"] = mask_id(row["subject_id"])
+            if row.get(cls.subject.code):
+                row[cls.subject.code] = mask_id(str(row[cls.subject.code]))
+    return rows

@@ -224,3 +224,76 @@ def test_malformed_messages_are_dead_lettered_and_the_worker_goes_on(
     )
     assert result.sent == 1
     assert _wait_fate(platform["api_url"], after)["stored"] == 1
+
+
+def _records(api: str, code: str, subject: str) -> list[dict[str, Any]]:
+    resp = httpx.get(f"{api}/api/records/{code}", params={"subject": subject})
+    assert resp.status_code == 200, resp.text
+    return list(resp.json()["records"])
+
+
+def test_corrections_replace_and_the_latest_provider_date_wins(
+    platform: dict[str, Any], catalog: Catalog
+) -> None:
+    cls = catalog.get("legal_arrears")
+    (code,) = _valid_codes(1, seed=31)
+    versions = [("2026-10-20", "100.00"), ("2026-10-25", "150.00"), ("2026-10-01", "50.00")]
+    for provide_date, amount in versions:  # the oldest version arrives last
+        row = _arrears_row("更正企业", code, amount) | {"提供日期": provide_date}
+        publisher = Publisher({"bootstrap.servers": platform["bootstrap"]},
+                              platform["registry_url"], "更正测试", "sdk")  # fmt: skip
+        upload = new_upload_id("sdk")
+        publish_rows(publisher, cls, catalog, [(2, row)], upload)
+        _wait_fate(platform["api_url"], upload)
+    rows = _records(platform["api_url"], "legal_arrears", code)
+    assert len(rows) == 1
+    assert float(rows[0]["arrears_amount"]) == 150.0
+
+
+def test_replay_resubmits_fixed_rows_into_the_same_upload(
+    platform: dict[str, Any], catalog: Catalog, tmp_path: Path
+) -> None:
+    from openpyxl import Workbook
+
+    cls = catalog.get("legal_arrears")
+    labels = [f.label for f in cls.fields if not f.added]
+    good, fixed = _valid_codes(2, seed=41)
+    rows = [_arrears_row("甲", good), _arrears_row("乙", fixed, amount="")]
+    path = tmp_path / "first.csv"
+    lines = [",".join(labels)] + [",".join(r.get(label, "") for label in labels) for r in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = tmp_path / "report.xlsx"
+    first = _credit("publish", str(path), "--class", "legal_arrears", "--provider", "重放测试",
+                    "--json", "--error-report", str(report), data_dir=platform["data_dir"])  # fmt: skip
+    upload_id = json.loads(first.stdout)["upload_id"]
+    assert json.loads(first.stdout)["fate"]["rejected"] == 1
+    # the provider corrects the amount in its error report and replays it
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(report).active
+    assert sheet is not None
+    header = [c.value for c in sheet[1]]
+    corrected = Workbook()
+    out = corrected.active
+    assert out is not None
+    out.append(header)
+    for values in sheet.iter_rows(min_row=2, values_only=True):
+        line = list(values)
+        line[header.index("欠费金额")] = "321.00"
+        out.append(line)
+    fixed_path = tmp_path / "fixed.xlsx"
+    corrected.save(fixed_path)
+    again = _credit("replay", upload_id, "--from", str(fixed_path), "--json",
+                    data_dir=platform["data_dir"])  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["sent"] == 1
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        fate = httpx.get(f"{platform['api_url']}/api/uploads/{upload_id}").json()
+        if fate["stored"] == 2:
+            break
+        time.sleep(0.5)
+    assert (fate["received"], fate["stored"], fate["rejected"]) == (2, 2, 0)
+    assert (
+        float(_records(platform["api_url"], "legal_arrears", fixed)[0]["arrears_amount"]) == 321.0
+    )
