@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -38,7 +40,9 @@ class ApiContext:
         catalog: Catalog,
         metrics: Metrics,
         health: Callable[[], dict[str, Any]],
+        worker_metrics_dir: Path | None = None,
     ) -> None:
+        self.worker_metrics_dir = worker_metrics_dir
         self.store = store
         self.catalog = catalog
         self.metrics = metrics
@@ -61,7 +65,9 @@ def build_api(
 
     @routes.get("/metrics")
     async def metrics(_: web.Request) -> web.Response:
-        return web.Response(body=ctx.metrics.exposition(), content_type="text/plain")
+        counts = partial(queries.rows_by_provider, ctx.store)
+        body = await ctx.run(ctx.metrics.exposition, ctx.worker_metrics_dir, counts)
+        return web.Response(body=body, content_type="text/plain")
 
     @routes.get("/api/status")
     async def status(_: web.Request) -> web.Response:

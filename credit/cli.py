@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import logging
 import signal
 import sys
 import threading
@@ -352,9 +351,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    from credit.logs import configure
+
+    settings = Settings()
+    configure("WARNING" if args.command != "worker" else settings.log_level, settings.log_format)
     try:
         return int(args.fn(args))
     except CreditError as exc:

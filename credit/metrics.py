@@ -6,9 +6,14 @@ A process creates one `Metrics` with its registry and passes it to the stages it
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
 
@@ -28,8 +33,59 @@ class Metrics(NamedTuple):
     consumer_lag: Gauge  # messages behind, per topic and partition (committed vs. consumed)
     api_requests: Counter
 
-    def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+    def exposition(
+        self, worker_dir: Path | None = None, store_counts: StoreCounts | None = None
+    ) -> bytes:
+        """This process's metrics, the worker's (multiprocess files) and the store's counts."""
+        reg = CollectorRegistry()
+        reg.register(_Forward(self.registry))
+        if worker_dir is not None and worker_dir.is_dir():
+            reg.register(_WorkerFamilies(worker_dir))
+        if store_counts is not None:
+            reg.register(_StoreFamilies(store_counts))
+        return generate_latest(reg)
+
+
+StoreCounts = Callable[[], list[dict[str, Any]]]
+
+
+class _Forward(Collector):
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterable[Metric]:
+        return self.registry.collect()
+
+
+class _WorkerFamilies(Collector):
+    """The worker process's own stage metrics, read from its multiprocess files."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def collect(self) -> Iterable[Metric]:
+        reg = CollectorRegistry()
+        MultiProcessCollector(reg, path=str(self.path))  # type: ignore[no-untyped-call]
+        return [m for m in reg.collect() if m.name.startswith("credit_worker")]
+
+
+class _StoreFamilies(Collector):
+    """Rows per class and provider as the store accounts them (received / stored / rejected).
+
+    Read at scrape time from the upload ledger, so rows sent by any process (CLI uploads,
+    gateway, poller) are counted once, where they were accounted for.
+    """
+
+    def __init__(self, counts: StoreCounts) -> None:
+        self.counts = counts
+
+    def collect(self) -> Iterable[Metric]:
+        family = GaugeMetricFamily("credit_upload_rows", "rows per class, provider and fate",
+                                   labels=["class_code", "provider", "state"])  # fmt: skip
+        for row in self.counts():
+            for state in ("received", "stored", "rejected"):
+                family.add_metric([row["class_code"], row["provider"], state], row[state])
+        yield family
 
 
 def create_metrics(registry: CollectorRegistry | None = None) -> Metrics:
@@ -54,6 +110,6 @@ def create_metrics(registry: CollectorRegistry | None = None) -> Metrics:
         end_to_end_seconds=h("credit_end_to_end_seconds", "provider receipt to stored",
                              ["class_code"], buckets=_LATENCY_BUCKETS, registry=reg),
         consumer_lag=g("credit_consumer_lag", "messages behind", ["group", "topic", "partition"],
-                       registry=reg),
+                       registry=reg, multiprocess_mode="max"),
         api_requests=c("credit_api_requests", "HTTP API requests", ["route", "status"], registry=reg),
     )  # fmt: skip

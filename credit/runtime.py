@@ -20,6 +20,7 @@ import fcntl
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -169,7 +170,9 @@ class Platform:
         assert self.store is not None
         port = self.settings.api_port or free_port(self.settings.api_host)
         registry = RegistryStore(self.data_dir / "schema-registry.json")
-        ctx = ApiContext(self.store, self.catalog, self.metrics, self.health)
+        ctx = ApiContext(
+            self.store, self.catalog, self.metrics, self.health, self.worker_metrics_dir
+        )
         self.api_url = f"http://{self.settings.api_host}:{port}"
         keys = ApiKeyStore(self.data_dir / "api-keys.json")
         gateway = Gateway(
@@ -201,9 +204,17 @@ class Platform:
         except Exception:
             log.exception("sink stopped")
 
+    @property
+    def worker_metrics_dir(self) -> Path:
+        return self.data_dir / "metrics-worker"
+
     def _start_worker(self) -> None:
+        shutil.rmtree(self.worker_metrics_dir, ignore_errors=True)
+        self.worker_metrics_dir.mkdir(parents=True)
         env = {
             **os.environ,
+            # the worker writes its metrics to files this process's /metrics reads
+            "PROMETHEUS_MULTIPROC_DIR": str(self.worker_metrics_dir),
             "CREDIT_KAFKA_BOOTSTRAP": self.bootstrap,
             "CREDIT_SCHEMA_REGISTRY_URL": self.registry_url,
             "CREDIT_DATA_DIR": str(self.data_dir),

@@ -138,3 +138,26 @@ def records_of(
             if row.get(cls.subject.code):
                 row[cls.subject.code] = mask_id(str(row[cls.subject.code]))
     return rows
+
+
+def rows_by_provider(store: Store) -> list[dict[str, Any]]:
+    """received (ledger) / stored / rejected (row outcomes) per class and provider."""
+    db = store.database
+    received = store.query(
+        f"SELECT class_code, provider, sum(received) AS n FROM {db}.uploads FINAL "
+        "GROUP BY class_code, provider"
+    )
+    decided = store.query(
+        f"SELECT class_code, provider, countIf(outcome = 'stored') AS stored, "
+        f"countIf(outcome = 'rejected') AS rejected FROM {db}.outcomes FINAL "
+        "GROUP BY class_code, provider"
+    )
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in received:
+        out[(r["class_code"], r["provider"])] = {"class_code": r["class_code"],
+            "provider": r["provider"], "received": int(r["n"]), "stored": 0, "rejected": 0}  # fmt: skip
+    for r in decided:
+        entry = out.setdefault((r["class_code"], r["provider"]), {"class_code": r["class_code"],
+            "provider": r["provider"], "received": 0})  # fmt: skip
+        entry["stored"], entry["rejected"] = int(r["stored"]), int(r["rejected"])
+    return list(out.values())

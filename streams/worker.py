@@ -19,6 +19,7 @@ import faust
 from confluent_kafka import Producer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
+from credit.logs import mask_handlers
 from credit.metrics import Metrics
 from credit.settings import Settings
 from credit.topics import DEAD_LETTER_TOPIC, SUBJECTS_TOPIC, VALID_TOPIC
@@ -118,6 +119,11 @@ def build_app(
                          "partitioner": "murmur2_random", "enable.idempotence": True})  # fmt: skip
     handler = BatchHandler(pipeline, producer, metrics)
     source = app.topic(*[c.topic for c in catalog], key_serializer="raw", value_serializer="raw")
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def mask_logs() -> None:
+        # Faust sets up its own handlers at start; add the ID-masking filter to them
+        mask_handlers()
 
     @app.agent(source)  # type: ignore[untyped-decorator]
     async def process(stream: Any) -> None:
