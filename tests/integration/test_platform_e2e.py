@@ -297,3 +297,35 @@ def test_replay_resubmits_fixed_rows_into_the_same_upload(
     assert (
         float(_records(platform["api_url"], "legal_arrears", fixed)[0]["arrears_amount"]) == 321.0
     )
+
+
+def test_metrics_endpoint_counts_what_was_sent(platform: dict[str, Any], catalog: Catalog) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    provider = f"指标测试{time.time_ns() % 10**6}"
+    codes = _valid_codes(4, seed=51)
+    rows: list[tuple[int | None, dict[str, str]]] = [
+        (i + 2, _arrears_row(f"指标{i}", c)) for i, c in enumerate(codes)
+    ]
+    rows.append((6, _arrears_row("缺金额", codes[0], amount="")))
+    publisher = Publisher({"bootstrap.servers": platform["bootstrap"]}, platform["registry_url"],
+                          provider, "sdk")  # fmt: skip
+    upload = new_upload_id("sdk")
+    publish_rows(publisher, catalog.get("legal_arrears"), catalog, rows, upload)
+    _wait_fate(platform["api_url"], upload)
+    text = httpx.get(f"{platform['api_url']}/metrics").text
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+    def rows_in(state: str) -> float:
+        key = (("class_code", "legal_arrears"), ("provider", provider), ("state", state))
+        return samples[("credit_upload_rows", key)]
+
+    assert (rows_in("received"), rows_in("stored"), rows_in("rejected")) == (5, 4, 1)
+    worker_stored = [v for (name, labels), v in samples.items()
+                     if name == "credit_worker_records_total" and ("outcome", "stored") in labels]  # fmt: skip
+    assert worker_stored and sum(worker_stored) >= 4
+    assert any(name == "credit_sink_rows_total" for name, _ in samples)
