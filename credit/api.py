@@ -102,6 +102,14 @@ def build_api(
         rows = await ctx.run(queries.records_of, ctx.store, cls, subject)
         return _json({"class_code": cls.code, "records": rows})
 
+    @routes.get("/api/aggregates")
+    async def aggregates(request: web.Request) -> web.Response:
+        subject = request.query.get("subject", "").strip().upper()
+        if not subject:
+            return _json({"error": "request.subject", "message": "give ?subject=CODE"}, 400)
+        rows = await ctx.run(queries.aggregates_of, ctx.store, subject)
+        return _json({"subject": subject, "aggregates": rows})
+
     @routes.get("/api/risk")
     async def risk(request: web.Request) -> web.Response:
         limit = int(request.query.get("limit", "20"))

@@ -39,10 +39,7 @@ def cmd_up(args: argparse.Namespace) -> int:
               f"{platform.bootstrap}  data {platform.data_dir}  (Ctrl-C stops)", flush=True)  # fmt: skip
         try:
             while not stop.wait(1.0):
-                failure = platform.worker_failed()
-                if failure:
-                    print(failure, file=sys.stderr)
-                    return 1
+                platform.supervise()
         except KeyboardInterrupt:
             pass
         print("stopping…", flush=True)

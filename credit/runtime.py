@@ -46,6 +46,7 @@ from sinks.store import Store, open_embedded, open_server
 from sinks.writer import Sink
 
 log = logging.getLogger("credit.runtime")
+MAX_WORKER_RESTARTS = 20
 
 
 class AlreadyRunningError(CreditError):
@@ -109,6 +110,8 @@ class Platform:
         self._api: _ApiServer | None = None
         self._sink_thread: threading.Thread | None = None
         self._worker: subprocess.Popen[bytes] | None = None
+        self._worker_env: dict[str, str] = {}
+        self.worker_restarts = 0
         self.started_at = 0.0
 
     # -- start -------------------------------------------------------------------------------
@@ -221,14 +224,33 @@ class Platform:
             "CREDIT_SESSION_TIMEOUT_MS": str(self.settings.session_timeout_ms),
             "CREDIT_TOPIC_PARTITIONS": str(self.settings.topic_partitions),
         }
+        self._worker_env = env
+        self._spawn_worker()
+
+    def _spawn_worker(self) -> None:
         log_path = self.data_dir / "logs" / "worker.log"
         cmd = [sys.executable, "-m", "credit.cli", "worker"]
         with log_path.open("ab") as out:
-            self._worker = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+            self._worker = subprocess.Popen(
+                cmd, env=self._worker_env, stdout=out, stderr=subprocess.STDOUT
+            )
+
+    def supervise(self) -> None:
+        """Restart a worker that died (it recovers its tables from the changelog topics)."""
+        failure = self.worker_failed()
+        if failure is None:
+            return
+        self.worker_restarts += 1
+        log.error("worker died (restart %d): %s", self.worker_restarts, failure[-500:])
+        if self.worker_restarts > MAX_WORKER_RESTARTS:
+            raise CreditError(f"the worker died {self.worker_restarts} times; last: {failure}")
+        self._spawn_worker()
+        self._write_runtime()
 
     def _write_runtime(self) -> None:
         info = {"pid": os.getpid(), "api_url": self.api_url, "bootstrap": self.bootstrap,
-                "registry_url": self.registry_url, "data_dir": str(self.data_dir)}  # fmt: skip
+                "registry_url": self.registry_url, "data_dir": str(self.data_dir),
+                "worker_pid": self._worker.pid if self._worker else None}  # fmt: skip
         tmp = self.settings.runtime_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(info, indent=2))
         tmp.replace(self.settings.runtime_file)
@@ -247,7 +269,7 @@ class Platform:
                 "bootstrap": self.bootstrap,
                 "embedded": self.broker is not None,
             },
-            "worker": {"ok": worker_ok},
+            "worker": {"ok": worker_ok, "restarts": self.worker_restarts},
             "sink": {"ok": sink_ok, "batches": self.sink.batches if self.sink else 0},
             "store": {"embedded": bool(self.store and self.store.embedded)},
             "api_url": self.api_url,

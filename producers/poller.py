@@ -40,6 +40,7 @@ the watermark is the source key, so it must be unique (an id); with an updated_a
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import difflib
 import fcntl
@@ -51,42 +52,21 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    Engine,
-    MetaData,
-    RowMapping,
-    Select,
-    Table,
-    column,
-    create_engine,
-    inspect,
-    literal_column,
-    select,
-    text,
-)
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import (
-    ArgumentError,
-    DBAPIError,
-    InterfaceError,
-    NoSuchModuleError,
-    NoSuchTableError,
-    OperationalError,
-)
 
 from credit.settings import Settings
-from producers.channel import UploadResult, publish_rows
+from producers.channel import publish_rows
 from producers.exceptions import (
     MissingColumnError,
     MissingTableError,
@@ -179,7 +159,7 @@ def load_config(path: Path, catalog: Catalog) -> PollJob:
         raise PollConfigError(path, "table", "give exactly one of `table` and `query`")
     try:
         make_url(cfg.url)
-    except ArgumentError as exc:
+    except sa_exc.ArgumentError as exc:
         raise PollConfigError(path, "url", f"not a SQLAlchemy URL ({exc}); write e.g. "
                               "postgresql+psycopg://user@host/db or sqlite:////path/to.db") from exc  # fmt: skip
     try:
@@ -188,9 +168,10 @@ def load_config(path: Path, catalog: Catalog) -> PollJob:
         raise PollConfigError(path, "class", str(exc)) from exc
     mapping = {col: _resolve(path, f"columns.{col}", cls, t) for col, t in cfg.columns.items()}
     constants = {_resolve(path, f"constants.{k}", cls, k): v for k, v in cfg.constants.items()}
+    given = [(f"columns.{c}", n) for c, n in mapping.items()]
+    given += [(f"constants.{k}", _resolve(path, f"constants.{k}", cls, k)) for k in cfg.constants]
     seen: dict[str, str] = {}
-    for where, name in [*((f"columns.{c}", n) for c, n in mapping.items()),
-                        *((f"constants.{n}", n) for n in constants)]:  # fmt: skip
+    for where, name in given:
         if name in seen:
             raise PollConfigError(path, where, f"field {name} is already given by {seen[name]}")
         seen[name] = where
@@ -206,9 +187,7 @@ def load_config(path: Path, catalog: Catalog) -> PollJob:
 
 def encode_watermark(value: Any) -> dict[str, Any]:
     """A watermark as JSON that keeps its type, so it binds back as the same SQL type."""
-    if isinstance(value, bool):
-        pass
-    elif isinstance(value, int | float | str):
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
         return {"type": type(value).__name__, "value": value}
     elif isinstance(value, dt.datetime | dt.date):
         return {"type": type(value).__name__, "value": value.isoformat()}
@@ -301,7 +280,8 @@ class WatermarkState:
 
 
 def state_path(state_dir: Path, job: PollJob) -> Path:
-    name = re.sub(r"[^\w.-]+", "_", f"{job.config.provider}-{job.cls.code}")
+    # keep the provider readable (Chinese, full-width brackets); drop what a path cannot hold
+    name = re.sub(r"[\s/\\:*?\"<>|\x00-\x1f]+", "_", f"{job.config.provider}-{job.cls.code}")
     return state_dir / f"{name}.json"
 
 
@@ -311,7 +291,7 @@ def state_path(state_dir: Path, job: PollJob) -> Path:
 class DbSource:
     """The configured table or query, checked once; `rows_after` streams it in watermark order."""
 
-    def __init__(self, job: PollJob, engine: Engine | None = None) -> None:
+    def __init__(self, job: PollJob, engine: sa.Engine | None = None) -> None:
         cfg = job.config
         self._shown = make_url(cfg.url).render_as_string(hide_password=True)
         self._engine = engine or self._create_engine(cfg.url)
@@ -330,11 +310,13 @@ class DbSource:
                 f"{self._where(cfg)} has no column {missing}{hints} (it has {available[:40]})"
             )
 
-    def _create_engine(self, url: str) -> Engine:
+    def _create_engine(self, url: str) -> sa.Engine:
         try:
-            return create_engine(url)
-        except NoSuchModuleError as exc:
-            raise PollSourceError(f"unknown database dialect in `url` {self._shown}: {exc}") from exc
+            return sa.create_engine(url)
+        except sa_exc.NoSuchModuleError as exc:
+            raise PollSourceError(
+                f"unknown database dialect in `url` {self._shown}: {exc}"
+            ) from exc
         except ImportError as exc:
             raise PollSourceError(
                 f"the database driver for {self._shown} is not installed ({exc.name}); "
@@ -345,38 +327,39 @@ class DbSource:
         return f"table {cfg.table} in {self._shown}" if cfg.table else f"`query` on {self._shown}"
 
     @contextmanager
-    def _connect(self) -> Iterator[Connection]:
+    def _connect(self) -> Iterator[sa.Connection]:
         try:
             with self._engine.connect() as conn:
                 yield conn
-        except (OperationalError, InterfaceError) as exc:
+        except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
             raise SourceUnavailableError(
                 f"database {self._shown} does not answer: {exc.orig or exc}"
             ) from exc
-        except DBAPIError as exc:
+        except sa_exc.DBAPIError as exc:
             raise PollSourceError(f"database {self._shown} refused the poll: {exc.orig}") from exc
 
-    def _reflect(self, conn: Connection, cfg: PollConfig) -> tuple[list[str], Any]:
+    def _reflect(self, conn: sa.Connection, cfg: PollConfig) -> tuple[list[str], Any]:
         if cfg.table:
             schema, _, name = cfg.table.rpartition(".")
             try:
-                table = Table(name, MetaData(), schema=schema or None, autoload_with=conn)
-            except NoSuchTableError:
-                tables = inspect(conn).get_table_names(schema=schema or None)
+                table = sa.Table(name, sa.MetaData(), schema=schema or None, autoload_with=conn)
+            except sa_exc.NoSuchTableError:
+                tables = sa.inspect(conn).get_table_names(schema=schema or None)
                 near = difflib.get_close_matches(name, tables, n=1, cutoff=0.6)
                 hint = f"; did you mean '{near[0]}'?" if near else f" (tables: {tables[:40]})"
                 raise MissingTableError(f"no table '{cfg.table}' in {self._shown}{hint}") from None
             return list(table.c.keys()), table
-        probe = select(literal_column("*")).select_from(text(f"({cfg.query}) AS poll_source"))
-        available = list(conn.execute(probe.limit(0)).keys())
-        cols = (column(c) for c in available)
-        return available, text(cfg.query or "").columns(*cols).subquery("poll_source")
+        source = sa.text(f"({cfg.query}) AS poll_source")
+        probe: sa.Select[Any] = sa.select(sa.literal_column("*")).select_from(source).limit(0)
+        available = list(conn.execute(probe).keys())
+        cols: list[sa.ColumnClause[Any]] = [sa.column(c) for c in available]
+        return available, sa.text(cfg.query or "").columns(*cols).subquery("poll_source")
 
-    def _stream(self, stmt: Select[Any]) -> Iterator[RowMapping]:
+    def _stream(self, stmt: sa.Select[Any]) -> Iterator[sa.RowMapping]:
         with self._connect() as conn:
             yield from conn.execution_options(yield_per=STREAM_CHUNK).execute(stmt).mappings()
 
-    def rows_after(self, after: Any | None) -> Iterator[RowMapping]:
+    def rows_after(self, after: Any | None) -> Iterator[sa.RowMapping]:
         """Every row with watermark > `after`, in watermark order, page by page.
 
         A page is held back one tie group at a time: when a full page ends, the rows sharing
@@ -386,11 +369,11 @@ class DbSource:
         """
         src = self._source
         wm = src.c[self._wm]
-        order: list[ColumnElement[Any]] = [wm, *([src.c[self._key]] if self._key else [])]
-        base = select(*(src.c[c] for c in self.needed)).where(wm.is_not(None))
+        order: list[sa.ColumnElement[Any]] = [wm, *([src.c[self._key]] if self._key else [])]
+        base = sa.select(*(src.c[c] for c in self.needed)).where(wm.is_not(None))
         while True:
             page = base if after is None else base.where(wm > after)
-            count, group, top, below = 0, list[RowMapping](), None, after
+            count, group, top, below = 0, list[sa.RowMapping](), None, after
             for row in self._stream(page.order_by(*order).limit(self._batch)):
                 count += 1
                 if group and row[self._wm] != top:
@@ -426,13 +409,7 @@ class PollResult:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "provider": self.provider, "class_code": self.class_code,
-            "upload_id": self.upload_id, "received": self.received, "sent": self.sent,
-            "rejected": self.rejected, "watermark_before": self.watermark_before,
-            "watermark_after": self.watermark_after, "seconds": self.seconds,
-            "errors": self.errors,
-        }  # fmt: skip
+        return dataclasses.asdict(self)
 
 
 @dataclass
@@ -458,7 +435,7 @@ class Poller:
         self.state = WatermarkState(state_path(state_dir, job), job)
         self._source = source or DbSource(job)
 
-    def _raw(self, row: RowMapping) -> dict[str, Any]:
+    def _raw(self, row: sa.RowMapping) -> dict[str, Any]:
         raw: dict[str, Any] = dict(self.job.constants)
         for col, name in self.job.mapping.items():
             raw[name] = row[col]
@@ -468,10 +445,16 @@ class Poller:
         raw["source_key"] = key.isoformat() if isinstance(key, dt.date) else str(key)
         return raw
 
-    def _rows(self, after: Any, progress: _Progress) -> Iterator[tuple[int | None, dict[str, Any]]]:
+    def _rows(self, after: Any, progress: _Progress) -> Generator[tuple[None, dict[str, Any]]]:
+        column = self.job.config.watermark_column
         try:
             for row in self._source.rows_after(after):
-                progress.last = row[self.job.config.watermark_column]
+                if progress.last is None:
+                    try:  # an unusable type stops the run before anything is sent
+                        encode_watermark(row[column])
+                    except WatermarkStateError as exc:
+                        raise WatermarkStateError(f"watermark_column {column}: {exc}") from None
+                progress.last = row[column]
                 yield None, self._raw(row)
         except PollSourceError as exc:
             progress.error = exc  # end the upload cleanly; `poll_once` raises after it
@@ -481,27 +464,28 @@ class Poller:
         started = time.monotonic()
         cfg, cls = self.job.config, self.job.cls
         with self.state.locked():
-            before = self.state.load()  # step 1
-            progress = _Progress()
-            rows = self._rows(before, progress)  # step 2 (lazy: streamed into step 3)
-            first = next(rows, None)
+            before = self.state.load()  # 1. the committed watermark
             result = PollResult(cfg.provider, cls.code, None, before, before)
-            if first is not None:
-                upload_id = new_upload_id(CHANNEL)
-                source_name = cfg.table or "query"
-                sent: UploadResult = publish_rows(self._publisher, cls, self._catalog,
-                                                  itertools.chain([first], rows), upload_id,
-                                                  source_name)  # step 3 (flushes)  # fmt: skip
-                result.upload_id, result.received = upload_id, sent.received
-                result.sent, result.rejected, result.errors = sent.sent, sent.rejected, sent.errors
+            progress = _Progress()
+            rows = self._rows(before, progress)  # 2. read lazily, streamed into step 3
+            try:
+                first = next(rows, None)
+                if first is not None:  # 3. send or dead-letter, flush, ledger, flush
+                    result.upload_id = new_upload_id(CHANNEL)
+                    sent = publish_rows(self._publisher, cls, self._catalog,
+                                        itertools.chain([first], rows), result.upload_id,
+                                        cfg.table or "query")  # fmt: skip
+                    result.received, result.sent = sent.received, sent.sent
+                    result.rejected, result.errors = sent.rejected, sent.errors
+            finally:
+                rows.close()  # a failed publish must not leave the cursor open
             if progress.error is not None:
-                where = f" (upload {result.upload_id} holds the rows read before it)"
+                held = f" (upload {result.upload_id} holds the rows read before it)"
                 raise type(progress.error)(
-                    f"{progress.error}{where if result.upload_id else ''}; nothing committed"
+                    f"{progress.error}{held if result.upload_id else ''}; nothing committed"
                 ) from progress.error
-            if first is not None:
-                encode_watermark(progress.last)  # refuse an unusable type before publishing more
-                self.state.commit(progress.last, result.upload_id or "")  # step 4
+            if result.upload_id is not None:
+                self.state.commit(progress.last, result.upload_id)  # 4. only now
                 result.watermark_after = progress.last
         result.seconds = round(time.monotonic() - started, 3)
         return result
@@ -520,7 +504,8 @@ def connect_publisher(settings: Settings, provider: str) -> Publisher:
     bootstrap, registry = settings.kafka_bootstrap, settings.schema_registry_url
     if not (bootstrap and registry):
         info = runtime_info(settings)
-        bootstrap, registry = bootstrap or info.get("bootstrap"), registry or info.get("registry_url")  # fmt: skip
+        bootstrap = bootstrap or info.get("bootstrap")
+        registry = registry or info.get("registry_url")
     if not (bootstrap and registry):
         raise PollError(
             "polling needs the broker and the schema registry: run it with the --data-dir of a "

@@ -124,15 +124,28 @@ def dead_letters(store: Store, upload_id: str, limit: int = 1000) -> list[dict[s
 
 
 def records_of(
-    store: Store, cls: InfoClass, subject_id: str, limit: int = 1000
+    store: Store,
+    cls: InfoClass,
+    subject_id: str,
+    limit: int = 1000,
+    *,
+    masked: bool = True,
+    include_withheld: bool = False,
 ) -> list[dict[str, Any]]:
-    """A subject's current records of one class (corrections applied, duplicates collapsed)."""
+    """A subject's current records of one class (corrections applied, duplicates collapsed).
+
+    Records under objection are left out (seed 003 art. 21: withheld while disputed) unless
+    `include_withheld` (the applicant, admins); the subject's ID is masked unless `masked=False`.
+    """
+    from sinks.governance import withheld_record_keys
+
+    withheld = [] if include_withheld else sorted(withheld_record_keys(store))
     rows = store.query(
         f"SELECT * FROM {store.database}.{cls.table} FINAL WHERE subject_id = {{s:String}} "
-        "ORDER BY event_date DESC LIMIT {n:UInt32}",
-        {"s": subject_id, "n": limit},
+        "AND NOT has({w:Array(String)}, record_key) ORDER BY event_date DESC LIMIT {n:UInt32}",
+        {"s": subject_id, "w": withheld, "n": limit},
     )
-    if cls.subject_kind == "natural":
+    if masked and cls.subject_kind == "natural":
         for row in rows:
             row["subject_id"] = mask_id(row["subject_id"])
             if row.get(cls.subject.code):
@@ -161,3 +174,16 @@ def rows_by_provider(store: Store) -> list[dict[str, Any]]:
             "provider": r["provider"], "received": 0})  # fmt: skip
         entry["stored"], entry["rejected"] = int(r["stored"]), int(r["rejected"])
     return list(out.values())
+
+
+def aggregates_of(store: Store, subject_id: str) -> list[dict[str, Any]]:
+    """The latest rolling figures of a subject, one row per utility / fund."""
+    rows = store.query(
+        f"SELECT * FROM {store.database}.aggregates FINAL WHERE subject_id = {{s:String}} "
+        "ORDER BY kind",
+        {"s": subject_id},
+    )
+    for row in rows:
+        if row["subject_kind"] == "natural":
+            row["subject_id"] = mask_id(row["subject_id"])
+    return rows

@@ -109,3 +109,18 @@ def subject_row(entry: Mapping[str, Any], now: dt.datetime) -> list[Any]:
         entry.get("district", ""), entry.get("org_code", ""), entry.get("reg_no", ""),
         int(bool(entry.get("registered"))), now,
     ]  # fmt: skip
+
+
+def aggregate_row(row: Mapping[str, Any]) -> list[Any]:
+    """An aggregates-topic message as a row of `aggregates` (dates back from ISO text)."""
+    from streams.aggregates import AGGREGATE_COLUMNS
+
+    out = []
+    for name in AGGREGATE_COLUMNS:
+        value = row.get(name)
+        if name == "last_on_time_date" and isinstance(value, str):
+            value = dt.date.fromisoformat(value) if value else None
+        elif name == "updated_at":
+            value = from_ms(value)
+        out.append(value)
+    return out

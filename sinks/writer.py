@@ -23,16 +23,23 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, Message
 
 from credit.metrics import Metrics
-from credit.topics import DEAD_LETTER_TOPIC, SUBJECTS_TOPIC, UPLOADS_TOPIC, VALID_TOPIC
+from credit.topics import (
+    AGGREGATES_TOPIC,
+    DEAD_LETTER_TOPIC,
+    SUBJECTS_TOPIC,
+    UPLOADS_TOPIC,
+    VALID_TOPIC,
+)
 from schemas.catalog import Catalog
 from sinks import rows as R
 from sinks.exceptions import StoreError
 from sinks.store import Store
 from streams import envelope as env
+from streams.aggregates import AGGREGATE_COLUMNS
 
 log = logging.getLogger("credit.sink")
 SINK_GROUP = "credit-sink"
-SINK_TOPICS = (VALID_TOPIC, DEAD_LETTER_TOPIC, UPLOADS_TOPIC, SUBJECTS_TOPIC)
+SINK_TOPICS = (VALID_TOPIC, DEAD_LETTER_TOPIC, UPLOADS_TOPIC, SUBJECTS_TOPIC, AGGREGATES_TOPIC)
 
 
 class Sink:
@@ -107,6 +114,8 @@ class Sink:
                 grouped["uploads"].append(R.upload_row(data))
             elif topic == SUBJECTS_TOPIC:
                 grouped["subjects"].append(R.subject_row(data, now))
+            elif topic == AGGREGATES_TOPIC:
+                grouped["aggregates"].append(R.aggregate_row(data))
         for table, rows in grouped.items():
             out[table] = (self._columns(table), rows)
         return out
@@ -117,7 +126,8 @@ class Sink:
 
     def _columns(self, table: str) -> list[str]:
         fixed = {"outcomes": R.OUTCOME_COLUMNS, "dead_letters": R.DEAD_LETTER_COLUMNS,
-                 "uploads": R.UPLOAD_COLUMNS, "subjects": R.SUBJECT_COLUMNS}  # fmt: skip
+                 "uploads": R.UPLOAD_COLUMNS, "subjects": R.SUBJECT_COLUMNS,
+                 "aggregates": AGGREGATE_COLUMNS}  # fmt: skip
         if table in fixed:
             return list(fixed[table])
         return self._class_rows[table.removeprefix("cls_")].columns

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,10 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from credit.logs import mask_handlers
 from credit.metrics import Metrics
 from credit.settings import Settings
-from credit.topics import DEAD_LETTER_TOPIC, SUBJECTS_TOPIC, VALID_TOPIC
+from credit.topics import AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, SUBJECTS_TOPIC, VALID_TOPIC
 from schemas.catalog import Catalog
 from schemas.codec import AvroDecoder
+from streams import aggregates
 from streams import envelope as env
 from streams.pipeline import Outcome, Pipeline
 
@@ -46,19 +48,39 @@ def _inbound(event: Any) -> env.Inbound:
 
 
 class BatchHandler:
-    """Runs a batch through the pipeline and publishes the results (flushed before ack)."""
+    """Runs a batch through the pipeline and publishes the results (flushed before ack).
 
-    def __init__(self, pipeline: Pipeline, producer: Producer, metrics: Metrics) -> None:
+    Per batch, in order: (1) each message through the pipeline, valid records folded into
+    the subject's aggregate state (in memory); (2) each touched subject's state written to
+    the aggregates table once (one changelog write per subject per batch, not per record)
+    and its figures emitted; (3) the producer flushed; (4) Faust acknowledges the batch.
+    Aggregate state is keyed by record key, so a batch redelivered after a crash between
+    (2) and (4) changes nothing.
+    """
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        producer: Producer,
+        metrics: Metrics,
+        aggregates: MutableMapping[str, Any],
+    ) -> None:
         self.pipeline = pipeline
         self.producer = producer
         self.metrics = metrics
+        self.aggregates = aggregates
 
     def handle(self, events: list[env.Inbound]) -> None:
         started = time.perf_counter()
         today = dt.date.today()
-        for msg in events:
-            self._publish(msg, self.pipeline.process(msg, today))
-        # step 1: every result of the batch is on the broker; step 2 (by Faust): ack offsets
+        touched: dict[str, dict[str, Any]] = {}
+        for msg in events:  # step 1
+            out = self.pipeline.process(msg, today)
+            self._publish(msg, out)
+            if out.valid is not None:
+                self._fold(out.class_code, out.valid, touched)
+        self._emit_aggregates(touched, today)  # step 2
+        # step 3: every result of the batch is on the broker; step 4 (by Faust): ack offsets
         remaining = self.producer.flush(30)
         if remaining:
             raise RuntimeError(f"{remaining} results not acknowledged; batch will be redelivered")
@@ -79,6 +101,31 @@ class BatchHandler:
                 self.metrics.worker_rejected.labels(
                     out.class_code, out.dead["provider"], reason
                 ).inc()
+
+    def _fold(
+        self, class_code: str, row: dict[str, Any], touched: dict[str, dict[str, Any]]
+    ) -> None:
+        kind = aggregates.kind_of(class_code, row)
+        if kind is None:
+            return
+        sid = row["subject_id"]
+        if sid not in touched:
+            touched[sid] = {"kind_of_subject": row["subject_kind"],
+                            "states": dict(self.aggregates.get(sid) or {})}  # fmt: skip
+        states = touched[sid]["states"]
+        try:
+            states[kind] = aggregates.apply(states.get(kind), kind, row, class_code)
+        except aggregates.AggregateError as exc:
+            log.warning("aggregate skipped for %s/%s: %s", class_code, kind, exc)
+
+    def _emit_aggregates(self, touched: dict[str, dict[str, Any]], today: dt.date) -> None:
+        version = int(time.time() * 1000)
+        for sid, entry in touched.items():
+            self.aggregates[sid] = entry["states"]
+            for kind, state in entry["states"].items():
+                figures = aggregates.figures(state, today)
+                row = aggregates.to_row(sid, entry["kind_of_subject"], kind, figures, version)
+                self._produce(AGGREGATES_TOPIC, sid.encode(), row)
 
     def _produce(self, topic: str, key: bytes | None, value: dict[str, Any]) -> None:
         while True:
@@ -112,12 +159,14 @@ def build_app(
     table_opts: dict[str, Any] = {"schema": schema, "use_partitioner": True}
     subjects = app.GlobalTable("subjects", default=None, **table_opts)
     aliases = app.GlobalTable("aliases", default=None, **table_opts)
+    # subject id → {kind: state}; keyed like the class topics, so it is co-partitioned
+    aggregate_states = app.Table("aggregates", default=None, **table_opts)
     registry = SchemaRegistryClient({"url": registry_url})
     decoder = AvroDecoder(lambda sid: registry.get_schema(sid).schema_str or "")
     pipeline = Pipeline(catalog, decoder, subjects, aliases)
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5,
                          "partitioner": "murmur2_random", "enable.idempotence": True})  # fmt: skip
-    handler = BatchHandler(pipeline, producer, metrics)
+    handler = BatchHandler(pipeline, producer, metrics, aggregate_states)
     source = app.topic(*[c.topic for c in catalog], key_serializer="raw", value_serializer="raw")
 
     @app.task  # type: ignore[untyped-decorator]

@@ -1,0 +1,269 @@
+"""Figures of one aggregate state as of a date: the arithmetic behind `streams.aggregates`.
+
+The state layout and every rule are documented in `streams.aggregates`; this module reads
+the state and never changes it. Sums run over facts sorted by record key, so two states that
+compare equal give bit-identical floats whatever order their events arrived in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+UTILITY_KINDS = ("water", "power", "gas", "telecom", "heat")
+FUND_KINDS = ("social_insurance", "housing_fund")
+WINDOWS = (3, 6, 12)
+# Bill flags (bit set in the fact's last slot).
+HAS_USAGE, PREPAID = 1, 2
+# Fund fact flags: 养老保险 (its head count is the month's head count), due amount given (社保).
+PENSION, HAS_DUE = 1, 2
+# Amounts carry 2 decimals; a shortfall below one cent is rounding, not arrears.
+CENT = 0.005
+
+
+# --- months -------------------------------------------------------------------------------
+
+
+def month_of(day: dt.date) -> int:
+    """Month index: year * 12 + month - 1 (consecutive months are consecutive integers)."""
+    return day.year * 12 + day.month - 1
+
+
+def month_of_ord(ordinal: int) -> int:
+    return month_of(dt.date.fromordinal(ordinal))
+
+
+def month_label(month: int) -> str:
+    return f"{month // 12:04d}-{month % 12 + 1:02d}"
+
+
+def first_day(month: int) -> dt.date:
+    return dt.date(month // 12, month % 12 + 1, 1)
+
+
+def deadline(month: int) -> int:
+    """On-time limit for a month's payment: the last day of the following month (ordinal)."""
+    return first_day(month + 2).toordinal() - 1
+
+
+def split_by_month(start: int, end: int) -> list[tuple[int, float]]:
+    """Share of a billing period (inclusive ordinals) falling in each month, by days."""
+    end = max(start, end)
+    total = end - start + 1
+    out: list[tuple[int, float]] = []
+    day = start
+    while day <= end:
+        month = month_of_ord(day)
+        stop = min(end, first_day(month + 1).toordinal() - 1)
+        out.append((month, (stop - day + 1) / total))
+        day = stop + 1
+    return out
+
+
+def covers(bill: list[Any], arrears: list[Any]) -> bool:
+    """补缴: a payment for a period overlapping the arrears, made after the arrears' end."""
+    _, start, end, _, _, pay, _ = bill
+    _, a_start, a_end, _, _, _ = arrears
+    return bool(pay) and pay > a_end and start <= a_end and end >= a_start
+
+
+def superseded(arrears: list[Any], others: Iterable[list[Any]]) -> bool:
+    """A newer statement of the same debt: same account, same start, later end."""
+    _, start, end, _, _, account = arrears
+    return any(o[5] == account and o[1] == start and o[2] > end for o in others)
+
+
+def _run(ok: Callable[[int], bool], blocked: Callable[[int], bool], before: int) -> int:
+    """Consecutive `ok` months ending at the month before `before`.
+
+    The month just before `before` may still be open (its payment is due by the end of the
+    as-of month): if it is not yet ok and shows no arrears it is skipped, not a break.
+    """
+    month = before - 1
+    if not ok(month) and not blocked(month):
+        month -= 1
+    count = 0
+    while ok(month):
+        count += 1
+        month -= 1
+    return count
+
+
+def _avg(values: list[float], digits: int) -> float:
+    return round(sum(values) / len(values), digits) if values else 0.0
+
+
+def _date(ordinal: int) -> dt.date | None:
+    return dt.date.fromordinal(ordinal) if ordinal else None
+
+
+# --- utilities ----------------------------------------------------------------------------
+
+
+@dataclass
+class _BillMonth:
+    usage: float = 0.0
+    usage_reported: bool = False
+    amount: float = 0.0
+    on_time: bool = True
+
+
+def _bill_on_time(bill: list[Any], today: int) -> bool:
+    _, _, end, _, _, pay, flags = bill
+    if not pay:
+        return bool(flags & PREPAID)  # a prepaid meter has nothing left to pay
+    return bool(pay <= min(today, deadline(month_of_ord(end))))
+
+
+def _utility(state: dict[str, Any], as_of: dt.date) -> dict[str, Any]:
+    now, today = month_of(as_of), as_of.toordinal()
+    months: dict[int, _BillMonth] = {}
+    last_on_time = 0
+    for key in sorted(state["b"]):
+        bill = state["b"][key]
+        on_time = _bill_on_time(bill, today)
+        if on_time and bill[5]:
+            last_on_time = max(last_on_time, bill[5])
+        for month, share in split_by_month(bill[1], bill[2]):
+            if month >= now:
+                continue
+            slot = months.setdefault(month, _BillMonth())
+            slot.amount += bill[4] * share
+            if bill[6] & HAS_USAGE:
+                slot.usage += bill[3] * share
+                slot.usage_reported = True
+            slot.on_time = slot.on_time and on_time
+    paid = [b for _, b in sorted(state["b"].items()) if b[5] and b[5] <= today]
+    seen = [a for _, a in sorted(state["a"].items()) if a[1] <= today]
+    repaid = [any(covers(b, a) for b in paid) for a in seen]
+    open_ = [a for a, r in zip(seen, repaid, strict=True) if not r and not superseded(a, seen)]
+    arrears_months: set[int] = set()
+    for a in seen:
+        arrears_months.update(range(month_of_ord(a[1]), min(month_of_ord(a[2]), now - 1) + 1))
+    latest = max(range(len(seen)), key=lambda i: (seen[i][2], seen[i][1]), default=None)
+
+    def ok(month: int) -> bool:
+        slot = months.get(month)
+        return slot is not None and slot.on_time and month not in arrears_months
+
+    out = _common(months, now, lambda m: m.usage, lambda m: m.amount, lambda m: m.usage_reported)
+    out.update(
+        arrears_flag=int(bool(open_)),
+        arrears_amount=round(sum((a[4] for a in open_), 0.0), 2),
+        days_overdue=max((a[3] + max(0, today - a[2]) for a in open_), default=0),
+        months_in_arrears_12=sum(1 for m in arrears_months if now - 12 <= m < now),
+        consecutive_paid_months=_run(ok, arrears_months.__contains__, now),
+        last_on_time_date=_date(last_on_time),
+        arrears_repaid=int(latest is not None and repaid[latest]),
+    )
+    last12 = [months[m] for m in range(now - 12, now) if m in months]
+    out["extra"] = {
+        **{f"bill_months_{n}": sum(1 for m in range(now - n, now) if m in months) for n in WINDOWS},
+        "open_arrears": len(open_),
+        "amount_12": round(sum(s.amount for s in last12), 2),
+        "usage_12": round(sum(s.usage for s in last12), 4),
+    }
+    return out
+
+
+def _common(
+    months: dict[int, Any],
+    now: int,
+    usage: Callable[[Any], float],
+    amount: Callable[[Any], float],
+    usage_reported: Callable[[Any], bool],
+) -> dict[str, Any]:
+    """Last month with data in the 12 before `now`, and the 3/6/12-month averages."""
+    last = max((m for m in months if now - 12 <= m < now), default=None)
+    out: dict[str, Any] = {
+        "last_month": month_label(last) if last is not None else "",
+        "last_month_usage": round(usage(months[last]), 4) if last is not None else 0.0,
+        "last_month_amount": round(amount(months[last]), 2) if last is not None else 0.0,
+    }
+    for n in WINDOWS:
+        window = [months[m] for m in range(now - n, now) if m in months]
+        out[f"avg_usage_{n}"] = _avg([usage(s) for s in window if usage_reported(s)], 4)
+        out[f"avg_amount_{n}"] = _avg([amount(s) for s in window], 2)
+    return out
+
+
+# --- social insurance and housing fund ----------------------------------------------------
+
+
+@dataclass
+class _FundMonth:
+    heads: list[int] = field(default_factory=list)
+    pension_heads: list[int] = field(default_factory=list)
+    paid: float = 0.0
+    due: float = 0.0
+    short: float = 0.0  # unpaid part of the month's dues
+    late: bool = False
+    pay_dates: list[int] = field(default_factory=list)
+
+
+def _fund(state: dict[str, Any], as_of: dt.date) -> dict[str, Any]:
+    now, today = month_of(as_of), as_of.toordinal()
+    social = state["k"] == "social_insurance"
+    months: dict[int, _FundMonth] = {}
+    for key in sorted(state["f"]):
+        _, m_from, m_to, heads, paid, due, pay, flags = state["f"][key]
+        if pay > today:
+            continue  # not yet contributed as of this date
+        for month in range(m_from, min(m_to, now - 1) + 1):
+            slot = months.setdefault(month, _FundMonth())
+            (slot.pension_heads if flags & PENSION else slot.heads).append(heads)
+            slot.paid += paid
+            slot.due += due
+            if flags & HAS_DUE:
+                slot.short += max(0.0, due - paid)
+            slot.late = slot.late or bool(pay and pay > deadline(month))
+            if pay:
+                slot.pay_dates.append(pay)
+
+    def heads_of(slot: _FundMonth) -> float:
+        if social:  # 养老保险 counts everyone insured; else the largest category
+            return float(max(slot.pension_heads or slot.heads))
+        return float(sum(slot.heads + slot.pension_heads))
+
+    def in_arrears(month: int) -> bool:
+        slot = months.get(month)
+        return slot is not None and slot.short > CENT
+
+    def normal(month: int) -> bool:
+        slot = months.get(month)
+        return slot is not None and slot.paid > 0 and slot.short <= CENT and not slot.late
+
+    short = sorted(m for m in months if in_arrears(m))
+    late = [m for m in months if months[m].late and not in_arrears(m)]
+    normals = [m for m in months if normal(m)]
+    last_normal = max(normals, default=None)
+    out = _common(months, now, heads_of, lambda s: s.paid, lambda s: True)
+    out.update(
+        arrears_flag=int(bool(short)),
+        arrears_amount=round(sum((months[m].short for m in short), 0.0), 2),
+        days_overdue=max(0, today - deadline(short[0])) if short else 0,
+        months_in_arrears_12=sum(1 for m in {*short, *late} if now - 12 <= m < now),
+        consecutive_paid_months=_run(normal, in_arrears, now),
+        last_on_time_date=_date(max((d for m in normals for d in months[m].pay_dates), default=0)),
+        arrears_repaid=int(any(now - 12 <= m < now for m in late)),
+    )
+    last = months.get(max((m for m in months if now - 12 <= m < now), default=-1))
+    last12 = [months[m] for m in range(now - 12, now) if m in months]
+    out["extra"] = {
+        "headcount_last_month": int(heads_of(last)) if last else 0,
+        "contribution_last_month": round(last.paid, 2) if last else 0.0,
+        "avg_headcount_12": _avg([heads_of(s) for s in last12], 2),
+        "contributions_12": round(sum(s.paid for s in last12), 2),
+        "months_with_data_12": len(last12),
+        "last_normal_month": month_label(last_normal) if last_normal is not None else "",
+    }
+    if social:
+        out["extra"]["due_last_month"] = round(last.due, 2) if last else 0.0
+    return out
+
+
+def figures(state: dict[str, Any], as_of: dt.date) -> dict[str, Any]:
+    """The figures of one (subject, kind) as of a date; see `streams.aggregates` for rules."""
+    return _utility(state, as_of) if state["k"] in UTILITY_KINDS else _fund(state, as_of)

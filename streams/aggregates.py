@@ -1,0 +1,325 @@
+"""Rolling aggregates per (subject, kind): utility payments and arrears, social insurance,
+housing fund (DESIGN.md "Rolling aggregates"; seed 004 items 27, 28, 46–51).
+
+Pure functions over plain records; the Faust agent keeps the state in a changelogged table
+keyed by (subject_id, kind) and writes `to_row(...)` to `aggregates` (050_aggregates.sql).
+
+    state = apply(state, kind_of(class_code, record), record, class_code)
+    row = to_row(subject_id, subject_kind, kind, figures(state, as_of), version)
+
+State (JSON: dicts, lists, str, int, float; dates are `date.toordinal()` ints, 0 = none;
+months are `year * 12 + month - 1` ints):
+
+    utility: {"k": kind, "hw": month, "b": {record_key: bill}, "a": {record_key: arrears}}
+      bill    = [version, period_start, period_end, usage, amount, pay_date, flags]
+                flags: 1 = usage reported, 2 = prepaid (是否预缴费)
+      arrears = [version, arrears_start, arrears_end, overdue_days, arrears_amount, account_no]
+    fund:    {"k": kind, "hw": month, "f": {record_key: fact}}
+      fact    = [version, month_from, month_to, head_count, paid, due, pay_date, flags]
+                flags: 1 = 养老保险, 2 = due amount given (社保 only; 公积金 has no due amount)
+
+Updates. A fact is stored under its `record_key`; the highest `version` wins (equal versions:
+the larger fact, so the choice does not depend on arrival order). `hw` is the newest month
+seen (of `provide_date`, which the rules keep out of the future). Facts older than 24 months
+before `hw` are dropped, except open arrears: an arrears record no payment covers yet, a 社保
+month with due > paid. A bill is kept until both its period end and its pay date are out of
+the window, so a payment that settles an arrears record outlives it. The state is therefore
+the same for any order and any repetition of the events, as long as no event (no version of a
+record) arrives after its month has left the window; such an event is dropped on arrival
+(unless it is an open arrears record, which is kept).
+
+Rules of `figures(state, as_of)` (A = the month of `as_of`; "the last N months" are the N
+calendar months before A; A itself is incomplete and never counted):
+
+- Month attribution: a bill is spread over the months its period touches in proportion to
+  days (03-15..04-14 is 31 days: 17/31 of usage and amount to March, 14/31 to April).
+  Funds: a 公积金 record from..to counts in full in every month of the range; 社保 records
+  of the same month (one per 险种) add up. A month's head count: 社保 → the 养老保险 count,
+  else the largest category; 公积金 → the sum over the unit's accounts. A fund record
+  counts from its pay_date (paid after as_of → not yet contributed).
+- Averages (近3/6/12个月月均): the mean over those of the last N months that have data;
+  months without data are skipped, not counted as zero (a missing month is a late report,
+  not zero use; 0.0 when no month has data; `extra.bill_months_N` says how many). Usage
+  averages skip months whose bills report no usage. Funds: usage columns hold head counts.
+- Last month: the latest of the last 12 months with data ("" when none).
+- On time: a bill is paid on time when pay_date ≤ the last day of the month after its period
+  end and ≤ as_of; a prepaid bill without a pay date counts as paid. Funds: a month is late
+  when a record for it was paid after the last day of the following month.
+- 当前是否欠费 / amount / days overdue (utility): from open arrears records. An arrears record
+  exists from its arrears_start; it is settled (是否补缴) by a payment of the same utility
+  whose billing period overlaps the arrears period and whose pay_date is after arrears_end
+  and ≤ as_of. A payment for a later period does not settle old debt. A record superseded by
+  a newer statement (same account and start, later end) is not open either. Days overdue:
+  max over open records of overdue_days + days from arrears_end to as_of. 社保: months with
+  due > paid; days from the deadline of the oldest such month. 公积金: no due amount, so 0.
+- Months in arrears (last 12): utility → months touched by any arrears period, settled or
+  not; funds → months short or paid late.
+- 连续正常缴纳周期: consecutive normal months ending at A-1. Normal utility month: has bills,
+  all paid on time, no arrears. Normal fund month: contributed, nothing short, not late.
+  A-1 is still open (its payment is due by the end of A): if not yet normal and free of
+  arrears it is skipped, not a break. Capped by the 24-month window.
+- 最近一次正常缴费日期: the latest pay date of an on-time bill (funds: of a normal month).
+- 是否补缴 (`arrears_repaid`): utility → the latest arrears record is settled; funds → a month
+  of the last 12 was paid in full but late.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from credit.errors import CreditError
+from streams.aggregate_figures import (
+    CENT,
+    FUND_KINDS,
+    HAS_DUE,
+    HAS_USAGE,
+    PENSION,
+    PREPAID,
+    UTILITY_KINDS,
+    covers,
+    month_of,
+    month_of_ord,
+    superseded,
+)
+from streams.aggregate_figures import figures as figures
+
+RETAIN_MONTHS = 24
+# Class code → the catalog's `aggregate:` role (a test keeps the two in step).
+CLASS_ROLES = {
+    "legal_utility_payment": "utility_payment",
+    "natural_utility_payment": "utility_payment",
+    "legal_arrears": "utility_arrears",
+    "natural_arrears": "utility_arrears",
+    "legal_social_insurance": "social_insurance",
+    "legal_housing_fund": "housing_fund",
+}
+UTILITY_KIND = {
+    "水费": "water",
+    "电费": "power",
+    "燃气费": "gas",
+    "通信费": "telecom",
+    "热力费": "heat",
+}
+FIGURE_COLUMNS = (
+    "arrears_flag", "arrears_amount", "days_overdue", "months_in_arrears_12", "last_month",
+    "last_month_usage", "last_month_amount", "avg_usage_3", "avg_usage_6", "avg_usage_12",
+    "avg_amount_3", "avg_amount_6", "avg_amount_12", "consecutive_paid_months",
+    "last_on_time_date", "arrears_repaid",
+)  # fmt: skip
+AGGREGATE_COLUMNS = (
+    "subject_id", "subject_kind", "kind", *FIGURE_COLUMNS, "extra", "version", "updated_at",
+)  # fmt: skip
+
+
+class AggregateError(CreditError):
+    """A record the aggregates cannot use (wrong class for the kind, unreadable field)."""
+
+
+def kind_of(class_code: str, record: Mapping[str, Any]) -> str | None:
+    """The aggregate a record feeds, or None (class without aggregate, unknown utility)."""
+    role = CLASS_ROLES.get(class_code)
+    if role == "utility_payment":
+        return UTILITY_KIND.get(str(record.get("payment_type") or ""))
+    if role == "utility_arrears":
+        return UTILITY_KIND.get(str(record.get("arrears_type") or ""))
+    return role
+
+
+def new_state(kind: str) -> dict[str, Any]:
+    if kind in UTILITY_KINDS:
+        return {"k": kind, "hw": 0, "b": {}, "a": {}}
+    if kind in FUND_KINDS:
+        return {"k": kind, "hw": 0, "f": {}}
+    raise AggregateError(f"未知的汇总类别 '{kind}' / unknown aggregate kind '{kind}'")
+
+
+def apply(
+    state: dict[str, Any] | None, kind: str, record: Mapping[str, Any], class_code: str
+) -> dict[str, Any]:
+    """The state with one record added (a new dict; `state` is not changed)."""
+    if kind_of(class_code, record) != kind:
+        raise AggregateError(
+            f"类别 {class_code} 的记录不计入 {kind} 汇总 / "
+            f"this {class_code} record does not feed '{kind}'"
+        )
+    role = CLASS_ROLES[class_code]
+    out = new_state(kind) if state is None else _copy(state)
+    if out["k"] != kind:
+        raise AggregateError(f"状态属于 {out['k']} / state belongs to '{out['k']}', not '{kind}'")
+    table, fact, stamp = _READERS[role](record, int(record.get("version") or 0))
+    key = _text(record, "record_key")
+    old = out[table].get(key)
+    if old is None or (fact[0], json.dumps(fact)) > (old[0], json.dumps(old)):
+        out[table][key] = fact
+    out["hw"] = max(out["hw"], _month_or(record, "provide_date", stamp))
+    _prune(out)
+    return out
+
+
+def to_row(
+    subject_id: str,
+    subject_kind: str,
+    kind: str,
+    figures: Mapping[str, Any],
+    version: int,
+    updated_at: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """A row of `aggregates`. `version` must grow with each emission for the same
+    (subject, kind), e.g. the emission time in ms: ReplacingMergeTree keeps the highest."""
+    return {
+        "subject_id": subject_id,
+        "subject_kind": subject_kind,
+        "kind": kind,
+        **{name: figures[name] for name in FIGURE_COLUMNS},
+        "extra": json.dumps(figures["extra"], ensure_ascii=False, sort_keys=True),
+        "version": version,
+        "updated_at": updated_at or dt.datetime.now(dt.UTC),
+    }
+
+
+# --- state upkeep -------------------------------------------------------------------------
+
+
+def _copy(state: Mapping[str, Any]) -> dict[str, Any]:
+    # Facts are never changed in place, only replaced, so sharing them is safe.
+    return {k: dict(v) if isinstance(v, dict) else v for k, v in state.items()}
+
+
+def _bill_month(bill: list[Any]) -> int:
+    pay = bill[5]
+    return max(month_of_ord(bill[2]), month_of_ord(pay) if pay else 0)
+
+
+def _prune(state: dict[str, Any]) -> None:
+    """Drop facts that left the window; settle old arrears before their payments go."""
+    cutoff = state["hw"] - RETAIN_MONTHS + 1
+    if "f" in state:
+        facts = state["f"]
+        for key in [k for k, f in facts.items() if f[2] < cutoff and not _open_dues(f)]:
+            del facts[key]
+        return
+    bills, arrears = state["b"], state["a"]
+    gone = [
+        k
+        for k, a in arrears.items()
+        if month_of_ord(a[2]) < cutoff
+        and (superseded(a, arrears.values()) or any(covers(b, a) for b in bills.values()))
+    ]
+    for key in gone:
+        del arrears[key]
+    for key in [k for k, b in bills.items() if _bill_month(b) < cutoff]:
+        del bills[key]
+
+
+def _open_dues(fact: list[Any]) -> bool:
+    return bool(fact[7] & HAS_DUE) and fact[5] - fact[4] > CENT
+
+
+# --- reading records ----------------------------------------------------------------------
+
+
+def _bill(record: Mapping[str, Any], version: int) -> tuple[str, list[Any], int]:
+    start, end = _ordinal(record, "period_start"), _ordinal(record, "period_end")
+    usage = _number(record, "usage", required=False)
+    flags = (HAS_USAGE if usage is not None else 0) | (PREPAID if record.get("prepaid") else 0)
+    pay = _ordinal(record, "pay_date", required=False)
+    fact = [version, start, end, usage or 0.0, _number(record, "amount"), pay, flags]
+    return "b", fact, month_of_ord(start)
+
+
+def _arrears(record: Mapping[str, Any], version: int) -> tuple[str, list[Any], int]:
+    start, end = _ordinal(record, "arrears_start"), _ordinal(record, "arrears_end")
+    days = int(_number(record, "overdue_days", required=False) or 0)
+    amount = _number(record, "arrears_amount")
+    account = str(record.get("account_no") or "")
+    return "a", [version, start, end, days, amount, account], month_of_ord(start)
+
+
+def _social(record: Mapping[str, Any], version: int) -> tuple[str, list[Any], int]:
+    month = _month(record, "pay_month")
+    flags = HAS_DUE | (PENSION if record.get("category") == "养老保险" else 0)
+    heads = int(_number(record, "insured_count"))
+    paid, due = _number(record, "paid_amount"), _number(record, "due_amount")
+    pay = _ordinal(record, "pay_date", required=False)
+    return "f", [version, month, month, heads, paid, due, pay, flags], month
+
+
+def _housing(record: Mapping[str, Any], version: int) -> tuple[str, list[Any], int]:
+    m_from, m_to = _month(record, "pay_month_from"), _month(record, "pay_month_to")
+    heads, amount = int(_number(record, "headcount")), _number(record, "monthly_amount")
+    pay = _ordinal(record, "pay_date", required=False)
+    return "f", [version, m_from, max(m_from, m_to), heads, amount, 0.0, pay, 0], m_from
+
+
+_READERS: dict[str, Callable[[Mapping[str, Any], int], tuple[str, list[Any], int]]] = {
+    "utility_payment": _bill,
+    "utility_arrears": _arrears,
+    "social_insurance": _social,
+    "housing_fund": _housing,
+}
+
+
+def _bad(name: str, value: object) -> AggregateError:
+    return AggregateError(f"字段 {name} 的值 {value!r} 无法用于汇总 / {name}={value!r} is unusable")
+
+
+def _text(record: Mapping[str, Any], name: str) -> str:
+    value = record.get(name)
+    if not value:
+        raise _bad(name, value)
+    return str(value)
+
+
+def _number(record: Mapping[str, Any], name: str, required: bool = True) -> Any:
+    value = record.get(name)
+    if value is None or value == "":
+        if required:
+            raise _bad(name, value)
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise _bad(name, value) from None
+
+
+def _date(record: Mapping[str, Any], name: str) -> dt.date | None:
+    """A date field as the stream carries it: a date, or ISO text after a JSON hop."""
+    value = record.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        raise _bad(name, value) from None
+
+
+def _ordinal(record: Mapping[str, Any], name: str, required: bool = True) -> int:
+    day = _date(record, name)
+    if day is None and required:
+        raise _bad(name, None)
+    return day.toordinal() if day else 0
+
+
+def _month(record: Mapping[str, Any], name: str) -> int:
+    value = record.get(name)
+    if isinstance(value, dt.date):
+        return month_of(value)
+    try:
+        year, month = str(value).split("-")[:2]
+        if not 1 <= int(month) <= 12:
+            raise ValueError(month)
+        return int(year) * 12 + int(month) - 1
+    except ValueError:
+        raise _bad(name, value) from None
+
+
+def _month_or(record: Mapping[str, Any], name: str, default: int) -> int:
+    day = _date(record, name)
+    return month_of(day) if day else default
