@@ -24,7 +24,7 @@ class MaskingFilter(logging.Filter):
         except Exception:  # a bad format string must not lose the line
             message = str(record.msg)
         record.msg = mask_value(message)
-        record.args = None
+        record.args = ()  # not None: mode's formatter turns None into (None,)
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:

@@ -69,6 +69,8 @@ class BatchHandler:
         self.producer = producer
         self.metrics = metrics
         self.aggregates = aggregates
+        self.processed = 0
+        self._last_report = 0.0
 
     def handle(self, events: list[env.Inbound]) -> None:
         started = time.perf_counter()
@@ -85,6 +87,10 @@ class BatchHandler:
         if remaining:
             raise RuntimeError(f"{remaining} results not acknowledged; batch will be redelivered")
         self.metrics.worker_batch_seconds.observe(time.perf_counter() - started)
+        self.processed += len(events)
+        if time.monotonic() - self._last_report > 10:
+            log.info("processed %d records so far (last batch %d)", self.processed, len(events))
+            self._last_report = time.monotonic()
 
     def _publish(self, msg: env.Inbound, out: Outcome) -> None:
         if out.valid is not None:
