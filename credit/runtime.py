@@ -223,6 +223,7 @@ class Platform:
             "CREDIT_DATA_DIR": str(self.data_dir),
             "CREDIT_SESSION_TIMEOUT_MS": str(self.settings.session_timeout_ms),
             "CREDIT_TOPIC_PARTITIONS": str(self.settings.topic_partitions),
+            "CREDIT_API_PORT": "0",  # this process's API serves the worker's health and metrics
         }
         self._worker_env = env
         self._spawn_worker()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import faust
 
 from credit.errors import CreditError
-from credit.metrics import create_metrics
+from credit.metrics import Metrics, create_metrics
 from credit.settings import Settings
 from schemas.catalog import default_catalog
 from streams.worker import build_app
@@ -17,14 +20,46 @@ class WorkerConfigError(CreditError):
     """The worker lacks the broker or registry address."""
 
 
+def serve_health(host: str, port: int, metrics: Metrics) -> ThreadingHTTPServer:
+    """/health and /metrics for a worker running on its own (probes, Prometheus)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/metrics":
+                body, ctype = metrics.exposition(), "text/plain; version=0.0.4"
+            elif self.path == "/health":
+                body, ctype = (
+                    json.dumps({"ready": True, "role": "worker"}).encode(),
+                    "application/json",
+                )
+            else:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass  # probes every few seconds would flood the log
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
+    return server
+
+
 def run_worker(settings: Settings) -> int:
     if not settings.kafka_bootstrap or not settings.schema_registry_url:
         raise WorkerConfigError(
             "the worker needs CREDIT_KAFKA_BOOTSTRAP and CREDIT_SCHEMA_REGISTRY_URL "
             "(`credit up` sets both for its own worker)"
         )
+    metrics = create_metrics()
     app = build_app(settings, settings.kafka_bootstrap, settings.schema_registry_url,
-                    default_catalog(), create_metrics())  # fmt: skip
+                    default_catalog(), metrics)  # fmt: skip
+    if settings.api_port:  # a production worker serves its own /health and /metrics
+        serve_health(settings.api_host, settings.api_port, metrics)
     worker = faust.Worker(app, loglevel=logging.INFO, quiet=True)
     worker.execute_from_commandline()
     return 0
