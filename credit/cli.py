@@ -105,6 +105,24 @@ def cmd_poll(args: argparse.Namespace) -> int:
     return run_poller(Path(args.config), _settings(args), emit, args.once, args.interval, stop)
 
 
+def cmd_ddl(args: argparse.Namespace) -> int:
+    from schemas.catalog import default_catalog
+    from sinks.ddl import all_statements
+    from sinks.ddl_cluster import cluster_statements, render
+
+    catalog, db = default_catalog(), _settings(args).clickhouse_database
+    if args.cluster:
+        statements = cluster_statements(catalog, db, args.cluster)
+    else:
+        statements = all_statements(catalog, db)
+    if args.output:
+        Path(args.output).write_text(render(statements), encoding="utf-8")
+        print(f"wrote {len(statements)} statements to {args.output}", file=sys.stderr)
+    else:
+        print(render(statements), end="")
+    return 0
+
+
 def cmd_catalog(args: argparse.Namespace) -> int:
     from schemas.avro import write_avsc
     from schemas.catalog import default_catalog
@@ -135,6 +153,10 @@ def cmd_query(args: argparse.Namespace) -> int:
     from credit.client import connect
 
     client = connect(_settings(args))
+    if args.what in ("subject", "stats", "census", "sql"):
+        from credit.report_views import run_query
+
+        return run_query(client, args)
     if args.what == "upload":
         code, body = client.get(f"/api/uploads/{args.target}")
         body = (
@@ -276,6 +298,52 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from credit.bench import run_bench
+
+    run_bench(_settings(args), args.records, args.latency_rate, args.subjects, args.json,
+              latency_seconds=args.latency_seconds)  # fmt: skip
+    return 0
+
+
+def cmd_access(args: argparse.Namespace) -> int:
+    from credit.access import AccessStore
+
+    settings = _settings(args)
+    org = args.institution or args.department or args.subject or ""
+    token = AccessStore(settings.data_dir / "access.json").issue(args.role, args.name, org)
+    if args.json:
+        _print_json({"role": args.role, "name": args.name, "org": org, "token": token})
+    else:
+        print(f"{args.role} token for {args.name} (shown once, stored hashed): {token}")
+    return 0
+
+
+def cmd_objection(args: argparse.Namespace) -> int:
+    from credit.client import connect
+
+    settings = _settings(args)
+    client = connect(settings)
+    token_file = settings.data_dir / "admin-token"
+    token = args.token or (token_file.read_text().strip() if token_file.exists() else "")
+    client._http.headers["Authorization"] = f"Bearer {token}"  # see credit/access.py
+    oid = args.objection_id
+    if args.action in ("accept", "resolve", "inform") and not oid:
+        raise CreditError(f"`credit objection {args.action}` needs the objection id")
+    if args.action == "file":
+        body = {"class_code": args.cls, "record_key": args.record_key, "grounds": args.grounds}
+        code, out = client.post("/api/objections", body)
+    elif args.action == "list":
+        code, out = client.get("/api/objections", stage=args.stage, provider=args.provider)
+    elif args.action == "overdue":
+        code, out = client.get("/api/objections/overdue", as_of=args.as_of)
+    else:
+        body = {"resolution": args.resolution, "reason": args.reason}
+        code, out = client.post(f"/api/objections/{oid}/{args.action}", body)
+    _print_json(out)
+    return 0 if code < 300 else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="credit", description="credit-ingest: public credit information streaming platform"
@@ -310,11 +378,17 @@ def build_parser() -> argparse.ArgumentParser:
     poll.add_argument("config", help="YAML: provider, class, url, table|query, watermark_column …")
     poll.add_argument("--once", action="store_true", help="one poll run, then exit")
     poll.add_argument("--interval", type=float, default=60.0, help="seconds between poll runs")
+    ddl = add("ddl", cmd_ddl, "print the store's DDL (in $CREDIT_CLICKHOUSE_DATABASE)", False)
+    ddl.add_argument("--cluster", help="replicated variant: ON CLUSTER, Replicated*, Distributed")
+    ddl.add_argument("-o", "--output", help="write the SQL to this file")
     cat = add("catalog", cmd_catalog, "list the information classes")
     cat.add_argument("--write-avsc", action="store_true", help="regenerate schemas/avro/*.avsc")
     query = add("query", cmd_query, "query the running platform")
-    query.add_argument("what", choices=["upload", "summary", "risk"])
-    query.add_argument("target", nargs="?", help="upload id for `query upload`")
+    query.add_argument(
+        "what", choices=["upload", "summary", "risk", "subject", "stats", "census", "sql"]
+    )
+    query.add_argument("target", nargs="?", help="upload id / USCC or ID / SQL text")
+    query.add_argument("--max-rows", type=int, default=1000, help="rows for `query sql`")
     query.add_argument("--district")
     query.add_argument("--limit", type=int, default=20)
     pub = add(
@@ -343,6 +417,30 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("provider", help="provider's full name, recorded on every record")
     keys.add_argument("--department", required=True, help="the catalog department it acts as")
     keys.add_argument("--class", dest="cls", action="append", help="limit to these classes")
+    acc = add("access", cmd_access, "issue an API token (provider/analyst/bank/admin/subject)")
+    acc.add_argument("action", choices=["issue"])
+    acc.add_argument("role", help="provider, analyst, bank, admin or subject")
+    acc.add_argument("name", help="the token holder's name (recorded in the usage log)")
+    acc.add_argument("--institution", help="bank: the financial institution it acts for")
+    acc.add_argument("--department", help="provider: the department it acts as")
+    acc.add_argument("--subject", help="subject: its USCC / citizen ID")
+    obj = add("objection", cmd_objection, "file, list, process and chase objections (异议)")
+    obj.add_argument("action", choices=["file", "list", "accept", "resolve", "inform", "overdue"])
+    obj.add_argument("objection_id", nargs="?")
+    obj.add_argument("--class", dest="cls", help="file: class code of the disputed record")
+    obj.add_argument("--record-key", help="file: the disputed record's record_key")
+    obj.add_argument("--grounds", help="file: why the record is wrong")
+    obj.add_argument("--resolution", choices=["correct", "confirm", "delete"])
+    obj.add_argument("--reason", help="resolve: the reason kept with the resolution")
+    obj.add_argument("--stage", help="list: filed, accepted, resolved, informed")
+    obj.add_argument("--provider", help="list: one providing department's queue")
+    obj.add_argument("--as-of", help="overdue: the day to judge deadlines on (YYYY-MM-DD)")
+    obj.add_argument("--token", help="API token (default: the data dir's admin-token)")
+    bench = add("bench", cmd_bench, "throughput/latency benchmark with baselines (own /tmp dir)")
+    bench.add_argument("--records", type=int, default=100000, help="throughput-phase records")
+    bench.add_argument("--latency-rate", type=int, default=1000, help="records/s, latency phase")
+    bench.add_argument("--latency-seconds", type=float, default=20.0)
+    bench.add_argument("--subjects", type=int, default=0, help="distinct subjects (0: records/2)")
     return parser
 
 

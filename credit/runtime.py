@@ -156,7 +156,8 @@ class Platform:
         else:
             self.broker = EmbeddedBroker(self.data_dir / "logs" / "tansu.log").start()
             self.bootstrap = self.broker.bootstrap
-        ensure_topics(self.kafka_conf(), self.catalog, self.settings.topic_partitions)
+        ensure_topics(self.kafka_conf(), self.catalog, self.settings.topic_partitions,
+                      self.settings.topic_replication_factor)  # fmt: skip
 
     def kafka_conf(self) -> dict[str, Any]:
         return self.settings.kafka_config(self.bootstrap)

@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     clickhouse_database: str = "credit"
 
     topic_partitions: int = Field(2, ge=1, description="partitions per class topic")
+    topic_replication_factor: int = Field(1, ge=1, description="3 on a real Kafka cluster")
     session_timeout_ms: int = Field(6000, ge=1000, description="consumer group session timeout")
     worker_batch_size: int = Field(2000, ge=1)
     worker_batch_seconds: float = Field(0.2, gt=0)

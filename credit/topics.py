@@ -26,7 +26,9 @@ def all_topics(catalog: Catalog) -> list[str]:
     return [cls.topic for cls in catalog] + list(INTERNAL_TOPICS)
 
 
-def ensure_topics(conf: dict[str, Any], catalog: Catalog, partitions: int) -> list[str]:
+def ensure_topics(
+    conf: dict[str, Any], catalog: Catalog, partitions: int, replication: int = 1
+) -> list[str]:
     """Create every class topic and internal topic that does not exist yet; returns the new ones."""
     admin = AdminClient(conf)
     existing = set(admin.list_topics(timeout=10).topics)
@@ -34,7 +36,7 @@ def ensure_topics(conf: dict[str, Any], catalog: Catalog, partitions: int) -> li
     if not wanted:
         return []
     futures = admin.create_topics(
-        [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in wanted],
+        [NewTopic(t, num_partitions=partitions, replication_factor=replication) for t in wanted],
         operation_timeout=10,
     )
     for topic, fut in futures.items():

@@ -154,7 +154,7 @@ def build_app(
         key_serializer="raw",
         value_serializer="raw",
         topic_partitions=settings.topic_partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=settings.topic_replication_factor,
         broker_session_timeout=settings.session_timeout_ms / 1000,
         broker_heartbeat_interval=max(0.5, settings.session_timeout_ms / 6000),
         consumer_auto_offset_reset="earliest",  # Tansu's end offsets are unreliable
@@ -170,7 +170,7 @@ def build_app(
     registry = SchemaRegistryClient({"url": registry_url})
     decoder = AvroDecoder(lambda sid: registry.get_schema(sid).schema_str or "")
     pipeline = Pipeline(catalog, decoder, subjects, aliases)
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5,
+    producer = Producer({**settings.kafka_config(bootstrap), "linger.ms": 5,
                          "partitioner": "murmur2_random", "enable.idempotence": True})  # fmt: skip
     handler = BatchHandler(pipeline, producer, metrics, aggregate_states)
     source = app.topic(*[c.topic for c in catalog], key_serializer="raw", value_serializer="raw")

@@ -1,0 +1,290 @@
+"""Who may call the HTTP API: user tokens with roles, and the middleware that enforces them.
+
+Roles (seed 004 items 11-14: graded disclosure, authorization, traceability):
+- `provider`  a providing department: sends records, sees its own uploads and objections queue;
+- `analyst`   the credit office's staff: public and authorized-only classes, reports, risk;
+- `bank`      a financial institution (接入机构): public classes, and an enterprise's
+              authorized-only classes while that enterprise's authorization is active;
+- `admin`     operates the platform: everything, unmasked;
+- `subject`   an enterprise or person (token issued by an admin): its own objections, its
+              authorizations, and who read its data.
+
+Tokens are stored like provider API keys (producers/apikeys.py): salted SHA-256 in
+`<data_dir>/access.json`, shown once. A provider's existing API key also authenticates, as
+role `provider` acting for its department.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import threading
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from credit.errors import CreditError
+from producers.apikeys import ApiKeyStore
+from schemas.catalog import Catalog
+from sinks.governance import active_authorization
+from sinks.store import Store
+
+ROLES = ("provider", "analyst", "bank", "admin", "subject")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+Rule = tuple[str, str, frozenset[str]]  # (HTTP method or "*", path prefix, roles allowed)
+
+# Open to anyone: liveness, metrics (no personal data), and the schema registry the
+# Kafka clients talk to.
+PUBLIC_PATHS = ("/health", "/metrics", "/subjects", "/schemas", "/config", "/compatibility")
+
+_READERS = frozenset({"analyst", "bank", "admin", "subject"})  # subject: free self-query
+_OFFICE = frozenset({"analyst", "admin"})
+DEFAULT_RULES: tuple[Rule, ...] = (
+    ("POST", "/api/records/", frozenset({"provider"})),
+    ("GET", "/api/records/", _READERS),  # bank: see visible_classes
+    ("GET", "/api/subjects", _READERS),
+    ("GET", "/api/uploads/", frozenset({"provider", "analyst", "admin"})),  # provider: own only
+    ("*", "/api/risk", _OFFICE),
+    ("*", "/api/stats", _OFFICE),
+    ("GET", "/api/summary", _OFFICE),
+    ("GET", "/api/status", _OFFICE),
+    ("*", "/api/sql", _OFFICE),
+    # objections: subjects (or a bank on a client's behalf) file; providers answer theirs
+    ("POST", "/api/objections", frozenset({"subject", "bank", "analyst", "admin"})),
+    ("GET", "/api/objections", frozenset({"subject", "bank", "provider", "analyst", "admin"})),
+    ("POST", "/api/objections/", frozenset({"provider", "analyst", "admin"})),  # /{id}/<step>
+    ("GET", "/api/objections/overdue", _OFFICE),
+    ("POST", "/api/authorizations", frozenset({"subject", "admin"})),
+    ("GET", "/api/authorizations", frozenset({"subject", "bank", "admin"})),
+    ("GET", "/api/audit", frozenset({"subject", "admin"})),
+)
+
+
+class AccessError(CreditError):
+    """A token cannot be issued (unknown role, missing institution …)."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """An authenticated caller. `org` is the department (provider), the institution (bank) or
+    the subject's code (subject); empty for analysts and admins."""
+
+    role: str
+    name: str
+    org: str = ""
+
+    @property
+    def institution(self) -> str:
+        return self.org or self.name
+
+    @property
+    def department(self) -> str:
+        return self.org
+
+    def as_dict(self) -> dict[str, str]:
+        return {"role": self.role, "name": self.name, "org": self.org}
+
+
+# where the middleware leaves the caller (`request[IDENTITY]`; read it with `identity_of`)
+IDENTITY = web.RequestKey("identity", Identity)
+
+
+def _digest(salt: str, token: str) -> str:
+    return hashlib.sha256(f"{salt}:{token}".encode()).hexdigest()
+
+
+class AccessStore:
+    """User tokens in `<data_dir>/access.json`, re-read when the file changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._mtime = -1.0
+        self._entries: list[dict[str, str]] = []
+
+    def _load(self) -> list[dict[str, str]]:
+        with self._lock:
+            mtime = self.path.stat().st_mtime if self.path.exists() else 0.0
+            if mtime != self._mtime:
+                self._entries = json.loads(self.path.read_text()) if mtime else []
+                self._mtime = mtime
+            return self._entries
+
+    def issue(self, role: str, name: str, org: str = "") -> str:
+        """A new token for (role, name), replacing an earlier one; returned once, kept hashed."""
+        if role not in ROLES:
+            raise AccessError(f"unknown role '{role}'; roles are {list(ROLES)}")
+        if not name.strip():
+            raise AccessError("a token needs the holder's name")
+        if role == "subject" and not org.strip():
+            raise AccessError("a subject token needs the subject's code (--subject USCC/ID)")
+        token = "ct_" + secrets.token_urlsafe(24)
+        salt = secrets.token_hex(8)
+        entries = [e for e in self._load() if (e["role"], e["name"]) != (role, name)]
+        entries.append({"role": role, "name": name, "org": org.strip().upper() if role ==
+                        "subject" else org.strip(), "salt": salt, "hash": _digest(salt, token),
+                        "issued_at": dt.datetime.now(dt.UTC).isoformat()})  # fmt: skip
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(entries, ensure_ascii=False, indent=2))
+        os.chmod(tmp, 0o600)
+        tmp.replace(self.path)
+        return token
+
+    def check(self, token: str) -> Identity | None:
+        for entry in self._load():
+            if hmac.compare_digest(_digest(entry["salt"], token), entry["hash"]):
+                return Identity(entry["role"], entry["name"], entry.get("org", ""))
+        return None
+
+
+def resolve(users: AccessStore, provider_keys: ApiKeyStore, token: str) -> Identity | None:
+    """The caller a token stands for: a user token, else a provider API key."""
+    found = users.check(token)
+    if found is not None:
+        return found
+    grant = provider_keys.check(token)
+    return Identity("provider", grant.provider, grant.department) if grant else None
+
+
+def _presented(request: web.Request) -> str:
+    auth = request.headers.get("Authorization", "")
+    if auth.startswith("Bearer "):
+        return auth.removeprefix("Bearer ").strip()
+    return request.headers.get("X-API-Key", "").strip()
+
+
+def is_public(path: str) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in PUBLIC_PATHS)
+
+
+def allowed_roles(rules: Iterable[Rule], method: str, path: str) -> frozenset[str]:
+    """Roles of the longest matching rule; unlisted paths are for admins only (fail closed)."""
+    method = "GET" if method == "HEAD" else method
+    best: Rule | None = None
+    for rule in rules:
+        matches = rule[0] in ("*", method) and path.startswith(rule[1])
+        if matches and (best is None or len(rule[1]) > len(best[1])):
+            best = rule
+    return best[2] if best else frozenset({"admin"})
+
+
+def refuse(status: int, reason: str, message: str, **extra: Any) -> web.Response:
+    body = {"error": reason, "message": message, **extra}
+    return web.Response(text=json.dumps(body, ensure_ascii=False), status=status,
+                        content_type="application/json")  # fmt: skip
+
+
+def access_middleware(
+    users: AccessStore,
+    provider_keys: ApiKeyStore,
+    rules: Iterable[Rule] = DEFAULT_RULES,
+    open_access: bool = False,
+) -> Middleware:
+    """401 without a known token, 403 when the role may not call the route; else the caller's
+    `Identity` is on `request[IDENTITY]`.
+
+    `open_access` (development and the older integration tests only): a call without a token
+    acts as an admin where admins may call, and reaches the handler with no identity where
+    they may not (the gateway then asks for a provider key itself). A wrong token is still 401.
+    """
+    table = tuple(rules)
+
+    @web.middleware
+    async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if is_public(request.path):
+            return await handler(request)
+        token = _presented(request)
+        identity = resolve(users, provider_keys, token) if token else None
+        roles = allowed_roles(table, request.method, request.path)
+        if identity is None and open_access and not token:
+            if "admin" not in roles:  # e.g. the gateway: it checks provider keys itself
+                return await handler(request)
+            identity = Identity("admin", "open-access")
+        if identity is None:
+            why = "unknown token" if token else "no token"
+            return refuse(401, "auth.token", f"{why}: send 'Authorization: Bearer <token>' "
+                          "(未认证：请携带令牌)")  # fmt: skip
+        if identity.role not in roles:
+            return refuse(403, "auth.role", f"role '{identity.role}' may not call "
+                          f"{request.method} {request.path}; allowed roles: {sorted(roles)} "
+                          "(无权访问)", allowed_roles=sorted(roles))  # fmt: skip
+        request[IDENTITY] = identity
+        return await handler(request)
+
+    return access
+
+
+def ensure_admin_token(users: AccessStore, path: Path) -> str:
+    """The local operator's admin token in `path` (mode 0600), issued on first use, so the CLI
+    and tests on this machine can call the API the way `credit keys` reads the data dir."""
+    if path.exists():
+        token = path.read_text().strip()
+        if (found := users.check(token)) is not None and found.role == "admin":
+            return token
+    token = users.issue("admin", "local-admin")
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(token + "\n")
+    os.chmod(tmp, 0o600)
+    tmp.replace(path)
+    return token
+
+
+def build_access(data_dir: Path, open_access: bool = False) -> Middleware:
+    """The middleware for a platform's data dir: its user tokens, its provider keys, the
+    default rules; also makes sure `<data_dir>/admin-token` holds a working admin token."""
+    users = AccessStore(data_dir / "access.json")
+    ensure_admin_token(users, data_dir / "admin-token")
+    return access_middleware(users, ApiKeyStore(data_dir / "api-keys.json"), DEFAULT_RULES,
+                             open_access)  # fmt: skip
+
+
+# -- per-route checks ------------------------------------------------------------------------------
+def identity_of(request: web.Request) -> Identity | None:
+    """The caller the middleware resolved, or None when the middleware is not installed."""
+    return request.get(IDENTITY)
+
+
+def upload_refusal(identity: Identity | None, upload_provider: str | None) -> str | None:
+    """Why this caller may not see an upload, or None. Providers see only their own uploads;
+    without the middleware (identity None) the route stays as open as before."""
+    if identity is None or identity.role != "provider":
+        return None
+    if upload_provider is not None and upload_provider != identity.name:
+        return f"upload belongs to another provider; '{identity.name}' sees only its own uploads"
+    return None
+
+
+def visible_classes(
+    identity: Identity, subject: str, catalog: Catalog, store: Store, today: dt.date
+) -> frozenset[str]:
+    """Class codes of `subject` this caller may read (graded disclosure, seed 004 item 12).
+
+    admin: all. analyst: public + authorized-only (the credit office's own monitoring). bank:
+    public, plus authorized-only while the subject's authorization to its institution is active.
+    subject: everything about itself (free self-query, seed 004 item 13), public of others.
+    Restricted classes: admins (and the subject itself) only.
+    """
+    by_level: dict[str, set[str]] = {"public": set(), "authorized": set(), "restricted": set()}
+    for cls in catalog:
+        by_level[cls.disclosure].add(cls.code)
+    public = frozenset(by_level["public"])
+    if identity.role == "admin" or (identity.role == "subject" and identity.org == subject):
+        return frozenset(c.code for c in catalog)
+    if identity.role == "analyst":
+        return public | by_level["authorized"]
+    if identity.role == "bank" and active_authorization(
+        store, identity.institution, subject, today
+    ):
+        return public | by_level["authorized"]
+    if identity.role in ("bank", "subject"):
+        return public
+    return frozenset()

@@ -1,0 +1,355 @@
+"""Governance routes: objections, authorizations, the usage log, and the governed record read.
+
+Every route here needs the access middleware's `request[IDENTITY]` (401 without it), logs
+each read of a subject's data, and masks citizen IDs and phone numbers unless the caller is an
+admin, the subject itself, or a bank under the subject's active authorization.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from credit.access import Identity, identity_of, refuse, visible_classes
+from schemas.catalog import InfoClass
+from schemas.exceptions import UnknownClassError
+from sinks import governance as gov
+from sinks import queries
+from streams.codes import check_uscc, mask_id, mask_phone, mask_value
+
+if TYPE_CHECKING:
+    from credit.api import ApiContext
+
+Today = Callable[[], dt.date]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_ID_CHECKS = ("citizen_id", "id_by_type")
+_PHONE_HINTS = ("phone", "mobile", "tel", "电话", "手机")
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    body = json.dumps(data, ensure_ascii=False, default=str)
+    return web.Response(text=body, status=status, content_type="application/json")
+
+
+# -- masking (DESIGN: personal ID numbers are never shown in full outside the store) ---------------
+def mask_any(data: Any) -> Any:
+    """Every ID-like or phone-like run in every string of a JSON-like structure, masked."""
+    if isinstance(data, str):
+        return mask_value(data)
+    if isinstance(data, dict):
+        return {k: mask_any(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [mask_any(v) for v in data]
+    return data
+
+
+def mask_record(cls: InfoClass, row: dict[str, Any]) -> dict[str, Any]:
+    """A class-table row with IDs (by field check, any length) and phones masked."""
+    out = dict(row)
+    if cls.subject_kind == "natural" and out.get("subject_id"):
+        out["subject_id"] = mask_id(str(out["subject_id"]))
+    for spec in cls.fields:
+        value = out.get(spec.name)
+        if not isinstance(value, str) or not value:
+            continue
+        if spec.check in _ID_CHECKS and check_uscc(value):  # an enterprise's code stays readable
+            out[spec.name] = mask_id(value)
+        elif spec.check == "phone" or any(h in f"{spec.name}{spec.label}" for h in _PHONE_HINTS):
+            out[spec.name] = mask_phone(value)
+    masked: dict[str, Any] = mask_any(out)  # free text (remarks, grounds) may carry numbers too
+    return masked
+
+
+# -- the read gate ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ReadGrant:
+    """What one caller may see of one subject today."""
+
+    identity: Identity
+    subject: str
+    purpose: str
+    classes: frozenset[str]
+    auth_id: str  # the bank's active authorization, if any
+    unmasked: bool  # admin, the subject itself, or a bank under authorization
+    own: bool  # the subject reads itself (sees its disputed records too)
+
+    def reader(self) -> gov.Reader:
+        return gov.Reader(self.identity.role, self.identity.name, self.identity.org)
+
+
+async def gate_subject_read(
+    ctx: ApiContext, request: web.Request, subject: str, today: dt.date
+) -> ReadGrant | web.Response:
+    """Who is reading, for what purpose, and which classes they may see; a Response if refused.
+
+    Banks and analysts must say why they read (`?purpose=`, seed 003 art. 14: 约定用途).
+    Routes call this before any read of a subject's data and `record_read` after it.
+    """
+    identity = identity_of(request)
+    if identity is None:
+        return refuse(401, "auth.token", "no identity: the access middleware is not installed")
+    purpose = request.query.get("purpose", "").strip()
+    if not purpose and identity.role in ("bank", "analyst"):
+        return refuse(400, "request.purpose", "give ?purpose=… (查询用途必填): every read of "
+                      "a subject's data is logged with its purpose")  # fmt: skip
+    own = identity.role == "subject" and identity.org == subject
+    auth = None
+    if identity.role == "bank":
+        auth = await ctx.run(gov.active_authorization, ctx.store, identity.institution, subject,
+                             today)  # fmt: skip
+    classes = await ctx.run(visible_classes, identity, subject, ctx.catalog, ctx.store, today)
+    return ReadGrant(identity, subject, purpose or ("self" if own else identity.role), classes,
+                     auth["auth_id"] if auth else "", identity.role == "admin" or own or bool(auth),
+                     own)  # fmt: skip
+
+
+def read_records(
+    ctx: ApiContext, grant: ReadGrant, cls: InfoClass, today: dt.date
+) -> list[dict[str, Any]]:
+    """The rows of one class the grant may see: withheld records hidden from other readers,
+    expired penalties hidden from public use, masked unless unmasked (runs in the executor)."""
+    see_held = grant.own or grant.identity.role == "admin"
+    rows = queries.records_of(ctx.store, cls, grant.subject, masked=False,
+                              include_withheld=see_held)  # fmt: skip
+    if see_held:
+        held = gov.withheld_record_keys(ctx.store)
+        for row in rows:
+            row["withheld"] = row["record_key"] in held
+    if grant.identity.role == "bank" and not grant.auth_id:
+        # a penalty past its publication period leaves public use (NDRC credit repair rules)
+        rows = [r for r in rows if gov.publicly_visible(cls, r["event_date"], today)]
+    return rows if grant.unmasked else [mask_record(cls, r) for r in rows]
+
+
+def governed_records(ctx: ApiContext, today: Today = dt.date.today) -> Handler:
+    """GET /api/records/{class_code}?subject=CODE&purpose=… under the access rules."""
+
+    async def records(request: web.Request) -> web.StreamResponse:
+        try:
+            cls = ctx.catalog.get(request.match_info["class_code"])
+        except UnknownClassError as exc:
+            return refuse(404, "class.unknown", str(exc))
+        subject = request.query.get("subject", "").strip().upper()
+        if not subject:
+            return refuse(400, "request.subject", "give ?subject=CODE")
+        day = today()
+        grant = await gate_subject_read(ctx, request, subject, day)
+        if isinstance(grant, web.Response):
+            return grant
+        what = f"records:{cls.code}"
+        if cls.code not in grant.classes:
+            await ctx.run(_log, ctx, grant, what, "refused", "class not visible")
+            why = ("authorized-only: needs the subject's active authorization to your "
+                   "institution (需经信息主体授权)" if cls.disclosure == "authorized"
+                   else f"{cls.disclosure} class, not open to role '{grant.identity.role}'")  # fmt: skip
+            return refuse(403, "auth.disclosure", f"{cls.code} of {mask_value(subject)}: {why}")
+        rows = await ctx.run(read_records, ctx, grant, cls, day)
+        await ctx.run(_log, ctx, grant, what, "shown", f"{len(rows)} rows")
+        return _json({"class_code": cls.code, "records": rows})
+
+    return records
+
+
+def governed_subject_report(ctx: ApiContext, today: Today = dt.date.today) -> Handler:
+    """GET /api/subjects/{code}?purpose=…: the credit report (sinks.reports) at the caller's
+    level: authorized scope for analysts, admins, the subject itself and banks under an active
+    authorization; the public one otherwise. Records under objection are left out."""
+    from sinks import reports
+
+    authorized = frozenset(c.code for c in ctx.catalog if c.disclosure == "authorized")
+
+    async def subject(request: web.Request) -> web.StreamResponse:
+        code = request.match_info["code"].strip().upper()
+        try:
+            day = _date(request.query["as_of"], "as_of") if "as_of" in request.query else today()
+        except gov.GovernanceError as exc:
+            return refuse(400, "request.as_of", str(exc))
+        grant = await gate_subject_read(ctx, request, code, day)
+        if isinstance(grant, web.Response):
+            return grant
+        scope = bool(grant.classes & authorized)
+        held = frozenset() if grant.own else await ctx.run(gov.withheld_record_keys, ctx.store)
+        report = await ctx.run(lambda: reports.subject_report(
+            ctx.store, ctx.catalog, code, include_authorized=scope,
+            withheld_record_keys=held, today=day))  # fmt: skip
+        await ctx.run(_log, ctx, grant, "report:" + ("authorized" if scope else "public"),
+                      "shown" if report["found"] else "not_found", "")  # fmt: skip
+        return _json(report, 200 if report["found"] else 404)
+
+    return subject
+
+
+def _log(ctx: ApiContext, grant: ReadGrant, what: str, outcome: str, detail: str) -> None:
+    gov.record_read(ctx.store, grant.reader(), grant.subject, what, grant.purpose,
+                    outcome=outcome, auth_id=grant.auth_id, detail=detail)  # fmt: skip
+
+
+# -- governance routes ------------------------------------------------------------------------------
+_STATUS: tuple[tuple[type[gov.GovernanceError], int], ...] = (
+    (gov.NotFoundError, 404), (gov.ForbiddenError, 403), (gov.StageError, 409),
+    (gov.GovernanceError, 400),
+)  # fmt: skip
+
+
+def _date(value: Any, what: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise gov.GovernanceError(f"{what} must be a date YYYY-MM-DD, not {value!r}") from exc
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise gov.GovernanceError(f"body is not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise gov.GovernanceError("send a JSON object")
+    return body
+
+
+def _guarded(fn: Callable[[web.Request, Identity], Awaitable[web.Response]]) -> Handler:
+    """Needs an identity; governance errors become 4xx with a reason code."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        identity = identity_of(request)
+        if identity is None:
+            return refuse(401, "auth.token", "no identity: the access middleware is not installed")
+        try:
+            return await fn(request, identity)
+        except gov.GovernanceError as exc:
+            status = next(code for kind, code in _STATUS if isinstance(exc, kind))
+            return refuse(status, "governance." + type(exc).__name__, str(exc))
+
+    return handler
+
+
+def _own(me: Identity, asked: str | None) -> str:
+    """A subject's token reaches its own data only."""
+    if asked and asked != me.org:
+        raise gov.ForbiddenError(f"a subject token reads its own data only ({me.org})")
+    return me.org
+
+
+def _shown(identity: Identity, data: Any, subject: str = "") -> Any:
+    """Admins and a subject reading itself see full values; everyone else masked ones."""
+    if identity.role == "admin" or (subject and identity.org == subject):
+        return data
+    return mask_any(data)
+
+
+def add_governance_routes(
+    app: web.Application, ctx: ApiContext, today: Today = dt.date.today
+) -> None:
+    """POST/GET /api/objections, POST /api/objections/{id}/accept|resolve|inform,
+    GET /api/objections/overdue, POST/GET /api/authorizations, POST
+    /api/authorizations/{id}/revoke, GET /api/audit."""
+    store = ctx.store
+
+    async def file_objection(request: web.Request, me: Identity) -> web.Response:
+        body = await _body(request)
+        try:
+            cls = ctx.catalog.get(str(body.get("class_code", "")))
+        except UnknownClassError as exc:
+            raise gov.NotFoundError(str(exc)) from exc
+        only = me.org if me.role == "subject" else None
+        obj = await ctx.run(gov.file_objection, store, cls, str(body.get("record_key", "")),
+                            gov.Reader(me.role, me.name, me.org), str(body.get("grounds", "")),
+                            today(), only)  # fmt: skip
+        return _json(_shown(me, obj, obj["subject_id"]), 201)
+
+    async def list_objections(request: web.Request, me: Identity) -> web.Response:
+        q = request.query
+        scope: dict[str, str | None] = {
+            "provider": me.name if me.role == "provider" else q.get("provider"),
+            "applicant": me.name if me.role == "bank" else q.get("applicant"),
+            "subject_id": me.org if me.role == "subject" else q.get("subject"),
+            "stage": q.get("stage"),
+        }
+        rows = await ctx.run(lambda: gov.list_objections(store, **scope))
+        return _json({"objections": [_shown(me, r, r["subject_id"]) for r in rows]})
+
+    async def step(request: web.Request, me: Identity) -> web.Response:
+        oid, action = request.match_info["objection_id"], request.match_info["step"]
+        obj = await ctx.run(gov.get_objection, store, oid)
+        if action == "resolve":
+            if me.role == "provider" and obj["provider"] != me.name:
+                raise gov.ForbiddenError(f"objection {oid} is in the queue of '{obj['provider']}'")
+            body = await _body(request)
+            cls = ctx.catalog.get(obj["class_code"])
+            obj = await ctx.run(gov.resolve_objection, store, cls, oid,
+                                str(body.get("resolution", "")), str(body.get("reason", "")),
+                                me.name, today())  # fmt: skip
+        elif me.role == "provider":
+            raise gov.ForbiddenError(f"'{action}' is the credit office's step (analyst/admin)")
+        elif action == "accept":
+            obj = await ctx.run(gov.accept_objection, store, oid, today())
+        elif action == "inform":
+            obj = await ctx.run(gov.inform_objection, store, oid, today())
+        else:
+            raise gov.NotFoundError(f"no step '{action}'; steps are accept, resolve, inform")
+        return _json(_shown(me, obj, obj["subject_id"]))
+
+    async def overdue(request: web.Request, me: Identity) -> web.Response:
+        as_of = request.query.get("as_of")
+        day = _date(as_of, "as_of") if as_of else today()
+        rows = await ctx.run(gov.overdue, store, day)
+        return _json({"as_of": day, "overdue": [_shown(me, r) for r in rows]})
+
+    async def grant(request: web.Request, me: Identity) -> web.Response:
+        body = await _body(request)
+        subject = str(body.get("subject", "")).strip().upper()
+        if me.role == "subject" and subject != me.org:
+            raise gov.ForbiddenError(f"a subject authorizes for itself only ({me.org})")
+        row = await ctx.run(gov.grant_authorization, store, subject,
+                            str(body.get("institution", "")), str(body.get("purpose", "")),
+                            _date(body.get("valid_from"), "valid_from"),
+                            _date(body.get("valid_to"), "valid_to"), me.name)  # fmt: skip
+        return _json(row, 201)
+
+    async def revoke(request: web.Request, me: Identity) -> web.Response:
+        aid = request.match_info["auth_id"]
+        row = await ctx.run(gov.get_authorization, store, aid)
+        if me.role == "subject" and row["subject_id"] != me.org:
+            raise gov.ForbiddenError(f"authorization {aid} was not granted by {me.org}")
+        return _json(await ctx.run(gov.revoke_authorization, store, aid, me.name))
+
+    async def authorizations(request: web.Request, me: Identity) -> web.Response:
+        subject = request.query.get("subject", "").strip().upper() or None
+        if me.role == "subject":
+            subject = _own(me, subject)
+        institution = me.institution if me.role == "bank" else request.query.get("institution")
+        if me.role == "admin" and not (subject or institution):
+            raise gov.GovernanceError("give ?subject=CODE or ?institution=NAME")
+        rows = await ctx.run(gov.list_authorizations, store, subject, institution)
+        day = today()
+        for r in rows:
+            r["active"] = r["revoked_at"] is None and r["valid_from"] <= day <= r["valid_to"]
+        return _json({"authorizations": [_shown(me, r, r["subject_id"]) for r in rows]})
+
+    async def audit(request: web.Request, me: Identity) -> web.Response:
+        subject = request.query.get("subject", "").strip().upper()
+        if me.role == "subject":
+            subject = _own(me, subject or None)
+        if not subject:
+            raise gov.GovernanceError("give ?subject=CODE")
+        reader = gov.Reader(me.role, me.name, me.org)
+        purpose = request.query.get("purpose", "") or ("self" if me.role == "subject" else "audit")
+        rows = await ctx.run(gov.reads_of, store, subject)
+        await ctx.run(lambda: gov.record_read(store, reader, subject, "audit", purpose,
+                                              detail=f"{len(rows)} entries"))  # fmt: skip
+        return _json({"subject": subject, "reads": _shown(me, rows, subject)})
+
+    app.router.add_post("/api/objections", _guarded(file_objection))
+    app.router.add_get("/api/objections", _guarded(list_objections))
+    app.router.add_get("/api/objections/overdue", _guarded(overdue))
+    app.router.add_post("/api/objections/{objection_id}/{step}", _guarded(step))
+    app.router.add_post("/api/authorizations", _guarded(grant))
+    app.router.add_post("/api/authorizations/{auth_id}/revoke", _guarded(revoke))
+    app.router.add_get("/api/authorizations", _guarded(authorizations))
+    app.router.add_get("/api/audit", _guarded(audit))

@@ -1,0 +1,165 @@
+"""HTTP routes of the analyst reports: credit report, risk monitor, black-list news,
+collection statistics, census and read-only SQL (handlers over `sinks.reports`).
+
+Store calls block (chDB runs in-process), so every handler goes through `ApiContext.run`.
+Bad parameters answer 400 with the reason in Chinese and English; nothing here writes.
+
+Over HTTP the credit report is the public one: authorized-only classes need the
+authorization check of seed 004, which belongs to whoever wires that in, not to a query
+parameter anyone could set.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from sinks import reports
+from sinks.exceptions import QueryError
+
+if TYPE_CHECKING:
+    from credit.api import ApiContext
+
+# Record keys under objection for a subject code; the objections module supplies the real one.
+WithheldLookup = Callable[[str], frozenset[str]]
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+MAX_SQL_ROWS = 10_000
+MAX_SQL_SECONDS = 60.0
+BLACKLIST_DEFAULT_DAYS = 30
+
+
+class BadParameter(ValueError):
+    """A query parameter a client sent that cannot be used."""
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    body = json.dumps(data, ensure_ascii=False, default=str)
+    return web.Response(text=body, status=status, content_type="application/json")
+
+
+def _date(request: web.Request, name: str) -> dt.date | None:
+    raw = request.query.get(name)
+    if not raw:
+        return None
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError as exc:
+        raise BadParameter(
+            f"{name}: expected YYYY-MM-DD, got {raw!r} / 日期格式应为 YYYY-MM-DD"
+        ) from exc
+
+
+def _int(request: web.Request, name: str, default: int, low: int = 0, high: int = 100_000) -> int:
+    raw = request.query.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise BadParameter(f"{name}: expected an integer, got {raw!r} / 应为整数") from exc
+    if not low <= value <= high:
+        raise BadParameter(f"{name}: must be between {low} and {high} / 超出范围")
+    return value
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    return request.query.get(name, "").lower() in ("1", "true", "yes")
+
+
+def _answers_400(handler: Handler) -> Handler:
+    """Bad parameters and refused SQL answer 400 with the reason (not a 500)."""
+
+    @functools.wraps(handler)
+    async def guarded(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except (BadParameter, QueryError) as exc:
+            return _json({"error": str(exc)}, 400)
+
+    return guarded
+
+
+def add_report_routes(
+    app: web.Application, ctx: ApiContext, withheld: WithheldLookup | None = None
+) -> None:
+    """Register the report routes on `app`; `withheld` gives the record keys under objection."""
+    routes = web.RouteTableDef()
+    lookup: WithheldLookup = withheld or (lambda _subject: frozenset())
+
+    @routes.get("/api/subjects/{code}")
+    @_answers_400
+    async def subject(request: web.Request) -> web.Response:
+        code, as_of = request.match_info["code"], _date(request, "as_of")
+        keys = await ctx.run(lookup, code)
+        report = await ctx.run(
+            lambda: reports.subject_report(
+                ctx.store, ctx.catalog, code, withheld_record_keys=keys, today=as_of
+            )
+        )
+        return _json(report, 200 if report["found"] else 404)
+
+    @routes.get("/api/risk/monitor")
+    @_answers_400
+    async def risk_monitor(request: web.Request) -> web.Response:
+        q = request.query
+        run = functools.partial(
+            reports.risk_monitor, ctx.store,
+            district=q.get("district") or None, industry=q.get("industry") or None,
+            since=_date(request, "since"), until=_date(request, "until"),
+            min_utilities=_int(request, "min_utilities", 2, 1, 10),
+            min_days_overdue=_int(request, "min_days_overdue", 0),
+            limit=_int(request, "limit", 100, 1, 10_000),
+        )  # fmt: skip
+        rows = await ctx.run(run)
+        return _json({"subjects": rows})
+
+    @routes.get("/api/blacklist/new")
+    @_answers_400
+    async def blacklist_new(request: web.Request) -> web.Response:
+        since = _date(request, "since") or dt.date.today() - dt.timedelta(BLACKLIST_DEFAULT_DAYS)
+        limit = _int(request, "limit", 1000, 1, 100_000)
+        rows = await ctx.run(
+            lambda: reports.new_blacklist_entries(ctx.store, ctx.catalog, since, limit=limit)
+        )
+        return _json({"since": since, "entries": rows})
+
+    @routes.get("/api/stats/collection")
+    @_answers_400
+    async def collection(request: web.Request) -> web.Response:
+        today = _date(request, "today") or dt.date.today()
+        missing = _flag(request, "include_missing")
+        rows = await ctx.run(
+            lambda: reports.collection_stats(ctx.store, ctx.catalog, today, include_missing=missing)
+        )
+        return _json({"today": today, "late": sum(r["late"] for r in rows), "rows": rows})
+
+    @routes.get("/api/stats/census")
+    @_answers_400
+    async def census(_: web.Request) -> web.Response:
+        return _json(await ctx.run(reports.census, ctx.store, ctx.catalog))
+
+    @routes.post("/api/sql")
+    @_answers_400
+    async def sql(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError as exc:
+            raise BadParameter('body must be JSON: {"sql": "SELECT …"} / 请求体应为 JSON') from exc
+        if not isinstance(body, dict) or not isinstance(body.get("sql"), str):
+            raise BadParameter('body must be {"sql": "SELECT …"} / 缺少 sql')
+        try:
+            max_rows = min(int(body.get("max_rows", 1000)), MAX_SQL_ROWS)
+            max_seconds = min(float(body.get("max_seconds", 10)), MAX_SQL_SECONDS)
+        except (TypeError, ValueError) as exc:
+            raise BadParameter("max_rows / max_seconds must be numbers / 应为数字") from exc
+        result = await ctx.run(
+            reports.run_readonly_sql, ctx.store, body["sql"], max_rows, max_seconds
+        )
+        return _json(result)
+
+    app.add_routes(routes)

@@ -1,0 +1,129 @@
+"""`credit query subject|stats|census|sql`: the report routes, printed as tables or JSON.
+
+Kept out of `credit/cli.py` so the command module stays a thin parser; every view takes the
+API's JSON, so what the terminal shows is exactly what HTTP clients get.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import unicodedata
+from collections.abc import Sequence
+from typing import Any
+
+from credit.client import ApiClient
+from credit.errors import CreditError
+
+REPORT_QUERIES = ("subject", "stats", "census", "sql")
+RECORD_FIELDS_SHOWN = 5
+
+
+def _width(text: str) -> int:
+    """Terminal columns: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "Y" if value else "-"
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1 else f"{value:,.2f}"
+    return str(value)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Left-aligned text columns sized to their widest cell (CJK-aware)."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [_width(h) for h in headers]
+    for row in cells:
+        widths = [max(w, _width(c)) for w, c in zip(widths, row, strict=True)]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(v + " " * (w - _width(v)) for v, w in zip(values, widths, strict=True))
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, cells)]).rstrip()
+
+
+def format_subject(report: dict[str, Any]) -> str:
+    ident, lists = report["identity"], report["lists"]
+    out = [
+        f"{report['title']}  ({report['scope']}, as of {report['as_of']})",
+        f"{ident['name']}  {ident['code']}  {ident['kind_label']}  district {ident['district']}"
+        + (f"  industry {ident['industry']}" if ident.get("industry") else ""),
+        f"black list: {', '.join(b['name'] for b in lists['black']) or 'no'}   "
+        f"red list: {', '.join(r['name'] for r in lists['red']) or 'no'}",
+        f"{report['counts']['records']} records in {report['counts']['classes']} classes"
+        + (f", {report['counts']['withheld']} withheld (objection)" if report["counts"]["withheld"] else ""),
+    ]  # fmt: skip
+    for section in report["classes"]:
+        out.append(f"\n{section['name']} ({section['class_code']}): {section['count']}")
+        labels = section["labels"]
+        for record in section["records"]:
+            shown = [
+                f"{labels[k]}={v}" for k, v in record.items() if k in labels and v not in (None, "")
+            ]
+            out.append(f"  {record['event_date']}  " + "  ".join(shown[:RECORD_FIELDS_SHOWN]))
+    return "\n".join(out)
+
+
+def format_stats(body: dict[str, Any]) -> str:
+    headers = ["department", "class", "received", "stored", "rejected", "valid",
+               "last arrival", "cycle", "next due", "late"]  # fmt: skip
+    rows = [
+        [r["department"], r["class_name"], r["received"], r["stored"], r["rejected"],
+         f"{r['valid_rate']:.1%}" if r["valid_rate"] is not None else None,
+         r["last_arrival"], r["cycle"] + (f"/{r['due_day']}" if r["due_day"] else ""),
+         r["next_due"], r["late"]]
+        for r in body["rows"]
+    ]  # fmt: skip
+    return f"as of {body['today']}: {body['late']} late of {len(rows)}\n" + table(headers, rows)
+
+
+def format_census(body: dict[str, Any]) -> str:
+    head = table(
+        ["数据总量 (万条)", "自然人数据总量 (万条)", "法人和其他组织数据总量 (万条)"],
+        [[body["total"]["wan"], body["natural"]["wan"], body["legal"]["wan"]]],
+    )
+    rows = [
+        [c["name"], c["class_code"], c["subject_kind"], c["records"], c["wan"]]
+        for c in body["classes"]
+    ]
+    return head + "\n\n" + table(["class", "code", "kind", "records", "万条"], rows)
+
+
+def format_sql(body: dict[str, Any]) -> str:
+    more = " (truncated: more rows exist)" if body["truncated"] else ""
+    return (
+        table(body["columns"], body["rows"])
+        + f"\n{body['row_count']} rows in {body['seconds']} s{more}"
+    )
+
+
+def run_query(client: ApiClient, args: argparse.Namespace) -> int:
+    """Fetch one report and print it; exit 0 on 200, 1 otherwise (the body says why)."""
+    if args.what in ("subject", "sql") and not args.target:
+        raise CreditError(
+            f"`credit query {args.what}` needs a {'code' if args.what == 'subject' else 'SQL text'}"
+        )
+    if args.what == "subject":
+        code, body = client.get(f"/api/subjects/{args.target}")
+    elif args.what == "stats":
+        code, body = client.get("/api/stats/collection")
+    elif args.what == "census":
+        code, body = client.get("/api/stats/census")
+    else:
+        code, body = client.post("/api/sql", {"sql": args.target, "max_rows": args.max_rows})
+    if args.json or code != 200:
+        print(json.dumps(body, ensure_ascii=False, indent=2, default=str))
+        return 0 if code == 200 else 1
+    view = {
+        "subject": format_subject,
+        "stats": format_stats,
+        "census": format_census,
+        "sql": format_sql,
+    }
+    print(view[args.what](body))
+    return 0
