@@ -107,7 +107,11 @@ def test_records_are_stored_and_bad_ones_dead_lettered_with_reasons(
     status = _credit("status", "--json", data_dir=platform["data_dir"])
     assert status.returncode == 0, status.stderr
     stored = json.loads(status.stdout)["stored"]
-    assert stored["legal_arrears"] >= 5  # the re-sent row did not add a record
+    assert stored["legal_arrears"] >= 5
+    resent = httpx.get(
+        f"{platform['api_url']}/api/records/legal_arrears", params={"subject": codes[0]}
+    )
+    assert len(resent.json()["records"]) == 1  # the re-sent row is the same record: stored once
 
 
 def test_status_reports_ready_and_a_second_up_is_refused(
