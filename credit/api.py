@@ -6,21 +6,23 @@ Store calls block (chDB runs in-process), so handlers run them in the default ex
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from credit.access import identity_of, upload_refusal
 from credit.metrics import Metrics
 from producers.gateway import Gateway
 from schemas.catalog import Catalog
-from schemas.exceptions import UnknownClassError
 from schemas.registry_api import add_registry_routes
 from schemas.registry_store import RegistryStore
 from sinks import queries
+from sinks.collection import collection_stats
 from sinks.store import Store
 
 JSON = "application/json"
@@ -48,14 +50,24 @@ class ApiContext:
         self.metrics = metrics
         self.health = health
 
+    def lateness(self) -> list[dict[str, Any]]:
+        """Reporting lateness per department and class, for the `credit_department_late` gauge."""
+        today = dt.date.today()
+        rows = collection_stats(self.store, self.catalog, today)
+        return [{**r, "today": today} for r in rows]
+
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
 
 def build_api(
-    ctx: ApiContext, registry: RegistryStore, gateway: Gateway, max_request_bytes: int
+    ctx: ApiContext,
+    registry: RegistryStore,
+    gateway: Gateway,
+    max_request_bytes: int,
+    middlewares: Sequence[Any] = (),
 ) -> web.Application:
-    app = web.Application(client_max_size=max_request_bytes)
+    app = web.Application(client_max_size=max_request_bytes, middlewares=list(middlewares))
     routes = web.RouteTableDef()
 
     @routes.get("/health")
@@ -66,7 +78,7 @@ def build_api(
     @routes.get("/metrics")
     async def metrics(_: web.Request) -> web.Response:
         counts = partial(queries.rows_by_provider, ctx.store)
-        body = await ctx.run(ctx.metrics.exposition, ctx.worker_metrics_dir, counts)
+        body = await ctx.run(ctx.metrics.exposition, ctx.worker_metrics_dir, counts, ctx.lateness)
         return web.Response(body=body, content_type="text/plain")
 
     @routes.get("/api/status")
@@ -83,24 +95,18 @@ def build_api(
     @routes.get("/api/uploads/{upload_id}")
     async def upload(request: web.Request) -> web.Response:
         fate = await ctx.run(queries.upload_fate, ctx.store, request.match_info["upload_id"])
+        if why := upload_refusal(identity_of(request), fate["provider"]):
+            return _json({"error": "auth.upload", "message": why}, 403)
         return _json(fate, 200 if fate["known"] else 404)
 
     @routes.get("/api/uploads/{upload_id}/rejected")
     async def rejected(request: web.Request) -> web.Response:
-        rows = await ctx.run(queries.dead_letters, ctx.store, request.match_info["upload_id"])
+        upload_id = request.match_info["upload_id"]
+        fate = await ctx.run(queries.upload_fate, ctx.store, upload_id)
+        if why := upload_refusal(identity_of(request), fate["provider"]):
+            return _json({"error": "auth.upload", "message": why}, 403)
+        rows = await ctx.run(queries.dead_letters, ctx.store, upload_id)
         return _json({"rejected": rows})
-
-    @routes.get("/api/records/{class_code}")
-    async def records(request: web.Request) -> web.Response:
-        try:
-            cls = ctx.catalog.get(request.match_info["class_code"])
-        except UnknownClassError as exc:
-            return _json({"error": "class.unknown", "message": str(exc)}, 404)
-        subject = request.query.get("subject", "").strip().upper()
-        if not subject:
-            return _json({"error": "request.subject", "message": "give ?subject=CODE"}, 400)
-        rows = await ctx.run(queries.records_of, ctx.store, cls, subject)
-        return _json({"class_code": cls.code, "records": rows})
 
     @routes.get("/api/aggregates")
     async def aggregates(request: web.Request) -> web.Response:

@@ -190,10 +190,13 @@ def _log(ctx: ApiContext, grant: ReadGrant, what: str, outcome: str, detail: str
 
 
 # -- governance routes ------------------------------------------------------------------------------
-_STATUS: tuple[tuple[type[gov.GovernanceError], int], ...] = (
-    (gov.NotFoundError, 404), (gov.ForbiddenError, 403), (gov.StageError, 409),
-    (gov.GovernanceError, 400),
-)  # fmt: skip
+# stable reason codes (STYLE 7), most specific first
+_STATUS: tuple[tuple[type[gov.GovernanceError], int, str], ...] = (
+    (gov.NotFoundError, 404, "governance.not_found"),
+    (gov.ForbiddenError, 403, "governance.forbidden"),
+    (gov.StageError, 409, "governance.stage"),
+    (gov.GovernanceError, 400, "governance.invalid"),
+)
 
 
 def _date(value: Any, what: str) -> dt.date:
@@ -223,8 +226,8 @@ def _guarded(fn: Callable[[web.Request, Identity], Awaitable[web.Response]]) -> 
         try:
             return await fn(request, identity)
         except gov.GovernanceError as exc:
-            status = next(code for kind, code in _STATUS if isinstance(exc, kind))
-            return refuse(status, "governance." + type(exc).__name__, str(exc))
+            status, reason = next((st, r) for kind, st, r in _STATUS if isinstance(exc, kind))
+            return refuse(status, reason, str(exc))
 
     return handler
 

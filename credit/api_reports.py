@@ -4,9 +4,11 @@ collection statistics, census and read-only SQL (handlers over `sinks.reports`).
 Store calls block (chDB runs in-process), so every handler goes through `ApiContext.run`.
 Bad parameters answer 400 with the reason in Chinese and English; nothing here writes.
 
-Over HTTP the credit report is the public one: authorized-only classes need the
-authorization check of seed 004, which belongs to whoever wires that in, not to a query
-parameter anyone could set.
+Two hooks connect the routes to governance without tying them to it: `withheld` gives the
+record keys under objection (`sinks.governance.withheld_record_keys` fits), `authorized`
+says whether the caller may see a subject's authorized-only classes (graded disclosure,
+seed 004). Without the latter the credit report is the public one: never a query parameter
+anyone could set.
 """
 
 from __future__ import annotations
@@ -24,9 +26,12 @@ from sinks.exceptions import QueryError
 
 if TYPE_CHECKING:
     from credit.api import ApiContext
+    from sinks.store import Store
 
-# Record keys under objection for a subject code; the objections module supplies the real one.
-WithheldLookup = Callable[[str], frozenset[str]]
+# Record keys no report may show (objections); `sinks.governance.withheld_record_keys` fits.
+WithheldLookup = Callable[["Store"], frozenset[str]]
+# May the caller of this request see the authorized-only classes of this subject code?
+AuthorizedCheck = Callable[[web.Request, str], Awaitable[bool]]
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 MAX_SQL_ROWS = 10_000
 MAX_SQL_SECONDS = 60.0
@@ -84,24 +89,47 @@ def _answers_400(handler: Handler) -> Handler:
     return guarded
 
 
-def add_report_routes(
-    app: web.Application, ctx: ApiContext, withheld: WithheldLookup | None = None
-) -> None:
-    """Register the report routes on `app`; `withheld` gives the record keys under objection."""
-    routes = web.RouteTableDef()
-    lookup: WithheldLookup = withheld or (lambda _subject: frozenset())
+async def _public_only(_request: web.Request, _code: str) -> bool:
+    return False
 
-    @routes.get("/api/subjects/{code}")
+
+def _nothing_withheld(_store: Store) -> frozenset[str]:
+    return frozenset()
+
+
+def add_report_routes(
+    app: web.Application,
+    ctx: ApiContext,
+    *,
+    withheld: WithheldLookup = _nothing_withheld,
+    authorized: AuthorizedCheck = _public_only,
+    subject_handler: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None,
+) -> None:
+    """Register the report routes on `app` (hooks: see the module docstring).
+
+    `subject_handler` replaces the plain subject report (the platform passes the governed
+    one: authorization, withheld records, usage log).
+    """
+    routes = web.RouteTableDef()
+
     @_answers_400
     async def subject(request: web.Request) -> web.Response:
         code, as_of = request.match_info["code"], _date(request, "as_of")
-        keys = await ctx.run(lookup, code)
+        wide = await authorized(request, code)
+        keys = await ctx.run(withheld, ctx.store)
         report = await ctx.run(
             lambda: reports.subject_report(
-                ctx.store, ctx.catalog, code, withheld_record_keys=keys, today=as_of
+                ctx.store,
+                ctx.catalog,
+                code,
+                include_authorized=wide,
+                withheld_record_keys=keys,
+                today=as_of,
             )
         )
         return _json(report, 200 if report["found"] else 404)
+
+    routes.get("/api/subjects/{code}")(subject_handler or subject)
 
     @routes.get("/api/risk/monitor")
     @_answers_400
@@ -123,8 +151,11 @@ def add_report_routes(
     async def blacklist_new(request: web.Request) -> web.Response:
         since = _date(request, "since") or dt.date.today() - dt.timedelta(BLACKLIST_DEFAULT_DAYS)
         limit = _int(request, "limit", 1000, 1, 100_000)
+        keys = await ctx.run(withheld, ctx.store)
         rows = await ctx.run(
-            lambda: reports.new_blacklist_entries(ctx.store, ctx.catalog, since, limit=limit)
+            lambda: reports.new_blacklist_entries(
+                ctx.store, ctx.catalog, since, withheld_record_keys=keys, limit=limit
+            )
         )
         return _json({"since": since, "entries": rows})
 
@@ -157,8 +188,11 @@ def add_report_routes(
             max_seconds = min(float(body.get("max_seconds", 10)), MAX_SQL_SECONDS)
         except (TypeError, ValueError) as exc:
             raise BadParameter("max_rows / max_seconds must be numbers / 应为数字") from exc
+        denied = reports.sql_denied_tables(ctx.catalog)
         result = await ctx.run(
-            reports.run_readonly_sql, ctx.store, body["sql"], max_rows, max_seconds
+            lambda: reports.run_readonly_sql(
+                ctx.store, body["sql"], max_rows, max_seconds, denied=denied
+            )
         )
         return _json(result)
 

@@ -323,10 +323,9 @@ def cmd_objection(args: argparse.Namespace) -> int:
     from credit.client import connect
 
     settings = _settings(args)
-    client = connect(settings)
-    token_file = settings.data_dir / "admin-token"
-    token = args.token or (token_file.read_text().strip() if token_file.exists() else "")
-    client._http.headers["Authorization"] = f"Bearer {token}"  # see credit/access.py
+    client = connect(settings)  # sends CREDIT_API_TOKEN or the data dir's admin token
+    if args.token:
+        client.use_token(args.token)
     oid = args.objection_id
     if args.action in ("accept", "resolve", "inform") and not oid:
         raise CreditError(f"`credit objection {args.action}` needs the objection id")

@@ -36,11 +36,15 @@ def runtime_info(settings: Settings) -> dict[str, Any]:
 
 
 class ApiClient:
-    """Thin JSON client of the platform's HTTP API."""
+    """Thin JSON client of the platform's HTTP API, sending a bearer token when it has one."""
 
-    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 30.0, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers)
+
+    def use_token(self, token: str) -> None:
+        self._http.headers["Authorization"] = f"Bearer {token}"
 
     def get(self, path: str, **params: Any) -> tuple[int, Any]:
         try:
@@ -61,5 +65,13 @@ class ApiClient:
         return resp.status_code, resp.json()
 
 
+def token_for(settings: Settings) -> str | None:
+    """`CREDIT_API_TOKEN`, else the admin token a local `credit up` keeps in its data dir."""
+    if settings.api_token is not None:
+        return settings.api_token.get_secret_value()
+    path = settings.data_dir / "admin-token"
+    return path.read_text().strip() if path.exists() else None
+
+
 def connect(settings: Settings) -> ApiClient:
-    return ApiClient(runtime_info(settings)["api_url"])
+    return ApiClient(runtime_info(settings)["api_url"], token=token_for(settings))

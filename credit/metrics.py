@@ -34,7 +34,10 @@ class Metrics(NamedTuple):
     api_requests: Counter
 
     def exposition(
-        self, worker_dir: Path | None = None, store_counts: StoreCounts | None = None
+        self,
+        worker_dir: Path | None = None,
+        store_counts: StoreCounts | None = None,
+        lateness: StoreCounts | None = None,
     ) -> bytes:
         """This process's metrics, the worker's (multiprocess files) and the store's counts."""
         reg = CollectorRegistry()
@@ -42,7 +45,7 @@ class Metrics(NamedTuple):
         if worker_dir is not None and worker_dir.is_dir():
             reg.register(_WorkerFamilies(worker_dir))
         if store_counts is not None:
-            reg.register(_StoreFamilies(store_counts))
+            reg.register(_StoreFamilies(store_counts, lateness))
         return generate_latest(reg)
 
 
@@ -76,8 +79,9 @@ class _StoreFamilies(Collector):
     gateway, poller) are counted once, where they were accounted for.
     """
 
-    def __init__(self, counts: StoreCounts) -> None:
+    def __init__(self, counts: StoreCounts, lateness: StoreCounts | None = None) -> None:
         self.counts = counts
+        self.lateness = lateness
 
     def collect(self) -> Iterable[Metric]:
         family = GaugeMetricFamily("credit_upload_rows", "rows per class, provider and fate",
@@ -86,6 +90,15 @@ class _StoreFamilies(Collector):
             for state in ("received", "stored", "rejected"):
                 family.add_metric([row["class_code"], row["provider"], state], row[state])
         yield family
+        if self.lateness is None:
+            return
+        late = GaugeMetricFamily("credit_department_late",
+                                 "days a department is past its reporting deadline for a class",
+                                 labels=["department", "class_code"])  # fmt: skip
+        for row in self.lateness():
+            days = (row["today"] - row["last_deadline"]).days if row["late"] else 0
+            late.add_metric([row["department"], row["class_code"]], max(days, 0))
+        yield late
 
 
 def create_metrics(registry: CollectorRegistry | None = None) -> Metrics:

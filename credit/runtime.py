@@ -30,7 +30,14 @@ from typing import IO, Any
 
 from aiohttp import web
 
+from credit.access import build_access
 from credit.api import ApiContext, build_api
+from credit.api_governance import (
+    add_governance_routes,
+    governed_records,
+    governed_subject_report,
+)
+from credit.api_reports import add_report_routes
 from credit.broker import EmbeddedBroker, free_port
 from credit.client import read_runtime
 from credit.errors import CreditError
@@ -182,7 +189,12 @@ class Platform:
         gateway = Gateway(
             self.catalog, keys, self._gateway_publisher, self.settings.max_request_records
         )
-        app = build_api(ctx, registry, gateway, self.settings.max_request_bytes)
+        access = build_access(self.data_dir, open_access=self.settings.api_open)
+        app = build_api(ctx, registry, gateway, self.settings.max_request_bytes, [access])
+        # purpose check, bank authorization, withheld records, masking and the usage log
+        app.router.add_get("/api/records/{class_code}", governed_records(ctx))
+        add_governance_routes(app, ctx)
+        add_report_routes(app, ctx, subject_handler=governed_subject_report(ctx))
         self._api = _ApiServer(app, self.settings.api_host, port)
         self._api.start()
 

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     worker_batch_seconds: float = Field(0.2, gt=0)
     sink_batch_size: int = Field(20000, ge=1)
     sink_batch_seconds: float = Field(0.5, gt=0)
+    api_open: bool = Field(
+        False, description="development only: calls without a token act as admin"
+    )
+    api_token: SecretStr | None = Field(None, description="the CLI's token for a remote API")
     max_request_bytes: int = Field(8 * 1024 * 1024, description="HTTP API request size limit")
     max_request_records: int = 10000
     query_row_limit: int = 10000

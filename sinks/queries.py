@@ -123,14 +123,29 @@ def dead_letters(store: Store, upload_id: str, limit: int = 1000) -> list[dict[s
     )
 
 
-def records_of(store: Store, cls: InfoClass, subject_id: str, limit: int = 1000) -> list[dict[str, Any]]:
-    """A subject's current records of one class (corrections applied, duplicates collapsed)."""
+def records_of(
+    store: Store,
+    cls: InfoClass,
+    subject_id: str,
+    limit: int = 1000,
+    *,
+    masked: bool = True,
+    include_withheld: bool = False,
+) -> list[dict[str, Any]]:
+    """A subject's current records of one class (corrections applied, duplicates collapsed).
+
+    Records under objection are left out (seed 003 art. 21: withheld while disputed) unless
+    `include_withheld` (the applicant, admins); the subject's ID is masked unless `masked=False`.
+    """
+    from sinks.governance import withheld_record_keys
+
+    withheld = [] if include_withheld else sorted(withheld_record_keys(store))
     rows = store.query(
         f"SELECT * FROM {store.database}.{cls.table} FINAL WHERE subject_id = {{s:String}} "
-        "ORDER BY event_date DESC LIMIT {n:UInt32}",
-        {"s": subject_id, "n": limit},
+        "AND NOT has({w:Array(String)}, record_key) ORDER BY event_date DESC LIMIT {n:UInt32}",
+        {"s": subject_id, "w": withheld, "n": limit},
     )
-    if cls.subject_kind == "natural":
+    if masked and cls.subject_kind == "natural":
         for row in rows:
             row["subject_id"] = mask_id(row["subject_id"])
             if row.get(cls.subject.code):

@@ -36,7 +36,9 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
     log = (data_dir / "up.out").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "credit.cli", "up", "--data-dir", str(data_dir)],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "CREDIT_TOPIC_PARTITIONS": "2"},
+        stdout=log, stderr=subprocess.STDOUT,
+        # development mode: these tests exercise ingestion and queries, test_governance the roles
+        env={**os.environ, "CREDIT_TOPIC_PARTITIONS": "2", "CREDIT_API_OPEN": "true"},
     )  # fmt: skip
     runtime = data_dir / "runtime.json"
     deadline = time.monotonic() + 120

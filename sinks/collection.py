@@ -1,0 +1,129 @@
+"""Collection statistics: what each department delivered, whether it is late, and the census.
+
+Two things credit offices report upward and score departments on:
+
+* per department and class — received / stored / rejected, the valid-ingest rate (full
+  marks at ≥95 %, DESIGN: department scoring) and lateness against the reporting cycle
+  (rules in `sinks.cycles`);
+* the census of seed 003 (《普查表》): data totals in 万条, natural persons vs legal persons
+  and other organizations, counted after de-duplication (FINAL) as the 普查表 notes require.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from schemas.catalog import Catalog, Cycle, InfoClass
+from sinks.cycles import deadline
+from sinks.store import Store
+
+FULL_MARKS_VALID_RATE = 0.95
+WAN = 10_000  # 万条
+
+
+def _as_date(value: Any) -> dt.date | None:
+    if isinstance(value, dt.datetime):
+        return None if value.year < 1971 else value.date()  # DateTime64 zero = never
+    return value if isinstance(value, dt.date) else None
+
+
+def _department_cycle(catalog: Catalog, provider: str, cls: InfoClass) -> Cycle | None:
+    """A department's own cycle for a class it provides (seed 001: all 实时), if the catalog
+    records one; the class's cycle otherwise."""
+    for dept in catalog.departments:
+        if dept.name == provider and cls.code in dept.classes and dept.cycle is not None:
+            return dept.cycle
+    return None
+
+
+def collection_stats(
+    store: Store, catalog: Catalog, today: dt.date, *, include_missing: bool = False
+) -> list[dict[str, Any]]:
+    """One row per (provider, class) that delivered anything, with its lateness verdict.
+
+    `received` is the upload ledger's count (what the provider handed over), falling back to
+    the decided rows where no ledger entry exists; `pending` is what the stream has not yet
+    decided. With `include_missing`, every provider the catalog names for a class but that
+    never delivered gets a row too (late by definition).
+    """
+    db = store.database
+    ledger = {
+        (r["provider"], r["class_code"]): r
+        for r in store.query(
+            "SELECT provider, class_code, sum(received) AS received, "
+            f"max(greatest(started_at, finished_at)) AS last FROM {db}.uploads FINAL "
+            "GROUP BY provider, class_code"
+        )
+    }
+    decided = {
+        (r["provider"], r["class_code"]): r
+        for r in store.query(
+            "SELECT provider, class_code, countIf(outcome = 'stored') AS stored, "
+            "countIf(outcome = 'rejected') AS rejected, max(received_at) AS last "
+            f"FROM {db}.outcomes FINAL GROUP BY provider, class_code"
+        )
+    }
+    keys = set(ledger) | set(decided)
+    if include_missing:
+        keys |= {(p, c.code) for c in catalog for p in c.providers}
+    out = []
+    for provider, code in sorted(keys):
+        cls = catalog.classes.get(code)
+        if cls is None:  # a class since removed from the catalog: nothing to judge it by
+            continue
+        led, dec = ledger.get((provider, code), {}), decided.get((provider, code), {})
+        stored, rejected = int(dec.get("stored", 0)), int(dec.get("rejected", 0))
+        received = int(led["received"]) if led else stored + rejected
+        arrivals = [d for d in (_as_date(led.get("last")), _as_date(dec.get("last"))) if d]
+        last = max(arrivals) if arrivals else None
+        verdict = deadline(cls, last, today, _department_cycle(catalog, provider, cls))
+        rate = round(stored / received, 4) if received else None
+        out.append({
+            "department": provider, "class_code": code, "class_name": cls.name,
+            "received": received, "stored": stored, "rejected": rejected,
+            "pending": max(received - stored - rejected, 0),
+            "valid_rate": rate, "valid_full_marks": rate is not None and rate >= FULL_MARKS_VALID_RATE,
+            "last_arrival": last, "cycle": verdict.kind, "due_day": verdict.due_day,
+            "last_deadline": verdict.last_deadline, "window_start": verdict.window_start,
+            "next_due": verdict.next_due, "late": verdict.late,
+        })  # fmt: skip
+    return out
+
+
+def census(store: Store, catalog: Catalog) -> dict[str, Any]:
+    """The 普查表 figures: totals in 万条 (2 decimals), natural vs legal, per class.
+
+    A record is one stored row with its subject (普查表 note 2: 一行记录); re-sends and
+    corrections count once (FINAL). Per-class counts are exact; 万条 are rounded for the form.
+    """
+    db = store.database
+    parts = [f"SELECT '{c.code}' AS code, count() AS n FROM {db}.{c.table} FINAL" for c in catalog]
+    counts = {r["code"]: int(r["n"]) for r in store.query(" UNION ALL ".join(parts))}
+    subjects = {
+        r["kind"]: int(r["n"])
+        for r in store.query(
+            f"SELECT subject_kind AS kind, count() AS n FROM {db}.subjects FINAL GROUP BY kind"
+        )
+    }
+
+    def figure(n: int) -> dict[str, Any]:
+        return {"records": n, "wan": round(n / WAN, 2)}
+
+    by_kind = {"natural": 0, "legal": 0}
+    classes = []
+    for cls in catalog:
+        n = counts.get(cls.code, 0)
+        by_kind[cls.subject_kind] += n
+        if n:
+            classes.append({"class_code": cls.code, "name": cls.name,
+                            "subject_kind": cls.subject_kind, **figure(n)})  # fmt: skip
+    classes.sort(key=lambda c: (-c["records"], c["class_code"]))
+    return {
+        "unit": "万条",
+        "total": figure(sum(by_kind.values())),
+        "natural": figure(by_kind["natural"]),
+        "legal": figure(by_kind["legal"]),
+        "subjects": {"natural": subjects.get("natural", 0), "legal": subjects.get("legal", 0)},
+        "classes": classes,
+    }

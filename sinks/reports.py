@@ -1,0 +1,341 @@
+"""Analysts' reports over the store: the credit report of one subject, risk monitoring and
+new black-list entries; collection statistics, the census and read-only SQL are re-exported
+from `sinks.collection` and `sinks.analyst_sql`.
+
+Re-sent and corrected records count once: tables are read with FINAL, or, for the point
+lookups of a report, with the same rule (highest version per key) applied after reading
+(`sinks.subject_index`). Nothing here shows a natural person's ID in full (DESIGN: IDs never
+leave the store unmasked); string values pass through `mask_value`, which leaves valid
+USCCs readable and masks anything shaped like a citizen ID or a phone number.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from typing import Any
+
+from schemas.catalog import Catalog, InfoClass
+from sinks.analyst_sql import run_readonly_sql
+from sinks.collection import census, collection_stats
+from sinks.queries import ARREARS_CLASSES
+from sinks.store import Store
+from sinks.subject_index import INDEX_TABLE, subject_records, view_name
+from streams.codes import mask_id, mask_value, normalize_code
+
+# One import for the API and CLI; collection figures and analyst SQL live in their own modules.
+__all__ = [
+    "census", "collection_stats", "new_blacklist_entries", "risk_monitor", "run_readonly_sql",
+    "sql_denied_tables", "subject_report",
+]  # fmt: skip
+
+# Red/black list classes, recognised by their catalog codes (DESIGN: 红黑名单).
+BLACK_LIST_MARKERS = ("punishment_list", "dishonest", "serious_violation_list")
+RED_LIST_MARKERS = ("red_list", "incentive_list")
+LONG_OVERDUE_DAYS = 90  # "long overdue": a quarter past due
+ID_FIELD_CHECKS = ("citizen_id", "id_by_type")
+INDUSTRY_CLASS = "ent_industry"
+
+
+def sql_denied_tables(catalog: Catalog) -> frozenset[str]:
+    """Tables analysts' SQL may not name: restricted classes (不予公开, DESIGN: graded
+    disclosure), and the subject index and its views, which hold every class's fields."""
+    restricted = {c.table for c in catalog if c.disclosure == "restricted"}
+    return frozenset({*restricted, INDEX_TABLE, *(view_name(c) for c in catalog)})
+
+
+def is_black_list(cls: InfoClass) -> bool:
+    return any(m in cls.code for m in BLACK_LIST_MARKERS)
+
+
+def is_red_list(cls: InfoClass) -> bool:
+    return any(m in cls.code for m in RED_LIST_MARKERS)
+
+
+def mask_subject(subject_id: str, kind: str) -> str:
+    """A natural person's subject id masked; `护照:E1234567` keeps its type readable."""
+    if kind != "natural":
+        return subject_id
+    id_type, sep, number = subject_id.rpartition(":")
+    return f"{id_type}{sep}{mask_id(number)}"
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    index = day.year * 12 + day.month - 1 + months
+    year, month = index // 12, index % 12 + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def publication_end(cls: InfoClass, event: dt.date) -> dt.date | None:
+    """Last day a record of a class with a publication period appears in public reports:
+    `publication.max_months` after the event (decision) date, that day included — the rule
+    of `sinks.governance.publicly_visible`, so every reader draws the line on the same day."""
+    if cls.publication is None:
+        return None
+    return add_months(event, cls.publication.max_months)
+
+
+def _masked_record(cls: InfoClass, row: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in row.items():
+        spec = cls.by_name.get(name)
+        if isinstance(value, str) and value:
+            id_field = name.endswith("id_no") or (
+                spec is not None and spec.check in ID_FIELD_CHECKS
+            )
+            value = mask_id(value) if id_field else mask_value(value)
+        out[name] = value
+    return out
+
+
+def _find_subject(store: Store, code: str) -> dict[str, Any] | None:
+    """The registry entry of a USCC / ID, or of an older 组织机构代码 / 工商注册号."""
+    db = store.database
+    cols = "subject_id, subject_kind, name, district, registered"
+    rows = store.query(
+        f"SELECT {cols} FROM {db}.subjects FINAL WHERE subject_id = {{c:String}} LIMIT 1",
+        {"c": code},
+    )
+    if not rows:
+        rows = store.query(
+            f"SELECT {cols} FROM {db}.subjects FINAL "
+            "WHERE org_code = {c:String} OR reg_no = {c:String} LIMIT 1",
+            {"c": code},
+        )
+    return rows[0] if rows else None
+
+
+def subject_report(
+    store: Store,
+    catalog: Catalog,
+    code: str,
+    *,
+    include_authorized: bool = False,
+    withheld_record_keys: frozenset[str] = frozenset(),
+    today: dt.date | None = None,
+) -> dict[str, Any]:
+    """The standardized credit report (标准化信用信息报告) of one legal or natural person.
+
+    Public classes only, unless `include_authorized` (the caller has checked the
+    authorization); restricted classes never. Records under objection
+    (`withheld_record_keys`) are left out (Liaoning rules §21: withheld while disputed).
+    Penalties past their publication period leave the public report (NDRC credit repair
+    rules) and stay, flagged, in the authorized one. Rolling aggregates derive from the
+    authorized utility/fund classes, so only the authorized report carries them.
+    """
+    db, today = store.database, today or dt.date.today()
+    wanted = normalize_code(code)
+    registry = _find_subject(store, wanted)
+    subject_id = str(registry["subject_id"]) if registry else wanted
+    kind = str(registry["subject_kind"]) if registry else None
+    levels = ("public", "authorized") if include_authorized else ("public",)
+    classes = [
+        c for c in catalog if c.disclosure in levels and (kind is None or c.subject_kind == kind)
+    ]
+    found = subject_records(store, subject_id, classes)
+    sections: list[dict[str, Any]] = []
+    identity_rows: list[dict[str, Any]] = []
+    industry = None
+    counts = {"records": 0, "negative_records": 0, "withheld": 0, "beyond_publication": 0}
+    for code, rows in found.items():
+        cls = catalog.classes[code]
+        identity_rows.append(rows[0] | {"subject_kind": cls.subject_kind})
+        records = []
+        for row in rows:
+            if row["record_key"] in withheld_record_keys:
+                counts["withheld"] += 1
+                continue
+            end = publication_end(cls, row["event_date"])
+            past = end is not None and today > end
+            if past:
+                counts["beyond_publication"] += 1
+                if not include_authorized:
+                    continue
+            doc = {k: row[k] for k in ("record_key", "event_date")}
+            doc |= {f.name: row[f.name] for f in cls.fields}
+            if end is not None:
+                doc |= {"published_until": end, "beyond_publication": past}
+            records.append(_masked_record(cls, doc))
+        if not records:
+            continue
+        if cls.code == INDUSTRY_CLASS:
+            industry = records[0].get("industry")
+        counts["records"] += len(records)
+        counts["negative_records"] += len(records) if cls.negative else 0
+        sections.append({
+            "class_code": cls.code, "name": cls.name, "disclosure": cls.disclosure,
+            "negative": cls.negative, "count": len(records),
+            "labels": {f.name: f.label for f in cls.fields}, "records": records,
+        })  # fmt: skip
+    if not include_authorized:
+        del counts["beyond_publication"]  # credit repair: a public report does not hint at them
+    if registry is None and not identity_rows:
+        return {"found": False, "code": mask_subject(wanted, _guess_kind(wanted))}
+    first = identity_rows[0] if identity_rows else {}
+    kind = kind or str(first.get("subject_kind", _guess_kind(wanted)))
+    aggregates = []
+    if include_authorized:
+        aggregates = [
+            {k: mask_value(v) if isinstance(v, str) else v for k, v in row.items()}
+            for row in store.query(
+                f"SELECT * EXCEPT (subject_id, version) FROM {db}.aggregates FINAL "
+                "WHERE subject_id = {s:String} ORDER BY kind",
+                {"s": subject_id},
+            )
+        ]
+    return {
+        "found": True,
+        "title": "标准化信用信息报告",
+        "scope": "authorized" if include_authorized else "public",
+        "as_of": today.isoformat(),
+        "identity": {
+            "code": mask_subject(subject_id, kind),
+            "kind": kind,
+            "kind_label": "自然人" if kind == "natural" else "法人和其他组织",
+            "name": (registry or {}).get("name") or first.get("subject_name", ""),
+            "district": (registry or {}).get("district") or first.get("district", ""),
+            "registered": bool((registry or {}).get("registered")),
+            "industry": industry,
+        },
+        "lists": _list_status(catalog, sections),
+        "classes": sections,
+        "aggregates": aggregates,
+        "counts": {**counts, "classes": len(sections)},
+    }
+
+
+def _guess_kind(code: str) -> str:
+    """For a code the registry does not know: a citizen ID or a typed id (`护照:…`)."""
+    citizen = len(code) == 18 and code[:17].isdigit() and code[6:8] in ("19", "20")
+    return "natural" if citizen or ":" in code else "legal"
+
+
+def _list_status(catalog: Catalog, sections: list[dict[str, Any]]) -> dict[str, Any]:
+    black, red = [], []
+    for s in sections:
+        cls = catalog.classes[s["class_code"]]
+        entry = {
+            "class_code": cls.code, "name": cls.name, "records": s["count"],
+            "latest": max(r["event_date"] for r in s["records"]),
+        }  # fmt: skip
+        if is_black_list(cls):
+            black.append(entry)
+        elif is_red_list(cls):
+            red.append(entry)
+    return {"on_black_list": bool(black), "on_red_list": bool(red), "black": black, "red": red}
+
+
+def _arrears_sql(db: str, where: str) -> str:
+    parts = [
+        f"SELECT subject_id, subject_kind, subject_name, district, arrears_type, "
+        f"toFloat64(ifNull(arrears_amount, 0)) AS amount, ifNull(overdue_days, 0) AS days, "
+        f"event_date FROM {db}.cls_{code} FINAL WHERE {where}"
+        for code in ARREARS_CLASSES
+    ]
+    return " UNION ALL ".join(parts)
+
+
+def risk_monitor(
+    store: Store,
+    *,
+    district: str | None = None,
+    industry: str | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    min_utilities: int = 2,
+    min_days_overdue: int = 0,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Subjects in arrears with several utilities (seed-002 欠缴费用 tables).
+
+    `district` matches as a prefix (`3202` is the whole city); `industry` as a substring of
+    the 国民经济行业分类 of `ent_industry`, so it keeps legal persons only; `since`/`until`
+    keep arrears whose period overlaps that window. Per subject: how many utilities, which,
+    the total owed, the part at least `LONG_OVERDUE_DAYS` overdue and the longest overdue.
+    The seed-004 arrears classes name no utility type per row and are not merged in.
+    """
+    db = store.database
+    params: dict[str, Any] = {
+        "mu": min_utilities, "md": min_days_overdue, "long": LONG_OVERDUE_DAYS, "n": limit,
+    }  # fmt: skip
+    where = ["1"]
+    if district:
+        where.append("startsWith(district, {d:String})")
+        params["d"] = district
+    if since:
+        where.append("behaviour_end >= {since:Date32}")
+        params["since"] = since
+    if until:
+        where.append("event_date <= {until:Date32}")
+        params["until"] = until
+    if industry:
+        where.append(
+            f"subject_id IN (SELECT subject_id FROM {db}.cls_{INDUSTRY_CLASS} FINAL "
+            "WHERE positionUTF8(ifNull(industry, ''), {ind:String}) > 0)"
+        )
+        params["ind"] = industry
+    sql = (
+        "SELECT subject_id, any(subject_kind) AS kind, any(subject_name) AS name, "
+        "any(district) AS district, uniqExact(arrears_type) AS utilities, "
+        "arraySort(groupUniqArray(arrears_type)) AS utility_types, "
+        "round(sum(amount), 2) AS arrears_amount, "
+        "round(sumIf(amount, days >= {long:Int64}), 2) AS long_overdue_amount, "
+        "max(days) AS max_days_overdue, min(event_date) AS arrears_since "
+        f"FROM ({_arrears_sql(db, ' AND '.join(where))}) GROUP BY subject_id "
+        "HAVING utilities >= {mu:UInt32} AND max_days_overdue >= {md:Int64} "
+        "ORDER BY utilities DESC, arrears_amount DESC, subject_id LIMIT {n:UInt32}"
+    )
+    rows = store.query(sql, params)
+    legal = [r["subject_id"] for r in rows if r["kind"] == "legal"]
+    industries = {}
+    if legal:
+        industries = {
+            r["subject_id"]: r["industry"]
+            for r in store.query(
+                f"SELECT subject_id, any(industry) AS industry FROM {db}.cls_{INDUSTRY_CLASS} "
+                "FINAL WHERE subject_id IN {ids:Array(String)} GROUP BY subject_id",
+                {"ids": legal},
+            )
+        }
+    for r in rows:
+        r["industry"] = industries.get(r["subject_id"])
+        r["subject_id"] = mask_subject(r["subject_id"], r["kind"])
+    return rows
+
+
+def new_blacklist_entries(
+    store: Store,
+    catalog: Catalog,
+    since: dt.date,
+    *,
+    withheld_record_keys: frozenset[str] = frozenset(),
+    limit: int = 1000,
+) -> list[dict[str, Any]]:
+    """Black-list entries (失信惩戒对象, 失信被执行人 …) decided on or after `since`.
+
+    "New" is by the listing/decision date (the class's event date), not by arrival, so a
+    late upload of an old listing does not show as news. Public classes only.
+    """
+    db = store.database
+    classes = [c for c in catalog if is_black_list(c) and c.disclosure == "public"]
+    if not classes:
+        return []
+    parts = [
+        f"SELECT '{c.code}' AS class_code, record_key, subject_id, subject_kind, subject_name, "
+        f"district, event_date, stored_at FROM {db}.{c.table} FINAL "
+        "WHERE event_date >= {since:Date32}"
+        for c in classes
+    ]
+    rows = store.query(
+        " UNION ALL ".join(parts) + " ORDER BY event_date DESC, class_code, record_key "
+        "LIMIT {n:UInt32}",
+        {"since": since, "n": limit + len(withheld_record_keys)},
+    )
+    out = []
+    for r in rows:
+        if r["record_key"] in withheld_record_keys:
+            continue
+        r["class_name"] = catalog.classes[r["class_code"]].name
+        r["subject_id"] = mask_subject(r["subject_id"], r["subject_kind"])
+        out.append(r)
+    return out[:limit]

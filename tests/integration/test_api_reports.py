@@ -1,0 +1,164 @@
+"""The report routes over HTTP (aiohttp's test server on the chDB store) and the CLI on them."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import random
+from collections.abc import Awaitable, Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from credit.api import ApiContext
+from credit.api_reports import add_report_routes
+from credit.cli import main as credit_main
+from credit.metrics import create_metrics
+from schemas.catalog import Catalog
+from sinks.rows import ClassRows
+from sinks.store import Store, open_embedded
+from streams.codes import random_uscc
+
+pytestmark = pytest.mark.integration
+
+RNG = random.Random(11)
+NOW = dt.datetime(2025, 6, 10, 9, 0, tzinfo=dt.UTC)
+
+
+def _put(store: Store, catalog: Catalog, code: str, subject: str, key: str, **fields: Any) -> None:
+    cls = catalog.get(code)
+    meta = {
+        "record_key": key, "version": 1, "subject_id": subject, "subject_kind": cls.subject_kind,
+        "subject_name": "江阴测试有限公司", "district": "320281", "name_mismatch": 0,
+        "code_flag": "", "event_date": "2025-05-01", "behaviour_end": "2025-05-01",
+        "ingest_provider": "供水公司", "ingest_channel": "api", "ingest_upload_id": "u",
+        "ingest_row": 1, "ingest_source_key": key, "ingest_received_at": int(NOW.timestamp() * 1000),
+    }  # fmt: skip
+    rows = ClassRows(cls)
+    store.insert(cls.table, [rows.row({**fields, **meta}, NOW)], rows.columns)
+
+
+@pytest.fixture(scope="module")
+def data(chdb_path: Path, catalog: Catalog) -> Iterator[tuple[Store, str]]:
+    store = open_embedded(chdb_path, f"t_api_{RNG.getrandbits(32):08x}")
+    store.apply_ddl(catalog)
+    company = random_uscc(RNG)
+    for n, fee in enumerate(("水费", "电费")):
+        _put(store, catalog, "legal_arrears", company, f"a{n}", arrears_type=fee,
+             arrears_amount=Decimal("10"), overdue_days=5)  # fmt: skip
+    _put(store, catalog, "ent_punishment_list", company, "black-1")
+    _put(store, catalog, "ent_incentive_list", company, "red-1")
+    yield store, company
+    store.command(f"DROP DATABASE IF EXISTS {store.database}")
+
+
+Call = Callable[[TestClient[Any, Any]], Awaitable[None]]
+
+
+async def wide(request: web.Request, _code: str) -> bool:
+    """Stands in for governance: `X-Test-Authorized: 1` may see authorized-only classes."""
+    return request.headers.get("X-Test-Authorized") == "1"
+
+
+def serve(store: Store, catalog: Catalog, scenario: Call) -> None:
+    """Run `scenario` against an app with only the report routes, on a free port."""
+
+    async def go() -> None:
+        app = web.Application()
+        ctx = ApiContext(store, catalog, create_metrics(), lambda: {"ready": True})
+        add_report_routes(app, ctx, withheld=lambda _store: frozenset({"red-1"}), authorized=wide)
+        async with TestClient(TestServer(app)) as client:
+            await scenario(client)
+
+    asyncio.run(go())
+
+
+def test_report_routes_answer_json(data: tuple[Store, str], catalog: Catalog) -> None:
+    store, company = data
+
+    async def scenario(client: TestClient[Any, Any]) -> None:
+        resp = await client.get(f"/api/subjects/{company}")
+        report = await resp.json()
+        assert resp.status == 200 and report["identity"]["code"] == company
+        assert report["lists"]["on_black_list"] and not report["lists"]["on_red_list"]  # withheld
+        assert (await client.get("/api/subjects/91320281MA00000000")).status == 404
+        resp = await client.get(f"/api/subjects/{company}", headers={"X-Test-Authorized": "1"})
+        assert (await resp.json())["scope"] == "authorized" and report["scope"] == "public"
+
+        resp = await client.get(
+            "/api/risk/monitor", params={"district": "3202", "min_utilities": "2"}
+        )
+        assert [s["subject_id"] for s in (await resp.json())["subjects"]] == [company]
+        resp = await client.get("/api/blacklist/new", params={"since": "2025-04-01"})
+        assert [e["record_key"] for e in (await resp.json())["entries"]] == ["black-1"]
+        resp = await client.get("/api/stats/collection", params={"today": "2025-06-24"})
+        assert (await resp.json())["rows"] == []
+        census = await (await client.get("/api/stats/census")).json()
+        assert census["total"] == {"records": 4, "wan": 0.0}
+
+        resp = await client.post(
+            "/api/sql", json={"sql": "SELECT count() AS n FROM cls_legal_arrears"}
+        )
+        assert (await resp.json())["rows"] == [[2]]
+
+    serve(store, catalog, scenario)
+
+
+def test_bad_requests_answer_400_with_a_reason(data: tuple[Store, str], catalog: Catalog) -> None:
+    store, _ = data
+
+    async def scenario(client: TestClient[Any, Any]) -> None:
+        for method, path, body in [
+            ("GET", "/api/risk/monitor?since=yesterday", None),
+            ("GET", "/api/risk/monitor?min_utilities=x", None),
+            ("GET", "/api/blacklist/new?since=2025-13-01", None),
+            ("POST", "/api/sql", {"sql": "DROP TABLE cls_legal_arrears"}),
+            ("POST", "/api/sql", {"query": "SELECT 1"}),
+            ("POST", "/api/sql", {"sql": "SELECT * FROM cls_person_basic_info"}),  # restricted
+            ("POST", "/api/sql", {"sql": "SELECT * FROM subject_index"}),
+        ]:
+            resp = await client.request(method, path, json=body)
+            assert resp.status == 400, path
+            assert (await resp.json())["error"]
+
+    serve(store, catalog, scenario)
+
+
+def test_cli_prints_reports_as_tables_and_json(
+    data: tuple[Store, str],
+    catalog: Catalog,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store, company = data
+    outputs: dict[str, str] = {}
+
+    async def scenario(client: TestClient[Any, Any]) -> None:
+        monkeypatch.setenv("CREDIT_API_URL", str(client.make_url("/")))
+        loop = asyncio.get_running_loop()
+        for name, argv in {
+            "census": ["query", "census"],
+            "subject": ["query", "subject", company],
+            "sql": ["query", "sql", "SELECT arrears_type FROM cls_legal_arrears ORDER BY 1"],
+            "sql_json": ["query", "sql", "SELECT 1 AS one", "--json"],
+            "refused": ["query", "sql", "DELETE FROM uploads WHERE 1"],
+        }.items():
+            code = await loop.run_in_executor(None, credit_main, argv)
+            outputs[name] = f"{code}\n{capsys.readouterr().out}"
+
+    serve(store, catalog, scenario)
+    assert "法人和其他组织数据总量 (万条)" in outputs["census"] and outputs["census"].startswith(
+        "0"
+    )
+    assert (
+        "江阴测试有限公司" in outputs["subject"]
+        and "black list: 社会法人失信惩戒对象名单信息" in outputs["subject"]
+    )
+    assert "水费" in outputs["sql"] and "2 rows" in outputs["sql"]
+    assert json.loads(outputs["sql_json"].split("\n", 1)[1])["rows"] == [[1]]
+    assert outputs["refused"].startswith("1") and "only SELECT" in outputs["refused"]

@@ -1,0 +1,69 @@
+"""`credit bench` on a tiny workload: every figure is reported and the run adds up.
+
+Not a timed test: nothing here asserts a speed, only that the benchmark runs end to end on
+the real broker and store and that its bookkeeping holds (received = stored + rejected).
+The bench runs as `credit bench --json` in a child process because chDB lets one process
+open one store path, and this test session may already hold another.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+FIGURES: dict[str, tuple[str, ...]] = {
+    "producer": ("records_per_s", "cpu_s_per_1k"),
+    "end_to_end": ("records_per_s", "seconds"),
+    "cpu_s_per_1k": ("platform", "worker", "broker", "total"),
+    "peak_rss_mb": ("platform", "worker", "broker"),
+    "latency": ("p50_ms", "p99_ms", "p99_queryable_ms", "send_to_worker_output"),
+    "ceiling": ("records_per_s",),
+    "naive": ("records_per_s",),
+    "ratios": ("vs_ceiling", "vs_naive"),
+    "worker_rss": ("distinct_subjects", "before_mb", "after_mb", "extrapolated_1m_mb"),
+    "workload": ("records", "subjects", "invalid", "duplicates"),
+    "machine": ("nproc", "cpu_model", "ram_gb"),
+}
+STAGES = ("avro_decode", "banned_data", "rules", "identity", "enrich", "json_dumps", "producer")
+
+
+@pytest.fixture(scope="module")
+def bench() -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "credit.cli", "bench", "--records", "2000",
+         "--latency-rate", "200", "--latency-seconds", "3", "--json"],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
+
+
+def test_bench_reports_every_figure(bench: dict[str, Any]) -> None:
+    for section, keys in FIGURES.items():
+        for key in keys:
+            assert bench[section][key] is not None, f"{section}.{key} missing"
+    assert bench["workload"]["records"] == 2000
+    assert set(STAGES) <= set(bench["profile"]["us_per_record"])
+    assert bench["profile"]["top"], "cProfile found no functions"
+    assert [t["name"] for t in bench["targets"]] == [
+        "end-to-end records/s",
+        "platform / naive Faust",
+        "p99 ms at 200 rec/s",
+        "worker RSS MB at 1M subjects",
+    ]
+    assert all(isinstance(t["met"], bool) for t in bench["targets"])
+
+
+def test_bench_accounts_for_every_record_sent(bench: dict[str, Any]) -> None:
+    acc = bench["accounted"]
+    assert acc["received"] == acc["stored"] + acc["rejected"]
+    assert acc["received"] == acc["sent"]
+    assert acc["pending"] == 0
+    assert acc["rejected"] > 0, "the workload's invalid rows must be dead-lettered"
