@@ -131,7 +131,9 @@ def enrich(
 
 def is_subject_check_digit(cls: InfoClass, v: Violation) -> bool:
     """A check-digit failure of the subject's own USCC: identity decides (pilot-region codes)."""
-    return cls.subject_kind == "legal" and v.code == "uscc.check_digit" and v.field == cls.subject.code
+    return (
+        cls.subject_kind == "legal" and v.code == "uscc.check_digit" and v.field == cls.subject.code
+    )
 
 
 class Pipeline:
@@ -186,7 +188,9 @@ class Pipeline:
             meta[name] = decoded.get(f"ingest_{name}") or meta[name]
         meta["row"] = decoded.get("ingest_row", meta["row"])
         record, banned = strip_banned(decoded, cls.subject_kind)
-        problems = self._forgive_pilot_code(cls, record, banned + validate(cls, record, self.catalog, today))
+        problems = self._forgive_pilot_code(
+            cls, record, banned + validate(cls, record, self.catalog, today)
+        )
         if problems:
             return _dead(msg, cls.code, meta, "rules", problems, record, received_ms=received_ms)
         res = resolve(cls, record, self.subjects, self.aliases)
