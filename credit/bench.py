@@ -568,108 +568,31 @@ def run_bench(settings: Settings, records: int, rate: int, subjects: int, json_o
               latency_seconds: float = 20.0, keep: bool = False) -> dict[str, Any]:  # fmt: skip
     """Run every phase on a fresh embedded platform; print the table (or JSON); return it all."""
     from credit.runtime import Platform
-    from sinks import queries
 
     work = Path(tempfile.mkdtemp(prefix="credit-bench-", dir="/tmp"))
     settings = settings.model_copy(update={"data_dir": work, "kafka_bootstrap": None,
                                            "clickhouse_url": None, "schema_registry_url": None})  # fmt: skip
     subjects = subjects or max(1, records // 2)
-    month = last_month(dt.date.today())
     say = _progress(json_out)
     result: dict[str, Any] = {"machine": machine(), "load_start": load(), "data_dir": str(work)}
     try:
         say(f"platform up in {work} (load {load()})")
         with Platform(settings) as platform:
-            store, kafka, reg = platform.store, platform.kafka_conf(), platform.registry_url
-            assert store is not None and platform.broker is not None and platform._worker
-            pids = {"platform": os.getpid(), "worker": platform._worker.pid,
-                    "broker": platform.broker._proc.pid if platform.broker._proc else 0}  # fmt: skip
-            base = {"kafka": kafka, "registry": reg, "month": month.isoformat()}
-            logs = work / "logs"
-
+            run = _Run(platform, work, result)
             say("warm-up (worker and sink join their groups)")
-            warm = ProducerChild({**base, "records": WARMUP_RECORDS, "subjects": WARMUP_RECORDS // 2,
-                             "seed": 7, "month": _month_back(month, 6).isoformat()},
-                            logs / "producer.log")  # fmt: skip
-            warm.go()
-            warm_out = warm.result()
-            _accounted(platform, WARMUP_RECORDS, 180)
-            rss_before = proc_mb(pids["worker"], "VmRSS")
-
+            run.warm_up()
             say(f"throughput: {records:,} records, {subjects:,} subjects (load {load()})")
-            prod = ProducerChild({**base, "records": records, "subjects": subjects, "seed": 11},
-                            logs / "producer.log")  # fmt: skip
-            cpu0 = {k: proc_cpu_s(p) for k, p in pids.items()}
-            prod.go()
-            done = _accounted(platform, WARMUP_RECORDS + records, 120 + records / 100)
-            cpu1 = {k: proc_cpu_s(p) for k, p in pids.items()}
-            main = prod.result()
-            result["load_throughput"] = load()
-            e2e_s = done - main["first_send"]
-            result["workload"] = {k: main[k] for k in ("records", "subjects", "legal_subjects",
-                                                       "invalid", "duplicates")}  # fmt: skip
-            result["producer"] = {
-                "records_per_s": round(records / (main["flushed"] - main["first_send"]), 1),
-                "seconds": round(main["flushed"] - main["first_send"], 2),
-                "cpu_s_per_1k": round(main["cpu_s"] / records * 1000, 3),
-                "cpu_bound_records_per_s": round(records / max(main["cpu_s"], 1e-9), 1)}  # fmt: skip
-            result["end_to_end"] = {"records_per_s": round(records / e2e_s, 1),
-                                    "seconds": round(e2e_s, 2)}  # fmt: skip
-            cpu = {k: round((cpu1[k] - cpu0[k]) / records * 1000, 3) for k in pids}
-            result["cpu_s_per_1k"] = {**cpu, "total": round(sum(cpu.values()), 3)}
-
-            topics = [platform.catalog.get(c).topic for c in CLASSES]
-            parts, in_topics = settings.topic_partitions, WARMUP_RECORDS + records
+            run.throughput(records, subjects)
             say(f"ceiling baseline: consume + Avro decode (load {load()})")
-            result["ceiling"] = ceiling_baseline(kafka, reg, topics, parts, in_topics)
-            say(
-                f"naive baseline: Faust, one event + changelogged update per record (load {load()})"
-            )
-            result["naive"] = naive_baseline(
-                platform.bootstrap, reg, topics, parts, in_topics, work
-            )
-
-            n_lat = max(1, int(rate * latency_seconds))
+            run.baselines(ceiling=True)
+            say(f"naive baseline: Faust, an event + changelogged update per record (load {load()})")
+            run.baselines(ceiling=False)
             say(f"latency: {rate:,} records/s for {latency_seconds:g} s (load {load()})")
-            lat = ProducerChild({**base, "records": n_lat, "subjects": max(1, n_lat // 2), "seed": 13,
-                            "rate": rate, "month": _month_back(month, 3).isoformat()},
-                           logs / "producer.log")  # fmt: skip
-            w0 = _sink_write_s(platform)
-            lat.go()
-            # a platform that cannot keep up is not waited for: undecided rows bound the p99
-            gave_up = _accounted(platform, WARMUP_RECORDS + records + n_lat,
-                                 LATENCY_GRACE_S + latency_seconds, 0.5, strict=False)  # fmt: skip
-            lat_out = lat.result()
-            lat_out["horizon_ms"] = (gave_up - lat_out["sent"]) * 1000
-            w1 = _sink_write_s(platform)
-            result["load_latency"] = load()
-            result["latency"] = _latency(store, lat_out, rate, latency_seconds, w0, w1)
-            result["latency"]["send_to_worker_output"] = worker_leg(kafka, lat_out)
-
-            summary = queries.class_summary(store, platform.catalog)
-            for _ in range(50):  # the ledger follows the last record by a moment
-                if sum(c["received"] for c in summary) >= WARMUP_RECORDS + records + n_lat:
-                    break
-                time.sleep(0.2)
-                summary = queries.class_summary(store, platform.catalog)
-            totals = {k: sum(c[k] for c in summary) for k in ("received", "stored", "rejected",
-                                                              "pending")}  # fmt: skip
-            distinct = main["subjects"] + warm_out["subjects"] + lat_out["subjects"]
-            registry = int(store.query(f"SELECT count() AS n FROM {store.database}.subjects FINAL")
-                           [0]["n"])  # fmt: skip
-            result["accounted"] = {**totals, "sent": WARMUP_RECORDS + records + n_lat}
-            rss_after = proc_mb(pids["worker"], "VmRSS")
-            result["worker_restarts"] = int(getattr(platform, "worker_restarts", 0))
-            result["peak_rss_mb"] = {k: round(proc_mb(p, "VmHWM"), 1) for k, p in pids.items()}
-            growth = max(0.0, rss_after - rss_before)
-            result["worker_rss"] = {
-                "distinct_subjects": distinct, "registry_entries": registry,
-                "before_mb": round(rss_before, 1), "after_mb": round(rss_after, 1),
-                "extrapolated_1m_mb": round(rss_before + growth * ONE_MILLION / distinct, 1)}  # fmt: skip
-
+            run.latency(rate, latency_seconds)
+            run.accounting()
             say(f"profile: pure pipeline over {min(records, PROFILE_SAMPLE):,} records")
-            sample, _ = workload(min(records, PROFILE_SAMPLE), subjects, 11, month)
-            result["profile"] = profile_pipeline(sample, kafka)
+            sample, _ = workload(min(records, PROFILE_SAMPLE), subjects, 11, run.month)
+            result["profile"] = profile_pipeline(sample, run.kafka)
         result["load_end"] = load()
         _judge(result)
     except BaseException:
@@ -680,11 +603,110 @@ def run_bench(settings: Settings, records: int, rate: int, subjects: int, json_o
     finally:
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
-    if json_out:
-        print(json.dumps(result, ensure_ascii=False, indent=2))
-    else:
-        print(format_table(result))
+    print(json.dumps(result, ensure_ascii=False, indent=2) if json_out else format_table(result))
     return result
+
+
+class _Run:
+    """The phases against one running platform; each writes its figures into `result`."""
+
+    def __init__(self, platform: Any, work: Path, result: dict[str, Any]) -> None:
+        assert platform.store is not None and platform.broker is not None and platform._worker
+        self.platform, self.store, self.result = platform, platform.store, result
+        self.kafka, self.registry = platform.kafka_conf(), platform.registry_url
+        self.pids = {"platform": os.getpid(), "worker": platform._worker.pid,
+                     "broker": platform.broker._proc.pid if platform.broker._proc else 0}  # fmt: skip
+        self.month = last_month(dt.date.today())
+        self.base = {"kafka": self.kafka, "registry": self.registry,
+                     "month": self.month.isoformat()}  # fmt: skip
+        self.work, self.log = work, work / "logs" / "producer.log"
+        self.sent, self.subjects, self.rss_before = 0, 0, 0.0
+
+    def _producer(self, **spec: Any) -> ProducerChild:
+        return ProducerChild({**self.base, **spec}, self.log)
+
+    def warm_up(self) -> None:
+        warm = self._producer(records=WARMUP_RECORDS, subjects=WARMUP_RECORDS // 2, seed=7,
+                              month=_month_back(self.month, 6).isoformat())  # fmt: skip
+        warm.go()
+        self.subjects += warm.result()["subjects"]
+        self.sent += WARMUP_RECORDS
+        _accounted(self.platform, self.sent, 180)
+        self.rss_before = proc_mb(self.pids["worker"], "VmRSS")
+
+    def throughput(self, records: int, subjects: int) -> None:
+        prod = self._producer(records=records, subjects=subjects, seed=11)
+        cpu0 = {k: proc_cpu_s(p) for k, p in self.pids.items()}
+        prod.go()
+        done = _accounted(self.platform, self.sent + records, 120 + records / 100)
+        cpu1 = {k: proc_cpu_s(p) for k, p in self.pids.items()}
+        out = prod.result()
+        self.sent += records
+        self.subjects += out["subjects"]
+        r, e2e_s, prod_s = self.result, done - out["first_send"], out["flushed"] - out["first_send"]
+        r["load_throughput"] = load()
+        r["workload"] = {k: out[k] for k in ("records", "subjects", "legal_subjects", "invalid",
+                                             "duplicates")}  # fmt: skip
+        r["producer"] = {"records_per_s": round(records / prod_s, 1), "seconds": round(prod_s, 2),
+                         "cpu_s_per_1k": round(out["cpu_s"] / records * 1000, 3)}  # fmt: skip
+        r["end_to_end"] = {"records_per_s": round(records / e2e_s, 1), "seconds": round(e2e_s, 2)}
+        cpu = {k: round((cpu1[k] - cpu0[k]) / records * 1000, 3) for k in self.pids}
+        r["cpu_s_per_1k"] = {**cpu, "total": round(sum(cpu.values()), 3)}
+
+    def baselines(self, ceiling: bool) -> None:
+        """Over the class topics as they are now: warm-up + throughput records."""
+        topics = [self.platform.catalog.get(c).topic for c in CLASSES]
+        parts = self.platform.settings.topic_partitions
+        if ceiling:
+            self.result["ceiling"] = ceiling_baseline(self.kafka, self.registry, topics, parts,
+                                                      self.sent)  # fmt: skip
+        else:
+            self.result["naive"] = naive_baseline(self.platform.bootstrap, self.registry, topics,
+                                                  parts, self.sent, self.work)  # fmt: skip
+
+    def latency(self, rate: int, seconds: float) -> None:
+        n = max(1, int(rate * seconds))
+        lat = self._producer(records=n, subjects=max(1, n // 2), seed=13, rate=rate,
+                             month=_month_back(self.month, 3).isoformat())  # fmt: skip
+        w0 = _sink_write_s(self.platform)
+        lat.go()
+        # a platform that cannot keep up is not waited for: undecided rows bound the p99
+        gave_up = _accounted(self.platform, self.sent + n, LATENCY_GRACE_S + seconds, 0.5,
+                             strict=False)  # fmt: skip
+        out = lat.result()
+        self.sent += n
+        self.subjects += out["subjects"]
+        out["horizon_ms"] = (gave_up - out["sent"]) * 1000
+        w1 = _sink_write_s(self.platform)
+        self.result["load_latency"] = load()
+        self.result["latency"] = _latency(self.store, out, rate, seconds, w0, w1)
+        self.result["latency"]["send_to_worker_output"] = worker_leg(self.kafka, out)
+
+    def accounting(self) -> None:
+        """received = stored + rejected per `class_summary`; memory of each process."""
+        from sinks import queries
+
+        summary = queries.class_summary(self.store, self.platform.catalog)
+        for _ in range(50):  # the ledger follows the last record by a moment
+            if sum(c["received"] for c in summary) >= self.sent:
+                break
+            time.sleep(0.2)
+            summary = queries.class_summary(self.store, self.platform.catalog)
+        keys = ("received", "stored", "rejected", "pending")
+        self.result["accounted"] = {**{k: sum(c[k] for c in summary) for k in keys},
+                                    "sent": self.sent}  # fmt: skip
+        sql = f"SELECT count() AS n FROM {self.store.database}.subjects FINAL"
+        before, after = self.rss_before, proc_mb(self.pids["worker"], "VmRSS")
+        growth = max(0.0, after - before)
+        self.result["worker_rss"] = {
+            "distinct_subjects": self.subjects,
+            "registry_entries": int(self.store.query(sql)[0]["n"]),
+            "before_mb": round(before, 1), "after_mb": round(after, 1),
+            "extrapolated_1m_mb": round(before + growth * ONE_MILLION / self.subjects, 1)}  # fmt: skip
+        self.result["peak_rss_mb"] = {
+            k: round(proc_mb(p, "VmHWM"), 1) for k, p in self.pids.items()
+        }
+        self.result["worker_restarts"] = int(getattr(self.platform, "worker_restarts", 0))
 
 
 def _latency(store: Any, out: dict[str, Any], rate: int, seconds: float,

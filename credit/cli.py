@@ -231,7 +231,7 @@ def _wait_for_stream(settings: Settings, result: Any, timeout: float = 300.0) ->
     deadline = time.monotonic() + timeout
     while True:
         code, fate = client.get(f"/api/uploads/{result.upload_id}")
-        if code == 200 and fate["pending"] == 0:
+        if code == 200 and fate["complete"]:
             break
         if time.monotonic() > deadline:
             raise CreditError(f"upload {result.upload_id} not fully processed after {timeout:.0f}s")

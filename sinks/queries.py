@@ -30,15 +30,18 @@ def upload_fate(store: Store, upload_id: str) -> dict[str, Any]:
     by = {str(r["outcome"]): int(r["n"]) for r in counts}
     stored, rejected = by.get("stored", 0), by.get("rejected", 0)
     received = int(ledger[0]["received"]) if ledger else stored + rejected
+    pending = max(received - stored - rejected, 0)
     return {
         "upload_id": upload_id,
         "known": bool(ledger) or bool(by),
+        # the ledger entry comes after the last row: without it the count may still grow
+        "complete": bool(ledger) and pending == 0,
         "class_code": ledger[0]["class_code"] if ledger else None,
         "provider": ledger[0]["provider"] if ledger else None,
         "received": received,
         "stored": stored,
         "rejected": rejected,
-        "pending": max(received - stored - rejected, 0),
+        "pending": pending,
     }
 
 

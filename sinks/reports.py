@@ -226,13 +226,48 @@ def _list_status(catalog: Catalog, sections: list[dict[str, Any]]) -> dict[str, 
 
 
 def _arrears_sql(db: str, where: str) -> str:
+    """The arrears rows, narrow: only what the aggregation reads (names come afterwards)."""
     parts = [
-        f"SELECT subject_id, subject_kind, subject_name, district, arrears_type, "
+        f"SELECT subject_id, subject_kind AS kind, arrears_type, "
         f"toFloat64(ifNull(arrears_amount, 0)) AS amount, ifNull(overdue_days, 0) AS days, "
         f"event_date FROM {db}.cls_{code} FINAL WHERE {where}"
         for code in ARREARS_CLASSES
     ]
     return " UNION ALL ".join(parts)
+
+
+def _names_of(store: Store, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Name, district and industry of a few subjects: the registry is ordered by subject id,
+    so this is a primary-key lookup (in the class tables' monthly parts it would be a scan)."""
+    db = store.database
+    out: dict[str, dict[str, Any]] = {
+        r["subject_id"]: {"name": r["name"], "district": r["district"], "industry": None}
+        for r in store.query(
+            f"SELECT subject_id, name, district FROM {db}.subjects FINAL "
+            "WHERE subject_id IN {ids:Array(String)}",
+            {"ids": ids},
+        )
+    }
+    missing = [i for i in ids if i not in out]
+    if missing:  # not in the registry (yet): from the arrears records themselves
+        parts = [
+            f"SELECT subject_id, subject_name, district FROM {db}.cls_{code} "
+            "WHERE subject_id IN {ids:Array(String)}"
+            for code in ARREARS_CLASSES
+        ]
+        for r in store.query(
+            "SELECT subject_id, any(subject_name) AS name, any(district) AS district "
+            f"FROM ({' UNION ALL '.join(parts)}) GROUP BY subject_id",
+            {"ids": missing},
+        ):
+            out[r["subject_id"]] = {"name": r["name"], "district": r["district"], "industry": None}
+    for r in store.query(
+        f"SELECT subject_id, any(industry) AS industry FROM {db}.cls_{INDUSTRY_CLASS} FINAL "
+        "WHERE subject_id IN {ids:Array(String)} GROUP BY subject_id",
+        {"ids": ids},
+    ):
+        out.setdefault(r["subject_id"], {"name": "", "district": ""})["industry"] = r["industry"]
+    return out
 
 
 def risk_monitor(
@@ -253,6 +288,8 @@ def risk_monitor(
     keep arrears whose period overlaps that window. Per subject: how many utilities, which,
     the total owed, the part at least `LONG_OVERDUE_DAYS` overdue and the longest overdue.
     The seed-004 arrears classes name no utility type per row and are not merged in.
+    Names are looked up for the subjects listed only: reading every row's name to rank
+    them costs more than the ranking.
     """
     db = store.database
     params: dict[str, Any] = {
@@ -275,8 +312,7 @@ def risk_monitor(
         )
         params["ind"] = industry
     sql = (
-        "SELECT subject_id, any(subject_kind) AS kind, any(subject_name) AS name, "
-        "any(district) AS district, uniqExact(arrears_type) AS utilities, "
+        "SELECT subject_id, any(kind) AS kind, uniqExact(arrears_type) AS utilities, "
         "arraySort(groupUniqArray(arrears_type)) AS utility_types, "
         "round(sum(amount), 2) AS arrears_amount, "
         "round(sumIf(amount, days >= {long:Int64}), 2) AS long_overdue_amount, "
@@ -286,21 +322,16 @@ def risk_monitor(
         "ORDER BY utilities DESC, arrears_amount DESC, subject_id LIMIT {n:UInt32}"
     )
     rows = store.query(sql, params)
-    legal = [r["subject_id"] for r in rows if r["kind"] == "legal"]
-    industries = {}
-    if legal:
-        industries = {
-            r["subject_id"]: r["industry"]
-            for r in store.query(
-                f"SELECT subject_id, any(industry) AS industry FROM {db}.cls_{INDUSTRY_CLASS} "
-                "FINAL WHERE subject_id IN {ids:Array(String)} GROUP BY subject_id",
-                {"ids": legal},
-            )
-        }
+    names = _names_of(store, [r["subject_id"] for r in rows]) if rows else {}
+    out = []
     for r in rows:
-        r["industry"] = industries.get(r["subject_id"])
-        r["subject_id"] = mask_subject(r["subject_id"], r["kind"])
-    return rows
+        extra = names.get(r["subject_id"], {"name": "", "district": "", "industry": None})
+        out.append({
+            "subject_id": mask_subject(r["subject_id"], r["kind"]), "kind": r["kind"],
+            "name": extra["name"], "district": extra["district"], "industry": extra["industry"],
+            **{k: v for k, v in r.items() if k not in ("subject_id", "kind")},
+        })  # fmt: skip
+    return out
 
 
 def new_blacklist_entries(

@@ -158,6 +158,7 @@ def build_app(
         broker_session_timeout=settings.session_timeout_ms / 1000,
         broker_heartbeat_interval=max(0.5, settings.session_timeout_ms / 6000),
         consumer_auto_offset_reset="earliest",  # Tansu's end offsets are unreliable
+        broker_commit_interval=1.0,  # a killed worker re-reads at most ~1 s of input
         web_enabled=False,
         table_standby_replicas=0,
     )

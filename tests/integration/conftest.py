@@ -61,7 +61,7 @@ def wait_fate(platform: dict[str, Any]) -> Callable[[str], Fate]:
             resp = httpx.get(f"{platform['api_url']}/api/uploads/{upload_id}")
             if resp.status_code == 200:
                 fate = resp.json()
-                if fate["pending"] == 0 and fate["received"] > 0:
+                if fate["complete"]:
                     return fate
             time.sleep(0.3)
         pytest.fail(f"upload {upload_id} not accounted in {timeout}s: {fate}")

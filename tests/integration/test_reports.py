@@ -208,6 +208,7 @@ def test_risk_monitor_finds_arrears_across_utilities(shared: Store, catalog: Cat
     put(
         shared, catalog, "ent_industry", many, "2025-01-01", industry="C26 化学原料和化学制品制造业"
     )
+    register(shared, many, "legal", "江阴长江化工有限公司")
 
     rows = reports.risk_monitor(shared, district="32028")
     assert [r["subject_id"] for r in rows][:1] == [many]
@@ -215,6 +216,9 @@ def test_risk_monitor_finds_arrears_across_utilities(shared: Store, catalog: Cat
     assert (top["utilities"], top["utility_types"]) == (3, ["水费", "燃气费", "电费"])
     assert (top["arrears_amount"], top["long_overdue_amount"]) == (450.25, 150.0)
     assert (top["max_days_overdue"], top["industry"]) == (120, "C26 化学原料和化学制品制造业")
+    assert (top["name"], top["kind"]) == ("江阴长江化工有限公司", "legal")  # from the registry
+    unregistered = next(r for r in rows if r["kind"] == "natural")
+    assert (unregistered["name"], unregistered["district"]) == ("江阴某某有限公司", "320282")
     assert {r["subject_id"] for r in rows} == {many, person[:6] + "********" + person[-4:]}
     assert [
         r["subject_id"] for r in reports.risk_monitor(shared, district="320282", industry="化学")
