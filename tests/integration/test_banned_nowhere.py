@@ -1,0 +1,69 @@
+"""Banned personal data (seed 003) is refused with a reason and stored nowhere: not in any
+table the platform writes, not in the dead-letter payload, not in the logs."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from streams.codes import random_citizen_id
+
+pytestmark = pytest.mark.integration
+
+MARK = "BANNEDMARK7731"
+
+
+def _person(pid: str, **extra: str) -> dict[str, str]:
+    return {
+        "姓名": "王伟", "证件类型": "身份证", "证件号码": pid, "账号": "E1", "欠缴类型名称": "电费",
+        "欠缴开始日期": "2026-07-01", "欠缴截止日期": "2026-09-30", "拖欠天数": "92",
+        "欠费金额(元)": "88.00", "信息来源部门全称": "供电公司", "提供单位全称": "供电公司",
+        "提供日期": "2026-10-20", **extra,
+    }  # fmt: skip
+
+
+def _sql(api: str, sql: str) -> list[Any]:
+    resp = httpx.post(f"{api}/api/sql", json={"sql": sql, "max_rows": 10000})
+    assert resp.status_code == 200, resp.text
+    return list(resp.json()["rows"])
+
+
+def test_banned_values_are_refused_and_appear_in_no_table_and_no_log(
+    platform: dict[str, Any],
+    credit_cli: Callable[..., Any],
+    wait_fate: Callable[[str], dict[str, Any]],
+) -> None:
+    keys = credit_cli("keys", "供电公司", "--department", "供电公司", "--json",
+                      data_dir=platform["data_dir"])  # fmt: skip
+    key = json.loads(keys.stdout)["key"]
+    rng = random.Random(77)
+    good, bad = random_citizen_id(rng), random_citizen_id(rng)
+    body = {"records": [_person(good), _person(bad, 婚姻状况=f"已婚{MARK}", 月收入=f"{MARK}9")]}
+    resp = httpx.post(f"{platform['api_url']}/api/records/natural_arrears", json=body,
+                      headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+    answer = resp.json()
+    assert [r["status"] for r in answer["results"]] == ["accepted", "rejected"]
+    reasons = {e["reason"] for e in answer["results"][1]["errors"]}
+    assert reasons == {"banned.personal_data"}
+    assert MARK not in resp.text  # the refusal names the field and category, never the value
+    fate = wait_fate(answer["upload_id"])
+    assert (fate["stored"], fate["rejected"]) == (1, 1)
+
+    api = platform["api_url"]
+    tables = [r[0] for r in _sql(api, "SELECT name FROM system.tables WHERE database = 'credit'")]
+    assert {"dead_letters", "outcomes", "cls_natural_arrears"} <= set(tables)
+    for table in ("dead_letters", "outcomes", "uploads", "cls_natural_arrears", "aggregates"):
+        hits = _sql(api, f"SELECT count() FROM credit.{table} "
+                         f"WHERE positionUTF8(formatRow('TSV', *), '{MARK}') > 0")  # fmt: skip
+        assert hits[0][0] == 0, f"banned value found in {table}"
+    time.sleep(1)  # let the processes flush their logs
+    data_dir = Path(platform["data_dir"])
+    for log in [*data_dir.glob("logs/*.log"), data_dir / "up.out"]:
+        assert MARK not in log.read_text(errors="replace"), f"banned value in {log.name}"
