@@ -21,10 +21,12 @@ import datetime as dt
 import weakref
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from schemas.catalog import Catalog, FieldSpec, InfoClass
-from sinks.store import Store
+
+if TYPE_CHECKING:  # `sinks.ddl` imports this module, and `sinks.store` imports `sinks.ddl`
+    from sinks.store import Store
 
 INDEX_TABLE = "subject_index"
 NEVER = "2149-06-01"  # the Date type's last month: entries of classes without a TTL
@@ -85,6 +87,14 @@ def has_index(store: Store) -> bool:
     if found:
         _INDEXED[store] = True
     return found
+
+
+def drop_index(store: Store, catalog: Catalog) -> None:
+    """Remove the index and its views (class tables untouched); reports fall back to them."""
+    for cls in catalog:
+        store.command(f"DROP VIEW IF EXISTS {store.database}.{view_name(cls)}")
+    store.command(f"DROP TABLE IF EXISTS {store.database}.{INDEX_TABLE}")
+    _INDEXED.pop(store, None)
 
 
 def backfill_index(store: Store, catalog: Catalog) -> int:

@@ -30,7 +30,7 @@ from sinks.ddl import META_COLUMNS, class_columns
 from sinks.queries import ARREARS_CLASSES
 from sinks.rows import SUBJECT_COLUMNS
 from sinks.store import Store, open_embedded
-from sinks.subject_index import INDEX_TABLE, has_index, index_statements, view_name
+from sinks.subject_index import INDEX_TABLE, drop_index, has_index, index_statements
 from streams.codes import random_citizen_id, random_uscc
 
 BATCH = 100_000
@@ -156,12 +156,6 @@ def measure(cases: list[Case]) -> bool:
     return ok
 
 
-def drop_index(store: Store, catalog: Catalog) -> None:
-    for cls in catalog:
-        store.command(f"DROP VIEW IF EXISTS {store.database}.{view_name(cls)}")
-    store.command(f"DROP TABLE IF EXISTS {store.database}.{INDEX_TABLE}")
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", type=int, default=1_000_000)
@@ -215,7 +209,6 @@ def main() -> int:
               f"{'target':>8}  ok")  # fmt: skip
         ok = measure(profiles("subject index", args.profile_runs) + risk)
         drop_index(store, catalog)  # the fallback: ask every class table
-        store = open_embedded(Path(tmp) / "chdb", "bench")  # a Store that never saw the index
         measure(profiles("no index, merge()", args.fallback_runs))
         store.close()
     return 0 if ok else 1

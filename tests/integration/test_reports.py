@@ -18,7 +18,13 @@ from sinks import reports
 from sinks.exceptions import QueryError
 from sinks.rows import OUTCOME_COLUMNS, SUBJECT_COLUMNS, UPLOAD_COLUMNS, ClassRows
 from sinks.store import Store, open_embedded
-from sinks.subject_index import backfill_index, has_index, index_statements, subject_records
+from sinks.subject_index import (
+    backfill_index,
+    drop_index,
+    has_index,
+    index_statements,
+    subject_records,
+)
 from streams.codes import random_citizen_id, random_uscc
 
 pytestmark = pytest.mark.integration
@@ -111,6 +117,7 @@ def test_public_report_shows_public_classes_and_identity(shared: Store, catalog:
 def test_subject_index_and_its_fallback_give_the_same_records(
     shared: Store, store: Store, catalog: Catalog
 ) -> None:
+    drop_index(store, catalog)  # the function-scoped store: the fallback path
     uscc = random_uscc(RNG)
     for target in (shared, store):
         put(target, catalog, "legal_arrears", uscc, "2025-03-01", record_key="a1",
