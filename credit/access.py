@@ -17,12 +17,8 @@ role `provider` acting for its department.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import json
 import os
-import secrets
-import threading
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from credit.errors import CreditError
-from producers.apikeys import ApiKeyStore
+from producers.apikeys import ApiKeyStore, HashedSecrets
 from schemas.catalog import Catalog
 from sinks.governance import active_authorization
 from sinks.store import Store
@@ -99,26 +95,8 @@ class Identity:
 IDENTITY = web.RequestKey("identity", Identity)
 
 
-def _digest(salt: str, token: str) -> str:
-    return hashlib.sha256(f"{salt}:{token}".encode()).hexdigest()
-
-
-class AccessStore:
-    """User tokens in `<data_dir>/access.json`, re-read when the file changes."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._mtime = -1.0
-        self._entries: list[dict[str, str]] = []
-
-    def _load(self) -> list[dict[str, str]]:
-        with self._lock:
-            mtime = self.path.stat().st_mtime if self.path.exists() else 0.0
-            if mtime != self._mtime:
-                self._entries = json.loads(self.path.read_text()) if mtime else []
-                self._mtime = mtime
-            return self._entries
+class AccessStore(HashedSecrets):
+    """User tokens in `<data_dir>/access.json` (stored like provider keys: hashed)."""
 
     def issue(self, role: str, name: str, org: str = "") -> str:
         """A new token for (role, name), replacing an earlier one; returned once, kept hashed."""
@@ -128,24 +106,14 @@ class AccessStore:
             raise AccessError("a token needs the holder's name")
         if role == "subject" and not org.strip():
             raise AccessError("a subject token needs the subject's code (--subject USCC/ID)")
-        token = "ct_" + secrets.token_urlsafe(24)
-        salt = secrets.token_hex(8)
-        entries = [e for e in self._load() if (e["role"], e["name"]) != (role, name)]
-        entries.append({"role": role, "name": name, "org": org.strip().upper() if role ==
-                        "subject" else org.strip(), "salt": salt, "hash": _digest(salt, token),
-                        "issued_at": dt.datetime.now(dt.UTC).isoformat()})  # fmt: skip
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(entries, ensure_ascii=False, indent=2))
-        os.chmod(tmp, 0o600)
-        tmp.replace(self.path)
-        return token
+        entry = {"role": role, "name": name,
+                 "org": org.strip().upper() if role == "subject" else org.strip(),
+                 "issued_at": dt.datetime.now(dt.UTC).isoformat()}  # fmt: skip
+        return self._add("ct_", entry, lambda e: bool((e["role"], e["name"]) == (role, name)))
 
     def check(self, token: str) -> Identity | None:
-        for entry in self._load():
-            if hmac.compare_digest(_digest(entry["salt"], token), entry["hash"]):
-                return Identity(entry["role"], entry["name"], entry.get("org", ""))
-        return None
+        entry = self._match(token)
+        return Identity(entry["role"], entry["name"], entry.get("org", "")) if entry else None
 
 
 def resolve(users: AccessStore, provider_keys: ApiKeyStore, token: str) -> Identity | None:

@@ -13,8 +13,10 @@ import json
 import os
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from credit.errors import CreditError
 from schemas.catalog import Catalog
@@ -40,26 +42,56 @@ def assigned_classes(catalog: Catalog, department: str) -> set[str]:
     return found
 
 
-def _digest(salt: str, key: str) -> str:
-    return hashlib.sha256(f"{salt}:{key}".encode()).hexdigest()
+def _digest(salt: str, secret: str) -> str:
+    return hashlib.sha256(f"{salt}:{secret}".encode()).hexdigest()
 
 
-class ApiKeyStore:
-    """Keys in `<data_dir>/api-keys.json`, re-read when the file changes."""
+class HashedSecrets:
+    """A JSON file of entries, each with a salted SHA-256 of a secret shown once when issued.
+
+    Shared by provider API keys and user tokens (`credit.access`); re-read when the file
+    changes, written atomically with mode 0600.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
         self._mtime = -1.0
-        self._entries: list[dict[str, object]] = []
+        self._entries: list[dict[str, Any]] = []
 
-    def _load(self) -> list[dict[str, object]]:
+    def _load(self) -> list[dict[str, Any]]:
         with self._lock:
             mtime = self.path.stat().st_mtime if self.path.exists() else 0.0
             if mtime != self._mtime:
                 self._entries = json.loads(self.path.read_text()) if mtime else []
                 self._mtime = mtime
             return self._entries
+
+    def _add(
+        self, prefix: str, entry: dict[str, Any], replaces: Callable[[dict[str, Any]], bool]
+    ) -> str:
+        """Store `entry` with the hash of a new secret (dropping entries it `replaces`)."""
+        secret = prefix + secrets.token_urlsafe(24)
+        salt = secrets.token_hex(8)
+        entries = [e for e in self._load() if not replaces(e)]
+        entries.append({**entry, "salt": salt, "hash": _digest(salt, secret)})
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(entries, ensure_ascii=False, indent=2))
+        os.chmod(tmp, 0o600)
+        tmp.replace(self.path)
+        return secret
+
+    def _match(self, secret: str) -> dict[str, Any] | None:
+        """The entry whose hash the presented secret gives (constant-time per entry)."""
+        for entry in self._load():
+            if hmac.compare_digest(_digest(str(entry["salt"]), secret), str(entry["hash"])):
+                return entry
+        return None
+
+
+class ApiKeyStore(HashedSecrets):
+    """Keys in `<data_dir>/api-keys.json`."""
 
     def issue(
         self, catalog: Catalog, provider: str, department: str, classes: list[str] | None = None
@@ -74,23 +106,12 @@ class ApiKeyStore:
             raise ApiKeyError(
                 f"classes {foreign} are not assigned to '{department}' by the catalog"
             )
-        key = "ck_" + secrets.token_urlsafe(24)
-        salt = secrets.token_hex(8)
-        entries = [e for e in self._load() if e["provider"] != provider]
-        entries.append({"provider": provider, "department": department, "salt": salt,
-                        "hash": _digest(salt, key), "classes": sorted(wanted)})  # fmt: skip
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(entries, ensure_ascii=False, indent=2))
-        os.chmod(tmp, 0o600)
-        tmp.replace(self.path)
-        return key
+        entry = {"provider": provider, "department": department, "classes": sorted(wanted)}
+        return self._add("ck_", entry, lambda e: bool(e["provider"] == provider))
 
     def check(self, key: str) -> Grant | None:
-        """The grant of a presented key, or None (constant-time comparison per entry)."""
-        for entry in self._load():
-            if hmac.compare_digest(_digest(str(entry["salt"]), key), str(entry["hash"])):
-                classes = entry["classes"]
-                assert isinstance(classes, list)
-                return Grant(str(entry["provider"]), str(entry["department"]), frozenset(classes))
-        return None
+        """The grant of a presented key, or None."""
+        entry = self._match(key)
+        if entry is None:
+            return None
+        return Grant(str(entry["provider"]), str(entry["department"]), frozenset(entry["classes"]))
