@@ -47,6 +47,7 @@ INVALID_SHARE = 0.05
 DUPLICATE_SHARE = 0.01
 WARMUP_RECORDS = 2000
 NAIVE_TIME_BOX_S = 45.0
+NAIVE_PREFIX = "bench.naive."
 LATENCY_GRACE_S = 30.0
 PROFILE_SAMPLE = 10000
 PROFILE_CPROFILE = 5000
@@ -192,13 +193,16 @@ def _produce_main(spec: dict[str, Any]) -> int:
     catalog = default_catalog()
     month = dt.date.fromisoformat(spec["month"])
     items, stats = workload(spec["records"], spec["subjects"], spec["seed"], month)
-    publishers = {p: Publisher(spec["kafka"], spec["registry"], p, "sdk")
+    batch = int(spec.get("batch_records") or 1)
+    publishers = {p: Publisher(spec["kafka"], spec["registry"], p, "sdk", batch_records=batch)
                   for p in sorted({p for _, p, _ in items})}  # fmt: skip
     uploads: dict[tuple[str, str], dict[str, Any]] = {}
     for code, provider, _ in items:
         if (provider, code) not in uploads:
             publishers[provider]._encoder(catalog.get(code))  # registry round trip before the clock
             uploads[(provider, code)] = {"id": new_upload_id("sdk"), "rows": 0, "rejected": 0}
+    if spec.get("naive_prefix"):
+        return _produce_naive(spec, items, publishers, uploads)
     print("ready", flush=True)
     sys.stdin.readline()
     rate = float(spec.get("rate") or 0)
@@ -230,6 +234,36 @@ def _produce_main(spec: dict[str, Any]) -> int:
            "uploads": [u["id"] for u in uploads.values()], **stats,
            "cpu_s": round(cpu1.user + cpu1.system - cpu0.user - cpu0.system, 2)}  # fmt: skip
     print(json.dumps(out), flush=True)
+    return 0
+
+
+def _produce_naive(spec: dict[str, Any], items: list[Item], publishers: dict[str, Any],
+                   uploads: dict[tuple[str, str], dict[str, Any]]) -> int:  # fmt: skip
+    """The naive design's input: the same records, one Confluent-framed message each, keyed by
+    subject, on `naive_prefix` + class topic (not timed: the naive app times itself)."""
+    from confluent_kafka import Producer
+
+    from producers.publisher import source_key_of, subject_key
+    from schemas.catalog import default_catalog
+
+    catalog = default_catalog()
+    producer = Producer({**spec["kafka"], "linger.ms": 20, "compression.type": "lz4",
+                         "partitioner": "murmur2_random"})  # fmt: skip
+    print("ready", flush=True)
+    sys.stdin.readline()
+    for n, (code, provider, record) in enumerate(items):
+        cls, pub = catalog.get(code), publishers[provider]
+        value = pub.value_of(cls, record, uploads[(provider, code)]["id"], n,
+                             source_key_of(cls, record))  # fmt: skip
+        while True:
+            try:
+                producer.produce(spec["naive_prefix"] + cls.topic,
+                                 pub._encoder(cls).encode(value), subject_key(cls, record))  # fmt: skip
+                break
+            except BufferError:
+                producer.poll(0.05)
+    producer.flush(120)
+    print(json.dumps({"records": len(items)}), flush=True)
     return 0
 
 
@@ -341,6 +375,15 @@ def naive_baseline(bootstrap: str, registry: str, topics: list[str], partitions:
             "cpu_us_per_record": round((got["cpu"] - got["cpu0"]) / got["n"] * 1e6, 1)}  # fmt: skip
 
 
+def _create_topics(kafka: dict[str, Any], topics: list[str], partitions: int) -> None:
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+    admin = AdminClient(kafka)
+    futures = admin.create_topics([NewTopic(t, partitions, 1) for t in topics])
+    for future in futures.values():
+        future.result(30)
+
+
 # -- ceiling baseline --------------------------------------------------------------------------
 def ceiling_baseline(kafka: dict[str, Any], registry: str, topics: list[str],
                      partitions: int, expected: int) -> dict[str, Any]:  # fmt: skip
@@ -364,8 +407,7 @@ def ceiling_baseline(kafka: dict[str, Any], registry: str, topics: list[str],
             for msg in consumer.consume(10000, timeout=0.5):
                 if msg.error() is None:
                     first = first or time.perf_counter()
-                    decoder.decode(msg.value())
-                    n += 1
+                    n += _decode_all(decoder, msg.value())
                     idle = time.monotonic() + 5
             last = time.perf_counter()
     finally:
@@ -377,6 +419,19 @@ def ceiling_baseline(kafka: dict[str, Any], registry: str, topics: list[str],
             "cpu_us_per_record": round(cpu_s / max(n, 1) * 1e6, 1)}  # fmt: skip
 
 
+def _decode_all(decoder: Any, value: bytes | None) -> int:
+    """Decode every record of a message (a Confluent frame or a record batch)."""
+    from schemas.codec import is_batch, split_batch
+
+    if not is_batch(value):
+        decoder.decode(value)
+        return 1
+    schema_id, bodies, _ = split_batch(value)
+    for body in bodies:
+        decoder.decode_body(schema_id, body)
+    return len(bodies)
+
+
 # -- profile: the pure pipeline, stage by stage -------------------------------------------------
 def profile_pipeline(items: list[Item], kafka: dict[str, Any]) -> dict[str, Any]:
     """µs per record of each worker stage and of the SDK's Avro work; cProfile of the whole.
@@ -385,7 +440,6 @@ def profile_pipeline(items: list[Item], kafka: dict[str, Any]) -> dict[str, Any]
     cProfile run is separate and smaller, for the top functions only.
     """
     from confluent_kafka import Producer as KafkaProducer
-    from fastavro.validation import validate as validate_avro
 
     from schemas.avro import avro_schema
     from schemas.catalog import default_catalog
@@ -444,7 +498,9 @@ def profile_pipeline(items: list[Item], kafka: dict[str, Any]) -> dict[str, Any]
     resolved = timed("identity", identity)
     meta = {"provider": "p", "channel": "sdk", "upload_id": "bench", "row": 1, "source_key": "k"}
     rows = timed("enrich", lambda: [enrich(c, r, res, meta, now) for c, r, res in resolved])
-    blobs = timed("json_dumps", lambda: [env.dumps({"class_code": "x", "row": r}) for r in rows])
+    # the worker sends valid rows 500 to a message (streams/worker.py OUTPUT_CHUNK)
+    blobs = timed("json_dumps", lambda: [env.dumps({"class_code": "x", "rows": rows[i : i + 500]})
+                                         for i in range(0, len(rows), 500)])  # fmt: skip
     timed("aggregates", lambda: _aggregates([(c.code, r) for (c, _, _), r in
                                              zip(resolved, rows, strict=True)], today))  # fmt: skip
     producer = KafkaProducer({**kafka, "linger.ms": 5, "enable.idempotence": True,
@@ -462,7 +518,6 @@ def profile_pipeline(items: list[Item], kafka: dict[str, Any]) -> dict[str, Any]
 
     timed("producer", produce, time.process_time)  # with librdkafka's own threads
     # the SDK's own per-record work before its produce (Publisher.send)
-    timed("sdk_avro_validate", lambda: [validate_avro(v, encoders[c].parsed) for c, v in values])
     timed("sdk_avro_encode", lambda: [encoders[c].encode(v) for c, v in values])
     pipeline = Pipeline(catalog, AvroDecoder(texts.__getitem__), {}, {})
 
@@ -618,7 +673,9 @@ class _Run:
                      "broker": platform.broker._proc.pid if platform.broker._proc else 0}  # fmt: skip
         self.month = last_month(dt.date.today())
         self.base = {"kafka": self.kafka, "registry": self.registry,
-                     "month": self.month.isoformat()}  # fmt: skip
+                     "month": self.month.isoformat(),
+                     "batch_records": platform.settings.publish_batch_records}  # fmt: skip
+        self.workload_spec: dict[str, Any] = {}
         self.work, self.log = work, work / "logs" / "producer.log"
         self.sent, self.subjects, self.rss_before = 0, 0, 0.0
 
@@ -635,7 +692,8 @@ class _Run:
         self.rss_before = proc_mb(self.pids["worker"], "VmRSS")
 
     def throughput(self, records: int, subjects: int) -> None:
-        prod = self._producer(records=records, subjects=subjects, seed=11)
+        self.workload_spec = {"records": records, "subjects": subjects, "seed": 11}
+        prod = self._producer(**self.workload_spec)
         cpu0 = {k: proc_cpu_s(p) for k, p in self.pids.items()}
         prod.go()
         done = _accounted(self.platform, self.sent + records, 120 + records / 100)
@@ -654,15 +712,21 @@ class _Run:
         r["cpu_s_per_1k"] = {**cpu, "total": round(sum(cpu.values()), 3)}
 
     def baselines(self, ceiling: bool) -> None:
-        """Over the class topics as they are now: warm-up + throughput records."""
+        """The ceiling reads the class topics as they are now (warm-up + throughput records);
+        the naive app reads the throughput workload again, sent one record per message."""
         topics = [self.platform.catalog.get(c).topic for c in CLASSES]
         parts = self.platform.settings.topic_partitions
         if ceiling:
             self.result["ceiling"] = ceiling_baseline(self.kafka, self.registry, topics, parts,
                                                       self.sent)  # fmt: skip
-        else:
-            self.result["naive"] = naive_baseline(self.platform.bootstrap, self.registry, topics,
-                                                  parts, self.sent, self.work)  # fmt: skip
+            return
+        naive_topics = [NAIVE_PREFIX + t for t in topics]
+        _create_topics(self.kafka, naive_topics, parts)
+        feed = self._producer(**self.workload_spec, naive_prefix=NAIVE_PREFIX)
+        feed.go()
+        expected = feed.result()["records"]
+        self.result["naive"] = naive_baseline(self.platform.bootstrap, self.registry,
+                                              naive_topics, parts, expected, self.work)  # fmt: skip
 
     def latency(self, rate: int, seconds: float) -> None:
         n = max(1, int(rate * seconds))

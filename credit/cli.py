@@ -186,7 +186,11 @@ def _publisher(settings: Settings, provider: str, channel: str) -> Any:
     if "bootstrap" not in info:
         raise CreditError("publishing needs the data dir of a running `credit up` (broker address)")
     return Publisher(
-        settings.kafka_config(info["bootstrap"]), info["registry_url"], provider, channel
+        settings.kafka_config(info["bootstrap"]),
+        info["registry_url"],
+        provider,
+        channel,
+        batch_records=settings.publish_batch_records,
     )
 
 

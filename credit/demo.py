@@ -34,7 +34,8 @@ def stream_month(platform: Platform, rows: list[Row], progress: bool = True) -> 
     results = []
     bar = tqdm(total=len(rows), desc="providers → broker", unit="rec", disable=not progress)
     for (provider, code), items in by_upload.items():
-        publisher = Publisher(platform.kafka_conf(), platform.registry_url, provider, "api")
+        publisher = Publisher(platform.kafka_conf(), platform.registry_url, provider, "api",
+                              batch_records=platform.settings.publish_batch_records)  # fmt: skip
         cls = platform.catalog.get(code)
         numbered = ((i + 1, r.values) for i, r in enumerate(items))
         results.append(publish_rows(publisher, cls, platform.catalog, numbered,

@@ -199,7 +199,8 @@ class Platform:
         self._api.start()
 
     def _gateway_publisher(self, provider: str) -> Publisher:
-        return Publisher(self.kafka_conf(), self.registry_url, provider, "api")
+        return Publisher(self.kafka_conf(), self.registry_url, provider, "api",
+                         batch_records=self.settings.publish_batch_records)  # fmt: skip
 
     @property
     def registry_url(self) -> str:

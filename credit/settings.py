@@ -12,6 +12,8 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.codec import DEFAULT_BATCH_RECORDS
+
 
 class Settings(BaseSettings):
     """Every knob of the platform; field `foo` is read from `CREDIT_FOO`."""
@@ -35,8 +37,14 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(2, ge=1, description="partitions per class topic")
     topic_replication_factor: int = Field(1, ge=1, description="3 on a real Kafka cluster")
     session_timeout_ms: int = Field(6000, ge=1000, description="consumer group session timeout")
-    worker_batch_size: int = Field(2000, ge=1)
+    worker_batch_size: int = Field(200, ge=1, description="messages per Faust batch")
     worker_batch_seconds: float = Field(0.2, gt=0)
+    worker_chunk_records: int = Field(
+        5000, ge=1, description="records per synchronous step (keeps heartbeats flowing)"
+    )
+    publish_batch_records: int = Field(
+        DEFAULT_BATCH_RECORDS, ge=1, description="records per Kafka message; 1 = Confluent wire"
+    )
     sink_batch_size: int = Field(20000, ge=1)
     sink_batch_seconds: float = Field(0.5, gt=0)
     api_open: bool = Field(

@@ -511,7 +511,8 @@ def connect_publisher(settings: Settings, provider: str) -> Publisher:
             "polling needs the broker and the schema registry: run it with the --data-dir of a "
             "running `credit up`, or set CREDIT_KAFKA_BOOTSTRAP and CREDIT_SCHEMA_REGISTRY_URL"
         )
-    return Publisher(settings.kafka_config(bootstrap), registry, provider, CHANNEL)
+    return Publisher(settings.kafka_config(bootstrap), registry, provider, CHANNEL,
+                     batch_records=settings.publish_batch_records)  # fmt: skip
 
 
 def format_result(result: dict[str, Any]) -> str:

@@ -102,10 +102,11 @@ class Sink:
             data = env.loads(msg.value() or b"{}")
             topic = msg.topic()
             if topic == VALID_TOPIC:
-                code, row = data["class_code"], data["row"]
-                grouped[f"cls_{code}"].append(self._class_rows[code].row(row, now))
-                grouped["outcomes"].append(R.stored_outcome(code, row, now))
-                self._observe_latency(code, row["ingest_received_at"], now)
+                code = data["class_code"]
+                for row in data["rows"] if "rows" in data else [data["row"]]:
+                    grouped[f"cls_{code}"].append(self._class_rows[code].row(row, now))
+                    grouped["outcomes"].append(R.stored_outcome(code, row, now))
+                    self._observe_latency(code, row["ingest_received_at"], now)
             elif topic == DEAD_LETTER_TOPIC:
                 grouped["dead_letters"].append(R.dead_letter_row(data))
                 kind = self._kind(data["class_code"])
@@ -113,9 +114,11 @@ class Sink:
             elif topic == UPLOADS_TOPIC:
                 grouped["uploads"].append(R.upload_row(data))
             elif topic == SUBJECTS_TOPIC:
-                grouped["subjects"].append(R.subject_row(data, now))
+                for entry in data.get("rows", [data]):
+                    grouped["subjects"].append(R.subject_row(entry, now))
             elif topic == AGGREGATES_TOPIC:
-                grouped["aggregates"].append(R.aggregate_row(data))
+                for agg in data.get("rows", [data]):
+                    grouped["aggregates"].append(R.aggregate_row(agg))
         for table, rows in grouped.items():
             out[table] = (self._columns(table), rows)
         return out

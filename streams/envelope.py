@@ -20,6 +20,9 @@ H_CHANNEL = "credit-channel"
 H_UPLOAD = "credit-upload"
 H_ROW = "credit-row"
 H_SOURCE_KEY = "credit-source-key"
+# On a record batch (see schemas/codec.py): how many records it holds, and their rows.
+H_BATCH = "credit-batch"
+H_ROWS = "credit-rows"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,35 @@ def headers_to_dict(headers: Any) -> dict[str, str]:
     out = {}
     for k, v in items:
         out[str(k)] = v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v or "")
+    return out
+
+
+def rows_header(rows: list[int | None]) -> str:
+    """Rows of a batch as `3-9,12,,14`: runs of consecutive rows collapse, `None` is empty."""
+    parts: list[str] = []
+    i = 0
+    while i < len(rows):
+        start = rows[i]
+        j = i
+        if start is not None:
+            while j + 1 < len(rows) and rows[j + 1] == start + (j + 1 - i):
+                j += 1
+        parts.append("" if start is None else str(start) if j == i else f"{start}-{rows[j]}")
+        i = j + 1
+    return ",".join(parts)
+
+
+def parse_rows(text: str) -> list[int | None]:
+    """The inverse of `rows_header`; anything unreadable counts as an unknown row."""
+    if not text:
+        return []
+    out: list[int | None] = []
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        if first.isdigit() and last.isdigit():
+            out.extend(range(int(first), int(last) + 1))
+        else:
+            out.append(int(first) if first.isdigit() and not last else None)
     return out
 
 

@@ -9,10 +9,13 @@ a restarted worker recovers it.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import time
+from collections import Counter, defaultdict
 from collections.abc import MutableMapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +50,28 @@ def _inbound(event: Any) -> env.Inbound:
     )
 
 
+OUTPUT_CHUNK = 500  # rows per message on the internal topics (well under 1 MB)
+
+
+@dataclass
+class _Results:
+    """What one batch produced, gathered so it leaves as a few large messages."""
+
+    valid: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    changed_subjects: set[str] = field(default_factory=set)
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    reasons: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+
+
 class BatchHandler:
     """Runs a batch through the pipeline and publishes the results (flushed before ack).
 
-    Per batch, in order: (1) each message through the pipeline, valid records folded into
-    the subject's aggregate state (in memory); (2) each touched subject's state written to
-    the aggregates table once (one changelog write per subject per batch, not per record)
-    and its figures emitted; (3) the producer flushed; (4) Faust acknowledges the batch.
+    Per batch, in order: (1) every record of every message through the pipeline, valid
+    records folded into the subject's aggregate state (in memory), dead letters produced as
+    they come; (2) each touched subject's state written to the aggregates table once (one
+    changelog write per subject per batch, not per record) and its figures emitted; (3)
+    valid rows, registry entries and figures produced as `{"rows": [...]}` messages of up to
+    `OUTPUT_CHUNK` rows, and the producer flushed; (4) Faust acknowledges the batch.
     Aggregate state is keyed by record key, so a batch redelivered after a crash between
     (2) and (4) changes nothing.
     """
@@ -72,41 +90,44 @@ class BatchHandler:
         self.processed = 0
         self._last_report = 0.0
 
-    def handle(self, events: list[env.Inbound]) -> None:
+    def handle(self, events: list[env.Inbound]) -> int:
+        """Process the messages; returns how many records they held."""
         started = time.perf_counter()
         today = dt.date.today()
         touched: dict[str, dict[str, Any]] = {}
+        results = _Results()
+        records = 0
         for msg in events:  # step 1
-            out = self.pipeline.process(msg, today)
-            self._publish(msg, out)
-            if out.valid is not None:
-                self._fold(out.class_code, out.valid, touched)
-        self._emit_aggregates(touched, today)  # step 2
-        # step 3: every result of the batch is on the broker; step 4 (by Faust): ack offsets
+            for out in self.pipeline.process_message(msg, today):
+                records += 1
+                self._collect(msg, out, results)
+                if out.valid is not None:
+                    self._fold(out.class_code, out.valid, touched)
+        aggregate_rows = self._update_aggregates(touched, today)  # step 2
+        self._ship(results, aggregate_rows)  # step 3
         remaining = self.producer.flush(30)
         if remaining:
             raise RuntimeError(f"{remaining} results not acknowledged; batch will be redelivered")
+        self._count(results)
         self.metrics.worker_batch_seconds.observe(time.perf_counter() - started)
-        self.processed += len(events)
+        self.processed += records
         if time.monotonic() - self._last_report > 10:
-            log.info("processed %d records so far (last batch %d)", self.processed, len(events))
+            log.info("processed %d records so far (last batch %d)", self.processed, records)
             self._last_report = time.monotonic()
+        return records
 
-    def _publish(self, msg: env.Inbound, out: Outcome) -> None:
+    def _collect(self, msg: env.Inbound, out: Outcome, results: _Results) -> None:
         if out.valid is not None:
-            self._produce(VALID_TOPIC, msg.key, {"class_code": out.class_code, "row": out.valid})
-            self.metrics.worker_processed.labels(out.class_code, "stored").inc()
+            results.valid[out.class_code].append(out.valid)
+            results.counts[(out.class_code, "stored")] += 1
             if out.registry_changed:
-                sid = out.valid["subject_id"]
-                entry = {"subject_id": sid, **self.pipeline.subjects.get(sid, {})}
-                self._produce(SUBJECTS_TOPIC, sid.encode(), entry)
+                results.changed_subjects.add(out.valid["subject_id"])
         elif out.dead is not None:
-            self._produce(DEAD_LETTER_TOPIC, msg.key, out.dead)
-            self.metrics.worker_processed.labels(out.class_code, "rejected").inc()
+            key = msg.key or str(out.dead["upload_id"]).encode()
+            self._produce(DEAD_LETTER_TOPIC, key, out.dead)
+            results.counts[(out.class_code, "rejected")] += 1
             for reason in {r["code"] for r in out.dead["reasons"]}:
-                self.metrics.worker_rejected.labels(
-                    out.class_code, out.dead["provider"], reason
-                ).inc()
+                results.reasons[(out.class_code, out.dead["provider"], reason)] += 1
 
     def _fold(
         self, class_code: str, row: dict[str, Any], touched: dict[str, dict[str, Any]]
@@ -124,22 +145,69 @@ class BatchHandler:
         except aggregates.AggregateError as exc:
             log.warning("aggregate skipped for %s/%s: %s", class_code, kind, exc)
 
-    def _emit_aggregates(self, touched: dict[str, dict[str, Any]], today: dt.date) -> None:
+    def _update_aggregates(
+        self, touched: dict[str, dict[str, Any]], today: dt.date
+    ) -> list[dict[str, Any]]:
         version = int(time.time() * 1000)
+        rows = []
         for sid, entry in touched.items():
             self.aggregates[sid] = entry["states"]
             for kind, state in entry["states"].items():
                 figures = aggregates.figures(state, today)
-                row = aggregates.to_row(sid, entry["kind_of_subject"], kind, figures, version)
-                self._produce(AGGREGATES_TOPIC, sid.encode(), row)
+                rows.append(
+                    aggregates.to_row(sid, entry["kind_of_subject"], kind, figures, version)
+                )
+        return rows
+
+    def _ship(self, results: _Results, aggregate_rows: list[dict[str, Any]]) -> None:
+        for code, rows in results.valid.items():
+            for chunk in _chunks(rows):
+                self._produce(VALID_TOPIC, None, {"class_code": code, "rows": chunk})
+        subjects = self.pipeline.subjects
+        entries = [{"subject_id": sid, **(subjects.get(sid) or {})}
+                   for sid in sorted(results.changed_subjects)]  # fmt: skip
+        for chunk in _chunks(entries):
+            self._produce(SUBJECTS_TOPIC, None, {"rows": chunk})
+        for chunk in _chunks(aggregate_rows):
+            self._produce(AGGREGATES_TOPIC, None, {"rows": chunk})
+
+    def _count(self, results: _Results) -> None:
+        for (code, outcome), n in results.counts.items():
+            self.metrics.worker_processed.labels(code, outcome).inc(n)
+        for (code, provider, reason), n in results.reasons.items():
+            self.metrics.worker_rejected.labels(code, provider, reason).inc(n)
 
     def _produce(self, topic: str, key: bytes | None, value: dict[str, Any]) -> None:
+        data = env.dumps(value)
         while True:
             try:
-                self.producer.produce(topic, env.dumps(value), key)
+                self.producer.produce(topic, data, key)
                 return
             except BufferError:
                 self.producer.poll(0.05)
+
+
+def _chunks(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    return [rows[i : i + OUTPUT_CHUNK] for i in range(0, len(rows), OUTPUT_CHUNK)]
+
+
+def _record_count(msg: env.Inbound) -> int:
+    count = msg.headers.get(env.H_BATCH, "")
+    return int(count) if count.isdigit() else 1
+
+
+def _by_records(msgs: list[env.Inbound], limit: int) -> list[list[env.Inbound]]:
+    """Messages in chunks of about `limit` records: the handler is synchronous, so a chunk
+    must end before the Kafka session timeout however many records a message holds."""
+    chunks: list[list[env.Inbound]] = [[]]
+    held = 0
+    for msg in msgs:
+        if chunks[-1] and held >= limit:
+            chunks.append([])
+            held = 0
+        chunks[-1].append(msg)
+        held += _record_count(msg)
+    return chunks
 
 
 def build_app(
@@ -185,6 +253,8 @@ def build_app(
     async def process(stream: Any) -> None:
         async for events in stream.take_events(settings.worker_batch_size,
                                                within=settings.worker_batch_seconds):  # fmt: skip
-            handler.handle([_inbound(e) for e in events])
+            for chunk in _by_records([_inbound(e) for e in events], settings.worker_chunk_records):
+                handler.handle(chunk)
+                await asyncio.sleep(0)  # heartbeats and fetches run between chunks
 
     return app

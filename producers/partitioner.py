@@ -1,0 +1,43 @@
+"""Kafka's default key partitioner (murmur2, as the Java client and librdkafka's
+`murmur2_random` compute it), so the SDK can group records by the partition they will land in.
+
+A record batch holds records of one partition only: every record of a subject must reach the
+partition whose worker owns that subject's aggregate state (the Faust table is keyed and
+partitioned the same way).
+"""
+
+from __future__ import annotations
+
+_SEED = 0x9747B28C
+_M = 0x5BD1E995
+_MASK = 0xFFFFFFFF
+
+
+def murmur2(data: bytes) -> int:
+    """32-bit murmur2 of `data`, unsigned (Java's `Utils.murmur2` & 0xffffffff)."""
+    length = len(data)
+    h = (_SEED ^ length) & _MASK
+    end = length - length % 4
+    for i in range(0, end, 4):
+        k = int.from_bytes(data[i : i + 4], "little")
+        k = (k * _M) & _MASK
+        k ^= k >> 24
+        k = (k * _M) & _MASK
+        h = ((h * _M) & _MASK) ^ k
+    tail = length % 4
+    if tail == 3:
+        h ^= data[end + 2] << 16
+    if tail >= 2:
+        h ^= data[end + 1] << 8
+    if tail >= 1:
+        h ^= data[end]
+        h = (h * _M) & _MASK
+    h ^= h >> 13
+    h = (h * _M) & _MASK
+    h ^= h >> 15
+    return h
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner picks for a non-null key."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
