@@ -820,9 +820,10 @@ def worker_leg(kafka: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
                     continue
                 idle = time.monotonic() + 2
                 data = json.loads(msg.value() or b"{}")
-                row = data["row"] if msg.topic() == VALID_TOPIC else data
-                if row.get("ingest_upload_id", row.get("upload_id")) in uploads:
-                    legs.append(ts - int(row.get("ingest_received_at", row.get("received_ms"))))
+                rows = data.get("rows", [data.get("row")]) if msg.topic() == VALID_TOPIC else [data]
+                for row in rows:
+                    if row.get("ingest_upload_id", row.get("upload_id")) in uploads:
+                        legs.append(ts - int(row.get("ingest_received_at", row.get("received_ms"))))
     finally:
         consumer.close()
     legs.sort()

@@ -45,8 +45,8 @@ class Settings(BaseSettings):
     publish_batch_records: int = Field(
         DEFAULT_BATCH_RECORDS, ge=1, description="records per Kafka message; 1 = Confluent wire"
     )
-    sink_batch_size: int = Field(20000, ge=1)
-    sink_batch_seconds: float = Field(0.5, gt=0)
+    sink_batch_size: int = Field(400, ge=1, description="messages (up to 500 rows each)")
+    sink_batch_seconds: float = Field(0.25, gt=0)
     api_open: bool = Field(
         False, description="development only: calls without a token act as admin"
     )

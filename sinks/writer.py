@@ -65,6 +65,8 @@ class Sink:
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",  # Tansu's end offsets are unreliable
             "session.timeout.ms": 6000,
+            # Tansu answers a waiting fetch only at its deadline (streams/faust_transport.py)
+            "fetch.wait.max.ms": 100,
             **consumer_conf,
         }
         self._consumer: Consumer | None = None

@@ -29,7 +29,7 @@ from credit.settings import Settings
 from credit.topics import AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, SUBJECTS_TOPIC, VALID_TOPIC
 from schemas.catalog import Catalog
 from schemas.codec import AvroDecoder
-from streams import aggregates
+from streams import aggregates, faust_transport
 from streams import envelope as env
 from streams.pipeline import Outcome, Pipeline
 
@@ -214,9 +214,10 @@ def build_app(
     settings: Settings, bootstrap: str, registry_url: str, catalog: Catalog, metrics: Metrics
 ) -> faust.App:
     """The Faust app with its tables and the one agent over every class topic."""
+    faust_transport.register()
     app = faust.App(
         APP_ID,
-        broker=f"kafka://{bootstrap}",
+        broker=f"{faust_transport.SCHEME}://{bootstrap}",
         store="memory://",
         datadir=str(Path(settings.data_dir) / "worker"),
         key_serializer="raw",
@@ -229,6 +230,11 @@ def build_app(
         broker_commit_interval=1.0,  # a killed worker re-reads at most ~1 s of input
         web_enabled=False,
         table_standby_replicas=0,
+        # changelog writes come in bursts (one per subject per batch): send them in few,
+        # large requests rather than aiokafka's default 16 KB batches
+        producer_max_batch_size=512 * 1024,
+        producer_linger=0.01,
+        consumer_max_fetch_size=4 * 1024**2,
     )
     schema = faust.Schema(key_type=str, key_serializer="raw", value_serializer="json")
     table_opts: dict[str, Any] = {"schema": schema, "use_partitioner": True}
