@@ -300,5 +300,5 @@ def _why_invalid(value: Mapping[str, Any], encoder: AvroEncoder, exc: Exception)
     try:
         validate(value, encoder.parsed, raise_errors=True)
     except ValidationError as err:
-        return "; ".join(err.errors)
+        return "; ".join(str(e) for e in err.errors)
     return f"{type(exc).__name__}: {exc}"
