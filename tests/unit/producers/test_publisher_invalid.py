@@ -13,7 +13,8 @@ from schemas.codec import AvroEncoder
 
 def _publisher(catalog: Catalog) -> Publisher:
     # nothing listens on port 9: produce() only queues, nothing is delivered or needed
-    pub = Publisher({"bootstrap.servers": "127.0.0.1:9"}, "http://127.0.0.1:9", "水务", "sdk")
+    conf = {"bootstrap.servers": "127.0.0.1:9", "log_level": 0}
+    pub = Publisher(conf, "http://127.0.0.1:9", "水务", "sdk")
     cls = catalog.get("legal_arrears")
     pub._encoders[cls.code] = AvroEncoder(avro_schema(cls), 1)
     return pub
@@ -29,6 +30,7 @@ def test_a_value_avro_refuses_is_dead_lettered_with_the_field(catalog: Catalog) 
     assert "arrears_amount" in why[0].message_en
     assert not pub._pending  # nothing queued for the class topic
     assert len(pub._producer) == 1  # the dead letter, waiting for a broker
+    pub._producer.purge()
 
 
 def test_good_records_wait_in_one_batch_per_partition(catalog: Catalog) -> None:
