@@ -18,6 +18,8 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
 
 from schemas.catalog import SubjectKind
 from schemas.violations import Violation
@@ -162,17 +164,22 @@ def strip_banned(
     return kept, found
 
 
+# Values that cannot hide a sub-document: skipped without the (slow) ABC isinstance checks.
+_SCALARS = frozenset({str, int, float, bool, type(None), bytes, Decimal, date, datetime})
+
+
 def _strip(
     record: Mapping[str, object], kind: SubjectKind, prefix: str, found: list[Violation]
 ) -> dict[str, object]:
     kept: dict[str, object] = {}
     for key, value in record.items():
-        path = f"{prefix}{key}"
         category = banned_attribute(str(key), kind)
         if category is not None:
-            found.append(_violation(path, category))
-            continue
-        kept[key] = _strip_value(value, kind, path, found)
+            found.append(_violation(f"{prefix}{key}", category))
+        elif type(value) in _SCALARS:
+            kept[key] = value
+        else:
+            kept[key] = _strip_value(value, kind, f"{prefix}{key}", found)
     return kept
 
 

@@ -8,6 +8,7 @@ the worker feeds messages in and sends the results out.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -84,12 +85,14 @@ def _event_date(cls: InfoClass, record: Mapping[str, Any], received: dt.date) ->
     return received
 
 
+@functools.lru_cache(maxsize=1024)
+def _end_fields(cls: InfoClass) -> tuple[str, ...]:
+    return tuple(n for n in cls.by_name if n.endswith("_end") or n.endswith("_to"))
+
+
 def _behaviour_end(cls: InfoClass, record: Mapping[str, Any], event: dt.date) -> dt.date:
     """When the behaviour ended: the latest *_end / *_to date the record carries, else its date."""
-    ends = [
-        v for k, v in record.items()
-        if isinstance(v, dt.date) and (k.endswith("_end") or k.endswith("_to"))
-    ]  # fmt: skip
+    ends = [v for k in _end_fields(cls) if isinstance(v := record.get(k), dt.date)]
     return max(ends) if ends else event
 
 
