@@ -1,0 +1,159 @@
+"""`credit bench`'s profile: the pure worker stages one after another over a sample of the
+workload (CPU µs per record), plus cProfile's top functions."""
+
+from __future__ import annotations
+
+import cProfile
+import datetime as dt
+import io
+import json
+import pstats
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from credit.bench_workload import CLASSES, Item
+
+PROFILE_CPROFILE = 5000
+
+
+# -- profile: the pure pipeline, stage by stage -------------------------------------------------
+def profile_pipeline(items: list[Item], kafka: dict[str, Any]) -> dict[str, Any]:
+    """µs per record of each worker stage and of the SDK's Avro work; cProfile of the whole.
+
+    Stages are timed one after another over the whole sample (no profiler overhead); the
+    cProfile run is separate and smaller, for the top functions only.
+    """
+    from confluent_kafka import Producer as KafkaProducer
+
+    from schemas.avro import avro_schema
+    from schemas.catalog import default_catalog
+    from schemas.codec import AvroDecoder, AvroEncoder
+    from streams import envelope as env
+    from streams.banned import strip_banned
+    from streams.identity import learn, resolve
+    from streams.pipeline import Pipeline, enrich
+    from streams.rules import validate
+
+    catalog = default_catalog()
+    schemas = {code: avro_schema(catalog.get(code)) for code in CLASSES}
+    ids = {code: i + 1 for i, code in enumerate(CLASSES)}
+    texts = {ids[c]: json.dumps(s, ensure_ascii=False) for c, s in schemas.items()}
+    encoders = {c: AvroEncoder(schemas[c], ids[c]) for c in CLASSES}
+    now = int(time.time() * 1000)
+    msgs, values = [], []
+    for n, (code, provider, record) in enumerate(items):
+        cls = catalog.get(code)
+        value = {name: record.get(name) for name in cls.by_name}
+        value.update(ingest_provider=provider, ingest_channel="sdk", ingest_upload_id="bench",
+                     ingest_row=n + 1, ingest_source_key=f"k{n}", ingest_received_at=now)  # fmt: skip
+        values.append((code, value))
+        msgs.append(env.Inbound(cls.topic, 0, n, b"", encoders[code].encode(value),
+                                {env.H_PROVIDER: provider}, now))  # fmt: skip
+    today, stage, count = dt.date.today(), {}, len(msgs)
+    decoder = AvroDecoder(texts.__getitem__)
+
+    def timed(
+        name: str, fn: Callable[[], Any], clock: Callable[[], float] = time.thread_time
+    ) -> Any:
+        # CPU time, not wall time: the figures hold on a machine shared with other work
+        t0 = clock()
+        out = fn()
+        stage[name] = round((clock() - t0) / count * 1e6, 2)
+        return out
+
+    decoded = timed("avro_decode", lambda: [decoder.decode(m.value)[1] for m in msgs])
+    classes = [catalog.by_topic(m.topic) for m in msgs]
+    kept = timed("banned_data", lambda: [strip_banned(r, c.subject_kind) for c, r in
+                                         zip(classes, decoded, strict=True)])  # fmt: skip
+    checked = timed("rules", lambda: [(c, r, not (b or validate(c, r, catalog, today)))
+                                      for c, (r, b) in zip(classes, kept, strict=True)])  # fmt: skip
+    subjects: dict[str, Any] = {}
+    aliases: dict[str, Any] = {}
+
+    def identity() -> list[tuple[Any, dict[str, Any], Any]]:
+        out = []
+        for cls, rec, ok in checked:
+            res = resolve(cls, rec, subjects, aliases) if ok else None
+            if res is not None and not res.violations:
+                learn(cls, rec, res, subjects, aliases)
+                out.append((cls, rec, res))
+        return out
+
+    resolved = timed("identity", identity)
+    meta = {"provider": "p", "channel": "sdk", "upload_id": "bench", "row": 1, "source_key": "k"}
+    rows = timed("enrich", lambda: [enrich(c, r, res, meta, now) for c, r, res in resolved])
+    # the worker sends valid rows 500 to a message (streams/worker.py OUTPUT_CHUNK)
+    blobs = timed("json_dumps", lambda: [env.dumps({"class_code": "x", "rows": rows[i : i + 500]})
+                                         for i in range(0, len(rows), 500)])  # fmt: skip
+    timed("aggregates", lambda: _aggregates([(c.code, r) for (c, _, _), r in
+                                             zip(resolved, rows, strict=True)], today))  # fmt: skip
+    producer = KafkaProducer({**kafka, "linger.ms": 5, "enable.idempotence": True,
+                              "partitioner": "murmur2_random"})  # fmt: skip
+
+    def produce() -> None:
+        for blob in blobs:
+            while True:
+                try:
+                    producer.produce("bench.profile", blob, b"k")
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+        producer.flush(60)
+
+    timed("producer", produce, time.process_time)  # with librdkafka's own threads
+    # the SDK's own per-record work before its produce (Publisher.send)
+    timed("sdk_avro_encode", lambda: [encoders[c].encode(v) for c, v in values])
+    pipeline = Pipeline(catalog, AvroDecoder(texts.__getitem__), {}, {})
+
+    def whole(batch: list[Any]) -> None:
+        for m in batch:
+            out = pipeline.process(m, today)
+            env.dumps({"row": out.valid} if out.valid is not None else out.dead or {})
+
+    timed("pipeline_process_and_json", lambda: whole(msgs))
+    pipeline = Pipeline(catalog, AvroDecoder(texts.__getitem__), {}, {})
+    prof = cProfile.Profile()
+    sample = msgs[:PROFILE_CPROFILE]
+    prof.runcall(whole, sample)
+    return {"records": count, "us_per_record": stage, "top": _top_functions(prof, len(sample))}
+
+
+def _aggregates(rows: list[tuple[str, dict[str, Any]]], today: dt.date) -> int:
+    """As the worker does it per batch: fold each row into its subject's state, then figures,
+    a row and its JSON once per touched subject (batches of 2,000, the worker's default)."""
+    from streams import aggregates as agg
+    from streams import envelope as env
+
+    table: dict[str, dict[str, Any]] = {}
+    emitted = 0
+    for start in range(0, len(rows), 2000):
+        touched: dict[str, tuple[str, dict[str, Any]]] = {}
+        for code, row in rows[start : start + 2000]:
+            kind = agg.kind_of(code, row)
+            if kind is not None:
+                sid = row["subject_id"]
+                states = touched.setdefault(sid, (row["subject_kind"], dict(table.get(sid) or {})))[
+                    1
+                ]
+                states[kind] = agg.apply(states.get(kind), kind, row, code)
+        for sid, (subject_kind, states) in touched.items():
+            table[sid] = states
+            for kind, state in states.items():
+                figures = agg.figures(state, today)
+                env.dumps(agg.to_row(sid, subject_kind, kind, figures, 1))
+                emitted += 1
+    return emitted
+
+
+def _top_functions(prof: cProfile.Profile, count: int, n: int = 12) -> list[dict[str, Any]]:
+    st = pstats.Stats(prof, stream=io.StringIO())
+    rows = []
+    for (path, line, func), (_, calls, tottime, cumtime, _) in st.stats.items():  # type: ignore[attr-defined]
+        where = f"{Path(path).parent.name}/{Path(path).name}:{line}" if line else path
+        rows.append({"function": f"{func} ({where})", "tottime_us": tottime / count * 1e6,
+                     "cumtime_us": cumtime / count * 1e6, "calls": calls / count})  # fmt: skip
+    rows.sort(key=lambda r: -r["tottime_us"])
+    return [{k: round(v, 2) if isinstance(v, float) else v for k, v in r.items()}
+            for r in rows[:n]]  # fmt: skip
