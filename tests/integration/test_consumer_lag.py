@@ -1,0 +1,165 @@
+"""Consumer lag read from the real (Tansu) broker, and on the platform's `/metrics`."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from prometheus_client.parser import text_string_to_metric_families
+
+from credit.broker import EmbeddedBroker
+from credit.lag import NO_OFFSET, WORKER_GROUP, LagMonitor, LagSampler
+from credit.metrics import create_metrics
+from producers.channel import publish_rows
+from producers.publisher import Publisher, new_upload_id
+from schemas.catalog import Catalog
+from sinks.writer import SINK_GROUP
+from streams.codes import random_uscc
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    with EmbeddedBroker(tmp_path_factory.mktemp("tansu") / "tansu.log") as running:
+        yield running
+
+
+def _topic(bootstrap: str, partitions: int = 2) -> str:
+    name = f"lag-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[
+        name
+    ].result()
+    return name
+
+
+def _produce_one_by_one(bootstrap: str, topic: str, partition: int, count: int) -> None:
+    """One message per batch: Tansu's end offset (first offset of the last batch + 1) is then
+    the true end, so the expected lag is exact."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
+    for i in range(count):
+        producer.produce(topic, f"m{i}".encode(), partition=partition)
+        producer.flush(10)
+
+
+def _commit(bootstrap: str, group: str, offsets: dict[tuple[str, int], int]) -> None:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        consumer.commit(offsets=tps, asynchronous=False)
+    finally:
+        consumer.close()
+
+
+def _lags(sampler: LagSampler) -> dict[tuple[str, str, int], int]:
+    return {(x.group, x.topic, x.partition): x.lag for x in sampler.sample()}
+
+
+def test_lag_is_end_minus_committed_per_partition_and_zero_once_all_committed(
+    broker: EmbeddedBroker,
+) -> None:
+    topic = _topic(broker.bootstrap)
+    _produce_one_by_one(broker.bootstrap, topic, 0, 5)
+    _produce_one_by_one(broker.bootstrap, topic, 1, 3)
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    sampler = LagSampler({"bootstrap.servers": broker.bootstrap}, {group: [topic]})
+
+    # never committed: everything from the start is still to read
+    assert _lags(sampler) == {(group, topic, 0): 5, (group, topic, 1): 3}
+    _commit(broker.bootstrap, group, {(topic, 0): 2})
+    readings = {(x.topic, x.partition): x for x in sampler.sample()}
+    assert readings[(topic, 0)].lag == 3 and readings[(topic, 0)].committed == 2
+    assert readings[(topic, 1)].lag == 3 and readings[(topic, 1)].committed == NO_OFFSET
+    _commit(broker.bootstrap, group, {(topic, 0): 5, (topic, 1): 3})
+    assert _lags(sampler) == {(group, topic, 0): 0, (group, topic, 1): 0}
+
+
+def test_on_tansu_a_multi_message_last_batch_gives_a_lower_bound(broker: EmbeddedBroker) -> None:
+    topic = _topic(broker.bootstrap, partitions=1)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 100})
+    for i in range(10):
+        producer.produce(topic, f"m{i}".encode(), partition=0)
+    producer.flush(10)  # one batch of 10: Tansu reports end = 0 + 1
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    sampler = LagSampler({"bootstrap.servers": broker.bootstrap}, {group: [topic]})
+    lag = _lags(sampler)[(group, topic, 0)]
+    assert 1 <= lag <= 10  # 10 on Apache Kafka; never more than the truth, never 0 while behind
+    _commit(broker.bootstrap, group, {(topic, 0): 10})  # committed past Tansu's end: clamped
+    assert _lags(sampler)[(group, topic, 0)] == 0
+
+
+def test_monitor_sets_the_gauge_per_group_topic_partition(broker: EmbeddedBroker) -> None:
+    topic = _topic(broker.bootstrap)
+    _produce_one_by_one(broker.bootstrap, topic, 1, 4)
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    _commit(broker.bootstrap, group, {(topic, 1): 1})
+    metrics = create_metrics()
+    sampler = LagSampler({"bootstrap.servers": broker.bootstrap}, {group: [topic]})
+    monitor = LagMonitor(sampler, metrics.consumer_lag, interval=0.2).start()
+    try:
+        deadline = time.monotonic() + 10
+        value = None
+        while time.monotonic() < deadline and value is None:
+            labels = {"group": group, "topic": topic, "partition": "1"}
+            value = metrics.registry.get_sample_value("credit_consumer_lag", labels)
+            time.sleep(0.1)
+    finally:
+        monitor.stop()
+    assert value == 3
+    zero = {"group": group, "topic": topic, "partition": "0"}
+    assert metrics.registry.get_sample_value("credit_consumer_lag", zero) == 0
+
+
+def _lag_samples(api_url: str) -> dict[tuple[str, str, str], float]:
+    text = httpx.get(f"{api_url}/metrics").text
+    return {
+        (s.labels["group"], s.labels["topic"], s.labels["partition"]): s.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "credit_consumer_lag"
+        for s in family.samples
+    }
+
+
+def _arrears_row(name: str, uscc: str) -> dict[str, str]:
+    return {
+        "机构全称": name, "统一社会信用代码": uscc, "账号": "W1001", "欠缴类型名称": "水费",
+        "欠缴统计开始日期": "2026-07-01", "欠缴统计截止日期": "2026-09-30", "拖欠天数": "92",
+        "欠费金额": "100.00", "信息来源部门全称": "江阴市水务集团有限公司",
+        "提供单位全称": "江阴市水务集团有限公司", "提供日期": "2026-10-20",
+    }  # fmt: skip
+
+
+def test_platform_metrics_show_lag_of_both_groups_back_to_zero_after_a_run(
+    platform: dict[str, Any], catalog: Catalog
+) -> None:
+    import random
+
+    rng = random.Random(91)
+    rows: list[tuple[int | None, dict[str, str]]] = [
+        (i + 2, _arrears_row(f"滞后{i}", random_uscc(rng))) for i in range(20)
+    ]
+    publisher = Publisher({"bootstrap.servers": platform["bootstrap"]}, platform["registry_url"],
+                          "滞后测试", "sdk")  # fmt: skip
+    upload = new_upload_id("sdk")
+    publish_rows(publisher, catalog.get("legal_arrears"), catalog, rows, upload)
+    topic = catalog.get("legal_arrears").topic
+    deadline = time.monotonic() + 90
+    samples: dict[tuple[str, str, str], float] = {}
+    while time.monotonic() < deadline:
+        samples = _lag_samples(platform["api_url"])
+        wanted = [k for k in samples if k[1] in (topic, "credit.valid")]
+        if len(wanted) == 4 and all(samples[k] == 0 for k in wanted):
+            break
+        time.sleep(1)
+    for group, topic_name in ((WORKER_GROUP, topic), (SINK_GROUP, "credit.valid")):
+        for partition in ("0", "1"):
+            assert samples.get((group, topic_name, partition)) == 0, samples
+    groups = {g for g, _, _ in samples}
+    assert groups == {WORKER_GROUP, SINK_GROUP}
