@@ -1,10 +1,15 @@
-"""Consumer lag read from the real (Tansu) broker, and on the platform's `/metrics`."""
+"""Observability on the real broker and platform: consumer lag, /metrics, worker probes."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,9 +18,10 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from prometheus_client.parser import text_string_to_metric_families
 
-from credit.broker import EmbeddedBroker
+from credit.broker import EmbeddedBroker, free_port
 from credit.lag import NO_OFFSET, WORKER_GROUP, LagMonitor, LagSampler
 from credit.metrics import create_metrics
+from credit.topics import ensure_topics
 from producers.channel import publish_rows
 from producers.publisher import Publisher, new_upload_id
 from schemas.catalog import Catalog
@@ -163,3 +169,51 @@ def test_platform_metrics_show_lag_of_both_groups_back_to_zero_after_a_run(
             assert samples.get((group, topic_name, partition)) == 0, samples
     groups = {g for g, _, _ in samples}
     assert groups == {WORKER_GROUP, SINK_GROUP}
+
+
+def _get(url: str) -> httpx.Response | None:
+    try:
+        return httpx.get(url, timeout=5)
+    except httpx.TransportError:
+        return None
+
+
+def test_a_production_worker_is_live_then_ready_and_exits_0_on_sigterm(
+    broker: EmbeddedBroker, catalog: Catalog, tmp_path: Path
+) -> None:
+    # its own broker, not a platform's: a second member joining the embedded worker's group
+    # would time this test by the group's rebalance. No message arrives, so the registry
+    # (asked only to decode) is never called.
+    ensure_topics({"bootstrap.servers": broker.bootstrap}, catalog, 2)
+    port = free_port()
+    env = {**os.environ, "CREDIT_KAFKA_BOOTSTRAP": broker.bootstrap,
+           "CREDIT_SCHEMA_REGISTRY_URL": f"http://127.0.0.1:{free_port()}",
+           "CREDIT_DATA_DIR": str(tmp_path), "CREDIT_API_PORT": str(port)}  # fmt: skip
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    log = (tmp_path / "worker.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "credit.cli", "worker"], env=env,
+                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        live = ready = None
+        not_ready = 0
+        while time.monotonic() < deadline and proc.poll() is None:
+            live = live or _get(f"{base}/live")
+            resp = _get(f"{base}/health")
+            if resp is not None and resp.status_code == 200:
+                ready = resp
+                break
+            not_ready += resp is not None and resp.status_code == 503
+            time.sleep(0.5)
+        assert live is not None and live.status_code == 200
+        assert ready is not None and ready.json()["ready"], (tmp_path / "worker.log").read_text()
+        assert not_ready > 0  # the group join and changelog recovery take seconds: 503 meanwhile
+        assert "credit_broker_errors" in httpx.get(f"{base}/metrics").text
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
