@@ -36,7 +36,7 @@ class Metrics(NamedTuple):
     sink_batch_rows: Histogram
     sink_batch_seconds: Histogram
     sink_errors: Counter  # failed inserts (retried), per table
-    end_to_end_seconds: Histogram  # provider receipt → insert into the store
+    end_to_end_seconds: Histogram  # provider receipt → inserted (queryable) in the store
     consumer_lag: Gauge  # messages behind, per group/topic/partition (committed vs. end offset)
     broker_errors: Counter  # librdkafka error_cb / Faust send errors, per component and error
     store_errors: Counter  # every failed ClickHouse call, per operation (query/command/insert)
@@ -150,7 +150,7 @@ def create_metrics(registry: CollectorRegistry | None = None) -> Metrics:
                           buckets=(10, 100, 1000, 5000, 20000, 100000), registry=reg),
         sink_batch_seconds=h("credit_sink_batch_seconds", "time per sink batch", registry=reg),
         sink_errors=c("credit_sink_errors", "failed inserts (retried)", ["table"], registry=reg),
-        end_to_end_seconds=h("credit_end_to_end_seconds", "provider receipt to stored",
+        end_to_end_seconds=h("credit_end_to_end_seconds", "provider receipt to queryable in the store",
                              ["class_code"], buckets=_LATENCY_BUCKETS, registry=reg),
         consumer_lag=g("credit_consumer_lag", _LAG_HELP, ["group", "topic", "partition"],
                        registry=reg, multiprocess_mode="max"),
