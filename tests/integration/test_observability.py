@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +24,12 @@ from credit.topics import ensure_topics
 from producers.channel import publish_rows
 from producers.publisher import Publisher, new_upload_id
 from schemas.catalog import Catalog
+from sinks.exceptions import StoreError
+from sinks.store import Store
 from sinks.writer import SINK_GROUP
 from streams.codes import random_uscc
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
-    with EmbeddedBroker(tmp_path_factory.mktemp("tansu") / "tansu.log") as running:
-        yield running
 
 
 def _topic(bootstrap: str, partitions: int = 2) -> str:
@@ -217,3 +212,15 @@ def test_a_production_worker_is_live_then_ready_and_exits_0_on_sigterm(
             proc.kill()
             proc.wait()
         log.close()
+
+
+def test_a_failed_clickhouse_query_counts_as_a_store_error(store: Store) -> None:
+    metrics = create_metrics()
+    store.on_error = lambda op: metrics.store_errors.labels(op).inc()  # as the platform wires it
+    with pytest.raises(StoreError):
+        store.query("SELECT * FROM no_such_table_here")
+    with pytest.raises(StoreError):
+        store.insert("no_such_table_here", [[1]], ["x"])
+    value = metrics.registry.get_sample_value
+    assert value("credit_store_errors_total", {"operation": "query"}) == 1
+    assert value("credit_store_errors_total", {"operation": "insert"}) == 1
