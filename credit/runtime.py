@@ -166,13 +166,16 @@ class Platform:
         else:
             self.broker = EmbeddedBroker(self.data_dir / "logs" / "tansu.log").start()
             self.bootstrap = self.broker.bootstrap
-        ensure_topics(self.kafka_conf("admin"), self.catalog, self.settings.topic_partitions,
+        ensure_topics(self.client_conf("admin"), self.catalog, self.settings.topic_partitions,
                       self.settings.topic_replication_factor)  # fmt: skip
 
-    def kafka_conf(self, component: str = "platform") -> dict[str, Any]:
-        """librdkafka keys for a client of this process; its errors count as `component`."""
-        conf = self.settings.kafka_config(self.bootstrap)
-        return count_broker_errors(conf, self.metrics, component)
+    def kafka_conf(self) -> dict[str, Any]:
+        """librdkafka keys (plain data: the demo and bench pass them on)."""
+        return self.settings.kafka_config(self.bootstrap)
+
+    def client_conf(self, component: str) -> dict[str, Any]:
+        """`kafka_conf` for a client of this process: its errors count as `component`."""
+        return count_broker_errors(self.kafka_conf(), self.metrics, component)
 
     def _open_store(self) -> None:
         db = self.settings.clickhouse_database
@@ -205,7 +208,7 @@ class Platform:
         self._api.start()
 
     def _gateway_publisher(self, provider: str) -> Publisher:
-        return Publisher(self.kafka_conf("gateway"), self.registry_url, provider, "api")
+        return Publisher(self.client_conf("gateway"), self.registry_url, provider, "api")
 
     @property
     def registry_url(self) -> str:
@@ -213,13 +216,13 @@ class Platform:
 
     def _start_sink(self) -> None:
         assert self.store is not None
-        conf = {**self.kafka_conf("sink"), "session.timeout.ms": self.settings.session_timeout_ms}
+        conf = {**self.client_conf("sink"), "session.timeout.ms": self.settings.session_timeout_ms}
         self.sink = Sink(self.store, self.catalog, conf, self.metrics,
                          self.settings.sink_batch_size, self.settings.sink_batch_seconds)  # fmt: skip
         self._sink_thread = threading.Thread(target=self._run_sink, name="sink", daemon=True)
         self._sink_thread.start()
         # the sink's process watches both groups' lag: one copy per sink, however many workers
-        sampler = LagSampler(self.kafka_conf("lag"), lag_groups(self.catalog))
+        sampler = LagSampler(self.client_conf("lag"), lag_groups(self.catalog))
         self.lag_monitor = LagMonitor(sampler, self.metrics.consumer_lag,
                                       self.settings.lag_interval_seconds).start()  # fmt: skip
 
