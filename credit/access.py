@@ -39,7 +39,15 @@ Rule = tuple[str, str, frozenset[str]]  # (HTTP method or "*", path prefix, role
 
 # Open to anyone: liveness, metrics (no personal data), and the schema registry the
 # Kafka clients talk to.
-PUBLIC_PATHS = ("/health", "/metrics", "/subjects", "/schemas", "/config", "/compatibility")
+PUBLIC_PATHS = (
+    "/health",
+    "/live",
+    "/metrics",
+    "/subjects",
+    "/schemas",
+    "/config",
+    "/compatibility",
+)
 
 _READERS = frozenset({"analyst", "bank", "admin", "subject"})  # subject: free self-query
 _OFFICE = frozenset({"analyst", "admin"})

@@ -75,6 +75,11 @@ def build_api(
         state = ctx.health()
         return _json(state, 200 if state.get("ready") else 503)
 
+    @routes.get("/live")
+    async def live(_: web.Request) -> web.Response:
+        # liveness: the process answers; readiness (broker, store, stages) is /health
+        return _json({"live": True})
+
     @routes.get("/metrics")
     async def metrics(_: web.Request) -> web.Response:
         counts = partial(queries.rows_by_provider, ctx.store)

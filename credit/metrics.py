@@ -16,6 +16,13 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
+_LAG_HELP = (
+    "messages behind: partition end offset minus the group's committed offset (sampled every "
+    "CREDIT_LAG_INTERVAL_SECONDS; on the embedded Tansu broker a lower bound, since Tansu "
+    "reports the end as the first offset of the last batch + 1)"
+)
+# families the worker process writes to its multiprocess files that /metrics forwards
+_WORKER_FAMILIES = ("credit_worker", "credit_broker_errors")
 
 
 class Metrics(NamedTuple):
@@ -29,8 +36,10 @@ class Metrics(NamedTuple):
     sink_batch_rows: Histogram
     sink_batch_seconds: Histogram
     sink_errors: Counter  # failed inserts (retried), per table
-    end_to_end_seconds: Histogram  # provider receipt → insert into the store
-    consumer_lag: Gauge  # messages behind, per topic and partition (committed vs. consumed)
+    end_to_end_seconds: Histogram  # provider receipt → inserted (queryable) in the store
+    consumer_lag: Gauge  # messages behind, per group/topic/partition (committed vs. end offset)
+    broker_errors: Counter  # librdkafka error_cb / Faust send errors, per component and error
+    store_errors: Counter  # every failed ClickHouse call, per operation (query/command/insert)
     api_requests: Counter
 
     def exposition(
@@ -40,12 +49,13 @@ class Metrics(NamedTuple):
         lateness: StoreCounts | None = None,
     ) -> bytes:
         """This process's metrics, the worker's (multiprocess files) and the store's counts."""
-        reg = CollectorRegistry()
-        reg.register(_Forward(self.registry))
+        parts: list[Collector] = [_Forward(self.registry)]
         if worker_dir is not None and worker_dir.is_dir():
-            reg.register(_WorkerFamilies(worker_dir))
+            parts.append(_WorkerFamilies(worker_dir))
         if store_counts is not None:
-            reg.register(_StoreFamilies(store_counts, lateness))
+            parts.append(_StoreFamilies(store_counts, lateness))
+        reg = CollectorRegistry()
+        reg.register(_Merged(parts))
         return generate_latest(reg)
 
 
@@ -60,6 +70,26 @@ class _Forward(Collector):
         return self.registry.collect()
 
 
+class _Merged(Collector):
+    """One family per name: this process and the worker both count e.g. broker errors, and a
+    family exposed twice is a scrape error for Prometheus."""
+
+    def __init__(self, parts: list[Collector]) -> None:
+        self.parts = parts
+
+    def collect(self) -> Iterable[Metric]:
+        families: dict[str, Metric] = {}
+        for part in self.parts:
+            for family in part.collect():
+                if family.name in families:
+                    families[family.name].samples.extend(family.samples)
+                else:
+                    merged = Metric(family.name, family.documentation, family.type, family.unit)
+                    merged.samples = list(family.samples)
+                    families[family.name] = merged
+        return families.values()
+
+
 class _WorkerFamilies(Collector):
     """The worker process's own stage metrics, read from its multiprocess files."""
 
@@ -69,7 +99,7 @@ class _WorkerFamilies(Collector):
     def collect(self) -> Iterable[Metric]:
         reg = CollectorRegistry()
         MultiProcessCollector(reg, path=str(self.path))  # type: ignore[no-untyped-call]
-        return [m for m in reg.collect() if m.name.startswith("credit_worker")]
+        return [m for m in reg.collect() if m.name.startswith(_WORKER_FAMILIES)]
 
 
 class _StoreFamilies(Collector):
@@ -120,9 +150,13 @@ def create_metrics(registry: CollectorRegistry | None = None) -> Metrics:
                           buckets=(10, 100, 1000, 5000, 20000, 100000), registry=reg),
         sink_batch_seconds=h("credit_sink_batch_seconds", "time per sink batch", registry=reg),
         sink_errors=c("credit_sink_errors", "failed inserts (retried)", ["table"], registry=reg),
-        end_to_end_seconds=h("credit_end_to_end_seconds", "provider receipt to stored",
+        end_to_end_seconds=h("credit_end_to_end_seconds", "provider receipt to queryable in the store",
                              ["class_code"], buckets=_LATENCY_BUCKETS, registry=reg),
-        consumer_lag=g("credit_consumer_lag", "messages behind", ["group", "topic", "partition"],
+        consumer_lag=g("credit_consumer_lag", _LAG_HELP, ["group", "topic", "partition"],
                        registry=reg, multiprocess_mode="max"),
+        broker_errors=c("credit_broker_errors", "Kafka client errors (librdkafka error_cb, "
+                        "Faust send errors)", ["component", "error"], registry=reg),
+        store_errors=c("credit_store_errors", "failed ClickHouse calls of this process "
+                       "(queries, commands, inserts)", ["operation"], registry=reg),
         api_requests=c("credit_api_requests", "HTTP API requests", ["route", "status"], registry=reg),
     )  # fmt: skip

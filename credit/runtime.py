@@ -41,6 +41,8 @@ from credit.api_reports import add_report_routes
 from credit.broker import EmbeddedBroker, free_port
 from credit.client import read_runtime
 from credit.errors import CreditError
+from credit.kafka_errors import count_broker_errors
+from credit.lag import LagMonitor, LagSampler, lag_groups
 from credit.metrics import Metrics, create_metrics
 from credit.settings import Settings
 from credit.topics import ensure_topics
@@ -116,6 +118,7 @@ class Platform:
         self._lock_file: IO[str] | None = None
         self._api: _ApiServer | None = None
         self._sink_thread: threading.Thread | None = None
+        self.lag_monitor: LagMonitor | None = None
         self._worker: subprocess.Popen[bytes] | None = None
         self._worker_env: dict[str, str] = {}
         self.worker_restarts = 0
@@ -163,11 +166,16 @@ class Platform:
         else:
             self.broker = EmbeddedBroker(self.data_dir / "logs" / "tansu.log").start()
             self.bootstrap = self.broker.bootstrap
-        ensure_topics(self.kafka_conf(), self.catalog, self.settings.topic_partitions,
+        ensure_topics(self.client_conf("admin"), self.catalog, self.settings.topic_partitions,
                       self.settings.topic_replication_factor)  # fmt: skip
 
     def kafka_conf(self) -> dict[str, Any]:
+        """librdkafka keys (plain data: the demo and bench pass them on)."""
         return self.settings.kafka_config(self.bootstrap)
+
+    def client_conf(self, component: str) -> dict[str, Any]:
+        """`kafka_conf` for a client of this process: its errors count as `component`."""
+        return count_broker_errors(self.kafka_conf(), self.metrics, component)
 
     def _open_store(self) -> None:
         db = self.settings.clickhouse_database
@@ -175,6 +183,7 @@ class Platform:
             self.store = open_server(self.settings.clickhouse_url, db)
         else:
             self.store = open_embedded(self.data_dir / "chdb", db)
+        self.store.on_error = lambda op: self.metrics.store_errors.labels(op).inc()
         self.store.apply_ddl(self.catalog)
 
     def _start_api(self) -> None:
@@ -199,7 +208,7 @@ class Platform:
         self._api.start()
 
     def _gateway_publisher(self, provider: str) -> Publisher:
-        return Publisher(self.kafka_conf(), self.registry_url, provider, "api",
+        return Publisher(self.client_conf("gateway"), self.registry_url, provider, "api",
                          batch_records=self.settings.publish_batch_records)  # fmt: skip
 
     @property
@@ -208,11 +217,15 @@ class Platform:
 
     def _start_sink(self) -> None:
         assert self.store is not None
-        conf = {**self.kafka_conf(), "session.timeout.ms": self.settings.session_timeout_ms}
+        conf = {**self.client_conf("sink"), "session.timeout.ms": self.settings.session_timeout_ms}
         self.sink = Sink(self.store, self.catalog, conf, self.metrics,
                          self.settings.sink_batch_size, self.settings.sink_batch_seconds)  # fmt: skip
         self._sink_thread = threading.Thread(target=self._run_sink, name="sink", daemon=True)
         self._sink_thread.start()
+        # the sink's process watches both groups' lag: one copy per sink, however many workers
+        sampler = LagSampler(self.client_conf("lag"), lag_groups(self.catalog))
+        self.lag_monitor = LagMonitor(sampler, self.metrics.consumer_lag,
+                                      self.settings.lag_interval_seconds).start()  # fmt: skip
 
     def _run_sink(self) -> None:
         assert self.sink is not None
@@ -308,6 +321,9 @@ class Platform:
                 self._worker.kill()
                 self._worker.wait()
             self._worker = None
+        if self.lag_monitor is not None:
+            self.lag_monitor.stop()
+            self.lag_monitor = None
         if self.sink is not None and self._sink_thread is not None:
             self.sink.stop_event.set()
             self._sink_thread.join(timeout=30)

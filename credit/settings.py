@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_location: Path | None = Field(
+        None, description="CA bundle (PEM) for SSL / SASL_SSL; unset = the system's CAs"
+    )
     schema_registry_url: str | None = Field(None, description="unset = the embedded registry")
     clickhouse_url: str | None = Field(None, description="http(s)://user:pass@host:8123/db")
     clickhouse_database: str = "credit"
@@ -47,6 +50,9 @@ class Settings(BaseSettings):
     )
     sink_batch_size: int = Field(400, ge=1, description="messages (up to 500 rows each)")
     sink_batch_seconds: float = Field(0.25, gt=0)
+    lag_interval_seconds: float = Field(
+        10.0, gt=0, description="how often the sink process samples consumer lag"
+    )
     api_open: bool = Field(
         False, description="development only: calls without a token act as admin"
     )
@@ -69,6 +75,8 @@ class Settings(BaseSettings):
             conf["sasl.username"] = self.kafka_sasl_username or ""
             secret = self.kafka_sasl_password
             conf["sasl.password"] = secret.get_secret_value() if secret else ""
+        if self.kafka_ssl_ca_location:
+            conf["ssl.ca.location"] = str(self.kafka_ssl_ca_location)
         return conf
 
     @property

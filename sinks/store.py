@@ -7,7 +7,7 @@ through the process that opened it (the `credit up` process serves queries over 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -27,13 +27,21 @@ class Store:
         self.client = client
         self.database = database
         self.embedded = embedded
+        # told the operation of every failed call (the owning process counts them as
+        # `credit_store_errors_total`); the store itself knows nothing of metrics
+        self.on_error: Callable[[str], None] | None = None
         self._lock = threading.RLock()
+
+    def _failed(self, operation: str) -> None:
+        if self.on_error is not None:
+            self.on_error(operation)
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         with self._lock:
             try:
                 return self.client.command(sql, parameters=parameters)
             except Exception as exc:
+                self._failed("command")
                 raise StoreError(f"{exc}") from exc
 
     def query(
@@ -47,6 +55,7 @@ class Store:
             try:
                 result = self.client.query(sql, parameters=parameters, settings=settings)
             except Exception as exc:
+                self._failed("query")
                 raise StoreError(f"{exc}") from exc
         names = result.column_names
         return [dict(zip(names, row, strict=True)) for row in result.result_rows]
@@ -58,6 +67,7 @@ class Store:
             try:
                 self.client.insert(table, rows, column_names=list(columns), database=self.database)
             except Exception as exc:
+                self._failed("insert")
                 raise StoreError(f"insert into {table}: {exc}") from exc
 
     def apply_ddl(self, catalog: Catalog) -> int:

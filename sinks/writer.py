@@ -72,6 +72,7 @@ class Sink:
         self._consumer: Consumer | None = None
         self.stop_event = threading.Event()
         self.batches = 0
+        self._received: list[tuple[str, float]] = []  # (class, provider receipt) of a batch
 
     def run(self) -> None:
         """Consume until `stop_event` is set; the last batch is stored and committed first."""
@@ -138,16 +139,19 @@ class Sink:
         return self._class_rows[table.removeprefix("cls_")].columns
 
     def _observe_latency(self, code: str, received_ms: Any, now: dt.datetime) -> None:
+        # observed in `write_batch` once the rows are inserted: receipt → queryable
         if isinstance(received_ms, int):
-            self.metrics.end_to_end_seconds.labels(code).observe(
-                now.timestamp() - received_ms / 1000
-            )
+            self._received.append((code, received_ms / 1000))
 
     def write_batch(self, msgs: list[Message]) -> None:
         started = time.perf_counter()
-        for table, (columns, rows) in self.tables_for(msgs).items():
+        tables, received_pairs = self.tables_for(msgs), self._received
+        for table, (columns, rows) in tables.items():
             self._insert_with_retry(table, columns, rows)
             self.metrics.sink_rows.labels(table).inc(len(rows))
+        stored_at, self._received = time.time(), []
+        for code, received in received_pairs:
+            self.metrics.end_to_end_seconds.labels(code).observe(stored_at - received)
         self.metrics.sink_batch_rows.observe(len(msgs))
         self.metrics.sink_batch_seconds.observe(time.perf_counter() - started)
         self.batches += 1

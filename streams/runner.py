@@ -1,10 +1,15 @@
-"""`credit worker`: run the Faust app until SIGTERM/SIGINT (Faust finishes the batch first)."""
+"""`credit worker`: run the Faust app until SIGTERM/SIGINT (Faust finishes the batch first).
+
+On SIGTERM Faust stops the agent after the batch in hand (`BatchHandler.handle` runs to the
+end: results flushed), waits for the acknowledged offsets and commits them, then exits 0.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import faust
@@ -20,22 +25,33 @@ class WorkerConfigError(CreditError):
     """The worker lacks the broker or registry address."""
 
 
-def serve_health(host: str, port: int, metrics: Metrics) -> ThreadingHTTPServer:
-    """/health and /metrics for a worker running on its own (probes, Prometheus)."""
+def worker_ready(app: faust.App) -> bool:
+    """Ready once Faust holds an assignment and has read its tables' changelogs: before that
+    the worker would resolve identities against an empty subject registry."""
+    recovery = app.tables.recovery
+    return bool(recovery.completed.is_set() and not recovery.in_recovery and not app.rebalancing)
+
+
+def serve_health(
+    host: str, port: int, metrics: Metrics, ready: Callable[[], bool] = lambda: True
+) -> ThreadingHTTPServer:
+    """/health (readiness: 200 ready, 503 not), /live (liveness) and /metrics of a worker
+    running on its own (probes, Prometheus)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            status = 200
             if self.path == "/metrics":
                 body, ctype = metrics.exposition(), "text/plain; version=0.0.4"
-            elif self.path == "/health":
-                body, ctype = (
-                    json.dumps({"ready": True, "role": "worker"}).encode(),
-                    "application/json",
-                )
+            elif self.path in ("/health", "/live"):
+                is_ready = ready()
+                status = 200 if is_ready or self.path == "/live" else 503
+                state = {"ready": is_ready, "live": True, "role": "worker"}
+                body, ctype = json.dumps(state).encode(), "application/json"
             else:
                 self.send_error(404)
                 return
-            self.send_response(200)
+            self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -59,7 +75,7 @@ def run_worker(settings: Settings) -> int:
     app = build_app(settings, settings.kafka_bootstrap, settings.schema_registry_url,
                     default_catalog(), metrics)  # fmt: skip
     if settings.api_port:  # a production worker serves its own /health and /metrics
-        serve_health(settings.api_host, settings.api_port, metrics)
+        serve_health(settings.api_host, settings.api_port, metrics, lambda: worker_ready(app))
     worker = faust.Worker(app, loglevel=logging.INFO, quiet=True)
     worker.execute_from_commandline()
     return 0

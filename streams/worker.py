@@ -23,6 +23,7 @@ import faust
 from confluent_kafka import Producer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
+from credit.kafka_errors import count_broker_errors
 from credit.logs import mask_handlers
 from credit.metrics import Metrics
 from credit.settings import Settings
@@ -31,7 +32,9 @@ from schemas.catalog import Catalog
 from schemas.codec import AvroDecoder
 from streams import aggregates, faust_transport
 from streams import envelope as env
+from streams.credentials import faust_credentials
 from streams.pipeline import Outcome, Pipeline
+from streams.sensors import BrokerErrorSensor
 
 log = logging.getLogger("credit.worker")
 APP_ID = "credit-worker"
@@ -230,12 +233,14 @@ def build_app(
         broker_commit_interval=1.0,  # a killed worker re-reads at most ~1 s of input
         web_enabled=False,
         table_standby_replicas=0,
+        broker_credentials=faust_credentials(settings),  # SASL/SSL as for the confluent clients
         # changelog writes come in bursts (one per subject per batch): send them in few,
         # large requests rather than aiokafka's default 16 KB batches
         producer_max_batch_size=512 * 1024,
         producer_linger=0.01,
         consumer_max_fetch_size=4 * 1024**2,
     )
+    app.sensors.add(BrokerErrorSensor(metrics))
     schema = faust.Schema(key_type=str, key_serializer="raw", value_serializer="json")
     table_opts: dict[str, Any] = {"schema": schema, "use_partitioner": True}
     subjects = app.GlobalTable("subjects", default=None, **table_opts)
@@ -245,8 +250,9 @@ def build_app(
     registry = SchemaRegistryClient({"url": registry_url})
     decoder = AvroDecoder(lambda sid: registry.get_schema(sid).schema_str or "")
     pipeline = Pipeline(catalog, decoder, subjects, aliases)
-    producer = Producer({**settings.kafka_config(bootstrap), "linger.ms": 5,
-                         "partitioner": "murmur2_random", "enable.idempotence": True})  # fmt: skip
+    producer = Producer(count_broker_errors({**settings.kafka_config(bootstrap), "linger.ms": 5,
+                         "partitioner": "murmur2_random", "enable.idempotence": True},
+                         metrics, "worker"))  # fmt: skip
     handler = BatchHandler(pipeline, producer, metrics, aggregate_states)
     source = app.topic(*[c.topic for c in catalog], key_serializer="raw", value_serializer="raw")
 

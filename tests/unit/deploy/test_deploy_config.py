@@ -314,8 +314,10 @@ def test_k8s_deployments_run_gateway_worker_sink_with_health_probes() -> None:
         deployment = _k8s("Deployment", f"credit-{sub}")
         main = deployment["spec"]["template"]["spec"]["containers"][0]
         assert _argv(main["command"]) == ["credit", sub]
-        for probe in ("readinessProbe", "livenessProbe"):
-            assert main[probe]["httpGet"]["path"] == "/health", f"credit-{sub}: {probe}"
+        # readiness: /health (503 until broker, store, stages or Faust recovery are ready);
+        # liveness: /live, so a ClickHouse outage or a long recovery restarts nothing
+        assert main["readinessProbe"]["httpGet"]["path"] == "/health", f"credit-{sub}"
+        assert main["livenessProbe"]["httpGet"]["path"] == "/live", f"credit-{sub}"
         assert {"configMapRef": {"name": "credit-env"}} in main["envFrom"]
 
 
@@ -382,6 +384,7 @@ def test_alerts_cover_lag_dead_letters_lateness_sink_and_latency() -> None:
         "credit_worker_records_total",
         "credit_sink_errors_total",
         "credit_end_to_end_seconds_bucket",
+        "credit_broker_errors_total",
     } <= used
 
 
