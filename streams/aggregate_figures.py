@@ -316,15 +316,18 @@ def _fund(state: dict[str, Any], as_of: dt.date) -> tuple[dict[str, Any], list[M
     if social:
         out["extra"]["due_last_month"] = round(last.due, 2) if last else 0.0
     history = [
-        [
-            month_label(m), heads_of(s), 1, round(s.paid, 2), int(s.short > CENT or s.late),
-            round(s.short, 2), int(normal(m)), int(heads_of(s)), round(s.paid, 2),
-            round(s.due, 2),
-        ]  # fmt: skip
+        _fund_month(m, s, heads_of(s), normal(m))
         for m, s in sorted(months.items())
         if m >= now - HISTORY_MONTHS
     ]
     return out, history
+
+
+def _fund_month(month: int, s: _FundMonth, heads: float, normal: bool) -> Monthly:
+    paid = round(s.paid, 2)
+    arrears = int(s.short > CENT or s.late)
+    return [month_label(month), heads, 1, paid, arrears, round(s.short, 2), int(normal),
+            int(heads), paid, round(s.due, 2)]  # fmt: skip
 
 
 def evaluate(state: dict[str, Any], as_of: dt.date) -> tuple[dict[str, Any], list[Monthly]]:

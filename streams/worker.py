@@ -129,8 +129,8 @@ class BatchHandler:
         for sid, entry in touched.items():
             self.aggregates[sid] = entry["states"]
             for kind, state in entry["states"].items():
-                figures = aggregates.figures(state, today)
-                row = aggregates.to_row(sid, entry["kind_of_subject"], kind, figures, version)
+                row = aggregates.state_row(sid, entry["kind_of_subject"], kind, state, today,
+                                           version)  # fmt: skip
                 self._produce(AGGREGATES_TOPIC, sid.encode(), row)
 
     def _produce(self, topic: str, key: bytes | None, value: dict[str, Any]) -> None:
