@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     session_timeout_ms: int = Field(6000, ge=1000, description="consumer group session timeout")
     worker_batch_size: int = Field(2000, ge=1)
     worker_batch_seconds: float = Field(0.2, gt=0)
+    worker_store: Literal["rocksdb", "memory"] = Field(
+        "rocksdb", description="worker table state: RocksDB under data_dir/worker, or memory"
+    )
+    worker_store_cache_mb: int = Field(16, ge=1, description="RocksDB block cache per partition")
+    worker_store_write_buffer_mb: int = Field(8, ge=1, description="RocksDB memtable size")
     sink_batch_size: int = Field(20000, ge=1)
     sink_batch_seconds: float = Field(0.5, gt=0)
     api_open: bool = Field(

@@ -26,7 +26,7 @@ from credit.settings import Settings
 from credit.topics import AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, SUBJECTS_TOPIC, VALID_TOPIC
 from schemas.catalog import Catalog
 from schemas.codec import AvroDecoder
-from streams import aggregates
+from streams import aggregates, state_store
 from streams import envelope as env
 from streams.pipeline import Outcome, Pipeline
 
@@ -149,8 +149,8 @@ def build_app(
     app = faust.App(
         APP_ID,
         broker=f"kafka://{bootstrap}",
-        store="memory://",
-        datadir=str(Path(settings.data_dir) / "worker"),
+        store=state_store.store_url(settings),
+        datadir=str(state_store.claim_datadir(Path(settings.data_dir) / "worker")),
         key_serializer="raw",
         value_serializer="raw",
         topic_partitions=settings.topic_partitions,
@@ -163,11 +163,16 @@ def build_app(
         table_standby_replicas=0,
     )
     schema = faust.Schema(key_type=str, key_serializer="raw", value_serializer="json")
-    table_opts: dict[str, Any] = {"schema": schema, "use_partitioner": True}
-    subjects = app.GlobalTable("subjects", default=None, **table_opts)
-    aliases = app.GlobalTable("aliases", default=None, **table_opts)
+
+    def table_opts() -> dict[str, Any]:
+        # a fresh `options` dict per table: Faust's RocksDB store pops keys from it
+        opts = state_store.table_options(settings)
+        return {"schema": schema, "use_partitioner": True, "options": opts}
+
+    subjects = app.GlobalTable("subjects", default=None, **table_opts())
+    aliases = app.GlobalTable("aliases", default=None, **table_opts())
     # subject id → {kind: state}; keyed like the class topics, so it is co-partitioned
-    aggregate_states = app.Table("aggregates", default=None, **table_opts)
+    aggregate_states = app.Table("aggregates", default=None, **table_opts())
     registry = SchemaRegistryClient({"url": registry_url})
     decoder = AvroDecoder(lambda sid: registry.get_schema(sid).schema_str or "")
     pipeline = Pipeline(catalog, decoder, subjects, aliases)
