@@ -53,6 +53,7 @@ def month_of_ord(ordinal: int) -> int:
     return month_of(dt.date.fromordinal(ordinal))
 
 
+@lru_cache(maxsize=1 << 12)
 def month_label(month: int) -> str:
     return f"{month // 12:04d}-{month % 12 + 1:02d}"
 
