@@ -174,7 +174,12 @@ def _utility(state: dict[str, Any], as_of: dt.date) -> tuple[dict[str, Any], lis
         slot = months.get(month)
         return slot is not None and slot.on_time and month not in arrears_months
 
-    out = _common(months, now, lambda m: m.usage, lambda m: m.amount, lambda m: m.usage_reported)
+    recent: Recent = [
+        (m, s.usage, s.amount, s.usage_reported)
+        for m in range(now - 12, now)
+        if (s := months.get(m)) is not None
+    ]
+    out = _common(recent, now)
     out.update(
         arrears_flag=int(bool(open_)),
         arrears_amount=round(sum((a[4] for a in open_), 0.0), 2),
@@ -184,12 +189,11 @@ def _utility(state: dict[str, Any], as_of: dt.date) -> tuple[dict[str, Any], lis
         last_on_time_date=_date(last_on_time),
         arrears_repaid=int(latest is not None and repaid[latest]),
     )
-    last12 = [months[m] for m in range(now - 12, now) if m in months]
     out["extra"] = {
-        **{f"bill_months_{n}": sum(1 for m in range(now - n, now) if m in months) for n in WINDOWS},
+        **{f"bill_months_{n}": sum(1 for r in recent if r[0] >= now - n) for n in WINDOWS},
         "open_arrears": len(open_),
-        "amount_12": round(sum(s.amount for s in last12), 2),
-        "usage_12": round(sum(s.usage for s in last12), 4),
+        "amount_12": round(sum(r[2] for r in recent), 2),
+        "usage_12": round(sum(r[1] for r in recent), 4),
     }
     return out, _utility_history(months, arrears_months, open_, now)
 
@@ -220,25 +224,23 @@ def _utility_history(
     return out
 
 
-def _common(
-    months: dict[int, Any],
-    now: int,
-    usage: Callable[[Any], float],
-    amount: Callable[[Any], float],
-    usage_reported: Callable[[Any], bool],
-) -> dict[str, Any]:
-    """Last month with data in the 12 before `now`, and the 3/6/12-month averages."""
-    recent = [(m, months[m]) for m in range(now - 12, now) if m in months]  # oldest first
-    last = recent[-1][1] if recent else None
-    out: dict[str, Any] = {
-        "last_month": month_label(recent[-1][0]) if recent else "",
-        "last_month_usage": round(usage(last), 4) if last is not None else 0.0,
-        "last_month_amount": round(amount(last), 2) if last is not None else 0.0,
-    }
+Recent = list[tuple[int, float, float, bool]]  # (month, usage, amount, usage reported)
+
+
+def _common(recent: Recent, now: int) -> dict[str, Any]:
+    """Last month with data of the 12 before `now` (`recent`, oldest first), and the
+    3/6/12-month averages over the months with data."""
+    if recent:
+        month, usage, amount, _ = recent[-1]
+        out: dict[str, Any] = {"last_month": month_label(month),
+                               "last_month_usage": round(usage, 4),
+                               "last_month_amount": round(amount, 2)}  # fmt: skip
+    else:
+        out = {"last_month": "", "last_month_usage": 0.0, "last_month_amount": 0.0}
     for n in WINDOWS:
-        window = [s for m, s in recent if m >= now - n]
-        out[f"avg_usage_{n}"] = _avg([usage(s) for s in window if usage_reported(s)], 4)
-        out[f"avg_amount_{n}"] = _avg([amount(s) for s in window], 2)
+        start = now - n
+        out[f"avg_usage_{n}"] = _avg([r[1] for r in recent if r[0] >= start and r[3]], 4)
+        out[f"avg_amount_{n}"] = _avg([r[2] for r in recent if r[0] >= start], 2)
     return out
 
 
@@ -294,7 +296,10 @@ def _fund(state: dict[str, Any], as_of: dt.date) -> tuple[dict[str, Any], list[M
     late = [m for m in months if months[m].late and not in_arrears(m)]
     normals = [m for m in months if normal(m)]
     last_normal = max(normals, default=None)
-    out = _common(months, now, heads_of, lambda s: s.paid, lambda s: True)
+    recent: Recent = [
+        (m, heads_of(s), s.paid, True) for m in range(now - 12, now) if (s := months.get(m))
+    ]
+    out = _common(recent, now)
     out.update(
         arrears_flag=int(bool(short)),
         arrears_amount=round(sum((months[m].short for m in short), 0.0), 2),
