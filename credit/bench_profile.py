@@ -121,29 +121,21 @@ def profile_pipeline(items: list[Item], kafka: dict[str, Any]) -> dict[str, Any]
 
 
 def _aggregates(rows: list[tuple[str, dict[str, Any]]], today: dt.date) -> int:
-    """As the worker does it per batch: fold each row into its subject's state, then figures,
-    a row and its JSON once per touched subject (batches of 2,000, the worker's default)."""
-    from streams import aggregates as agg
+    """As the worker does it per chunk (`streams.worker.fold` / `aggregate_rows`, 5,000
+    records): fold, write each touched subject back once, rows of the changed kinds as JSON."""
     from streams import envelope as env
+    from streams.worker import aggregate_rows, fold
 
-    table: dict[str, dict[str, Any]] = {}
+    table: dict[str, Any] = {}
     emitted = 0
-    for start in range(0, len(rows), 2000):
-        touched: dict[str, tuple[str, dict[str, Any]]] = {}
-        for code, row in rows[start : start + 2000]:
-            kind = agg.kind_of(code, row)
-            if kind is not None:
-                sid = row["subject_id"]
-                states = touched.setdefault(sid, (row["subject_kind"], dict(table.get(sid) or {})))[
-                    1
-                ]
-                states[kind] = agg.apply(states.get(kind), kind, row, code)
-        for sid, (subject_kind, states) in touched.items():
-            table[sid] = states
-            for kind, state in states.items():
-                figures = agg.figures(state, today)
-                env.dumps(agg.to_row(sid, subject_kind, kind, figures, 1))
-                emitted += 1
+    for start in range(0, len(rows), 5000):
+        touched: dict[str, dict[str, Any]] = {}
+        for code, row in rows[start : start + 5000]:
+            fold(table, touched, code, row)
+        out = aggregate_rows(table, touched, today)
+        for i in range(0, len(out), 500):
+            env.dumps({"rows": out[i : i + 500]})
+        emitted += len(out)
     return emitted
 
 

@@ -66,7 +66,33 @@ def format_subject(report: dict[str, Any]) -> str:
                 f"{labels[k]}={v}" for k, v in record.items() if k in labels and v not in (None, "")
             ]
             out.append(f"  {record['event_date']}  " + "  ".join(shown[:RECORD_FIELDS_SHOWN]))
+    for agg in report.get("aggregates", []):
+        out.append(_format_aggregate(agg))
     return "\n".join(out)
+
+
+def _format_aggregate(agg: dict[str, Any]) -> str:
+    """One utility / fund: the headline figures, then its monthly history."""
+    head = (
+        f"\n{agg['kind']}: arrears {'yes' if agg['arrears_flag'] else 'no'} "
+        f"{_cell(agg['arrears_amount'])}  avg amount 3/6/12 {_cell(agg['avg_amount_3'])} / "
+        f"{_cell(agg['avg_amount_6'])} / {_cell(agg['avg_amount_12'])}  "
+        f"paid on time {agg['consecutive_paid_months']} months"
+    )
+    fund = agg["kind"] in ("social_insurance", "housing_fund")
+    headers = ["month", "head count" if fund else "usage", "amount", "arrears", "owed", "on time"]
+    rows = [
+        [
+            str(m["month"])[:7],
+            m["head_count"] if fund else m["usage"],
+            m["amount"],
+            bool(m["arrears_flag"]),
+            m["arrears_amount"],
+            bool(m["paid_on_time"]),
+        ]
+        for m in agg.get("history", [])
+    ]
+    return head + ("\n" + table(headers, rows) if rows else "")
 
 
 def format_stats(body: dict[str, Any]) -> str:

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     lag_interval_seconds: float = Field(
         10.0, gt=0, description="how often the sink process samples consumer lag"
     )
+    worker_store: Literal["rocksdb", "memory"] = Field(
+        "rocksdb", description="worker table state: RocksDB under data_dir/worker, or memory"
+    )
+    worker_store_cache_mb: int = Field(16, ge=1, description="RocksDB block cache per partition")
+    worker_store_write_buffer_mb: int = Field(8, ge=1, description="RocksDB memtable size")
     api_open: bool = Field(
         False, description="development only: calls without a token act as admin"
     )

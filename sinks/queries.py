@@ -180,13 +180,30 @@ def rows_by_provider(store: Store) -> list[dict[str, Any]]:
 
 
 def aggregates_of(store: Store, subject_id: str) -> list[dict[str, Any]]:
-    """The latest rolling figures of a subject, one row per utility / fund."""
+    """The latest rolling figures of a subject, one row per utility / fund, each with its
+    monthly history (`history`, oldest month first)."""
     rows = store.query(
-        f"SELECT * FROM {store.database}.aggregates FINAL WHERE subject_id = {{s:String}} "
-        "ORDER BY kind",
+        f"SELECT * EXCEPT (monthly) FROM {store.database}.aggregates FINAL "
+        "WHERE subject_id = {s:String} ORDER BY kind",
         {"s": subject_id},
     )
+    history = monthly_history(store, subject_id)
     for row in rows:
+        row["history"] = history.get(row["kind"], [])
         if row["subject_kind"] == "natural":
             row["subject_id"] = mask_id(row["subject_id"])
     return rows
+
+
+def monthly_history(store: Store, subject_id: str) -> dict[str, list[dict[str, Any]]]:
+    """kind → the subject's months in `aggregates_monthly` (latest version of each month)."""
+    rows = store.query(
+        "SELECT * EXCEPT (subject_id, subject_kind, version, updated_at) "
+        f"FROM {store.database}.aggregates_monthly FINAL WHERE subject_id = {{s:String}} "
+        "ORDER BY kind, month",
+        {"s": subject_id},
+    )
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        out.setdefault(row.pop("kind"), []).append(row)
+    return out

@@ -18,7 +18,7 @@ from typing import Any
 from schemas.catalog import Catalog, InfoClass
 from sinks.analyst_sql import run_readonly_sql
 from sinks.collection import census, collection_stats
-from sinks.queries import ARREARS_CLASSES
+from sinks.queries import ARREARS_CLASSES, monthly_history
 from sinks.store import Store
 from sinks.subject_index import INDEX_TABLE, subject_records, view_name
 from streams.codes import mask_id, mask_value, normalize_code
@@ -175,10 +175,14 @@ def subject_report(
     kind = kind or str(first.get("subject_kind", _guess_kind(wanted)))
     aggregates = []
     if include_authorized:
+        history = monthly_history(store, subject_id)
         aggregates = [
-            {k: mask_value(v) if isinstance(v, str) else v for k, v in row.items()}
+            {
+                **{k: mask_value(v) if isinstance(v, str) else v for k, v in row.items()},
+                "history": history.get(row["kind"], []),
+            }
             for row in store.query(
-                f"SELECT * EXCEPT (subject_id, version) FROM {db}.aggregates FINAL "
+                f"SELECT * EXCEPT (subject_id, version, monthly) FROM {db}.aggregates FINAL "
                 "WHERE subject_id = {s:String} ORDER BY kind",
                 {"s": subject_id},
             )

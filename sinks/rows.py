@@ -122,5 +122,7 @@ def aggregate_row(row: Mapping[str, Any]) -> list[Any]:
             value = dt.date.fromisoformat(value) if value else None
         elif name == "updated_at":
             value = from_ms(value)
+        elif name == "monthly" and value is None:
+            value = []  # a message from a worker older than the monthly history
         out.append(value)
     return out

@@ -3,6 +3,10 @@
 The state layout and every rule are documented in `streams.aggregates`; this module reads
 the state and never changes it. Sums run over facts sorted by record key, so two states that
 compare equal give bit-identical floats whatever order their events arrived in.
+
+`evaluate` gives the figures and the monthly history in one pass (the history feeds
+`aggregates_monthly`, 090_aggregates_monthly.sql). Day/month arithmetic is memoized: a
+state holds a few dozen distinct days, every emission re-reads them all.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 UTILITY_KINDS = ("water", "power", "gas", "telecom", "heat")
@@ -21,6 +26,18 @@ HAS_USAGE, PREPAID = 1, 2
 PENSION, HAS_DUE = 1, 2
 # Amounts carry 2 decimals; a shortfall below one cent is rounding, not arrears.
 CENT = 0.005
+# The monthly history: months before the as-of month, at most this far back (the state's
+# retention window, `aggregates.RETAIN_MONTHS`).
+HISTORY_MONTHS = 24
+# One month of history, in this order (the tuple type of `aggregates.monthly`). Utilities:
+# usage and amount by days of the billing periods; arrears_amount = open arrears by the
+# month they start; paid_on_time = the month's bills were all paid on time. Funds: usage =
+# head count, amount = contribution; arrears = short or paid late; paid_on_time = a normal
+# month (contributed, nothing short, not late).
+MONTHLY_FIELDS = (
+    "month", "usage", "usage_reported", "amount", "arrears_flag", "arrears_amount",
+    "paid_on_time", "head_count", "contribution", "due",
+)  # fmt: skip
 
 
 # --- months -------------------------------------------------------------------------------
@@ -31,10 +48,12 @@ def month_of(day: dt.date) -> int:
     return day.year * 12 + day.month - 1
 
 
+@lru_cache(maxsize=1 << 16)
 def month_of_ord(ordinal: int) -> int:
     return month_of(dt.date.fromordinal(ordinal))
 
 
+@lru_cache(maxsize=1 << 12)
 def month_label(month: int) -> str:
     return f"{month // 12:04d}-{month % 12 + 1:02d}"
 
@@ -43,12 +62,14 @@ def first_day(month: int) -> dt.date:
     return dt.date(month // 12, month % 12 + 1, 1)
 
 
+@lru_cache(maxsize=1 << 12)
 def deadline(month: int) -> int:
     """On-time limit for a month's payment: the last day of the following month (ordinal)."""
     return first_day(month + 2).toordinal() - 1
 
 
-def split_by_month(start: int, end: int) -> list[tuple[int, float]]:
+@lru_cache(maxsize=1 << 16)
+def split_by_month(start: int, end: int) -> tuple[tuple[int, float], ...]:
     """Share of a billing period (inclusive ordinals) falling in each month, by days."""
     end = max(start, end)
     total = end - start + 1
@@ -59,7 +80,7 @@ def split_by_month(start: int, end: int) -> list[tuple[int, float]]:
         stop = min(end, first_day(month + 1).toordinal() - 1)
         out.append((month, (stop - day + 1) / total))
         day = stop + 1
-    return out
+    return tuple(out)
 
 
 def covers(bill: list[Any], arrears: list[Any]) -> bool:
@@ -101,8 +122,10 @@ def _date(ordinal: int) -> dt.date | None:
 
 # --- utilities ----------------------------------------------------------------------------
 
+Monthly = list[Any]  # one history month: the values of MONTHLY_FIELDS
 
-@dataclass
+
+@dataclass(slots=True)
 class _BillMonth:
     usage: float = 0.0
     usage_reported: bool = False
@@ -117,25 +140,28 @@ def _bill_on_time(bill: list[Any], today: int) -> bool:
     return bool(pay <= min(today, deadline(month_of_ord(end))))
 
 
-def _utility(state: dict[str, Any], as_of: dt.date) -> dict[str, Any]:
+def _utility(state: dict[str, Any], as_of: dt.date) -> tuple[dict[str, Any], list[Monthly]]:
     now, today = month_of(as_of), as_of.toordinal()
     months: dict[int, _BillMonth] = {}
     last_on_time = 0
-    for key in sorted(state["b"]):
-        bill = state["b"][key]
+    bills = [state["b"][key] for key in sorted(state["b"])]
+    for bill in bills:
         on_time = _bill_on_time(bill, today)
         if on_time and bill[5]:
             last_on_time = max(last_on_time, bill[5])
+        usage_reported = bill[6] & HAS_USAGE
         for month, share in split_by_month(bill[1], bill[2]):
             if month >= now:
                 continue
-            slot = months.setdefault(month, _BillMonth())
+            slot = months.get(month)
+            if slot is None:
+                slot = months[month] = _BillMonth()
             slot.amount += bill[4] * share
-            if bill[6] & HAS_USAGE:
+            if usage_reported:
                 slot.usage += bill[3] * share
                 slot.usage_reported = True
             slot.on_time = slot.on_time and on_time
-    paid = [b for _, b in sorted(state["b"].items()) if b[5] and b[5] <= today]
+    paid = [b for b in bills if b[5] and b[5] <= today]
     seen = [a for _, a in sorted(state["a"].items()) if a[1] <= today]
     repaid = [any(covers(b, a) for b in paid) for a in seen]
     open_ = [a for a, r in zip(seen, repaid, strict=True) if not r and not superseded(a, seen)]
@@ -148,7 +174,12 @@ def _utility(state: dict[str, Any], as_of: dt.date) -> dict[str, Any]:
         slot = months.get(month)
         return slot is not None and slot.on_time and month not in arrears_months
 
-    out = _common(months, now, lambda m: m.usage, lambda m: m.amount, lambda m: m.usage_reported)
+    recent: Recent = [
+        (m, s.usage, s.amount, s.usage_reported)
+        for m in range(now - 12, now)
+        if (s := months.get(m)) is not None
+    ]
+    out = _common(recent, now)
     out.update(
         arrears_flag=int(bool(open_)),
         arrears_amount=round(sum((a[4] for a in open_), 0.0), 2),
@@ -158,41 +189,65 @@ def _utility(state: dict[str, Any], as_of: dt.date) -> dict[str, Any]:
         last_on_time_date=_date(last_on_time),
         arrears_repaid=int(latest is not None and repaid[latest]),
     )
-    last12 = [months[m] for m in range(now - 12, now) if m in months]
     out["extra"] = {
-        **{f"bill_months_{n}": sum(1 for m in range(now - n, now) if m in months) for n in WINDOWS},
+        **{f"bill_months_{n}": sum(1 for r in recent if r[0] >= now - n) for n in WINDOWS},
         "open_arrears": len(open_),
-        "amount_12": round(sum(s.amount for s in last12), 2),
-        "usage_12": round(sum(s.usage for s in last12), 4),
+        "amount_12": round(sum(r[2] for r in recent), 2),
+        "usage_12": round(sum(r[1] for r in recent), 4),
     }
+    return out, _utility_history(months, arrears_months, open_, now)
+
+
+def _utility_history(
+    months: dict[int, _BillMonth], arrears_months: set[int], open_: list[list[Any]], now: int
+) -> list[Monthly]:
+    owed: dict[int, float] = {}
+    for a in open_:
+        start = month_of_ord(a[1])
+        owed[start] = owed.get(start, 0.0) + a[4]
+    out: list[Monthly] = []
+    for month in sorted({*months, *arrears_months, *owed}):
+        if not now - HISTORY_MONTHS <= month < now:
+            continue
+        slot = months.get(month)
+        billed = slot is not None
+        out.append([
+            month_label(month),
+            round(slot.usage, 4) if slot else 0.0,
+            int(billed and slot.usage_reported),  # type: ignore[union-attr]
+            round(slot.amount, 2) if slot else 0.0,
+            int(month in arrears_months),
+            round(owed.get(month, 0.0), 2),
+            int(billed and slot.on_time),  # type: ignore[union-attr]
+            0, 0.0, 0.0,
+        ])  # fmt: skip
     return out
 
 
-def _common(
-    months: dict[int, Any],
-    now: int,
-    usage: Callable[[Any], float],
-    amount: Callable[[Any], float],
-    usage_reported: Callable[[Any], bool],
-) -> dict[str, Any]:
-    """Last month with data in the 12 before `now`, and the 3/6/12-month averages."""
-    last = max((m for m in months if now - 12 <= m < now), default=None)
-    out: dict[str, Any] = {
-        "last_month": month_label(last) if last is not None else "",
-        "last_month_usage": round(usage(months[last]), 4) if last is not None else 0.0,
-        "last_month_amount": round(amount(months[last]), 2) if last is not None else 0.0,
-    }
+Recent = list[tuple[int, float, float, bool]]  # (month, usage, amount, usage reported)
+
+
+def _common(recent: Recent, now: int) -> dict[str, Any]:
+    """Last month with data of the 12 before `now` (`recent`, oldest first), and the
+    3/6/12-month averages over the months with data."""
+    if recent:
+        month, usage, amount, _ = recent[-1]
+        out: dict[str, Any] = {"last_month": month_label(month),
+                               "last_month_usage": round(usage, 4),
+                               "last_month_amount": round(amount, 2)}  # fmt: skip
+    else:
+        out = {"last_month": "", "last_month_usage": 0.0, "last_month_amount": 0.0}
     for n in WINDOWS:
-        window = [months[m] for m in range(now - n, now) if m in months]
-        out[f"avg_usage_{n}"] = _avg([usage(s) for s in window if usage_reported(s)], 4)
-        out[f"avg_amount_{n}"] = _avg([amount(s) for s in window], 2)
+        start = now - n
+        out[f"avg_usage_{n}"] = _avg([r[1] for r in recent if r[0] >= start and r[3]], 4)
+        out[f"avg_amount_{n}"] = _avg([r[2] for r in recent if r[0] >= start], 2)
     return out
 
 
 # --- social insurance and housing fund ----------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class _FundMonth:
     heads: list[int] = field(default_factory=list)
     pension_heads: list[int] = field(default_factory=list)
@@ -203,7 +258,7 @@ class _FundMonth:
     pay_dates: list[int] = field(default_factory=list)
 
 
-def _fund(state: dict[str, Any], as_of: dt.date) -> dict[str, Any]:
+def _fund(state: dict[str, Any], as_of: dt.date) -> tuple[dict[str, Any], list[Monthly]]:
     now, today = month_of(as_of), as_of.toordinal()
     social = state["k"] == "social_insurance"
     months: dict[int, _FundMonth] = {}
@@ -212,7 +267,9 @@ def _fund(state: dict[str, Any], as_of: dt.date) -> dict[str, Any]:
         if pay > today:
             continue  # not yet contributed as of this date
         for month in range(m_from, min(m_to, now - 1) + 1):
-            slot = months.setdefault(month, _FundMonth())
+            slot = months.get(month)
+            if slot is None:
+                slot = months[month] = _FundMonth()
             (slot.pension_heads if flags & PENSION else slot.heads).append(heads)
             slot.paid += paid
             slot.due += due
@@ -239,7 +296,10 @@ def _fund(state: dict[str, Any], as_of: dt.date) -> dict[str, Any]:
     late = [m for m in months if months[m].late and not in_arrears(m)]
     normals = [m for m in months if normal(m)]
     last_normal = max(normals, default=None)
-    out = _common(months, now, heads_of, lambda s: s.paid, lambda s: True)
+    recent: Recent = [
+        (m, heads_of(s), s.paid, True) for m in range(now - 12, now) if (s := months.get(m))
+    ]
+    out = _common(recent, now)
     out.update(
         arrears_flag=int(bool(short)),
         arrears_amount=round(sum((months[m].short for m in short), 0.0), 2),
@@ -261,9 +321,27 @@ def _fund(state: dict[str, Any], as_of: dt.date) -> dict[str, Any]:
     }
     if social:
         out["extra"]["due_last_month"] = round(last.due, 2) if last else 0.0
-    return out
+    history = [
+        _fund_month(m, s, heads_of(s), normal(m))
+        for m, s in sorted(months.items())
+        if m >= now - HISTORY_MONTHS
+    ]
+    return out, history
+
+
+def _fund_month(month: int, s: _FundMonth, heads: float, normal: bool) -> Monthly:
+    paid = round(s.paid, 2)
+    arrears = int(s.short > CENT or s.late)
+    return [month_label(month), heads, 1, paid, arrears, round(s.short, 2), int(normal),
+            int(heads), paid, round(s.due, 2)]  # fmt: skip
+
+
+def evaluate(state: dict[str, Any], as_of: dt.date) -> tuple[dict[str, Any], list[Monthly]]:
+    """The figures of one (subject, kind) as of a date, and its monthly history (oldest
+    first, complete months only, values in MONTHLY_FIELDS order), from one pass."""
+    return _utility(state, as_of) if state["k"] in UTILITY_KINDS else _fund(state, as_of)
 
 
 def figures(state: dict[str, Any], as_of: dt.date) -> dict[str, Any]:
     """The figures of one (subject, kind) as of a date; see `streams.aggregates` for rules."""
-    return _utility(state, as_of) if state["k"] in UTILITY_KINDS else _fund(state, as_of)
+    return evaluate(state, as_of)[0]

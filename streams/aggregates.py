@@ -5,16 +5,20 @@ Pure functions over plain records; the Faust agent keeps the state in a changelo
 keyed by (subject_id, kind) and writes `to_row(...)` to `aggregates` (050_aggregates.sql).
 
     state = apply(state, kind_of(class_code, record), record, class_code)
-    row = to_row(subject_id, subject_kind, kind, figures(state, as_of), version)
+    row = state_row(subject_id, subject_kind, kind, state, as_of, version)
+    # = to_row(..., figures, version, monthly=monthly) with (figures, monthly) = evaluate(...)
 
 State (JSON: dicts, lists, str, int, float; dates are `date.toordinal()` ints, 0 = none;
 months are `year * 12 + month - 1` ints):
 
-    utility: {"k": kind, "hw": month, "b": {record_key: bill}, "a": {record_key: arrears}}
+    utility: {"k": kind, "hw": month, "b": {fact_key: bill}, "a": {fact_key: arrears}}
       bill    = [version, period_start, period_end, usage, amount, pay_date, flags]
                 flags: 1 = usage reported, 2 = prepaid (是否预缴费)
       arrears = [version, arrears_start, arrears_end, overdue_days, arrears_amount, account_no]
-    fund:    {"k": kind, "hw": month, "f": {record_key: fact}}
+    fund:    {"k": kind, "hw": month, "f": {fact_key: fact}}
+    fact_key = the record key, or for keys longer than 12 characters (the stream's 24-hex
+               blake2b digests) an 11-character digest of it (64 bits: the odds of two of a
+               subject's ~100 facts colliding are ~1e-16), to keep the state small
       fact    = [version, month_from, month_to, head_count, paid, due, pay_date, flags]
                 flags: 1 = 养老保险, 2 = due amount given (社保 only; 公积金 has no due amount)
 
@@ -65,9 +69,11 @@ calendar months before A; A itself is incomplete and never counted):
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from credit.errors import CreditError
@@ -79,11 +85,14 @@ from streams.aggregate_figures import (
     PENSION,
     PREPAID,
     UTILITY_KINDS,
+    Monthly,
     covers,
     month_of,
     month_of_ord,
     superseded,
 )
+from streams.aggregate_figures import MONTHLY_FIELDS as MONTHLY_FIELDS
+from streams.aggregate_figures import evaluate as evaluate
 from streams.aggregate_figures import figures as figures
 
 RETAIN_MONTHS = 24
@@ -110,8 +119,10 @@ FIGURE_COLUMNS = (
     "last_on_time_date", "arrears_repaid",
 )  # fmt: skip
 AGGREGATE_COLUMNS = (
-    "subject_id", "subject_kind", "kind", *FIGURE_COLUMNS, "extra", "version", "updated_at",
+    "subject_id", "subject_kind", "kind", *FIGURE_COLUMNS, "extra", "monthly", "version",
+    "updated_at",
 )  # fmt: skip
+FACT_KEY_CHARS = 12
 
 
 class AggregateError(CreditError):
@@ -150,13 +161,21 @@ def apply(
     if out["k"] != kind:
         raise AggregateError(f"状态属于 {out['k']} / state belongs to '{out['k']}', not '{kind}'")
     table, fact, stamp = _READERS[role](record, int(record.get("version") or 0))
-    key = _text(record, "record_key")
+    key = fact_key(_text(record, "record_key"))
     old = out[table].get(key)
     if old is None or (fact[0], json.dumps(fact)) > (old[0], json.dumps(old)):
         out[table][key] = fact
     out["hw"] = max(out["hw"], _month_or(record, "provide_date", stamp))
     _prune(out)
     return out
+
+
+def fact_key(record_key: str) -> str:
+    """The key a fact is kept under: short keys as they are, long ones as a short digest."""
+    if len(record_key) <= FACT_KEY_CHARS:
+        return record_key
+    digest = hashlib.blake2b(record_key.encode(), digest_size=8).digest()
+    return base64.urlsafe_b64encode(digest)[:11].decode()
 
 
 def to_row(
@@ -166,18 +185,36 @@ def to_row(
     figures: Mapping[str, Any],
     version: int,
     updated_at: dt.datetime | None = None,
+    monthly: Sequence[Monthly] = (),
 ) -> dict[str, Any]:
     """A row of `aggregates`. `version` must grow with each emission for the same
-    (subject, kind), e.g. the emission time in ms: ReplacingMergeTree keeps the highest."""
+    (subject, kind), e.g. the emission time in ms: ReplacingMergeTree keeps the highest.
+    `monthly` (from `evaluate`) becomes the subject's rows in `aggregates_monthly`."""
     return {
         "subject_id": subject_id,
         "subject_kind": subject_kind,
         "kind": kind,
         **{name: figures[name] for name in FIGURE_COLUMNS},
         "extra": json.dumps(figures["extra"], ensure_ascii=False, sort_keys=True),
+        "monthly": [list(m) for m in monthly],
         "version": version,
         "updated_at": updated_at or dt.datetime.now(dt.UTC),
     }
+
+
+def state_row(
+    subject_id: str,
+    subject_kind: str,
+    kind: str,
+    state: dict[str, Any],
+    as_of: dt.date,
+    version: int,
+    updated_at: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The `aggregates` row of a state as of a date, figures and monthly history together
+    (one pass over the state; what the worker emits for each touched subject and kind)."""
+    figs, monthly = evaluate(state, as_of)
+    return to_row(subject_id, subject_kind, kind, figs, version, updated_at, monthly)
 
 
 # --- state upkeep -------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from credit.settings import Settings
 from credit.topics import AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, SUBJECTS_TOPIC, VALID_TOPIC
 from schemas.catalog import Catalog
 from schemas.codec import AvroDecoder
-from streams import aggregates, faust_transport
+from streams import aggregates, faust_transport, state_store
 from streams import envelope as env
 from streams.credentials import faust_credentials
 from streams.pipeline import Outcome, Pipeline
@@ -135,32 +135,12 @@ class BatchHandler:
     def _fold(
         self, class_code: str, row: dict[str, Any], touched: dict[str, dict[str, Any]]
     ) -> None:
-        kind = aggregates.kind_of(class_code, row)
-        if kind is None:
-            return
-        sid = row["subject_id"]
-        if sid not in touched:
-            touched[sid] = {"kind_of_subject": row["subject_kind"],
-                            "states": dict(self.aggregates.get(sid) or {})}  # fmt: skip
-        states = touched[sid]["states"]
-        try:
-            states[kind] = aggregates.apply(states.get(kind), kind, row, class_code)
-        except aggregates.AggregateError as exc:
-            log.warning("aggregate skipped for %s/%s: %s", class_code, kind, exc)
+        fold(self.aggregates, touched, class_code, row)
 
     def _update_aggregates(
         self, touched: dict[str, dict[str, Any]], today: dt.date
     ) -> list[dict[str, Any]]:
-        version = int(time.time() * 1000)
-        rows = []
-        for sid, entry in touched.items():
-            self.aggregates[sid] = entry["states"]
-            for kind, state in entry["states"].items():
-                figures = aggregates.figures(state, today)
-                rows.append(
-                    aggregates.to_row(sid, entry["kind_of_subject"], kind, figures, version)
-                )
-        return rows
+        return aggregate_rows(self.aggregates, touched, today)
 
     def _ship(self, results: _Results, aggregate_rows: list[dict[str, Any]]) -> None:
         for code, rows in results.valid.items():
@@ -188,6 +168,43 @@ class BatchHandler:
                 return
             except BufferError:
                 self.producer.poll(0.05)
+
+
+def fold(
+    table: MutableMapping[str, Any],
+    touched: dict[str, dict[str, Any]],
+    class_code: str,
+    row: dict[str, Any],
+) -> None:
+    """Fold a valid row into its subject's state, read from `table` once per batch."""
+    kind = aggregates.kind_of(class_code, row)
+    if kind is None:
+        return
+    sid = row["subject_id"]
+    if sid not in touched:
+        touched[sid] = {"kind_of_subject": row["subject_kind"], "kinds": set(),
+                        "states": dict(table.get(sid) or {})}  # fmt: skip
+    states = touched[sid]["states"]
+    try:
+        states[kind] = aggregates.apply(states.get(kind), kind, row, class_code)
+        touched[sid]["kinds"].add(kind)
+    except aggregates.AggregateError as exc:
+        log.warning("aggregate skipped for %s/%s: %s", class_code, kind, exc)
+
+
+def aggregate_rows(
+    table: MutableMapping[str, Any], touched: dict[str, dict[str, Any]], today: dt.date
+) -> list[dict[str, Any]]:
+    """Write each touched subject's state back once (one changelog record per subject per
+    batch) and build the rows of the kinds that changed; the other kinds' rows stand."""
+    version = int(time.time() * 1000)
+    rows = []
+    for sid, entry in touched.items():
+        table[sid] = entry["states"]
+        for kind in entry["kinds"]:
+            rows.append(aggregates.state_row(sid, entry["kind_of_subject"], kind,
+                                             entry["states"][kind], today, version))  # fmt: skip
+    return rows
 
 
 def _chunks(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -221,8 +238,8 @@ def build_app(
     app = faust.App(
         APP_ID,
         broker=f"{faust_transport.SCHEME}://{bootstrap}",
-        store="memory://",
-        datadir=str(Path(settings.data_dir) / "worker"),
+        store=state_store.store_url(settings),
+        datadir=str(state_store.claim_datadir(Path(settings.data_dir) / "worker")),
         key_serializer="raw",
         value_serializer="raw",
         topic_partitions=settings.topic_partitions,
@@ -242,11 +259,16 @@ def build_app(
     )
     app.sensors.add(BrokerErrorSensor(metrics))
     schema = faust.Schema(key_type=str, key_serializer="raw", value_serializer="json")
-    table_opts: dict[str, Any] = {"schema": schema, "use_partitioner": True}
-    subjects = app.GlobalTable("subjects", default=None, **table_opts)
-    aliases = app.GlobalTable("aliases", default=None, **table_opts)
+
+    def table_opts() -> dict[str, Any]:
+        # a fresh `options` dict per table: Faust's RocksDB store pops keys from it
+        opts = state_store.table_options(settings)
+        return {"schema": schema, "use_partitioner": True, "options": opts}
+
+    subjects = app.GlobalTable("subjects", default=None, **table_opts())
+    aliases = app.GlobalTable("aliases", default=None, **table_opts())
     # subject id → {kind: state}; keyed like the class topics, so it is co-partitioned
-    aggregate_states = app.Table("aggregates", default=None, **table_opts)
+    aggregate_states = app.Table("aggregates", default=None, **table_opts())
     registry = SchemaRegistryClient({"url": registry_url})
     decoder = AvroDecoder(lambda sid: registry.get_schema(sid).schema_str or "")
     pipeline = Pipeline(catalog, decoder, subjects, aliases)

@@ -21,6 +21,9 @@ CREATE TABLE IF NOT EXISTS {db}.aggregates
     last_on_time_date Nullable(Date),
     arrears_repaid    UInt8,
     extra             String,
+    -- the complete months of the last 24 (streams.aggregate_figures.MONTHLY_FIELDS);
+    -- 090_aggregates_monthly.sql unrolls them into the monthly history
+    monthly           Array(Tuple(String, Float64, UInt8, Float64, UInt8, Float64, UInt8, UInt32, Float64, Float64)),
     version           UInt64,
     updated_at        DateTime64(3)
 )

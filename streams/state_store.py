@@ -1,0 +1,106 @@
+"""Where the worker keeps its Faust table state: RocksDB on disk (default) or memory.
+
+Why disk: a subject's aggregate state and registry entries cost ≈2.5–3 KB of Python objects
+in the memory store, so 1M subjects would not fit the worker's 600 MB budget (issue #10); in
+RocksDB they are compact JSON bytes on disk behind a small, bounded cache. The changelog
+topics stay the source of truth either way: a worker that starts without (or with an old)
+local database recovers from them, from the offset its database last saw.
+
+Two details Faust's own RocksDB store gets wrong for our tables, handled here:
+
+* Each key is written into the database of the partition its changelog record goes to (the
+  murmur2 partition of the key, as the producer picks it). Faust's store writes into the
+  partition of the *current event*; with batches mixing partitions, and the global registry
+  tables keyed by something other than the message key, a key would land in one database
+  and its changelog in another, and after a restart a stale copy could be read first.
+* Every worker process claims its own directory under the data dir (`slot-N`, held by an
+  advisory lock for the process's lifetime): two workers on one machine never contend for
+  RocksDB's per-database lock, and a restarted worker (its lock died with it) reuses its
+  slot, so it only replays the changelog tail.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from typing import IO, Any
+
+import faust.stores
+from aiokafka.partitioner import murmur2
+from faust.stores.rocksdb import Store as RocksDBStore
+
+from credit.errors import CreditError
+from credit.settings import Settings
+
+SCHEME = "credit-rocksdb"
+STORE_URLS = {"rocksdb": f"{SCHEME}://", "memory": "memory://"}
+MAX_SLOTS = 64
+_held: list[IO[str]] = []  # the slot locks this process holds (released when it exits)
+
+
+class StateStoreError(CreditError):
+    """The worker's state directory cannot be claimed."""
+
+
+class KeyPartitionedRocksDBStore(RocksDBStore):  # type: ignore[misc]
+    """Faust's RocksDB store (rocksdict driver), keys stored by their changelog partition."""
+
+    def _set(self, key: bytes, value: bytes | None) -> None:
+        partition = partition_of(key, self._partitions())
+        self._key_index[key] = partition
+        self._db_for_partition(partition).put(key, value)
+
+    def _partitions(self) -> int:
+        return int(self.table.changelog_topic.partitions or self.app.conf.topic_partitions)
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition the producer sends a keyed record to (Kafka's murmur2 partitioner)."""
+    return int((murmur2(key) & 0x7FFFFFFF) % partitions)
+
+
+# Explicit registry entry (no autodiscovery): `credit-rocksdb://` → the store above.
+faust.stores.STORES.aliases[SCHEME] = f"{__name__}:KeyPartitionedRocksDBStore"
+
+
+def store_url(settings: Settings) -> str:
+    return STORE_URLS[settings.worker_store]
+
+
+def table_options(settings: Settings) -> dict[str, Any]:
+    """RocksDB options per partition database (a fresh dict each: Faust pops from it).
+
+    Faust's defaults (64 MB × 3 write buffers, 2 GB block cache per database) would let a
+    handful of partition databases outgrow the worker's memory budget on their own.
+    """
+    if settings.worker_store != "rocksdb":
+        return {}
+    mb = 1024 * 1024
+    return {
+        "driver": "rocksdict",
+        "write_buffer_size": settings.worker_store_write_buffer_mb * mb,
+        "max_write_buffer_number": 2,
+        "block_cache_size": settings.worker_store_cache_mb * mb,
+    }
+
+
+def claim_datadir(base: Path) -> Path:
+    """The first `base/slot-N` no other live process holds; held until this process exits."""
+    base.mkdir(parents=True, exist_ok=True)
+    for slot in range(MAX_SLOTS):
+        path = base / f"slot-{slot}"
+        path.mkdir(exist_ok=True)
+        lock = (path / "worker.lock").open("w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            continue
+        lock.write(str(os.getpid()))
+        lock.flush()
+        _held.append(lock)
+        return path
+    raise StateStoreError(
+        f"{MAX_SLOTS} 个工作进程已占用 {base} / all {MAX_SLOTS} worker slots under {base} are held"
+    )
