@@ -6,6 +6,7 @@ through the process that opened it (the `credit up` process serves queries over 
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +19,9 @@ from clickhouse_connect.driver.client import Client
 from schemas.catalog import Catalog
 from sinks.ddl import all_statements
 from sinks.exceptions import StoreError
+from sinks.upgrade import existing_tables, upgrade
+
+log = logging.getLogger("credit.store")
 
 
 class Store:
@@ -61,9 +65,14 @@ class Store:
                 raise StoreError(f"insert into {table}: {exc}") from exc
 
     def apply_ddl(self, catalog: Catalog) -> int:
+        """Create what is missing (a no-op the second time), then upgrade an older store once
+        (`sinks.upgrade`: backfill the subject index, add insert deduplication)."""
         statements = all_statements(catalog, self.database)
+        before = existing_tables(self)
         for sql in statements:
             self.command(sql)
+        for step in upgrade(self, catalog, before):
+            log.info("store %s upgraded: %s", self.database, step)
         return len(statements)
 
     def close(self) -> None:
