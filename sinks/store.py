@@ -47,6 +47,14 @@ def refuses_data(exc: BaseException) -> bool:
     return found is not None and int(found.group(1)) in DATA_ERROR_CODES
 
 
+def _explain(exc: BaseException) -> str:
+    """The error with its root cause (the client's DataError says only which column)."""
+    root = exc
+    while root.__cause__ is not None:
+        root = root.__cause__
+    return f"{exc} ({root})" if root is not exc and str(root) not in str(exc) else str(exc)
+
+
 class Store:
     """A clickhouse-connect client behind a lock (chDB handles are not shared across threads)."""
 
@@ -61,7 +69,8 @@ class Store:
             try:
                 return self.client.command(sql, parameters=parameters)
             except Exception as exc:
-                raise StoreError(f"{exc}") from exc
+                statement = " ".join(sql.split())[:100]
+                raise StoreError(f"{exc} (in: {statement})") from exc
 
     def query(
         self,
@@ -101,7 +110,7 @@ class Store:
                                    column_oriented=True, settings=settings)  # fmt: skip
             except Exception as exc:
                 kind = StoreRejectedError if refuses_data(exc) else StoreError
-                raise kind(f"insert into {table}: {exc}") from exc
+                raise kind(f"insert into {table}: {_explain(exc)}") from exc
 
     def apply_ddl(self, catalog: Catalog) -> int:
         """Create what is missing (a no-op the second time), then upgrade an older store once

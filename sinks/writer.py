@@ -288,7 +288,7 @@ class Sink:
             self.metrics.sink_errors.labels(table).inc()
             if len(rows) == 1:
                 log.error("ClickHouse refused a row of %s (dead-lettered): %s", table, exc)
-                return [(sources[0], str(exc.__cause__ or exc))]
+                return [(sources[0], str(exc))]
         mid = len(rows) // 2
         return self._bisect(table, columns, rows[:mid], sources[:mid], f"{token}/a") + (
             self._bisect(table, columns, rows[mid:], sources[mid:], f"{token}/b"))  # fmt: skip
