@@ -184,7 +184,7 @@ def test_batched_message_shapes_are_stored_row_by_row(store: Store, catalog: Cat
         [
             Message(topic=topic, partition=0, offset=n, value=env.dumps(body))
             for n, (topic, body) in enumerate(bodies)
-        ]  # fmt: skip
+        ]
     )
     assert [count(store, t) for t in ("cls_legal_arrears", "aggregates", "subjects")] == [3, 3, 4]
     sample = sink.metrics.registry.get_sample_value
