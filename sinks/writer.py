@@ -121,6 +121,7 @@ class Sink:
         self._intents = B.Intents()
         self._intents_stale = True
         self._held: list[Message] = []
+        self._latency: dict[str, Any] = {}
         self.stop_event = threading.Event()
         self.batches = 0
 
@@ -240,9 +241,9 @@ class Sink:
 
     def _observe_latency(self, code: str, received_ms: Any, now: dt.datetime) -> None:
         if isinstance(received_ms, int):
-            self.metrics.end_to_end_seconds.labels(code).observe(
-                now.timestamp() - received_ms / 1000
-            )
+            if code not in self._latency:  # `labels()` per record costs more than the observe
+                self._latency[code] = self.metrics.end_to_end_seconds.labels(code)
+            self._latency[code].observe(now.timestamp() - received_ms / 1000)
 
     # -- inserts --------------------------------------------------------------------------------
 
