@@ -110,6 +110,9 @@ def test_a_crash_between_insert_and_commit_stores_nothing_twice(
     store: Store, catalog: Catalog, broker: EmbeddedBroker, topics: SinkTopics,
     produce: Callable[[str, list[bytes]], None],
 ) -> None:  # fmt: skip
+    for table in ("cls_legal_arrears", "outcomes", "subject_index"):
+        # a background merge of the ReplacingMergeTree would hide a duplicate from count()
+        store.command(f"SYSTEM STOP MERGES {store.database}.{table}")
     produce(topics.valid, [valid(i) for i in range(40)])
     crashing = sink_for(store, catalog, broker, topics, CrashBeforeCommit, batch_size=25)
     with pytest.raises(Crash):
