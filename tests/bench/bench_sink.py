@@ -27,6 +27,7 @@ from credit.metrics import create_metrics
 from credit.topics import VALID_TOPIC
 from schemas.catalog import FieldSpec, InfoClass, default_catalog
 from sinks.store import open_embedded
+from sinks.subject_index import drop_index
 from sinks.writer import Sink
 from streams import envelope as env
 from streams.codes import random_uscc
@@ -84,12 +85,15 @@ def main() -> int:
     ap.add_argument("--per-message", type=int, default=1)
     ap.add_argument("--class", dest="code", default="ent_admin_penalty")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--no-index", action="store_true", help="without the subject index's views")
     args = ap.parse_args()
     catalog = default_catalog()
     cls = catalog.get(args.code)
     with tempfile.TemporaryDirectory(prefix="credit-bench-sink-") as tmp:
         store = open_embedded(Path(tmp) / "chdb", "bench")
         store.apply_ddl(catalog)
+        if args.no_index:
+            drop_index(store, catalog)
         sink = Sink(store, catalog, {}, create_metrics())
         rates: list[float] = []
         cpu_rates: list[float] = []
