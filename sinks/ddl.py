@@ -1,7 +1,11 @@
 """DDL for the store: static tables from `sinks/ddl/*.sql`, class tables from the catalog.
 
 One source for chDB and a ClickHouse server; every statement is `IF NOT EXISTS`, so applying
-the DDL twice is a no-op.
+the DDL twice is a no-op. The subject index (`sinks.subject_index`) comes after the class
+tables its views read. Every table the sink writes keeps the hashes of its last
+`DEDUP_WINDOW` inserts (`non_replicated_deduplication_window`), so a batch re-inserted with
+the same `insert_deduplication_token` after a crash is dropped (`sinks.writer`); a replicated
+table deduplicates the same way by default.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from schemas.catalog import Catalog, FieldSpec, InfoClass
+from sinks.subject_index import DEDUP_WINDOW, index_statements
 
 DDL_DIR = Path(__file__).parent / "ddl"
 
@@ -70,13 +75,19 @@ def class_table_sql(cls: InfoClass, db: str) -> str:
         f"ENGINE = ReplacingMergeTree(version)\n"
         f"PARTITION BY toYYYYMM(event_date)\n"
         f"ORDER BY (subject_id, record_key){ttl}\n"
+        f"SETTINGS non_replicated_deduplication_window = {DEDUP_WINDOW}\n"
         f"COMMENT '{cls.name}'"
     )
 
 
 def static_statements(db: str) -> list[str]:
-    return [p.read_text(encoding="utf-8").format(db=db) for p in sorted(DDL_DIR.glob("[0-9]*.sql"))]
+    return [
+        p.read_text(encoding="utf-8").format(db=db, dedup_window=DEDUP_WINDOW)
+        for p in sorted(DDL_DIR.glob("[0-9]*.sql"))
+    ]
 
 
 def all_statements(catalog: Catalog, db: str) -> list[str]:
-    return static_statements(db) + [class_table_sql(cls, db) for cls in catalog]
+    """Static tables, class tables, then the subject index and its views (which read them)."""
+    classes = [class_table_sql(cls, db) for cls in catalog]
+    return static_statements(db) + classes + index_statements(catalog, db)

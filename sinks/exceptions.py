@@ -11,3 +11,8 @@ class StoreError(CreditError):
 
 class QueryError(CreditError):
     """An analyst query that is not allowed or failed; the message says which."""
+
+
+class StoreRejectedError(StoreError):
+    """ClickHouse refuses the data itself (a value a column type cannot hold): retrying the
+    same rows cannot succeed, so the sink finds the offending rows and dead-letters them."""

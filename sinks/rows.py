@@ -1,4 +1,13 @@
-"""Turn internal-topic JSON into rows for the store's tables (pure functions)."""
+"""Turn internal-topic JSON into rows for the store's tables (pure functions).
+
+Message shapes read (both forms of each, so a worker that batches its outputs and one that
+does not can share the topics):
+
+* `credit.valid`: `{"class_code": C, "row": {...}}` or `{"class_code": C, "rows": [{...}, ...]}`;
+* `credit.aggregates`: one aggregate row, or `{"rows": [aggregate_row, ...]}`;
+* `credit.subjects`: one registry entry, or `{"rows": [entry, ...]}`;
+* `credit.deadletter`, `credit.uploads`: one object per message.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +19,9 @@ from typing import Any
 from schemas.catalog import InfoClass
 from sinks.ddl import class_columns
 from streams import envelope as env
+from streams.codes import mask_value
+
+STORE_REJECTED = "store.rejected"
 
 DEAD_LETTER_COLUMNS = (
     "dl_key", "class_code", "provider", "channel", "upload_id", "row", "source_key", "stage",
@@ -56,13 +68,32 @@ class ClassRows:
     def __init__(self, cls: InfoClass) -> None:
         cols = class_columns(cls)
         self.columns = [name for name, _ in cols]
-        self._convert = [_converter(ctype) for _, ctype in cols]
+        # only dates and timestamps need converting: the others go through as they are
+        self._convert = [
+            (i, _converter(ctype))
+            for i, (_, ctype) in enumerate(cols)
+            if "Date32" in ctype or "DateTime64" in ctype
+        ]
+        self._stored_at = self.columns.index("stored_at")
 
     def row(self, values: Mapping[str, Any], now: dt.datetime) -> list[Any]:
-        data = dict(values, stored_at=now)
-        return [
-            conv(data.get(name)) for name, conv in zip(self.columns, self._convert, strict=True)
-        ]
+        out = [values.get(name) for name in self.columns]
+        for i, conv in self._convert:
+            out[i] = conv(out[i])
+        out[self._stored_at] = now
+        return out
+
+
+def valid_records(message: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The class records of one `credit.valid` message, in either shape."""
+    rows = message.get("rows")
+    return list(rows) if isinstance(rows, list) else [message["row"]]
+
+
+def entries(message: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The rows of one `credit.aggregates` / `credit.subjects` message, in either shape."""
+    rows = message.get("rows")
+    return list(rows) if isinstance(rows, list) else [message]
 
 
 def stored_outcome(class_code: str, row: Mapping[str, Any], now: dt.datetime) -> list[Any]:
@@ -126,3 +157,39 @@ def aggregate_row(row: Mapping[str, Any]) -> list[Any]:
             value = []  # a message from a worker older than the monthly history
         out.append(value)
     return out
+
+
+def store_dead_letter(
+    class_code: str,
+    record: Mapping[str, Any],
+    reason: str,
+    position: tuple[str, int, int],
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """A dead letter, in the dead-letter topic's shape, for a row ClickHouse refused.
+
+    Stage `sink`, reason `store.rejected` with ClickHouse's message (ID-like runs masked). A
+    class record keeps its provider row's key, so a corrected re-send replaces it; any other
+    row (registry entry, aggregate, ledger) is keyed by where it was read.
+    """
+    topic, partition, offset = position
+    upload = str(record.get("ingest_upload_id", record.get("upload_id", "")))
+    row = record.get("ingest_row", record.get("row"))
+    source_key = str(record.get("ingest_source_key", record.get("source_key", "")))
+    if upload and (row is not None or source_key):
+        dl_key = f"{upload}:{row}" if row is not None else f"{upload}:{source_key}"
+    else:
+        dl_key = f"sink:{topic}:{partition}:{offset}:{record.get('subject_id', '')}"
+    message = mask_value(reason)
+    now_ms = int(now.timestamp() * 1000)
+    return {
+        "class_code": class_code, "provider": record.get("ingest_provider", record.get("provider", "")),
+        "channel": record.get("ingest_channel", record.get("channel", "")), "upload_id": upload,
+        "row": row if isinstance(row, int) else None, "source_key": source_key, "dl_key": dl_key,
+        "stage": "sink",
+        "reasons": [{"code": STORE_REJECTED, "field": None, "message_zh": f"存储拒绝该行：{message}",
+                     "message_en": f"the store refused the row: {message}"}],
+        "payload": json.loads(json.dumps(record, ensure_ascii=False, default=str)),
+        "raw_b64": "", "topic": topic, "partition": partition, "offset": offset,
+        "received_ms": record.get("ingest_received_at", now_ms), "rejected_ms": now_ms,
+    }  # fmt: skip

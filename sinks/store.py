@@ -6,6 +6,9 @@ through the process that opened it (the `credit up` process serves queries over 
 
 from __future__ import annotations
 
+import logging
+import re
+import struct
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -14,10 +17,42 @@ from urllib.parse import urlparse
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DataError
 
 from schemas.catalog import Catalog
 from sinks.ddl import all_statements
-from sinks.exceptions import StoreError
+from sinks.exceptions import StoreError, StoreRejectedError
+from sinks.upgrade import existing_tables, upgrade
+
+log = logging.getLogger("credit.store")
+
+
+# ClickHouse error codes that mean "this data", not "this store": parse and type errors,
+# values out of a type's range, NULL into a non-Nullable column, violated constraints.
+DATA_ERROR_CODES = frozenset({6, 26, 27, 32, 38, 41, 53, 69, 70, 72, 117, 131, 321, 349, 407, 469})
+_CODE = re.compile(r"Code: (\d+)")
+
+
+def refuses_data(exc: BaseException) -> bool:
+    """Did ClickHouse (or the client serializing for it) refuse the data itself?
+
+    clickhouse-connect checks values against the column types before sending: its DataError
+    and the ValueError/TypeError/ArithmeticError/struct.error its converters raise. From the
+    server, the error codes in DATA_ERROR_CODES. Anything else (connection refused, timeouts,
+    unknown database, too many parts) is the store's state: worth retrying.
+    """
+    if isinstance(exc, DataError | ValueError | TypeError | ArithmeticError | struct.error):
+        return True
+    found = _CODE.search(str(exc))
+    return found is not None and int(found.group(1)) in DATA_ERROR_CODES
+
+
+def _explain(exc: BaseException) -> str:
+    """The error with its root cause (the client's DataError says only which column)."""
+    root = exc
+    while root.__cause__ is not None:
+        root = root.__cause__
+    return f"{exc} ({root})" if root is not exc and str(root) not in str(exc) else str(exc)
 
 
 class Store:
@@ -42,7 +77,8 @@ class Store:
                 return self.client.command(sql, parameters=parameters)
             except Exception as exc:
                 self._failed("command")
-                raise StoreError(f"{exc}") from exc
+                statement = " ".join(sql.split())[:100]
+                raise StoreError(f"{exc} (in: {statement})") from exc
 
     def query(
         self,
@@ -60,20 +96,41 @@ class Store:
         names = result.column_names
         return [dict(zip(names, row, strict=True)) for row in result.result_rows]
 
-    def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
+    def insert(
+        self,
+        table: str,
+        rows: Sequence[Sequence[Any]],
+        columns: Sequence[str],
+        dedup_token: str | None = None,
+    ) -> None:
+        """Insert rows (sent column by column: a transpose in C beats the client's per-value
+        one). With `dedup_token`, a second insert with the same token into a table with a
+        deduplication window is dropped by ClickHouse (`sinks.ddl`).
+
+        Raises StoreRejectedError when ClickHouse refuses the data, StoreError otherwise.
+        """
         if not rows:
             return
+        data = list(zip(*rows, strict=True))
+        settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
         with self._lock:
             try:
-                self.client.insert(table, rows, column_names=list(columns), database=self.database)
+                self.client.insert(table, data, column_names=list(columns), database=self.database,
+                                   column_oriented=True, settings=settings)  # fmt: skip
             except Exception as exc:
                 self._failed("insert")
-                raise StoreError(f"insert into {table}: {exc}") from exc
+                kind = StoreRejectedError if refuses_data(exc) else StoreError
+                raise kind(f"insert into {table}: {_explain(exc)}") from exc
 
     def apply_ddl(self, catalog: Catalog) -> int:
+        """Create what is missing (a no-op the second time), then upgrade an older store once
+        (`sinks.upgrade`: backfill the subject index, add insert deduplication)."""
         statements = all_statements(catalog, self.database)
+        before = existing_tables(self)
         for sql in statements:
             self.command(sql)
+        for step in upgrade(self, catalog, before):
+            log.info("store %s upgraded: %s", self.database, step)
         return len(statements)
 
     def close(self) -> None:

@@ -10,9 +10,10 @@ collapse the same way. Each entry expires with its record: the class tables' TTL
 information about a natural person, 5 years after the behaviour ended; `sinks.ddl`) is
 repeated here, so the copy never outlives the original.
 
-`index_statements` belongs after the class tables in `sinks.ddl.all_statements`; until a
-store has the index, `subject_records` asks the class tables instead (slower, same answer).
-`backfill_index` fills the index once for a store that held records before it existed.
+`index_statements` come after the class tables in `sinks.ddl.all_statements`; a store created
+before them gets them at its next start, and `Store.apply_ddl` then fills the index once with
+`backfill_index`. Without the index (`drop_index`), `subject_records` asks the class tables
+instead (slower, same answer).
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ if TYPE_CHECKING:  # `sinks.ddl` imports this module, and `sinks.store` imports 
     from sinks.store import Store
 
 INDEX_TABLE = "subject_index"
+# Inserts per table whose deduplication tokens are remembered (`sinks.ddl` uses it for every
+# table): a crashed batch is re-inserted right after the restart, well within it.
+DEDUP_WINDOW = 1000
 NEVER = "2149-06-01"  # the Date type's last month: entries of classes without a TTL
 _INDEXED: weakref.WeakKeyDictionary[Store, bool] = weakref.WeakKeyDictionary()
 
@@ -64,7 +68,8 @@ def index_statements(catalog: Catalog, db: str) -> list[str]:
         "ENGINE = ReplacingMergeTree(version)\n"
         "ORDER BY (subject_id, class_code, record_key)\n"
         "TTL expires DELETE\n"
-        "SETTINGS index_granularity = 1024\n"
+        # the class tables' inserts are deduplicated into their views' target too
+        f"SETTINGS index_granularity = 1024, non_replicated_deduplication_window = {DEDUP_WINDOW}\n"
         "COMMENT 'every record by subject, for credit reports'"
     )
     views = [

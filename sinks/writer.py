@@ -1,14 +1,18 @@
 """The ClickHouse sink: internal topics in, batched inserts out, offsets committed after.
 
-Ordered protocol per batch (see `Sink.write_batch`):
-  1. consume up to `sink_batch_size` messages;
-  2. turn them into rows per table;
-  3. insert every table's rows — retrying with back-off while the store is unreachable (the
-     stream waits; nothing is dropped);
-  4. commit the consumer offsets synchronously.
-A crash between 3 and 4 re-inserts the batch on restart; the ReplacingMergeTree keys
-(record key, dead-letter key, row key, upload id) make that a no-op for every query that
-reads with FINAL.
+Ordered protocol per batch (see `Sink.run` and `Sink.write_batch`):
+  1. consume up to `sink_batch_size` messages; a partition whose messages fall inside its
+     last recorded intent is replayed as exactly that range first (`sinks.batches`);
+  2. record the batch's intent: per source partition, the offset range about to be inserted;
+  3. per source partition (a piece), turn the messages into rows per table and insert each
+     table's rows with the token `table/topic/partition/first-last` — retrying with back-off
+     while the store is unreachable (the stream waits; nothing is dropped). Rows ClickHouse
+     refuses are found by bisection and dead-lettered (stage `sink`, `store.rejected`), the
+     others stored;
+  4. commit the pieces' offsets synchronously.
+A crash between 3 and 4 re-forms the same pieces on restart, whose inserts ClickHouse drops
+as duplicates of the tokens it has seen (`non_replicated_deduplication_window`): no row is
+stored twice, not even before a merge.
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections import defaultdict
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
-from confluent_kafka import Consumer, KafkaError, Message
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from credit.metrics import Metrics
 from credit.topics import (
@@ -31,15 +36,58 @@ from credit.topics import (
     VALID_TOPIC,
 )
 from schemas.catalog import Catalog
+from sinks import batches as B
 from sinks import rows as R
-from sinks.exceptions import StoreError
+from sinks.exceptions import StoreError, StoreRejectedError
 from sinks.store import Store
 from streams import envelope as env
 from streams.aggregates import AGGREGATE_COLUMNS
 
 log = logging.getLogger("credit.sink")
 SINK_GROUP = "credit-sink"
-SINK_TOPICS = (VALID_TOPIC, DEAD_LETTER_TOPIC, UPLOADS_TOPIC, SUBJECTS_TOPIC, AGGREGATES_TOPIC)
+
+
+class SinkTopics(NamedTuple):
+    """The internal topics the sink reads (tests give each run its own)."""
+
+    valid: str = VALID_TOPIC
+    dead_letters: str = DEAD_LETTER_TOPIC
+    uploads: str = UPLOADS_TOPIC
+    subjects: str = SUBJECTS_TOPIC
+    aggregates: str = AGGREGATES_TOPIC
+
+    def suffixed(self, suffix: str) -> SinkTopics:
+        return SinkTopics(*(f"{t}.{suffix}" for t in self))
+
+
+DEFAULT_TOPICS = SinkTopics()
+SINK_TOPICS = tuple(DEFAULT_TOPICS)
+_FIXED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "outcomes": R.OUTCOME_COLUMNS, "dead_letters": R.DEAD_LETTER_COLUMNS,
+    "uploads": R.UPLOAD_COLUMNS, "subjects": R.SUBJECT_COLUMNS, "aggregates": AGGREGATE_COLUMNS,
+}  # fmt: skip
+
+
+class Source(NamedTuple):
+    """Where a row came from: what to dead-letter if ClickHouse refuses it."""
+
+    msg: Message
+    class_code: str
+    record: Mapping[str, Any]
+    outcome: int | None  # index of its `stored` outcome row, replaced when refused
+
+
+@dataclass
+class TableRows:
+    """The rows of one table for one piece, each with its source."""
+
+    columns: list[str]
+    rows: list[list[Any]] = field(default_factory=list)
+    sources: list[Source] = field(default_factory=list)
+
+    def add(self, row: list[Any], source: Source) -> None:
+        self.rows.append(row)
+        self.sources.append(source)
 
 
 class Sink:
@@ -53,12 +101,14 @@ class Sink:
         metrics: Metrics,
         batch_size: int = 20000,
         batch_seconds: float = 0.5,
+        topics: SinkTopics = DEFAULT_TOPICS,
     ) -> None:
         self.store = store
         self.catalog = catalog
         self.metrics = metrics
         self.batch_size = batch_size
         self.batch_seconds = batch_seconds
+        self.topics = topics
         self._class_rows = {c.code: R.ClassRows(c) for c in catalog}
         self._conf = {
             "group.id": SINK_GROUP,
@@ -70,23 +120,60 @@ class Sink:
             **consumer_conf,
         }
         self._consumer: Consumer | None = None
+        self._intents = B.Intents()
+        self._intents_stale = True
+        self._held: list[Message] = []
+        self._latency: dict[str, Any] = {}
         self.stop_event = threading.Event()
         self.batches = 0
         self._received: list[tuple[str, float]] = []  # (class, provider receipt) of a batch
 
+    @property
+    def group(self) -> str:
+        return str(self._conf["group.id"])
+
+    # -- the loop -------------------------------------------------------------------------------
+
     def run(self) -> None:
         """Consume until `stop_event` is set; the last batch is stored and committed first."""
         self._consumer = Consumer(self._conf)
-        self._consumer.subscribe(list(SINK_TOPICS))
+        self._consumer.subscribe(list(self.topics), on_assign=self._assigned,
+                                 on_revoke=self._revoked)  # fmt: skip
         try:
             while not self.stop_event.is_set():
                 msgs = self._consumer.consume(self.batch_size, timeout=self.batch_seconds)
-                good = [m for m in msgs if not self._is_error(m)]
-                if good:
-                    self.write_batch(good)  # step 3
-                    self._consumer.commit(asynchronous=False)  # step 4
+                self._handle([m for m in msgs if not self._is_error(m)])
         finally:
             self._consumer.close()
+
+    def _handle(self, consumed: list[Message]) -> None:
+        """Step 1's replay split, then steps 2-4 for the replayed ranges and for the rest."""
+        if self._intents_stale:
+            self._intents = self._with_retry(B.INTENT_TABLE, self._load_intents)
+            self._intents_stale = False
+        split = self._intents.split(self._held + consumed)
+        self._held = split.held
+        for batch in (split.replay, split.rest):
+            if batch:
+                self.write_batch(batch)  # steps 2-3
+                self.commit(batch)  # step 4
+
+    def _load_intents(self) -> B.Intents:
+        return B.Intents.load(self.store, self.group)
+
+    def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._intents_stale = True  # another sink may have left an intent on these partitions
+
+    def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        gone = {(tp.topic, tp.partition) for tp in partitions}
+        self._held = [m for m in self._held if (m.topic(), m.partition()) not in gone]
+        self._intents.forget(gone)
+
+    def commit(self, msgs: list[Message]) -> None:
+        """Step 4: commit the next offset of every source partition in `msgs`."""
+        assert self._consumer is not None
+        offsets = [TopicPartition(p.topic, p.partition, p.last + 1) for p in B.pieces(msgs)]
+        self._consumer.commit(offsets=offsets, asynchronous=False)
 
     def _is_error(self, msg: Message) -> bool:
         err = msg.error()
@@ -96,46 +183,63 @@ class Sink:
             log.warning("sink consumer error: %s", err)
         return True
 
-    def tables_for(self, msgs: list[Message]) -> dict[str, tuple[list[str], list[list[Any]]]]:
-        """Step 2: rows per table for one batch of messages."""
+    # -- messages to rows -----------------------------------------------------------------------
+
+    def tables_for(self, msgs: list[Message]) -> dict[str, TableRows]:
+        """Rows per table for messages of any internal topic, in either message shape
+        (`sinks.rows`); class tables first, `outcomes` last."""
         now = dt.datetime.now(dt.UTC)
-        out: dict[str, tuple[list[str], list[list[Any]]]] = {}
-        grouped: dict[str, list[list[Any]]] = defaultdict(list)
+        tables: dict[str, TableRows] = {}
+
+        def table(name: str) -> TableRows:
+            if name not in tables:
+                tables[name] = TableRows(self._columns(name))
+            return tables[name]
+
         for msg in msgs:
             data = env.loads(msg.value() or b"{}")
             topic = msg.topic()
-            if topic == VALID_TOPIC:
-                code = data["class_code"]
-                for row in data["rows"] if "rows" in data else [data["row"]]:
-                    grouped[f"cls_{code}"].append(self._class_rows[code].row(row, now))
-                    grouped["outcomes"].append(R.stored_outcome(code, row, now))
-                    self._observe_latency(code, row["ingest_received_at"], now)
-            elif topic == DEAD_LETTER_TOPIC:
-                grouped["dead_letters"].append(R.dead_letter_row(data))
+            if topic == self.topics.valid:
+                self._valid_rows(msg, data, now, table)
+            elif topic == self.topics.dead_letters:
                 kind = self._kind(data["class_code"])
-                grouped["outcomes"].append(R.rejected_outcome(data, kind, now))
-            elif topic == UPLOADS_TOPIC:
-                grouped["uploads"].append(R.upload_row(data))
-            elif topic == SUBJECTS_TOPIC:
-                for entry in data.get("rows", [data]):
-                    grouped["subjects"].append(R.subject_row(entry, now))
-            elif topic == AGGREGATES_TOPIC:
-                for agg in data.get("rows", [data]):
-                    grouped["aggregates"].append(R.aggregate_row(agg))
-        for table, rows in grouped.items():
-            out[table] = (self._columns(table), rows)
-        return out
+                table("dead_letters").add(
+                    R.dead_letter_row(data), Source(msg, data["class_code"], data, None)
+                )
+                table("outcomes").add(
+                    R.rejected_outcome(data, kind, now), Source(msg, data["class_code"], data, None)
+                )
+            elif topic == self.topics.uploads:
+                table("uploads").add(
+                    R.upload_row(data), Source(msg, data.get("class_code", ""), data, None)
+                )
+            elif topic == self.topics.subjects:
+                for entry in R.entries(data):
+                    table("subjects").add(R.subject_row(entry, now), Source(msg, "", entry, None))
+            elif topic == self.topics.aggregates:
+                for agg in R.entries(data):
+                    table("aggregates").add(R.aggregate_row(agg), Source(msg, "", agg, None))
+        outcomes = tables.pop("outcomes", None)
+        ordered = dict(sorted(tables.items(), key=lambda kv: not kv[0].startswith("cls_")))
+        return ordered | ({"outcomes": outcomes} if outcomes else {})
+
+    def _valid_rows(self, msg: Message, data: Mapping[str, Any], now: dt.datetime,
+                    table: Any) -> None:  # fmt: skip
+        code = data["class_code"]
+        class_rows, outcomes = table(f"cls_{code}"), table("outcomes")
+        for record in R.valid_records(data):
+            outcomes.add(R.stored_outcome(code, record, now), Source(msg, code, record, None))
+            source = Source(msg, code, record, len(outcomes.rows) - 1)
+            class_rows.add(self._class_rows[code].row(record, now), source)
+            self._observe_latency(code, record["ingest_received_at"], now)
 
     def _kind(self, class_code: str) -> str:
         cls = self.catalog.classes.get(class_code)
         return cls.subject_kind if cls else ""
 
     def _columns(self, table: str) -> list[str]:
-        fixed = {"outcomes": R.OUTCOME_COLUMNS, "dead_letters": R.DEAD_LETTER_COLUMNS,
-                 "uploads": R.UPLOAD_COLUMNS, "subjects": R.SUBJECT_COLUMNS,
-                 "aggregates": AGGREGATE_COLUMNS}  # fmt: skip
-        if table in fixed:
-            return list(fixed[table])
+        if table in _FIXED_COLUMNS:
+            return list(_FIXED_COLUMNS[table])
         return self._class_rows[table.removeprefix("cls_")].columns
 
     def _observe_latency(self, code: str, received_ms: Any, now: dt.datetime) -> None:
@@ -143,29 +247,94 @@ class Sink:
         if isinstance(received_ms, int):
             self._received.append((code, received_ms / 1000))
 
+    def _observe_stored(self) -> None:
+        stored_at, received, self._received = time.time(), self._received, []
+        for code, at in received:
+            if code not in self._latency:  # `labels()` per record costs more than the observe
+                self._latency[code] = self.metrics.end_to_end_seconds.labels(code)
+            self._latency[code].observe(stored_at - at)
+
+    # -- inserts --------------------------------------------------------------------------------
+
     def write_batch(self, msgs: list[Message]) -> None:
+        """Steps 2-3: record the intent, then insert piece by piece (no commit)."""
         started = time.perf_counter()
-        tables, received_pairs = self.tables_for(msgs), self._received
-        for table, (columns, rows) in tables.items():
-            self._insert_with_retry(table, columns, rows)
-            self.metrics.sink_rows.labels(table).inc(len(rows))
-        stored_at, self._received = time.time(), []
-        for code, received in received_pairs:
-            self.metrics.end_to_end_seconds.labels(code).observe(stored_at - received)
+        pieces = B.pieces(msgs)
+        now = dt.datetime.now(dt.UTC)
+        intents = B.intent_rows(self.group, pieces, now)
+        self._with_retry(B.INTENT_TABLE, lambda: self.store.insert(
+            B.INTENT_TABLE, intents, B.INTENT_COLUMNS))  # fmt: skip
+        for piece in pieces:
+            self._write_piece(piece)
+        self._observe_stored()
         self.metrics.sink_batch_rows.observe(len(msgs))
         self.metrics.sink_batch_seconds.observe(time.perf_counter() - started)
         self.batches += 1
 
-    def _insert_with_retry(self, table: str, columns: list[str], rows: list[list[Any]]) -> None:
+    def _write_piece(self, piece: B.Piece) -> None:
+        tables = self.tables_for(piece.msgs)
+        outcomes = tables.pop("outcomes", None)
+        refused: list[tuple[Source, str]] = []
+        for name, rows in tables.items():
+            refused += self._insert_rows(name, rows, piece.token(name))
+        if refused:
+            self._dead_letter(piece, refused, outcomes)
+        if outcomes:
+            self._insert_rows("outcomes", outcomes, piece.token("outcomes"))
+
+    def _insert_rows(self, table: str, rows: TableRows, token: str) -> list[tuple[Source, str]]:
+        """Insert, or bisect a refused insert down to the rows ClickHouse refuses; returns
+        those with ClickHouse's message. Sub-inserts get tokens derived from `token`, so a
+        replay bisects into the same inserts."""
+        refused = self._bisect(table, rows.columns, rows.rows, rows.sources, token)
+        self.metrics.sink_rows.labels(table).inc(len(rows.rows) - len(refused))
+        return refused
+
+    def _bisect(self, table: str, columns: list[str], rows: list[list[Any]],
+                sources: list[Source], token: str) -> list[tuple[Source, str]]:  # fmt: skip
+        try:
+            self._with_retry(table, lambda: self.store.insert(table, rows, columns, token))
+            return []
+        except StoreRejectedError as exc:
+            self.metrics.sink_errors.labels(table).inc()
+            if len(rows) == 1:
+                log.error("ClickHouse refused a row of %s (dead-lettered): %s", table, exc)
+                return [(sources[0], str(exc))]
+        mid = len(rows) // 2
+        return self._bisect(table, columns, rows[:mid], sources[:mid], f"{token}/a") + (
+            self._bisect(table, columns, rows[mid:], sources[mid:], f"{token}/b"))  # fmt: skip
+
+    def _dead_letter(self, piece: B.Piece, refused: list[tuple[Source, str]],
+                     outcomes: TableRows | None) -> None:  # fmt: skip
+        """Refused rows become dead letters; a refused class record's `stored` outcome turns
+        `rejected`, so the upload still adds up (received = stored + rejected)."""
+        now = dt.datetime.now(dt.UTC)
+        dead = TableRows(list(R.DEAD_LETTER_COLUMNS))
+        for source, reason in refused:
+            msg = source.msg
+            position = (msg.topic() or "", msg.partition() or 0, msg.offset() or 0)
+            letter = R.store_dead_letter(source.class_code, source.record, reason, position, now)
+            dead.add(R.dead_letter_row(letter), source)
+            if outcomes is not None and source.outcome is not None:
+                kind = self._kind(source.class_code)
+                outcomes.rows[source.outcome] = R.rejected_outcome(letter, kind, now)
+        for source, reason in self._insert_rows("dead_letters", dead, piece.token("sink-dead")):
+            log.error("a dead letter for a refused row was refused too (%s at %s:%s): %s",
+                      source.class_code, source.msg.topic(), source.msg.offset(), reason)  # fmt: skip
+
+    def _with_retry(self, what: str, call: Any) -> Any:
+        """Run `call` until the store takes it: an unreachable store is waited for (the stream
+        waits, nothing is dropped); StoreRejectedError goes to the caller."""
         delay = 0.5
         while True:
             try:
-                self.store.insert(table, rows, columns)
-                return
+                return call()
+            except StoreRejectedError:
+                raise
             except StoreError as exc:
-                self.metrics.sink_errors.labels(table).inc()
+                self.metrics.sink_errors.labels(what).inc()
                 if self.stop_event.is_set():
                     raise
-                log.warning("insert into %s failed, retrying in %.1fs: %s", table, delay, exc)
+                log.warning("%s failed, retrying in %.1fs: %s", what, delay, exc)
                 time.sleep(delay)
                 delay = min(delay * 2, 30.0)

@@ -24,3 +24,5 @@ CREATE TABLE IF NOT EXISTS {db}.dead_letters
 ENGINE = ReplacingMergeTree(rejected_at)
 PARTITION BY toYYYYMM(received_at)
 ORDER BY (upload_id, dl_key)
+-- insert deduplication: the sink's re-sent batch after a crash is dropped (sinks/writer.py)
+SETTINGS non_replicated_deduplication_window = {dedup_window}

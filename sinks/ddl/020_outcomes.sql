@@ -16,3 +16,5 @@ CREATE TABLE IF NOT EXISTS {db}.outcomes
 ENGINE = ReplacingMergeTree(decided_at)
 PARTITION BY toYYYYMM(received_at)
 ORDER BY (upload_id, row_key)
+-- insert deduplication: the sink's re-sent batch after a crash is dropped (sinks/writer.py)
+SETTINGS non_replicated_deduplication_window = {dedup_window}

@@ -14,3 +14,5 @@ CREATE TABLE IF NOT EXISTS {db}.uploads
 )
 ENGINE = ReplacingMergeTree(finished_at)
 ORDER BY upload_id
+-- insert deduplication: the sink's re-sent batch after a crash is dropped (sinks/writer.py)
+SETTINGS non_replicated_deduplication_window = {dedup_window}

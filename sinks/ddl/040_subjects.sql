@@ -12,3 +12,5 @@ CREATE TABLE IF NOT EXISTS {db}.subjects
 )
 ENGINE = ReplacingMergeTree(updated_at)
 ORDER BY subject_id
+-- insert deduplication: the sink's re-sent batch after a crash is dropped (sinks/writer.py)
+SETTINGS non_replicated_deduplication_window = {dedup_window}

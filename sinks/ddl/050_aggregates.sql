@@ -29,3 +29,5 @@ CREATE TABLE IF NOT EXISTS {db}.aggregates
 )
 ENGINE = ReplacingMergeTree(version)
 ORDER BY (subject_id, kind)
+-- insert deduplication: the sink's re-sent batch after a crash is dropped (sinks/writer.py)
+SETTINGS non_replicated_deduplication_window = {dedup_window}

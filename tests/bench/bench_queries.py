@@ -30,7 +30,7 @@ from sinks.ddl import META_COLUMNS, class_columns
 from sinks.queries import ARREARS_CLASSES
 from sinks.rows import SUBJECT_COLUMNS
 from sinks.store import Store, open_embedded
-from sinks.subject_index import INDEX_TABLE, drop_index, has_index, index_statements
+from sinks.subject_index import INDEX_TABLE, drop_index
 from streams.codes import random_citizen_id, random_uscc
 
 BATCH = 100_000
@@ -168,10 +168,7 @@ def main() -> int:
     catalog = default_catalog()
     with tempfile.TemporaryDirectory(prefix="credit-bench-") as tmp:
         store = open_embedded(Path(tmp) / "chdb", "bench")
-        store.apply_ddl(catalog)
-        if not has_index(store):  # until `all_statements` carries the subject index
-            for sql in index_statements(catalog, store.database):
-                store.command(sql)
+        store.apply_ddl(catalog)  # the shipped DDL, subject index included
         filler = Filler(catalog, args.companies, args.persons)
         seconds = fill(store, filler, args.records)
         t = time.perf_counter()

@@ -12,7 +12,8 @@ from schemas.catalog import Catalog
 from sinks.ddl import all_statements
 from sinks.ddl_cluster import cluster_statements, cluster_variant, render
 from sinks.store import Store
-from sinks.subject_index import index_statements
+from sinks.subject_index import DEDUP_WINDOW, index_statements
+from sinks.upgrade import DEDUP_SETTING, SINK_TABLES, existing_tables, upgrade
 
 pytestmark = pytest.mark.integration
 
@@ -98,3 +99,22 @@ def test_credit_ddl_prints_or_writes_the_sql(
     assert credit_main(["ddl", "--cluster", "main", "-o", str(out)]) == 0
     assert out.read_text(encoding="utf-8").count(" ON CLUSTER main") == out.read_text().count(";\n")
     assert credit_main(["ddl", "--cluster", "main;drop"]) == 2
+
+
+def test_an_older_store_gets_insert_deduplication_once(store: Store, catalog: Catalog) -> None:
+    """Tables created before the dedup window get it at the next start, and only then."""
+    for table in ("outcomes", "cls_legal_arrears"):
+        store.command(f"ALTER TABLE {store.database}.{table} RESET SETTING {DEDUP_SETTING}")
+    before = existing_tables(store)
+    assert DEDUP_SETTING not in before["outcomes"]
+    assert upgrade(store, catalog, before) == [
+        f"outcomes: {DEDUP_SETTING} = {DEDUP_WINDOW}",
+        f"cls_legal_arrears: {DEDUP_SETTING} = {DEDUP_WINDOW}",
+    ]
+    assert upgrade(store, catalog, existing_tables(store)) == []
+
+
+def test_every_table_the_sink_writes_deduplicates_inserts(store: Store, catalog: Catalog) -> None:
+    tables = existing_tables(store)
+    for table in (*SINK_TABLES, *(cls.table for cls in catalog)):
+        assert f"{DEDUP_SETTING} = {DEDUP_WINDOW}" in tables[table], table

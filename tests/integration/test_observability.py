@@ -208,7 +208,8 @@ def _run_worker_probes(broker: EmbeddedBroker, catalog: Catalog, tmp_path: Path)
             time.sleep(0.5)
         assert live is not None and live.status_code == 200
         assert ready is not None and ready.json()["ready"], (tmp_path / "worker.log").read_text()
-        assert not_ready > 0  # the group join and changelog recovery take seconds: 503 meanwhile
+        # 503 until the group join and changelog recovery end (`not_ready` polls saw it; on a
+        # quick join the first poll may already find the worker ready, so it is not asserted)
         assert "credit_broker_errors" in httpx.get(f"{base}/metrics").text
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0

@@ -1,0 +1,51 @@
+"""Bring a store created by an earlier version up to the current DDL, once.
+
+`CREATE … IF NOT EXISTS` adds what is missing but never changes what exists. Two changes
+need more than that, and both are done only when they are still missing, so a second start
+does nothing:
+
+* the subject index arrived after stores already held records: when `apply_ddl` has just
+  created it next to existing class tables, the records already stored are indexed
+  (`backfill_index`). Rows a sink in another process inserts meanwhile may be indexed twice;
+  the index is a ReplacingMergeTree on the record key and readers keep the latest version.
+* insert deduplication needs `non_replicated_deduplication_window` on every table the sink
+  writes; older tables get it with `ALTER TABLE … MODIFY SETTING` (metadata only).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from schemas.catalog import Catalog
+from sinks.subject_index import DEDUP_WINDOW, INDEX_TABLE, backfill_index
+
+if TYPE_CHECKING:
+    from sinks.store import Store
+
+DEDUP_SETTING = "non_replicated_deduplication_window"
+SINK_TABLES = ("dead_letters", "outcomes", "uploads", "subjects", "aggregates", INDEX_TABLE)
+
+
+def existing_tables(store: Store) -> dict[str, str]:
+    """Table name → CREATE statement, for the store's database."""
+    rows = store.query(
+        "SELECT name, create_table_query AS q FROM system.tables WHERE database = {d:String}",
+        {"d": store.database},
+    )
+    return {str(r["name"]): str(r["q"]) for r in rows}
+
+
+def upgrade(store: Store, catalog: Catalog, before: dict[str, str]) -> list[str]:
+    """Upgrade steps for a store whose tables were `before` this start's DDL; what was done."""
+    done = []
+    if INDEX_TABLE not in before and any(cls.table in before for cls in catalog):
+        backfill_index(store, catalog)
+        done.append(f"{INDEX_TABLE}: backfilled from the class tables")
+    for table in (*SINK_TABLES, *(cls.table for cls in catalog)):
+        query = before.get(table)
+        if query is not None and DEDUP_SETTING not in query:
+            store.command(
+                f"ALTER TABLE {store.database}.{table} MODIFY SETTING {DEDUP_SETTING} = {DEDUP_WINDOW}"
+            )
+            done.append(f"{table}: {DEDUP_SETTING} = {DEDUP_WINDOW}")
+    return done
