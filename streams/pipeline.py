@@ -8,7 +8,6 @@ the worker feeds messages in and sends the results out.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -85,9 +84,16 @@ def _event_date(cls: InfoClass, record: Mapping[str, Any], received: dt.date) ->
     return received
 
 
-@functools.lru_cache(maxsize=1024)
+_END_FIELDS: dict[str, tuple[str, ...]] = {}
+
+
 def _end_fields(cls: InfoClass) -> tuple[str, ...]:
-    return tuple(n for n in cls.by_name if n.endswith("_end") or n.endswith("_to"))
+    # keyed by code: hashing the pydantic model itself cost more than the scan it saves
+    fields = _END_FIELDS.get(cls.code)
+    if fields is None:
+        fields = tuple(n for n in cls.by_name if n.endswith("_end") or n.endswith("_to"))
+        _END_FIELDS[cls.code] = fields
+    return fields
 
 
 def _behaviour_end(cls: InfoClass, record: Mapping[str, Any], event: dt.date) -> dt.date:

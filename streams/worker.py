@@ -35,6 +35,7 @@ from streams import envelope as env
 from streams.credentials import faust_credentials
 from streams.pipeline import Outcome, Pipeline
 from streams.sensors import BrokerErrorSensor
+from streams.table_view import ChunkView
 
 log = logging.getLogger("credit.worker")
 APP_ID = "credit-worker"
@@ -85,8 +86,10 @@ class BatchHandler:
         producer: Producer,
         metrics: Metrics,
         aggregates: MutableMapping[str, Any],
+        views: tuple[ChunkView, ...] = (),
     ) -> None:
         self.pipeline = pipeline
+        self.views = views
         self.producer = producer
         self.metrics = metrics
         self.aggregates = aggregates
@@ -96,6 +99,8 @@ class BatchHandler:
     def handle(self, events: list[env.Inbound]) -> int:
         """Process the messages; returns how many records they held."""
         started = time.perf_counter()
+        for view in self.views:  # what other workers wrote meanwhile is read afresh
+            view.forget()
         today = dt.date.today()
         touched: dict[str, dict[str, Any]] = {}
         results = _Results()
@@ -271,11 +276,12 @@ def build_app(
     aggregate_states = app.Table("aggregates", default=None, **table_opts())
     registry = SchemaRegistryClient({"url": registry_url})
     decoder = AvroDecoder(lambda sid: registry.get_schema(sid).schema_str or "")
-    pipeline = Pipeline(catalog, decoder, subjects, aliases)
+    views = (ChunkView(subjects), ChunkView(aliases), ChunkView(aggregate_states))
+    pipeline = Pipeline(catalog, decoder, views[0], views[1])
     producer = Producer(count_broker_errors({**settings.kafka_config(bootstrap), "linger.ms": 5,
                          "partitioner": "murmur2_random", "enable.idempotence": True},
                          metrics, "worker"))  # fmt: skip
-    handler = BatchHandler(pipeline, producer, metrics, aggregate_states)
+    handler = BatchHandler(pipeline, producer, metrics, views[2], views)
     source = app.topic(*[c.topic for c in catalog], key_serializer="raw", value_serializer="raw")
 
     @app.task  # type: ignore[untyped-decorator]

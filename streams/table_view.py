@@ -1,0 +1,59 @@
+"""A Faust table as one chunk of the worker sees it: every key read from the store at most once.
+
+With the RocksDB store each `table.get` is a `__contains__` plus a `__getitem__`, both
+going to RocksDB and decoding JSON, and one record asks for its subject up to four times
+(resolve, pilot-code check, learn, registry update). Within a chunk nothing else writes
+the table (the handler is synchronous, changelog updates from other workers wait for the
+event loop), so remembering what was read or written until `forget()` is exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+_UNREAD = object()
+
+
+class ChunkView(MutableMapping[str, Any]):
+    """Reads through to `table` once per key until `forget()`; writes go through at once."""
+
+    def __init__(self, table: MutableMapping[str, Any]) -> None:
+        self.table = table
+        self._seen: dict[str, Any] = {}
+
+    def forget(self) -> None:
+        self._seen.clear()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self._seen.get(key, _UNREAD)
+        if value is _UNREAD:
+            try:
+                value = self.table[key]
+            except KeyError:
+                value = None
+            self._seen[key] = value
+        return default if value is None else value
+
+    def __getitem__(self, key: str) -> Any:
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key) is not None
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.table[key] = value
+        self._seen[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.table[key]
+        self._seen[key] = None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.table)
+
+    def __len__(self) -> int:
+        return len(self.table)
