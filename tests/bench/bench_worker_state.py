@@ -42,7 +42,7 @@ def rss_mb() -> float:
 def rows_for(first: int, subjects: int, per_subject: int, registry: tuple[dict[str, Any], ...]
              ) -> list[Row]:  # fmt: skip
     """Enriched rows (as the worker folds them) of `subjects` subjects from seed `first`."""
-    from credit.bench import workload
+    from credit.bench_workload import workload
     from schemas.catalog import default_catalog
     from streams.identity import learn, resolve
     from streams.pipeline import enrich
