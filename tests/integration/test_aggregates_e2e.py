@@ -13,9 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
+from bills import bill, send
 
-from producers.channel import publish_rows
-from producers.publisher import Publisher, new_upload_id
 from schemas.catalog import Catalog
 from streams.codes import random_uscc
 
@@ -33,24 +32,12 @@ def _months_before(today: dt.date, n: int) -> list[dt.date]:
 
 
 def _bill(uscc: str, month: dt.date, usage: float, amount: float) -> dict[str, str]:
-    end = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
-    return {
-        "机构全称": "聚合测试有限公司", "所属单位统一社会信用代码": uscc, "缴费类型名称": "水费",
-        "计量开始月或日": month.isoformat(), "计量截止月或日": end.isoformat(),
-        "使用量": f"{usage}", "使用单位": "吨", "缴费金额": f"{amount:.2f}",
-        "缴纳日期": (end + dt.timedelta(days=5)).isoformat(), "信息源头部门全称": "水务集团",
-        "提供单位全称": "水务集团", "提供日期": (end + dt.timedelta(days=6)).isoformat(),
-    }  # fmt: skip
+    return bill(uscc, month, usage, amount, name="聚合测试有限公司", kind="水费", unit="吨",
+                provider="水务集团")  # fmt: skip
 
 
 def _send(platform: dict[str, Any], catalog: Catalog, rows: list[dict[str, str]]) -> str:
-    publisher = Publisher({"bootstrap.servers": platform["bootstrap"]}, platform["registry_url"],
-                          "水务集团", "sdk")  # fmt: skip
-    upload = new_upload_id("sdk")
-    cls = catalog.get("legal_utility_payment")
-    result = publish_rows(publisher, cls, catalog, [(i + 2, r) for i, r in enumerate(rows)], upload)
-    assert result.rejected == 0, result.errors
-    return upload
+    return send(platform, catalog, rows, "水务集团")
 
 
 def _water(platform: dict[str, Any], uscc: str) -> dict[str, Any]:
