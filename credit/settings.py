@@ -40,7 +40,9 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(2, ge=1, description="partitions per class topic")
     topic_replication_factor: int = Field(1, ge=1, description="3 on a real Kafka cluster")
     session_timeout_ms: int = Field(6000, ge=1000, description="consumer group session timeout")
-    worker_batch_size: int = Field(200, ge=1, description="messages per Faust batch")
+    worker_batch_size: int = Field(
+        100, ge=1, description="messages per Faust batch, and at most held unacknowledged"
+    )
     worker_batch_seconds: float = Field(0.2, gt=0)
     worker_chunk_records: int = Field(
         5000, ge=1, description="records per synchronous step (keeps heartbeats flowing)"

@@ -261,6 +261,9 @@ def build_app(
         producer_max_batch_size=512 * 1024,
         producer_linger=0.01,
         consumer_max_fetch_size=4 * 1024**2,
+        # Faust buffers 4,096 unacknowledged messages by default: with 500-record batches
+        # that held the backlog of whole uploads in memory (worker RSS 800 MB and rising)
+        stream_buffer_maxsize=settings.worker_batch_size,
     )
     app.sensors.add(BrokerErrorSensor(metrics))
     schema = faust.Schema(key_type=str, key_serializer="raw", value_serializer="json")
