@@ -48,6 +48,12 @@ def headers_to_dict(headers: Any) -> dict[str, str]:
     return out
 
 
+def batch_count(headers: Mapping[str, str]) -> int | None:
+    """The record count a batch's `credit-batch` header announces, if readable."""
+    text = headers.get(H_BATCH, "")
+    return int(text) if text.isdigit() else None
+
+
 def rows_header(rows: list[int | None]) -> str:
     """Rows of a batch as `3-9,12,,14`: runs of consecutive rows collapse, `None` is empty."""
     parts: list[str] = []

@@ -185,7 +185,7 @@ class Pipeline:
             return [self.process(msg, today)]
         day = today or dt.date.today()
         meta = _meta(msg)
-        count_text = msg.headers.get(env.H_BATCH, "")
+        count = env.batch_count(msg.headers)
         rows = env.parse_rows(msg.headers.get(env.H_ROWS, ""))
         try:
             cls = self.catalog.by_topic(msg.topic)
@@ -194,9 +194,9 @@ class Pipeline:
             code = exc.reason if isinstance(exc, CodecError) else "class.unknown"
             why = Violation(code, None, "消息无法解码", str(exc))
             class_code = "" if isinstance(exc, UnknownClassError) else cls.code
-            expected = int(count_text) if count_text.isdigit() else max(len(rows), 1)
+            expected = count if count is not None else max(len(rows), 1)
             return self._lost(msg, class_code, meta, rows, 0, expected, why)
-        expected = int(count_text) if count_text.isdigit() else len(bodies)
+        expected = count if count is not None else len(bodies)
         out = [
             self._batch_record(cls, msg, self._row_meta(meta, msg, rows, i), schema_id, body, day)
             for i, body in enumerate(bodies)

@@ -110,9 +110,9 @@ class BatchHandler:
                 records += 1
                 self._collect(msg, out, results)
                 if out.valid is not None:
-                    self._fold(out.class_code, out.valid, touched)
-        aggregate_rows = self._update_aggregates(touched, today)  # step 2
-        self._ship(results, aggregate_rows)  # step 3
+                    fold(self.aggregates, touched, out.class_code, out.valid)
+        changed = aggregate_rows(self.aggregates, touched, today)  # step 2
+        self._ship(results, changed)  # step 3
         remaining = self.producer.flush(30)
         if remaining:
             raise RuntimeError(f"{remaining} results not acknowledged; batch will be redelivered")
@@ -136,16 +136,6 @@ class BatchHandler:
             results.counts[(out.class_code, "rejected")] += 1
             for reason in {r["code"] for r in out.dead["reasons"]}:
                 results.reasons[(out.class_code, out.dead["provider"], reason)] += 1
-
-    def _fold(
-        self, class_code: str, row: dict[str, Any], touched: dict[str, dict[str, Any]]
-    ) -> None:
-        fold(self.aggregates, touched, class_code, row)
-
-    def _update_aggregates(
-        self, touched: dict[str, dict[str, Any]], today: dt.date
-    ) -> list[dict[str, Any]]:
-        return aggregate_rows(self.aggregates, touched, today)
 
     def _ship(self, results: _Results, aggregate_rows: list[dict[str, Any]]) -> None:
         for code, rows in results.valid.items():
@@ -217,8 +207,7 @@ def _chunks(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 
 
 def _record_count(msg: env.Inbound) -> int:
-    count = msg.headers.get(env.H_BATCH, "")
-    return int(count) if count.isdigit() else 1
+    return env.batch_count(msg.headers) or 1
 
 
 def _by_records(msgs: list[env.Inbound], limit: int) -> list[list[env.Inbound]]:
