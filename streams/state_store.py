@@ -44,15 +44,33 @@ class StateStoreError(CreditError):
 
 
 class KeyPartitionedRocksDBStore(RocksDBStore):  # type: ignore[misc]
-    """Faust's RocksDB store (rocksdict driver), keys stored by their changelog partition."""
+    """Faust's RocksDB store (rocksdict driver), keys stored by their changelog partition.
+
+    A key's database is computed, never searched: Faust looks a key up in a small LRU index
+    and otherwise probes every partition database, and reads a table key twice (`in`, then
+    `[]`); here one read goes to the one database that can hold it.
+    """
 
     def _set(self, key: bytes, value: bytes | None) -> None:
-        partition = partition_of(key, self._partitions())
-        self._key_index[key] = partition
-        self._db_for_partition(partition).put(key, value)
+        self._db_for_key(key).put(key, value)
 
-    def _partitions(self) -> int:
-        return int(self.table.changelog_topic.partitions or self.app.conf.topic_partitions)
+    def _get(self, key: bytes) -> bytes | None:
+        value: bytes | None = self._db_for_key(key).get(key)
+        return value
+
+    def _contains(self, key: bytes) -> bool:
+        return self._get(key) is not None
+
+    def _del(self, key: bytes) -> None:
+        self._db_for_key(key).delete(key)
+
+    def _db_for_key(self, key: bytes) -> Any:
+        return self._db_for_partition(partition_of(key, changelog_partitions(self.table)))
+
+
+def changelog_partitions(table: Any) -> int:
+    """How many partitions a table's changelog has (Faust creates it with these)."""
+    return int(table.changelog_topic.partitions or table.app.conf.topic_partitions)
 
 
 def partition_of(key: bytes, partitions: int) -> int:

@@ -4,7 +4,8 @@ Faust stays at the edge: the agent takes batches of events (amortizing Faust's p
 cost), hands each to the pure `Pipeline`, and produces the results with one confluent-kafka
 producer flushed per batch, before Faust acknowledges the batch (at-least-once; the store
 deduplicates). The subject registry lives in Faust global tables with changelog topics, so
-a restarted worker recovers it.
+a restarted worker recovers it; the worker writes its tables' changelogs with the same
+producer (`streams.changelog`), so they too are flushed before the acknowledgement.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from schemas.catalog import Catalog
 from schemas.codec import AvroDecoder
 from streams import aggregates, faust_transport, state_store
 from streams import envelope as env
+from streams.changelog import Changelog
 from streams.credentials import faust_credentials
 from streams.pipeline import Outcome, Pipeline
 from streams.sensors import BrokerErrorSensor
@@ -87,9 +89,11 @@ class BatchHandler:
         metrics: Metrics,
         aggregates: MutableMapping[str, Any],
         views: tuple[ChunkView, ...] = (),
+        changelog: Changelog | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.views = views
+        self.changelog = changelog
         self.producer = producer
         self.metrics = metrics
         self.aggregates = aggregates
@@ -116,6 +120,8 @@ class BatchHandler:
         remaining = self.producer.flush(30)
         if remaining:
             raise RuntimeError(f"{remaining} results not acknowledged; batch will be redelivered")
+        if self.changelog is not None:
+            self.changelog.settle()
         self._count(results)
         self.metrics.worker_batch_seconds.observe(time.perf_counter() - started)
         self.processed += records
@@ -268,12 +274,13 @@ def build_app(
     aggregate_states = app.Table("aggregates", default=None, **table_opts())
     registry = SchemaRegistryClient({"url": registry_url})
     decoder = AvroDecoder(lambda sid: registry.get_schema(sid).schema_str or "")
-    views = (ChunkView(subjects), ChunkView(aliases), ChunkView(aggregate_states))
-    pipeline = Pipeline(catalog, decoder, views[0], views[1])
     producer = Producer(count_broker_errors({**settings.kafka_config(bootstrap), "linger.ms": 5,
                          "partitioner": "murmur2_random", "enable.idempotence": True},
                          metrics, "worker"))  # fmt: skip
-    handler = BatchHandler(pipeline, producer, metrics, views[2], views)
+    changelog = Changelog(producer)  # table writes: store + changelog, flushed with the outputs
+    views = tuple(ChunkView(t, changelog) for t in (subjects, aliases, aggregate_states))
+    pipeline = Pipeline(catalog, decoder, views[0], views[1])
+    handler = BatchHandler(pipeline, producer, metrics, views[2], views, changelog)
     source = app.topic(*[c.topic for c in catalog], key_serializer="raw", value_serializer="raw")
 
     @app.task  # type: ignore[untyped-decorator]
