@@ -8,6 +8,8 @@ partitioned the same way).
 
 from __future__ import annotations
 
+import struct
+
 _SEED = 0x9747B28C
 _M = 0x5BD1E995
 _MASK = 0xFFFFFFFF
@@ -18,8 +20,7 @@ def murmur2(data: bytes) -> int:
     length = len(data)
     h = (_SEED ^ length) & _MASK
     end = length - length % 4
-    for i in range(0, end, 4):
-        k = int.from_bytes(data[i : i + 4], "little")
+    for k in struct.unpack_from(f"<{end // 4}I", data):  # the 4-byte words, little-endian
         k = (k * _M) & _MASK
         k ^= k >> 24
         k = (k * _M) & _MASK

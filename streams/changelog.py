@@ -23,12 +23,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from faust.stores.base import SerializedStore
 from faust.types import TP
 
 from credit.errors import CreditError
-from streams.state_store import changelog_partitions, partition_of
+from streams.state_store import KeyPartitionedRocksDBStore, changelog_partitions, partition_of
 
 
 class ChangelogError(CreditError):
@@ -41,15 +41,20 @@ class Changelog:
     def __init__(self, producer: Producer) -> None:
         self.producer = producer
         self._stores: dict[str, Any] = {}  # changelog topic → the store of its table
+        self._topics: dict[int, tuple[str, int]] = {}  # id(table) → changelog, partitions
         self._offsets: dict[tuple[str, int], int] = {}  # delivered, not yet persisted
         self._failed: list[str] = []
 
     def write(self, table: Any, key: str, value: Any) -> None:
         """Set (or, for `None`, delete) `key` in the table's store and its changelog."""
         store = table.data
+        topic, partitions = self._topic_of(table)
         key_bytes = store._encode_key(key)
+        partition = partition_of(key_bytes, partitions)
         data = None if value is None else store._encode_value(value)
-        if isinstance(store, SerializedStore):  # RocksDB: store the bytes just encoded
+        if isinstance(store, KeyPartitionedRocksDBStore) and data is not None:
+            store.put_at(partition, key_bytes, data)  # the bytes just encoded
+        elif isinstance(store, SerializedStore):
             if data is None:
                 store._del(key_bytes)
             else:
@@ -58,10 +63,15 @@ class Changelog:
             store.pop(key, None)
         else:
             store[key] = value
-        topic = table.changelog_topic.get_topic_name()
-        self._stores[topic] = store
-        partition = partition_of(key_bytes, changelog_partitions(table))
         self._produce(topic, partition, key_bytes, data)
+
+    def _topic_of(self, table: Any) -> tuple[str, int]:
+        found = self._topics.get(id(table))
+        if found is None:
+            found = (table.changelog_topic.get_topic_name(), changelog_partitions(table))
+            self._topics[id(table)] = found
+            self._stores[found[0]] = table.data
+        return found
 
     def settle(self) -> None:
         """After the producer's flush: fail the batch if a record was lost, else persist the
@@ -84,6 +94,11 @@ class Changelog:
                 return
             except BufferError:
                 self.producer.poll(0.05)
+            except KafkaException as exc:  # refused at once (e.g. a partition the topic lacks)
+                raise ChangelogError(
+                    f"状态变更日志无法写入 {topic}[{partition}] / changelog record for "
+                    f"{topic}[{partition}] refused: {exc}; the batch will be redelivered"
+                ) from exc
 
     def _delivered(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
