@@ -9,7 +9,7 @@ from typing import Any
 import faust
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from credit.broker import EmbeddedBroker
 from streams.changelog import Changelog, ChangelogError
