@@ -199,12 +199,13 @@ def aggregate_rows(
     """Write each touched subject's state back once (one changelog record per subject per
     batch) and build the rows of the kinds that changed; the other kinds' rows stand."""
     version = int(time.time() * 1000)
+    now = dt.datetime.now(dt.UTC)
     rows = []
     for sid, entry in touched.items():
         table[sid] = entry["states"]
         for kind in entry["kinds"]:
             rows.append(aggregates.state_row(sid, entry["kind_of_subject"], kind,
-                                             entry["states"][kind], today, version))  # fmt: skip
+                                             entry["states"][kind], today, version, now))  # fmt: skip
     return rows
 
 
