@@ -24,7 +24,6 @@ from __future__ import annotations
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
-from faust.stores.base import SerializedStore
 from faust.types import TP
 
 from credit.errors import CreditError
@@ -49,20 +48,16 @@ class Changelog:
         """Set (or, for `None`, delete) `key` in the table's store and its changelog."""
         store = table.data
         topic, partitions = self._topic_of(table)
-        key_bytes = store._encode_key(key)
-        partition = partition_of(key_bytes, partitions)
-        data = None if value is None else store._encode_value(value)
-        if isinstance(store, KeyPartitionedRocksDBStore) and data is not None:
-            store.put_at(partition, key_bytes, data)  # the bytes just encoded
-        elif isinstance(store, SerializedStore):
-            if data is None:
-                store._del(key_bytes)
+        if isinstance(store, KeyPartitionedRocksDBStore):
+            key_bytes, data, partition = store.write(key, value)
+        else:  # the memory store keeps Python objects
+            key_bytes = store._encode_key(key)
+            data = None if value is None else store._encode_value(value)
+            partition = partition_of(key_bytes, partitions)
+            if value is None:
+                store.pop(key, None)
             else:
-                store._set(key_bytes, data)
-        elif value is None:  # the memory store keeps Python objects
-            store.pop(key, None)
-        else:
-            store[key] = value
+                store[key] = value
         self._produce(topic, partition, key_bytes, data)
 
     def _topic_of(self, table: Any) -> tuple[str, int]:

@@ -9,10 +9,11 @@ event loop), so remembering what was read or written until `forget()` is exact.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
 from streams.changelog import Changelog
+from streams.state_store import KeyPartitionedRocksDBStore
 
 _UNREAD = object()
 
@@ -28,8 +29,20 @@ class ChunkView(MutableMapping[str, Any]):
     def __init__(self, table: Any, changelog: Changelog | None = None) -> None:
         self.table = table
         self.changelog = changelog
-        self._reads: Any = table.data if changelog is not None else table
+        store = table.data if changelog is not None else None
+        self._read = store.read if isinstance(store, KeyPartitionedRocksDBStore) else (
+            self._read_mapping(table if store is None else store))  # fmt: skip
         self._seen: dict[str, Any] = {}
+
+    @staticmethod
+    def _read_mapping(mapping: Any) -> Callable[[str], Any]:
+        def read(key: str) -> Any:
+            try:
+                return mapping[key]
+            except KeyError:
+                return None
+
+        return read
 
     def forget(self) -> None:
         self._seen.clear()
@@ -37,11 +50,7 @@ class ChunkView(MutableMapping[str, Any]):
     def get(self, key: str, default: Any = None) -> Any:
         value = self._seen.get(key, _UNREAD)
         if value is _UNREAD:
-            try:
-                value = self._reads[key]
-            except KeyError:
-                value = None
-            self._seen[key] = value
+            value = self._seen[key] = self._read(key)
         return default if value is None else value
 
     def __getitem__(self, key: str) -> Any:

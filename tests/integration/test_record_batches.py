@@ -76,7 +76,7 @@ def test_a_batched_upload_is_stored_record_by_record(
     bad = codes[17][:-1] + ("1" if codes[17][-1] != "1" else "2")  # wrong check character
     rows = [(n + 1, _row(bad if n == 17 else c, n)) for n, c in enumerate(codes)]
     publisher = Publisher({"bootstrap.servers": platform["bootstrap"]}, platform["registry_url"],
-                          "水务集团", "sdk", batch_records=100)  # fmt: skip
+                          "水务集团", "sdk", batch_records=100, linger_s=30)  # fmt: skip
     upload_id = new_upload_id("sdk")
     result = publish_rows(publisher, catalog.get(CODE), catalog, rows, upload_id)
     assert (result.sent, publisher.report.delivered) == (450, 450)

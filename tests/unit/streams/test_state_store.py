@@ -40,3 +40,31 @@ def test_rocksdb_options_are_bounded_and_memory_store_has_none() -> None:
     assert table_options(disk) is not opts  # Faust pops from it: one dict per table
     memory = Settings(worker_store="memory")
     assert (store_url(memory), table_options(memory)) == ("memory://", {})
+
+
+def test_fast_encoding_is_byte_for_byte_fausts(tmp_path: Path) -> None:
+    """The worker's read/write path skips Faust's serializer registry; what it writes must
+    still be what Faust's own store and changelog recovery decode."""
+    import faust
+
+    from streams.state_store import KeyPartitionedRocksDBStore, encode_key, encode_value
+
+    app = faust.App("enc-test", broker="kafka://127.0.0.1:1", store="credit-rocksdb://",
+                    datadir=str(tmp_path), topic_partitions=2)  # fmt: skip
+    schema = faust.Schema(key_type=str, key_serializer="raw", value_serializer="json")
+    table = app.Table("t", default=None, schema=schema, use_partitioner=True,
+                      options={"driver": "rocksdict"})  # fmt: skip
+    store = table.data
+    assert isinstance(store, KeyPartitionedRocksDBStore)
+    values = [{"name": "江阴市某某有限公司", "registered": True, "n": 1.5},
+              {"power": {"k": "power", "hw": 24310, "b": {"ab": [1, 2, 0.5]}, "a": {}}},
+              {"1": [None, "x\"y\\z"]}]  # fmt: skip
+    for key, value in zip(["91320281MA1X2Y3Z4Q", "护照:E123", 'q"uote'], values, strict=True):
+        assert encode_key(key) == store._encode_key(key)
+        assert encode_value(value) == store._encode_value(value)
+        key_bytes, data, partition = store.write(key, value)
+        assert data == encode_value(value)
+        assert partition == partition_of(key_bytes, 2)
+        assert store[key] == value == store.read(key)  # Faust's own read agrees
+    store.write("护照:E123", None)
+    assert store.read("护照:E123") is None and "护照:E123" not in store
