@@ -19,10 +19,12 @@ stored twice, not even before a merge.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -67,6 +69,21 @@ _FIXED_COLUMNS: dict[str, tuple[str, ...]] = {
     "outcomes": R.OUTCOME_COLUMNS, "dead_letters": R.DEAD_LETTER_COLUMNS,
     "uploads": R.UPLOAD_COLUMNS, "subjects": R.SUBJECT_COLUMNS, "aggregates": AGGREGATE_COLUMNS,
 }  # fmt: skip
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a batch is turned into rows: a batch makes
+    hundreds of thousands of acyclic objects (JSON dicts and lists, freed by reference
+    counting), whose allocations set off collections that scan the whole heap again and
+    again (a quarter of the sink's CPU in `tests/bench/bench_sink.py`)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class Source(NamedTuple):
@@ -228,7 +245,7 @@ class Sink:
     def tables_for(self, msgs: list[Message]) -> dict[str, TableRows]:
         """Rows per table for messages of any internal topic, in either message shape
         (`sinks.rows`); class tables first, `outcomes` last."""
-        now = dt.datetime.now(dt.UTC)
+        now = R.to_ms(dt.datetime.now(dt.UTC))  # epoch ms: sent as it is (`R.to_ms`)
         tables: dict[str, TableRows] = {}
 
         def table(name: str) -> TableRows:
@@ -263,7 +280,7 @@ class Sink:
         ordered = dict(sorted(tables.items(), key=lambda kv: not kv[0].startswith("cls_")))
         return ordered | ({"outcomes": outcomes} if outcomes else {})
 
-    def _valid_rows(self, msg: Message, data: Mapping[str, Any], now: dt.datetime,
+    def _valid_rows(self, msg: Message, data: Mapping[str, Any], now: int,
                     table: Any) -> None:  # fmt: skip
         code = data["class_code"]
         class_rows, outcomes = table(f"cls_{code}"), table("outcomes")
@@ -271,7 +288,7 @@ class Sink:
             outcomes.add(R.stored_outcome(code, record, now), Source(msg, code, record, None))
             source = Source(msg, code, record, len(outcomes.rows) - 1)
             class_rows.add(self._class_rows[code].row(record, now), source)
-            self._observe_latency(code, record["ingest_received_at"], now)
+            self._observe_latency(code, record["ingest_received_at"])
 
     def _kind(self, class_code: str) -> str:
         cls = self.catalog.classes.get(class_code)
@@ -282,7 +299,7 @@ class Sink:
             return list(_FIXED_COLUMNS[table])
         return self._class_rows[table.removeprefix("cls_")].columns
 
-    def _observe_latency(self, code: str, received_ms: Any, now: dt.datetime) -> None:
+    def _observe_latency(self, code: str, received_ms: Any) -> None:
         # observed in `write_batch` once the rows are inserted: receipt → queryable
         if isinstance(received_ms, int):
             self._received.append((code, received_ms / 1000))
@@ -307,6 +324,10 @@ class Sink:
     def _write(self, batch: B.Batch) -> None:
         """Step 3: one insert per table, class tables first, `outcomes` last (so a refused
         class row's outcome is already turned `rejected`)."""
+        with _no_cyclic_gc():
+            self._write_tables(batch)
+
+    def _write_tables(self, batch: B.Batch) -> None:
         started = time.perf_counter()
         msgs = batch.msgs
         tables = self.tables_for(msgs)
