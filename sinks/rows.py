@@ -19,9 +19,13 @@ from typing import Any
 from schemas.catalog import InfoClass
 from sinks.ddl import class_columns
 from streams import envelope as env
+from streams.aggregates import AGGREGATE_COLUMNS
 from streams.codes import mask_value
 
 STORE_REJECTED = "store.rejected"
+_LAST_ON_TIME = AGGREGATE_COLUMNS.index("last_on_time_date")
+_UPDATED_AT = AGGREGATE_COLUMNS.index("updated_at")
+_MONTHLY = AGGREGATE_COLUMNS.index("monthly")
 
 DEAD_LETTER_COLUMNS = (
     "dl_key", "class_code", "provider", "channel", "upload_id", "row", "source_key", "stage",
@@ -50,6 +54,17 @@ def from_ms(value: Any) -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def to_ms(value: Any) -> int:
+    """A DateTime64(3) value as epoch milliseconds: clickhouse-connect sends an int column
+    as it is, where a datetime costs a Python conversion per value (and a column must not
+    mix the two)."""
+    if type(value) is int:
+        return value
+    if isinstance(value, dt.datetime):
+        return int(value.timestamp() * 1000)
+    return int(from_ms(value).timestamp() * 1000)
+
+
 def _to_date(value: Any) -> Any:
     return dt.date.fromisoformat(value) if isinstance(value, str) else value
 
@@ -58,7 +73,7 @@ def _converter(ch_type: str) -> Callable[[Any], Any]:
     if "Date32" in ch_type:
         return _to_date
     if "DateTime64" in ch_type:
-        return from_ms
+        return to_ms
     return lambda v: v
 
 
@@ -76,11 +91,13 @@ class ClassRows:
         ]
         self._stored_at = self.columns.index("stored_at")
 
-    def row(self, values: Mapping[str, Any], now: dt.datetime) -> list[Any]:
-        out = [values.get(name) for name in self.columns]
+    def row(self, values: Mapping[str, Any], now: dt.datetime | int) -> list[Any]:
+        """The row of `values` (a JSON record), stored `now` (a datetime or epoch ms)."""
+        out = list(map(values.get, self.columns))
         for i, conv in self._convert:
-            out[i] = conv(out[i])
-        out[self._stored_at] = now
+            if out[i] is not None:
+                out[i] = conv(out[i])
+        out[self._stored_at] = to_ms(now)
         return out
 
 
@@ -96,12 +113,12 @@ def entries(message: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return list(rows) if isinstance(rows, list) else [message]
 
 
-def stored_outcome(class_code: str, row: Mapping[str, Any], now: dt.datetime) -> list[Any]:
+def stored_outcome(class_code: str, row: Mapping[str, Any], now: dt.datetime | int) -> list[Any]:
     upload = row["ingest_upload_id"]
     return [
         upload, env.row_key(upload, row["ingest_row"], row["ingest_source_key"]), class_code,
         row["ingest_provider"], row["subject_kind"], "stored", row["record_key"], [],
-        from_ms(row["ingest_received_at"]), now,
+        to_ms(row["ingest_received_at"]), to_ms(now),
     ]  # fmt: skip
 
 
@@ -117,12 +134,14 @@ def dead_letter_row(dead: Mapping[str, Any]) -> list[Any]:
     ]  # fmt: skip
 
 
-def rejected_outcome(dead: Mapping[str, Any], subject_kind: str, now: dt.datetime) -> list[Any]:
+def rejected_outcome(
+    dead: Mapping[str, Any], subject_kind: str, now: dt.datetime | int
+) -> list[Any]:
     codes = sorted({r["code"] for r in dead["reasons"]})
     return [
         dead["upload_id"], env.row_key(dead["upload_id"], dead["row"], dead["source_key"]),
         dead["class_code"], dead["provider"], subject_kind, "rejected", "", codes,
-        from_ms(dead["received_ms"]), now,
+        to_ms(dead["received_ms"]), to_ms(now),
     ]  # fmt: skip
 
 
@@ -134,28 +153,23 @@ def upload_row(ledger: Mapping[str, Any]) -> list[Any]:
     ]  # fmt: skip
 
 
-def subject_row(entry: Mapping[str, Any], now: dt.datetime) -> list[Any]:
+def subject_row(entry: Mapping[str, Any], now: dt.datetime | int) -> list[Any]:
     return [
         entry["subject_id"], entry.get("kind", "legal"), entry.get("name", ""),
         entry.get("district", ""), entry.get("org_code", ""), entry.get("reg_no", ""),
-        int(bool(entry.get("registered"))), now,
+        int(bool(entry.get("registered"))), to_ms(now),
     ]  # fmt: skip
 
 
 def aggregate_row(row: Mapping[str, Any]) -> list[Any]:
     """An aggregates-topic message as a row of `aggregates` (dates back from ISO text)."""
-    from streams.aggregates import AGGREGATE_COLUMNS
-
-    out = []
-    for name in AGGREGATE_COLUMNS:
-        value = row.get(name)
-        if name == "last_on_time_date" and isinstance(value, str):
-            value = dt.date.fromisoformat(value) if value else None
-        elif name == "updated_at":
-            value = from_ms(value)
-        elif name == "monthly" and value is None:
-            value = []  # a message from a worker older than the monthly history
-        out.append(value)
+    out = list(map(row.get, AGGREGATE_COLUMNS))
+    value = out[_LAST_ON_TIME]
+    if isinstance(value, str):
+        out[_LAST_ON_TIME] = dt.date.fromisoformat(value) if value else None
+    out[_UPDATED_AT] = to_ms(out[_UPDATED_AT])
+    if out[_MONTHLY] is None:
+        out[_MONTHLY] = []  # a message from a worker older than the monthly history
     return out
 
 

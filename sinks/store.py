@@ -66,6 +66,9 @@ class Store:
         # `credit_store_errors_total`); the store itself knows nothing of metrics
         self.on_error: Callable[[str], None] | None = None
         self._lock = threading.RLock()
+        # column → type per table: without them clickhouse-connect asks `DESCRIBE TABLE`
+        # before every insert (a second query each time); forgotten when the DDL is applied
+        self._types: dict[str, dict[str, str]] = {}
 
     def _failed(self, operation: str) -> None:
         if self.on_error is not None:
@@ -115,17 +118,27 @@ class Store:
         settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
         with self._lock:
             try:
+                types = self._column_types(table)
                 self.client.insert(table, data, column_names=list(columns), database=self.database,
+                                   column_type_names=[types[c] for c in columns],
                                    column_oriented=True, settings=settings)  # fmt: skip
             except Exception as exc:
                 self._failed("insert")
                 kind = StoreRejectedError if refuses_data(exc) else StoreError
                 raise kind(f"insert into {table}: {_explain(exc)}") from exc
 
+    def _column_types(self, table: str) -> dict[str, str]:
+        """The table's column types, asked once (a KeyError names a column it lacks)."""
+        if table not in self._types:
+            described = self.client.query(f"DESCRIBE TABLE {self.database}.{table}")
+            self._types[table] = {str(r[0]): str(r[1]) for r in described.result_rows}
+        return self._types[table]
+
     def apply_ddl(self, catalog: Catalog) -> int:
         """Create what is missing (a no-op the second time), then upgrade an older store once
         (`sinks.upgrade`: backfill the subject index, add insert deduplication)."""
         statements = all_statements(catalog, self.database)
+        self._types.clear()
         before = existing_tables(self)
         for sql in statements:
             self.command(sql)

@@ -10,6 +10,8 @@ does nothing:
   the index is a ReplacingMergeTree on the record key and readers keep the latest version.
 * insert deduplication needs `non_replicated_deduplication_window` on every table the sink
   writes; older tables get it with `ALTER TABLE … MODIFY SETTING` (metadata only).
+* the sink's intents name their whole batch (`sinks.batches`): an older `sink_batches` gets
+  the `batch` column (`ADD COLUMN`, metadata only; its rows read as older intents).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from schemas.catalog import Catalog
+from sinks.batches import INTENT_TABLE
 from sinks.subject_index import DEDUP_WINDOW, INDEX_TABLE, backfill_index
 
 if TYPE_CHECKING:
@@ -48,4 +51,11 @@ def upgrade(store: Store, catalog: Catalog, before: dict[str, str]) -> list[str]
                 f"ALTER TABLE {store.database}.{table} MODIFY SETTING {DEDUP_SETTING} = {DEDUP_WINDOW}"
             )
             done.append(f"{table}: {DEDUP_SETTING} = {DEDUP_WINDOW}")
+    intents = before.get(INTENT_TABLE)
+    if intents is not None and "`batch`" not in intents and " batch " not in intents:
+        store.command(
+            f"ALTER TABLE {store.database}.{INTENT_TABLE} ADD COLUMN IF NOT EXISTS "
+            "batch String DEFAULT ''"
+        )
+        done.append(f"{INTENT_TABLE}: batch column")
     return done

@@ -1,16 +1,17 @@
 """The ClickHouse sink: internal topics in, batched inserts out, offsets committed after.
 
-Ordered protocol per batch (see `Sink.run` and `Sink.write_batch`):
+Ordered protocol per batch (see `Sink.run`, `Sink.write_batch` and `sinks.batches`):
   1. consume up to `sink_batch_size` messages; a partition whose messages fall inside its
-     last recorded intent is replayed as exactly that range first (`sinks.batches`);
-  2. record the batch's intent: per source partition, the offset range about to be inserted;
-  3. per source partition (a piece), turn the messages into rows per table and insert each
-     table's rows with the token `table/topic/partition/first-last` — retrying with back-off
-     while the store is unreachable (the stream waits; nothing is dropped). Rows ClickHouse
-     refuses are found by bisection and dead-lettered (stage `sink`, `store.rejected`), the
-     others stored;
+     last recorded intent belongs to a batch that may be half inserted: that batch is read
+     again from its recorded ranges and goes through steps 3-4 first, whole;
+  2. record the batch's intent: per source partition, the offset range about to be inserted,
+     each row naming the whole batch;
+  3. turn the messages into rows per table and insert each table's rows once, with the token
+     `table/<digest of the batch's ranges>` — retrying with back-off while the store is
+     unreachable (the stream waits; nothing is dropped). Rows ClickHouse refuses are found by
+     bisection and dead-lettered (stage `sink`, `store.rejected`), the others stored;
   4. commit the pieces' offsets synchronously.
-A crash between 3 and 4 re-forms the same pieces on restart, whose inserts ClickHouse drops
+A crash between 2 and 4 re-forms the same batch on restart, whose inserts ClickHouse drops
 as duplicates of the tokens it has seen (`non_replicated_deduplication_window`): no row is
 stored twice, not even before a merge.
 """
@@ -18,10 +19,12 @@ stored twice, not even before a merge.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -68,6 +71,21 @@ _FIXED_COLUMNS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a batch is turned into rows: a batch makes
+    hundreds of thousands of acyclic objects (JSON dicts and lists, freed by reference
+    counting), whose allocations set off collections that scan the whole heap again and
+    again (a quarter of the sink's CPU in `tests/bench/bench_sink.py`)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class Source(NamedTuple):
     """Where a row came from: what to dead-letter if ClickHouse refuses it."""
 
@@ -79,7 +97,7 @@ class Source(NamedTuple):
 
 @dataclass
 class TableRows:
-    """The rows of one table for one piece, each with its source."""
+    """The rows of one table for one batch, each with its source."""
 
     columns: list[str]
     rows: list[list[Any]] = field(default_factory=list)
@@ -122,7 +140,6 @@ class Sink:
         self._consumer: Consumer | None = None
         self._intents = B.Intents()
         self._intents_stale = True
-        self._held: list[Message] = []
         self._latency: dict[str, Any] = {}
         self.stop_event = threading.Event()
         self.batches = 0
@@ -147,16 +164,58 @@ class Sink:
             self._consumer.close()
 
     def _handle(self, consumed: list[Message]) -> None:
-        """Step 1's replay split, then steps 2-4 for the replayed ranges and for the rest."""
+        """Step 1's replay split, then steps 3-4 for recorded batches and 2-4 for the rest."""
         if self._intents_stale:
             self._intents = self._with_retry(B.INTENT_TABLE, self._load_intents)
             self._intents_stale = False
-        split = self._intents.split(self._held + consumed)
-        self._held = split.held
-        for batch in (split.replay, split.rest):
-            if batch:
-                self.write_batch(batch)  # steps 2-3
-                self.commit(batch)  # step 4
+        split = self._intents.split(consumed)
+        for description in split.replay:
+            self.replay(description)
+        if split.rest:
+            self.write_batch(split.rest)  # steps 2-3
+            self.commit(split.rest)  # step 4
+
+    def replay(self, description: str) -> None:
+        """Steps 3-4 for a recorded batch: read its ranges again and insert it whole with
+        its recorded tokens (unless it is known to be inserted), then commit the pieces of
+        this sink's partitions."""
+        assert self._consumer is not None
+        ranges = B.ranges_of(description)
+        if not self._intents.done_elsewhere(description):
+            log.warning("replaying a batch that may be half inserted: %s", description)
+            msgs = self.read_ranges(ranges)
+            self._write(B.Batch(B.pieces(msgs), description))
+        owned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+        offsets = [TopicPartition(r.topic, r.partition, r.last + 1) for r in ranges
+                   if r.key in owned]  # fmt: skip
+        if offsets:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        self._intents.replayed(description, owned)
+
+    def read_ranges(self, ranges: list[B.Range]) -> list[Message]:
+        """The messages of recorded ranges, read with a consumer of their own (no group
+        offsets): some may be of partitions another sink owns now."""
+        conf = {k: v for k, v in self._conf.items() if k != "group.id"}
+        reader = Consumer({**conf, "group.id": f"{self.group}.replay",
+                           "enable.partition.eof": False})  # fmt: skip
+        wanted = {r.key: r for r in ranges}
+        got: list[Message] = []
+        try:
+            reader.assign([TopicPartition(r.topic, r.partition, r.first) for r in ranges])
+            while wanted and not self.stop_event.is_set():
+                for msg in reader.consume(1000, timeout=1.0):
+                    key = (msg.topic() or "", msg.partition() or 0)
+                    if msg.error() is not None or key not in wanted:
+                        continue
+                    if (msg.offset() or 0) <= wanted[key].last:
+                        got.append(msg)
+                    if (msg.offset() or 0) >= wanted[key].last:
+                        del wanted[key]
+        finally:
+            reader.close()
+        if wanted:
+            raise StoreError(f"stopped before reading the recorded ranges {list(wanted)}")
+        return got
 
     def _load_intents(self) -> B.Intents:
         return B.Intents.load(self.store, self.group)
@@ -165,9 +224,7 @@ class Sink:
         self._intents_stale = True  # another sink may have left an intent on these partitions
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        gone = {(tp.topic, tp.partition) for tp in partitions}
-        self._held = [m for m in self._held if (m.topic(), m.partition()) not in gone]
-        self._intents.forget(gone)
+        self._intents.forget((tp.topic, tp.partition) for tp in partitions)
 
     def commit(self, msgs: list[Message]) -> None:
         """Step 4: commit the next offset of every source partition in `msgs`."""
@@ -188,7 +245,7 @@ class Sink:
     def tables_for(self, msgs: list[Message]) -> dict[str, TableRows]:
         """Rows per table for messages of any internal topic, in either message shape
         (`sinks.rows`); class tables first, `outcomes` last."""
-        now = dt.datetime.now(dt.UTC)
+        now = R.to_ms(dt.datetime.now(dt.UTC))  # epoch ms: sent as it is (`R.to_ms`)
         tables: dict[str, TableRows] = {}
 
         def table(name: str) -> TableRows:
@@ -223,7 +280,7 @@ class Sink:
         ordered = dict(sorted(tables.items(), key=lambda kv: not kv[0].startswith("cls_")))
         return ordered | ({"outcomes": outcomes} if outcomes else {})
 
-    def _valid_rows(self, msg: Message, data: Mapping[str, Any], now: dt.datetime,
+    def _valid_rows(self, msg: Message, data: Mapping[str, Any], now: int,
                     table: Any) -> None:  # fmt: skip
         code = data["class_code"]
         class_rows, outcomes = table(f"cls_{code}"), table("outcomes")
@@ -231,7 +288,7 @@ class Sink:
             outcomes.add(R.stored_outcome(code, record, now), Source(msg, code, record, None))
             source = Source(msg, code, record, len(outcomes.rows) - 1)
             class_rows.add(self._class_rows[code].row(record, now), source)
-            self._observe_latency(code, record["ingest_received_at"], now)
+            self._observe_latency(code, record["ingest_received_at"])
 
     def _kind(self, class_code: str) -> str:
         cls = self.catalog.classes.get(class_code)
@@ -242,7 +299,7 @@ class Sink:
             return list(_FIXED_COLUMNS[table])
         return self._class_rows[table.removeprefix("cls_")].columns
 
-    def _observe_latency(self, code: str, received_ms: Any, now: dt.datetime) -> None:
+    def _observe_latency(self, code: str, received_ms: Any) -> None:
         # observed in `write_batch` once the rows are inserted: receipt → queryable
         if isinstance(received_ms, int):
             self._received.append((code, received_ms / 1000))
@@ -257,30 +314,35 @@ class Sink:
     # -- inserts --------------------------------------------------------------------------------
 
     def write_batch(self, msgs: list[Message]) -> None:
-        """Steps 2-3: record the intent, then insert piece by piece (no commit)."""
-        started = time.perf_counter()
-        pieces = B.pieces(msgs)
-        now = dt.datetime.now(dt.UTC)
-        intents = B.intent_rows(self.group, pieces, now)
+        """Steps 2-3: record the intent, then insert table by table (no commit)."""
+        batch = B.Batch.of(msgs)
+        intents = B.intent_rows(self.group, batch, dt.datetime.now(dt.UTC))
         self._with_retry(B.INTENT_TABLE, lambda: self.store.insert(
             B.INTENT_TABLE, intents, B.INTENT_COLUMNS))  # fmt: skip
-        for piece in pieces:
-            self._write_piece(piece)
+        self._write(batch)
+
+    def _write(self, batch: B.Batch) -> None:
+        """Step 3: one insert per table, class tables first, `outcomes` last (so a refused
+        class row's outcome is already turned `rejected`)."""
+        with _no_cyclic_gc():
+            self._write_tables(batch)
+
+    def _write_tables(self, batch: B.Batch) -> None:
+        started = time.perf_counter()
+        msgs = batch.msgs
+        tables = self.tables_for(msgs)
+        outcomes = tables.pop("outcomes", None)
+        refused: list[tuple[Source, str]] = []
+        for name, rows in tables.items():
+            refused += self._insert_rows(name, rows, batch.token(name))
+        if refused:
+            self._dead_letter(batch, refused, outcomes)
+        if outcomes:
+            self._insert_rows("outcomes", outcomes, batch.token("outcomes"))
         self._observe_stored()
         self.metrics.sink_batch_rows.observe(len(msgs))
         self.metrics.sink_batch_seconds.observe(time.perf_counter() - started)
         self.batches += 1
-
-    def _write_piece(self, piece: B.Piece) -> None:
-        tables = self.tables_for(piece.msgs)
-        outcomes = tables.pop("outcomes", None)
-        refused: list[tuple[Source, str]] = []
-        for name, rows in tables.items():
-            refused += self._insert_rows(name, rows, piece.token(name))
-        if refused:
-            self._dead_letter(piece, refused, outcomes)
-        if outcomes:
-            self._insert_rows("outcomes", outcomes, piece.token("outcomes"))
 
     def _insert_rows(self, table: str, rows: TableRows, token: str) -> list[tuple[Source, str]]:
         """Insert, or bisect a refused insert down to the rows ClickHouse refuses; returns
@@ -304,7 +366,7 @@ class Sink:
         return self._bisect(table, columns, rows[:mid], sources[:mid], f"{token}/a") + (
             self._bisect(table, columns, rows[mid:], sources[mid:], f"{token}/b"))  # fmt: skip
 
-    def _dead_letter(self, piece: B.Piece, refused: list[tuple[Source, str]],
+    def _dead_letter(self, batch: B.Batch, refused: list[tuple[Source, str]],
                      outcomes: TableRows | None) -> None:  # fmt: skip
         """Refused rows become dead letters; a refused class record's `stored` outcome turns
         `rejected`, so the upload still adds up (received = stored + rejected)."""
@@ -318,7 +380,7 @@ class Sink:
             if outcomes is not None and source.outcome is not None:
                 kind = self._kind(source.class_code)
                 outcomes.rows[source.outcome] = R.rejected_outcome(letter, kind, now)
-        for source, reason in self._insert_rows("dead_letters", dead, piece.token("sink-dead")):
+        for source, reason in self._insert_rows("dead_letters", dead, batch.token("sink-dead")):
             log.error("a dead letter for a refused row was refused too (%s at %s:%s): %s",
                       source.class_code, source.msg.topic(), source.msg.offset(), reason)  # fmt: skip
 

@@ -9,7 +9,9 @@ CREATE TABLE IF NOT EXISTS {db}.sink_batches
     partition     Int32,
     first_offset  Int64,
     last_offset   Int64,
-    written_at    DateTime64(3)
+    written_at    DateTime64(3),
+    -- every range of the batch this one was inserted with (`sinks.batches.describe`)
+    batch         String DEFAULT ''
 )
 ENGINE = ReplacingMergeTree(written_at)
 ORDER BY (group_id, topic, partition)

@@ -130,6 +130,35 @@ def test_a_crash_between_insert_and_commit_stores_nothing_twice(
     assert store.query(keys) == [{"n": 60}]
 
 
+def test_a_crashed_batch_split_between_two_sinks_is_stored_once(
+    store: Store, catalog: Catalog, broker: EmbeddedBroker, topics: SinkTopics,
+    produce: Callable[[str, list[bytes]], None],
+) -> None:  # fmt: skip
+    """After a crash two sinks share the partitions: each replays the whole recorded batch
+    (reading the other's partition too); ClickHouse keeps one copy of every insert."""
+    for table in ("cls_legal_arrears", "outcomes"):
+        store.command(f"SYSTEM STOP MERGES {store.database}.{table}")
+    produce(topics.valid, [valid(i) for i in range(40)])
+    crashing = sink_for(store, catalog, broker, topics, CrashBeforeCommit, batch_size=25)
+    with pytest.raises(Crash):
+        crashing.run()
+    assert 0 < count(store, "cls_legal_arrears") <= 25
+    sinks = [sink_for(store, catalog, broker, topics) for _ in range(2)]
+    threads = [threading.Thread(target=s.run, daemon=True) for s in sinks]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 60
+    while count(store, "outcomes") < 40 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1)  # anything left in flight would land now
+    for s in sinks:
+        s.stop_event.set()
+    for thread in threads:
+        thread.join(30)
+    for table in ("cls_legal_arrears", "outcomes"):
+        assert count(store, table) == 40, table
+
+
 def test_a_reinsert_with_a_seen_token_is_dropped_and_a_new_token_kept(store: Store) -> None:
     row = ["u1", "r1", CLASS, "供水公司", "legal", "stored", "rk1", [], dt.datetime(2025, 1, 1),
            dt.datetime(2025, 1, 1)]  # fmt: skip
