@@ -44,6 +44,10 @@ def _text(record: Mapping[str, Any], name: str | None) -> str:
     return str(value).strip() if value is not None else ""
 
 
+def _folded_differ(known: str, given: str) -> bool:
+    return normalize_label(known) != normalize_label(given)
+
+
 def _unresolved(code_field: str) -> Violation:
     return Violation(
         "subject.unresolved",
@@ -84,7 +88,8 @@ def resolve_legal(
             return res
     res.district = district_of_uscc(res.subject_id)
     profile = subjects.get(res.subject_id)
-    if profile and name and normalize_label(profile["name"]) != normalize_label(name):
+    # equal text needs no folding: the usual case, and NFKC over both names is not free
+    if profile and name and profile["name"] != name and _folded_differ(profile["name"], name):
         res.name_mismatch = True
     if profile:
         res.subject_name = profile["name"]

@@ -254,6 +254,8 @@ class Pipeline:
         self, cls: InfoClass, record: Mapping[str, Any], problems: list[Violation]
     ) -> list[Violation]:
         """Drop the subject's check-digit failure when registration records know the code."""
+        if not problems:  # nothing to forgive: spare the registry look-up
+            return problems
         code = str(record.get(cls.subject.code) or "").strip().upper()
         known = self.subjects.get(code) if code else None
         if known and known.get("registered"):
