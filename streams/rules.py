@@ -182,10 +182,13 @@ def _enum_check(spec: FieldSpec, allowed: tuple[str, ...]) -> ValueCheck:
 
 
 def _code_check(cls: InfoClass, spec: FieldSpec, catalog: Catalog) -> ValueCheck:
+    says_citizen_id = _citizen_id_type_test(cls, catalog)
+
     def check(value: object, record: Mapping[str, object], today: date) -> Sequence[Violation]:
         if not isinstance(value, str):
             return ()
-        return _code_violations(cls, spec, value, record, catalog, today)
+        citizen = spec.check == "id_by_type" and says_citizen_id(record)
+        return _code_violations(spec, value, today, citizen)
 
     return check
 
@@ -343,30 +346,38 @@ def _month_violations(cls: InfoClass, spec: FieldSpec, value: str, today: date) 
 # --- codes ------------------------------------------------------------------------------
 
 
-def _is_citizen_id_type(cls: InfoClass, record: Mapping[str, object], catalog: Catalog) -> bool:
-    """Whether the record's 证件类型 says 身份证, also when spelled as a synonym: a wrong
-    spelling is already reported on that field and must not let a bad ID number through."""
+def _citizen_id_type_test(
+    cls: InfoClass, catalog: Catalog
+) -> Callable[[Mapping[str, object]], bool]:
+    """Whether a record's 证件类型 says 身份证, also when spelled as a synonym: a wrong
+    spelling is already reported on that field and must not let a bad ID number through.
+    Verdicts are kept per spelling (a handful): folding the text per record was not free."""
     type_spec = cls.by_name.get(cls.subject.id_type or "")
-    value = record.get(type_spec.name) if type_spec else None
-    if type_spec is None or not isinstance(value, str):
-        return False
-    enum = catalog.enums.get(type_spec.enum or "")
-    return (enum.canonical(value) if enum else value) == CITIZEN_ID_TYPE
+    enum = catalog.enums.get(type_spec.enum or "") if type_spec else None
+    memo: dict[str, bool] = {}
+
+    def says_citizen_id(record: Mapping[str, object]) -> bool:
+        value = record.get(type_spec.name) if type_spec else None
+        if not isinstance(value, str):
+            return False
+        verdict = memo.get(value)
+        if verdict is None:
+            verdict = (enum.canonical(value) if enum else value) == CITIZEN_ID_TYPE
+            if len(memo) < _MAX_SPELLINGS:
+                memo[value] = verdict
+        return verdict
+
+    return says_citizen_id
 
 
-def _code_violations(
-    cls: InfoClass,
-    spec: FieldSpec,
-    value: str,
-    record: Mapping[str, object],
-    catalog: Catalog,
-    today: date,
-) -> list[Violation]:
-    if spec.check == "citizen_id":
+_MAX_SPELLINGS = 256
+
+
+def _code_violations(spec: FieldSpec, value: str, today: date, citizen: bool) -> list[Violation]:
+    """`citizen`: an `id_by_type` number whose 证件类型 says 身份证."""
+    if spec.check == "citizen_id" or citizen:
         return check_citizen_id(value, today, field=spec.name)
     if spec.check == "id_by_type":
-        if _is_citizen_id_type(cls, record, catalog):
-            return check_citizen_id(value, today, field=spec.name)
         if len(value) > OTHER_ID_MAX_LEN:
             return [
                 _v(
