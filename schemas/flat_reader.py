@@ -20,7 +20,8 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-STRING, LONG, DOUBLE, BOOLEAN, DATE, TIMESTAMP_MS = range(6)
+# The first four are zig-zag varints on the wire (`kind < DOUBLE`).
+STRING, LONG, DATE, TIMESTAMP_MS, DOUBLE, BOOLEAN = range(6)
 _KINDS: dict[tuple[str, str | None], int] = {
     ("string", None): STRING,
     ("long", None): LONG,
@@ -75,10 +76,11 @@ def compile_reader(schema: Any) -> FlatReader | None:
     return lambda body: read_flat(plan, body)
 
 
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    """Avro's zig-zag varint at `pos`: (value, position after it). A 64-bit long takes at
-    most 10 bytes; anything longer or larger is left to fastavro and its own arithmetic."""
-    z = shift = 0
+def _varint_rest(data: bytes, pos: int, first: int) -> tuple[int, int]:
+    """The rest of a zig-zag varint whose `first` byte said more follow: (zig-zag value,
+    position after it). A 64-bit long takes at most 10 bytes; anything longer or larger is
+    left to fastavro and its own arithmetic."""
+    z, shift = first & 0x7F, 7
     while True:
         b = data[pos]
         pos += 1
@@ -86,7 +88,7 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
         if not b & 0x80:
             if z >> 64:
                 raise NotFlat("varint beyond 64 bits")
-            return (z >> 1) ^ -(z & 1), pos
+            return z, pos
         shift += 7
         if shift > 63:
             raise NotFlat("varint longer than 10 bytes")
@@ -106,36 +108,33 @@ def read_flat(plan: tuple[Step, ...], data: bytes) -> dict[str, Any]:
                     continue
                 if branch != 2:  # zig-zag 1: the value branch; anything else → fastavro
                     raise NotFlat(f"union index byte {branch}")
-            if kind <= LONG:  # STRING or LONG: a varint first
-                n = data[pos]
-                if n < 0x80:  # one-byte varint: most lengths and small numbers
-                    pos += 1
-                    n = (n >> 1) ^ -(n & 1)
-                else:
-                    n, pos = _varint(data, pos)
+            if kind < DOUBLE:  # a zig-zag varint: a length, a number, days or ms
+                z = data[pos]
+                pos += 1
+                if z > 0x7F:  # more bytes follow
+                    z, pos = _varint_rest(data, pos, z)
+                n = (z >> 1) ^ -(z & 1)
                 if kind == STRING:
                     end = pos + n
                     if n < 0 or end > len(data):
                         raise NotFlat("string runs past the body")
                     out[name] = data[pos:end].decode()
                     pos = end
-                else:
+                elif kind == LONG:
                     out[name] = n
+                elif kind == DATE:
+                    out[name] = dt.date.fromordinal(n + _EPOCH_DAY)
+                else:
+                    out[name] = _EPOCH + dt.timedelta(microseconds=n * 1000)
             elif kind == DOUBLE:
                 out[name] = _DOUBLE.unpack_from(data, pos)[0]
                 pos += 8
-            elif kind == BOOLEAN:
+            else:
                 flag = data[pos]
                 pos += 1
                 if flag > 1:
                     raise NotFlat(f"boolean byte {flag}")
                 out[name] = flag == 1
-            else:
-                n, pos = _varint(data, pos)
-                if kind == DATE:
-                    out[name] = dt.date.fromordinal(n + _EPOCH_DAY)
-                else:
-                    out[name] = _EPOCH + dt.timedelta(microseconds=n * 1000)
     except (IndexError, struct.error, UnicodeDecodeError, ValueError, OverflowError) as exc:
         raise NotFlat(str(exc)) from exc
     if pos != len(data):

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from schemas.catalog import Catalog, FieldSpec, InfoClass
 from schemas.violations import Violation
@@ -72,16 +73,16 @@ def validate(
     plan = class_plan(cls, catalog)
     found: list[Violation] = []
     get = record.get
-    for rule in plan.fields:
-        value = get(rule.name)
+    for name, spec, exact, has_type, checks in plan.fields:
+        value = get(name)
         if value is None or (isinstance(value, str) and not value.strip()):  # blank
-            if rule.spec.required:
-                found.append(_required(rule.spec))
+            if spec.required:
+                found.append(_required(spec))
             continue
-        if not rule.has_type(value):
-            found.append(_type_violation(rule.spec, value))
+        if value.__class__ is not exact and not has_type(value):
+            found.append(_type_violation(spec, value))
             continue
-        for check in rule.checks:
+        for check in checks:
             problems = check(value, record, today)
             if problems:
                 found += problems
@@ -98,12 +99,14 @@ def validate(
 ValueCheck = Callable[[object, Mapping[str, object], date], Sequence[Violation]]
 
 
-@dataclass(frozen=True, slots=True)
-class FieldRule:
-    """One catalog field as `validate` runs it: its type test, then its value checks."""
+class FieldRule(NamedTuple):
+    """One catalog field as `validate` runs it: its type test, then its value checks.
 
-    spec: FieldSpec
+    A tuple, unpacked in `validate`'s loop: cheaper per field than attribute look-ups."""
+
     name: str
+    spec: FieldSpec
+    exact: type | None  # a value of exactly this class passes the type test without a call
     has_type: Callable[[object], bool]
     checks: tuple[ValueCheck, ...]
 
@@ -139,7 +142,13 @@ def class_plan(cls: InfoClass, catalog: Catalog) -> ClassPlan:
 
 def compile_plan(cls: InfoClass, catalog: Catalog) -> ClassPlan:
     fields = tuple(
-        FieldRule(spec, spec.name, _type_test(spec), _value_checks(cls, spec, catalog))
+        FieldRule(
+            spec.name,
+            spec,
+            _EXACT_TYPES.get(spec.type),
+            _type_test(spec),
+            _value_checks(cls, spec, catalog),
+        )
         for spec in cls.fields
     )
     codes = (cls.subject.code, *cls.subject.alt_codes) if cls.subject_kind == "legal" else ()
@@ -228,6 +237,20 @@ def _is_finite_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+# Classes whose every instance passes a field type's test (numbers are not here: they
+# must also be finite).
+_EXACT_TYPES: dict[str, type] = {
+    "string": str,
+    "month": str,
+    "enum": str,
+    "int": int,
+    "bool": bool,
+    "date": date,
+    "period_start": date,
+    "period_end": date,
+}
+
+
 def _type_test(spec: FieldSpec) -> Callable[[object], bool]:
     if spec.type in ("string", "month", "enum"):
         return _is_text
@@ -238,10 +261,6 @@ def _type_test(spec: FieldSpec) -> Callable[[object], bool]:
     if spec.type in _DATE_TYPES:
         return _is_day
     return _is_finite_number
-
-
-def _has_type(spec: FieldSpec, value: object) -> bool:
-    return _type_test(spec)(value)
 
 
 _TYPE_NAMES = {
@@ -411,7 +430,7 @@ def _pairs(cls: InfoClass) -> list[tuple[FieldSpec, FieldSpec]]:
 def _comparable(spec: FieldSpec, value: object) -> bool:
     if spec.type == "month":
         return isinstance(value, str) and bool(_MONTH_RE.fullmatch(value))
-    return spec.type in _DATE_TYPES and _has_type(spec, value)
+    return spec.type in _DATE_TYPES and _is_day(value)
 
 
 def _order_violations(
