@@ -159,8 +159,8 @@ def strip_banned(
     along inside a sub-document; the violation names the key path and category, never the
     value. The caller decides whether the rest of the record is still accepted.
     """
-    if not _names_banned(tuple(record), subject_kind) and all(
-        map(_SCALARS.__contains__, map(type, record.values()))
+    if not _names_banned(tuple(record), subject_kind) and _SCALARS.issuperset(
+        map(type, record.values())
     ):
         return dict(record), []  # the usual record: flat, and no banned name among its keys
     found: list[Violation] = []

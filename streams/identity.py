@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from schemas.catalog import InfoClass, normalize_label
@@ -96,13 +97,16 @@ def resolve_legal(
     return res
 
 
-def resolve_natural(cls: InfoClass, record: Mapping[str, Any]) -> Resolution:
+def resolve_natural(
+    cls: InfoClass, record: Mapping[str, Any], today: date | None = None
+) -> Resolution:
+    """`today` bounds the birth date (default: the clock's day)."""
     spec = cls.subject
     id_type = _text(record, spec.id_type) or CITIZEN_ID_TYPE
     id_no = normalize_code(_text(record, spec.code))
     res = Resolution(subject_name=_text(record, spec.name))
     if id_type == CITIZEN_ID_TYPE:
-        res.violations = check_citizen_id(id_no)
+        res.violations = check_citizen_id(id_no, today)
         res.subject_id = id_no
         res.district = district_of_id(id_no) if not res.violations else ""
     else:
@@ -115,10 +119,13 @@ def resolve(
     record: Mapping[str, Any],
     subjects: Mapping[str, Any],
     aliases: Mapping[str, Any],
+    today: date | None = None,
 ) -> Resolution:
+    """Who `record` is about. The stream passes the day its rules judged by (`today`), so a
+    birth date is held to the same day in both places and the clock is not read per record."""
     if cls.subject_kind == "legal":
         return resolve_legal(cls, record, subjects, aliases)
-    return resolve_natural(cls, record)
+    return resolve_natural(cls, record, today)
 
 
 def learn(

@@ -301,7 +301,7 @@ class Pipeline:
         )
         if problems:
             return _dead(msg, cls.code, meta, "rules", problems, record, received_ms=received_ms)
-        res = resolve(cls, record, self.subjects, self.aliases)
+        res = resolve(cls, record, self.subjects, self.aliases, today)
         if res.violations:
             return _dead(
                 msg, cls.code, meta, "identity", res.violations, record, received_ms=received_ms
