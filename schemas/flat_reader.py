@@ -33,6 +33,8 @@ _KINDS: dict[tuple[str, str | None], int] = {
 _DOUBLE = struct.Struct("<d")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _EPOCH_DAY = dt.date(1970, 1, 1).toordinal()
+_day = dt.date.fromordinal  # bound once: looked up per value otherwise
+_timedelta = dt.timedelta
 
 Step = tuple[str, int, bool]  # field name, kind, nullable (["null", type] union)
 FlatReader = Callable[[bytes], dict[str, Any]]
@@ -97,7 +99,7 @@ def _varint_rest(data: bytes, pos: int, first: int) -> tuple[int, int]:
 def read_flat(plan: tuple[Step, ...], data: bytes) -> dict[str, Any]:
     """One record body read by `plan`; raises NotFlat on anything it does not vouch for."""
     out: dict[str, Any] = {}
-    pos = 0
+    pos, size = 0, len(data)
     try:
         for name, kind, nullable in plan:
             if nullable:
@@ -116,16 +118,16 @@ def read_flat(plan: tuple[Step, ...], data: bytes) -> dict[str, Any]:
                 n = (z >> 1) ^ -(z & 1)
                 if kind == STRING:
                     end = pos + n
-                    if n < 0 or end > len(data):
+                    if n < 0 or end > size:
                         raise NotFlat("string runs past the body")
                     out[name] = data[pos:end].decode()
                     pos = end
                 elif kind == LONG:
                     out[name] = n
                 elif kind == DATE:
-                    out[name] = dt.date.fromordinal(n + _EPOCH_DAY)
+                    out[name] = _day(n + _EPOCH_DAY)
                 else:
-                    out[name] = _EPOCH + dt.timedelta(microseconds=n * 1000)
+                    out[name] = _EPOCH + _timedelta(microseconds=n * 1000)
             elif kind == DOUBLE:
                 out[name] = _DOUBLE.unpack_from(data, pos)[0]
                 pos += 8
@@ -137,6 +139,6 @@ def read_flat(plan: tuple[Step, ...], data: bytes) -> dict[str, Any]:
                 out[name] = flag == 1
     except (IndexError, struct.error, UnicodeDecodeError, ValueError, OverflowError) as exc:
         raise NotFlat(str(exc)) from exc
-    if pos != len(data):
-        raise NotFlat(f"{len(data) - pos} trailing bytes")
+    if pos != size:
+        raise NotFlat(f"{size - pos} trailing bytes")
     return out
