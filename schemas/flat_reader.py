@@ -115,14 +115,15 @@ def read_flat(plan: tuple[Step, ...], data: bytes) -> dict[str, Any]:
                 pos += 1
                 if z > 0x7F:  # more bytes follow
                     z, pos = _varint_rest(data, pos, z)
-                n = (z >> 1) ^ -(z & 1)
-                if kind == STRING:
-                    end = pos + n
-                    if n < 0 or end > size:
-                        raise NotFlat("string runs past the body")
+                if kind == STRING:  # a length: zig-zag odd would be negative
+                    end = pos + (z >> 1)
+                    if z & 1 or end > size:
+                        raise NotFlat("string length negative or past the body")
                     out[name] = data[pos:end].decode()
                     pos = end
-                elif kind == LONG:
+                    continue
+                n = (z >> 1) ^ -(z & 1)
+                if kind == LONG:
                     out[name] = n
                 elif kind == DATE:
                     out[name] = _day(n + _EPOCH_DAY)

@@ -133,7 +133,8 @@ def test_a_damaged_body_is_read_as_fastavro_reads_it_or_refused(
         flat = reader(bytes(body))
     except NotFlat:
         return
-    assert flat == _fastavro(code, bytes(body))
+    reference = _fastavro(code, bytes(body))
+    assert flat == reference or repr(flat) == repr(reference)  # a damaged double may be NaN
 
 
 def test_decoder_falls_back_to_fastavro_and_keeps_its_errors() -> None:
