@@ -75,7 +75,7 @@ def profile_pipeline(items: list[Item], kafka: dict[str, Any]) -> dict[str, Any]
     def identity() -> list[tuple[Any, dict[str, Any], Any]]:
         out = []
         for cls, rec, ok in checked:
-            res = resolve(cls, rec, subjects, aliases) if ok else None
+            res = resolve(cls, rec, subjects, aliases, today) if ok else None
             if res is not None and not res.violations:
                 learn(cls, rec, res, subjects, aliases)
                 out.append((cls, rec, res))

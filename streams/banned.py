@@ -159,6 +159,10 @@ def strip_banned(
     along inside a sub-document; the violation names the key path and category, never the
     value. The caller decides whether the rest of the record is still accepted.
     """
+    if not _names_banned(tuple(record), subject_kind) and _SCALARS.issuperset(
+        map(type, record.values())
+    ):
+        return dict(record), []  # the usual record: flat, and no banned name among its keys
     found: list[Violation] = []
     kept = _strip(record, subject_kind, "", found)
     return kept, found
@@ -166,6 +170,13 @@ def strip_banned(
 
 # Values that cannot hide a sub-document: skipped without the (slow) ABC isinstance checks.
 _SCALARS = frozenset({str, int, float, bool, type(None), bytes, Decimal, date, datetime})
+
+
+@functools.lru_cache(maxsize=1024)
+def _names_banned(names: tuple[object, ...], subject_kind: SubjectKind) -> bool:
+    """Whether any of a record's keys is banned. Cached per key set: every record of a
+    schema has the same keys, so one look-up replaces a `banned_attribute` call per key."""
+    return any(banned_attribute(str(name), subject_kind) is not None for name in names)
 
 
 def _strip(

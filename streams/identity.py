@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from schemas.catalog import InfoClass, normalize_label
@@ -42,6 +43,10 @@ class Resolution:
 def _text(record: Mapping[str, Any], name: str | None) -> str:
     value = record.get(name) if name else None
     return str(value).strip() if value is not None else ""
+
+
+def _folded_differ(known: str, given: str) -> bool:
+    return normalize_label(known) != normalize_label(given)
 
 
 def _unresolved(code_field: str) -> Violation:
@@ -84,20 +89,24 @@ def resolve_legal(
             return res
     res.district = district_of_uscc(res.subject_id)
     profile = subjects.get(res.subject_id)
-    if profile and name and normalize_label(profile["name"]) != normalize_label(name):
+    # equal text needs no folding: the usual case, and NFKC over both names is not free
+    if profile and name and profile["name"] != name and _folded_differ(profile["name"], name):
         res.name_mismatch = True
     if profile:
         res.subject_name = profile["name"]
     return res
 
 
-def resolve_natural(cls: InfoClass, record: Mapping[str, Any]) -> Resolution:
+def resolve_natural(
+    cls: InfoClass, record: Mapping[str, Any], today: date | None = None
+) -> Resolution:
+    """`today` bounds the birth date (default: the clock's day)."""
     spec = cls.subject
     id_type = _text(record, spec.id_type) or CITIZEN_ID_TYPE
     id_no = normalize_code(_text(record, spec.code))
     res = Resolution(subject_name=_text(record, spec.name))
     if id_type == CITIZEN_ID_TYPE:
-        res.violations = check_citizen_id(id_no)
+        res.violations = check_citizen_id(id_no, today)
         res.subject_id = id_no
         res.district = district_of_id(id_no) if not res.violations else ""
     else:
@@ -110,10 +119,13 @@ def resolve(
     record: Mapping[str, Any],
     subjects: Mapping[str, Any],
     aliases: Mapping[str, Any],
+    today: date | None = None,
 ) -> Resolution:
+    """Who `record` is about. The stream passes the day its rules judged by (`today`), so a
+    birth date is held to the same day in both places and the clock is not read per record."""
     if cls.subject_kind == "legal":
         return resolve_legal(cls, record, subjects, aliases)
-    return resolve_natural(cls, record)
+    return resolve_natural(cls, record, today)
 
 
 def learn(

@@ -8,6 +8,7 @@ the worker feeds messages in and sends the results out.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,10 @@ class Outcome:
     valid: dict[str, Any] | None = None
     dead: dict[str, Any] | None = None
     registry_changed: bool = False
+
+
+# meta keys the record's own provenance fields override (headers are only the fallback)
+_INGEST_META = tuple((n, f"ingest_{n}") for n in ("provider", "channel", "upload_id", "source_key"))
 
 
 def _meta(msg: env.Inbound) -> dict[str, Any]:
@@ -84,22 +89,38 @@ def _event_date(cls: InfoClass, record: Mapping[str, Any], received: dt.date) ->
     return received
 
 
-_END_FIELDS: dict[str, tuple[str, ...]] = {}
+@dataclass(frozen=True, slots=True)
+class _RowShape:
+    """What `enrich` needs of a class, worked out once per class instead of once per record."""
+
+    cls: InfoClass
+    names: tuple[str, ...]  # the catalog fields, in column order
+    end_fields: tuple[str, ...]  # *_end / *_to fields: when the behaviour ended
 
 
-def _end_fields(cls: InfoClass) -> tuple[str, ...]:
+_SHAPES: dict[str, _RowShape] = {}
+
+
+def _shape(cls: InfoClass) -> _RowShape:
     # keyed by code: hashing the pydantic model itself cost more than the scan it saves
-    fields = _END_FIELDS.get(cls.code)
-    if fields is None:
-        fields = tuple(n for n in cls.by_name if n.endswith("_end") or n.endswith("_to"))
-        _END_FIELDS[cls.code] = fields
-    return fields
+    shape = _SHAPES.get(cls.code)
+    if shape is None or shape.cls is not cls:
+        names = tuple(cls.by_name)
+        ends = tuple(n for n in names if n.endswith("_end") or n.endswith("_to"))
+        shape = _SHAPES[cls.code] = _RowShape(cls, names, ends)
+    return shape
 
 
-def _behaviour_end(cls: InfoClass, record: Mapping[str, Any], event: dt.date) -> dt.date:
+def _behaviour_end(shape: _RowShape, record: Mapping[str, Any], event: dt.date) -> dt.date:
     """When the behaviour ended: the latest *_end / *_to date the record carries, else its date."""
-    ends = [v for k in _end_fields(cls) if isinstance(v := record.get(k), dt.date)]
+    ends = [v for k in shape.end_fields if isinstance(v := record.get(k), dt.date)]
     return max(ends) if ends else event
+
+
+@functools.lru_cache(maxsize=256)
+def _received_date(received_ms: int) -> dt.date:
+    """UTC day of a receipt time; cached because the records of a batch share a few ms."""
+    return dt.datetime.fromtimestamp(received_ms / 1000, dt.UTC).date()
 
 
 def enrich(
@@ -110,12 +131,12 @@ def enrich(
     received_ms: int,
 ) -> dict[str, Any]:
     """The class-table row: catalog fields plus subject, idempotency key and version."""
-    received = dt.datetime.fromtimestamp(received_ms / 1000, dt.UTC)
-    event = _event_date(cls, record, received.date())
+    shape = _shape(cls)
+    event = _event_date(cls, record, _received_date(received_ms))
     provide = record.get("provide_date")
     provide_days = provide.toordinal() if isinstance(provide, dt.date) else 0
     rkey = env.record_key(meta["provider"], cls.code, meta["source_key"])
-    row = {name: record.get(name) for name in cls.by_name}
+    row = dict(zip(shape.names, map(record.get, shape.names), strict=True))
     row.update(
         record_key=rkey,
         # latest provider date wins; among equal dates, the later receipt
@@ -127,7 +148,7 @@ def enrich(
         name_mismatch=int(res.name_mismatch),
         code_flag=res.code_flag,
         event_date=event,
-        behaviour_end=_behaviour_end(cls, record, event),
+        behaviour_end=_behaviour_end(shape, record, event),
         ingest_provider=meta["provider"],
         ingest_channel=meta["channel"],
         ingest_upload_id=meta["upload_id"],
@@ -254,6 +275,8 @@ class Pipeline:
         self, cls: InfoClass, record: Mapping[str, Any], problems: list[Violation]
     ) -> list[Violation]:
         """Drop the subject's check-digit failure when registration records know the code."""
+        if not problems:  # nothing to forgive: spare the registry look-up
+            return problems
         code = str(record.get(cls.subject.code) or "").strip().upper()
         known = self.subjects.get(code) if code else None
         if known and known.get("registered"):
@@ -269,8 +292,8 @@ class Pipeline:
         today: dt.date,
     ) -> Outcome:
         received_ms = _epoch_ms(decoded.get("ingest_received_at"), msg.timestamp_ms)
-        for name in ("provider", "channel", "upload_id", "source_key"):
-            meta[name] = decoded.get(f"ingest_{name}") or meta[name]
+        for name, field in _INGEST_META:
+            meta[name] = decoded.get(field) or meta[name]
         meta["row"] = decoded.get("ingest_row", meta["row"])
         record, banned = strip_banned(decoded, cls.subject_kind)
         problems = self._forgive_pilot_code(
@@ -278,7 +301,7 @@ class Pipeline:
         )
         if problems:
             return _dead(msg, cls.code, meta, "rules", problems, record, received_ms=received_ms)
-        res = resolve(cls, record, self.subjects, self.aliases)
+        res = resolve(cls, record, self.subjects, self.aliases, today)
         if res.violations:
             return _dead(
                 msg, cls.code, meta, "identity", res.violations, record, received_ms=received_ms

@@ -3,15 +3,22 @@
 Records arrive typed (the producers turned cells into `str`, `int`, `float`, `date`, `bool`
 or a canonical enum string); these rules judge content, not parsing. All reasons are
 reported at once so a provider fixes a row in one round trip, not one error at a time.
+
+Each class is compiled once into a plan (per field: its type test and the value checks its
+catalog entry asks for), because looking the same rules up again for every record was the
+worker's largest per-record cost. The plan only decides *which* checks run; the checks and
+their messages are the functions below.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from schemas.catalog import Catalog, FieldSpec, InfoClass
 from schemas.violations import Violation
@@ -63,21 +70,136 @@ def validate(
     `today` is passed in (not read from the clock) so a replay judges dates as of the day
     it stands for, and tests are deterministic.
     """
+    plan = class_plan(cls, catalog)
     found: list[Violation] = []
-    for spec in cls.fields:
-        value = record.get(spec.name)
-        if _is_blank(value):
+    get = record.get
+    for name, spec, exact, has_type, checks in plan.fields:
+        value = get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):  # blank
             if spec.required:
                 found.append(_required(spec))
             continue
-        type_error = _type_violation(spec, value)
-        if type_error is not None:
-            found.append(type_error)
+        if value.__class__ is not exact and not has_type(value):
+            found.append(_type_violation(spec, value))
             continue
-        found += _value_violations(cls, spec, value, record, catalog, today)
-    found += _order_violations(cls, record)
-    found += _subject_violations(cls, record)
+        for check in checks:
+            problems = check(value, record, today)
+            if problems:
+                found += problems
+    if plan.pairs:
+        found += _order_violations(plan.pairs, record)
+    if plan.subject_codes:
+        found += _subject_violations(cls, plan.subject_codes, record)
     return found
+
+
+# --- plans ------------------------------------------------------------------------------
+
+# A value check of one field: (value of the right type, whole record, today) → violations.
+ValueCheck = Callable[[object, Mapping[str, object], date], Sequence[Violation]]
+
+
+class FieldRule(NamedTuple):
+    """One catalog field as `validate` runs it: its type test, then its value checks.
+
+    A tuple, unpacked in `validate`'s loop: cheaper per field than attribute look-ups."""
+
+    name: str
+    spec: FieldSpec
+    exact: type | None  # a value of exactly this class passes the type test without a call
+    has_type: Callable[[object], bool]
+    checks: tuple[ValueCheck, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ClassPlan:
+    """The rules of one class, resolved against the catalog once."""
+
+    fields: tuple[FieldRule, ...]
+    pairs: tuple[tuple[FieldSpec, FieldSpec], ...]
+    subject_codes: tuple[str, ...]  # legal persons: at least one must be filled
+
+
+# (id of class, id of catalog) → (class, catalog, plan); the objects are held so an id is
+# never reused while its entry lives. Classes are few; the bound only guards tests that
+# build many catalogs.
+_PLANS: dict[tuple[int, int], tuple[InfoClass, Catalog, ClassPlan]] = {}
+_MAX_PLANS = 512
+
+
+def class_plan(cls: InfoClass, catalog: Catalog) -> ClassPlan:
+    """The compiled rules of `cls` (catalog models are frozen, so a plan never goes stale)."""
+    key = (id(cls), id(catalog))
+    entry = _PLANS.get(key)
+    if entry is not None and entry[0] is cls and entry[1] is catalog:
+        return entry[2]
+    plan = compile_plan(cls, catalog)
+    if len(_PLANS) >= _MAX_PLANS:
+        _PLANS.clear()
+    _PLANS[key] = (cls, catalog, plan)
+    return plan
+
+
+def compile_plan(cls: InfoClass, catalog: Catalog) -> ClassPlan:
+    fields = tuple(
+        FieldRule(
+            spec.name,
+            spec,
+            _EXACT_TYPES.get(spec.type),
+            _type_test(spec),
+            _value_checks(cls, spec, catalog),
+        )
+        for spec in cls.fields
+    )
+    codes = (cls.subject.code, *cls.subject.alt_codes) if cls.subject_kind == "legal" else ()
+    return ClassPlan(fields, tuple(_pairs(cls)), codes)
+
+
+def _value_checks(cls: InfoClass, spec: FieldSpec, catalog: Catalog) -> tuple[ValueCheck, ...]:
+    """The checks a present value of `spec` goes through, in the order they report."""
+    checks: list[ValueCheck] = []
+    if spec.type in _NUMBER_TYPES or spec.type == "int":
+        checks.append(lambda v, r, t: _number_violations(spec, v))  # type: ignore[arg-type]
+    elif spec.type == "month":
+        checks.append(lambda v, r, t: _month_violations(cls, spec, str(v), t))
+    elif spec.type in _DATE_TYPES:
+        if _checks_future(cls, spec):  # other dates have no value rule
+            checks.append(lambda v, r, t: [_future(spec, t)] if v > t else ())  # type: ignore[operator]
+    elif spec.type == "enum" and spec.enum is not None:
+        checks.append(_enum_check(spec, catalog.enums[spec.enum].values))
+    if spec.check is not None:
+        checks.append(_code_check(cls, spec, catalog))
+    return tuple(checks)
+
+
+def _enum_check(spec: FieldSpec, allowed: tuple[str, ...]) -> ValueCheck:
+    members = frozenset(allowed)
+
+    def check(value: object, record: Mapping[str, object], today: date) -> Sequence[Violation]:
+        if value in members:
+            return ()
+        return [
+            _v(
+                "field.enum",
+                spec,
+                f"「{spec.label}」取值不在代码表中，应为：{'、'.join(allowed)}",
+                f"{spec.name} must be one of: {', '.join(allowed)}",
+            )
+        ]
+
+    return check
+
+
+def _code_check(cls: InfoClass, spec: FieldSpec, catalog: Catalog) -> ValueCheck:
+    says_citizen_id = _citizen_id_type_test(cls, catalog)
+
+    def check(value: object, record: Mapping[str, object], today: date) -> Sequence[Violation]:
+        if not isinstance(value, str):
+            return ()
+        citizen = spec.check == "id_by_type" and says_citizen_id(record)
+        return _code_violations(spec, value, today, citizen)
+
+    return check
 
 
 def _required(spec: FieldSpec) -> Violation:
@@ -92,19 +214,53 @@ def _required(spec: FieldSpec) -> Violation:
 # --- types ------------------------------------------------------------------------------
 
 
-def _has_type(spec: FieldSpec, value: object) -> bool:
-    if spec.type in ("string", "month", "enum"):
-        return isinstance(value, str)
-    if spec.type == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if spec.type == "bool":
-        return isinstance(value, bool)
-    if spec.type in _DATE_TYPES:
-        return isinstance(value, date) and not isinstance(value, datetime)
-    # amount / quantity / ratio: a finite number; an int is a whole amount.
+def _is_text(value: object) -> bool:
+    return isinstance(value, str)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_bool(value: object) -> bool:
+    return isinstance(value, bool)
+
+
+def _is_day(value: object) -> bool:
+    return isinstance(value, date) and not isinstance(value, datetime)
+
+
+def _is_finite_number(value: object) -> bool:
+    """amount / quantity / ratio: a finite number; an int is a whole amount."""
     if isinstance(value, Decimal):
         return value.is_finite()
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# Classes whose every instance passes a field type's test (numbers are not here: they
+# must also be finite).
+_EXACT_TYPES: dict[str, type] = {
+    "string": str,
+    "month": str,
+    "enum": str,
+    "int": int,
+    "bool": bool,
+    "date": date,
+    "period_start": date,
+    "period_end": date,
+}
+
+
+def _type_test(spec: FieldSpec) -> Callable[[object], bool]:
+    if spec.type in ("string", "month", "enum"):
+        return _is_text
+    if spec.type == "int":
+        return _is_int
+    if spec.type == "bool":
+        return _is_bool
+    if spec.type in _DATE_TYPES:
+        return _is_day
+    return _is_finite_number
 
 
 _TYPE_NAMES = {
@@ -116,9 +272,8 @@ _TYPE_NAMES = {
 }
 
 
-def _type_violation(spec: FieldSpec, value: object) -> Violation | None:
-    if _has_type(spec, value):
-        return None
+def _type_violation(spec: FieldSpec, value: object) -> Violation:
+    """Why `value` is not of the field's type (called once its type test has failed)."""
     zh, en = _TYPE_NAMES.get(spec.type, ("日期", "datetime.date"))
     if spec.type in _NUMBER_TYPES:
         zh, en = "有限数值", "a finite float"
@@ -133,39 +288,14 @@ def _type_violation(spec: FieldSpec, value: object) -> Violation | None:
 # --- values -----------------------------------------------------------------------------
 
 
-def _value_violations(
-    cls: InfoClass,
-    spec: FieldSpec,
-    value: object,
-    record: Mapping[str, object],
-    catalog: Catalog,
-    today: date,
-) -> list[Violation]:
-    found: list[Violation] = []
-    if spec.type in _NUMBER_TYPES or spec.type == "int":
-        found += _number_violations(spec, value)  # type: ignore[arg-type]
-    elif spec.type == "month":
-        found += _month_violations(cls, spec, str(value), today)
-    elif spec.type in _DATE_TYPES:
-        found += _date_violations(cls, spec, value, today)  # type: ignore[arg-type]
-    elif spec.type == "enum" and spec.enum is not None:
-        allowed = catalog.enums[spec.enum].values
-        if value not in allowed:
-            found.append(
-                _v(
-                    "field.enum",
-                    spec,
-                    f"「{spec.label}」取值不在代码表中，应为：{'、'.join(allowed)}",
-                    f"{spec.name} must be one of: {', '.join(allowed)}",
-                )
-            )
-    if spec.check is not None and isinstance(value, str):
-        found += _code_violations(cls, spec, value, record, catalog, today)
-    return found
-
-
 def _decimals(value: int | float | Decimal) -> int:
     """Decimal places as written: `repr` of a float is its shortest round-trip form."""
+    if isinstance(value, float):
+        text = repr(value)
+        if "e" not in text:  # plain `123.45`: count the digits, no Decimal needed
+            return len(text) - text.index(".") - 1
+    elif isinstance(value, int):
+        return 0
     exponent = Decimal(repr(value) if isinstance(value, float) else value).as_tuple().exponent
     return -exponent if isinstance(exponent, int) and exponent < 0 else 0
 
@@ -235,30 +365,38 @@ def _month_violations(cls: InfoClass, spec: FieldSpec, value: str, today: date) 
 # --- codes ------------------------------------------------------------------------------
 
 
-def _is_citizen_id_type(cls: InfoClass, record: Mapping[str, object], catalog: Catalog) -> bool:
-    """Whether the record's 证件类型 says 身份证, also when spelled as a synonym: a wrong
-    spelling is already reported on that field and must not let a bad ID number through."""
+def _citizen_id_type_test(
+    cls: InfoClass, catalog: Catalog
+) -> Callable[[Mapping[str, object]], bool]:
+    """Whether a record's 证件类型 says 身份证, also when spelled as a synonym: a wrong
+    spelling is already reported on that field and must not let a bad ID number through.
+    Verdicts are kept per spelling (a handful): folding the text per record was not free."""
     type_spec = cls.by_name.get(cls.subject.id_type or "")
-    value = record.get(type_spec.name) if type_spec else None
-    if type_spec is None or not isinstance(value, str):
-        return False
-    enum = catalog.enums.get(type_spec.enum or "")
-    return (enum.canonical(value) if enum else value) == CITIZEN_ID_TYPE
+    enum = catalog.enums.get(type_spec.enum or "") if type_spec else None
+    memo: dict[str, bool] = {}
+
+    def says_citizen_id(record: Mapping[str, object]) -> bool:
+        value = record.get(type_spec.name) if type_spec else None
+        if not isinstance(value, str):
+            return False
+        verdict = memo.get(value)
+        if verdict is None:
+            verdict = (enum.canonical(value) if enum else value) == CITIZEN_ID_TYPE
+            if len(memo) < _MAX_SPELLINGS:
+                memo[value] = verdict
+        return verdict
+
+    return says_citizen_id
 
 
-def _code_violations(
-    cls: InfoClass,
-    spec: FieldSpec,
-    value: str,
-    record: Mapping[str, object],
-    catalog: Catalog,
-    today: date,
-) -> list[Violation]:
-    if spec.check == "citizen_id":
+_MAX_SPELLINGS = 256
+
+
+def _code_violations(spec: FieldSpec, value: str, today: date, citizen: bool) -> list[Violation]:
+    """`citizen`: an `id_by_type` number whose 证件类型 says 身份证."""
+    if spec.check == "citizen_id" or citizen:
         return check_citizen_id(value, today, field=spec.name)
     if spec.check == "id_by_type":
-        if _is_citizen_id_type(cls, record, catalog):
-            return check_citizen_id(value, today, field=spec.name)
         if len(value) > OTHER_ID_MAX_LEN:
             return [
                 _v(
@@ -292,12 +430,14 @@ def _pairs(cls: InfoClass) -> list[tuple[FieldSpec, FieldSpec]]:
 def _comparable(spec: FieldSpec, value: object) -> bool:
     if spec.type == "month":
         return isinstance(value, str) and bool(_MONTH_RE.fullmatch(value))
-    return spec.type in _DATE_TYPES and _has_type(spec, value)
+    return spec.type in _DATE_TYPES and _is_day(value)
 
 
-def _order_violations(cls: InfoClass, record: Mapping[str, object]) -> list[Violation]:
+def _order_violations(
+    pairs: Sequence[tuple[FieldSpec, FieldSpec]], record: Mapping[str, object]
+) -> list[Violation]:
     found: list[Violation] = []
-    for start, end in _pairs(cls):
+    for start, end in pairs:
         a, b = record.get(start.name), record.get(end.name)
         if (start.type == "month") != (end.type == "month"):
             continue  # a month against a day has no single order
@@ -313,11 +453,10 @@ def _order_violations(cls: InfoClass, record: Mapping[str, object]) -> list[Viol
     return found
 
 
-def _subject_violations(cls: InfoClass, record: Mapping[str, object]) -> list[Violation]:
+def _subject_violations(
+    cls: InfoClass, codes: tuple[str, ...], record: Mapping[str, object]
+) -> list[Violation]:
     """A legal person must carry at least one code the subject registry can resolve."""
-    if cls.subject_kind != "legal":
-        return []
-    codes = (cls.subject.code, *cls.subject.alt_codes)
     if any(not _is_blank(record.get(name)) for name in codes):
         return []
     labels = "、".join(cls.by_name[name].label for name in codes)

@@ -133,3 +133,28 @@ def test_strip_banned_for_a_legal_record_keeps_assets() -> None:
 def test_clean_record_is_unchanged() -> None:
     record = {"person_name": "李四", "pay_base": 5000.0, "当前余额": 12.5}
     assert strip_banned(record) == (record, [])
+
+
+def test_repeated_key_sets_are_judged_the_same_each_time() -> None:
+    """The verdict per key set is cached: a clean record, then the same keys with a banned
+    one, then the clean keys again, each as if seen for the first time."""
+    clean = {"person_name": "李四", "pay_base": 5000.0}
+    for _ in range(2):
+        assert strip_banned(clean) == (clean, [])
+        kept, found = strip_banned({**clean, "marital_status": "已婚"})
+        assert kept == clean and [v.field for v in found] == ["marital_status"]
+
+
+def test_a_clean_record_is_returned_as_a_copy() -> None:
+    record = {"person_name": "李四"}
+    kept, _ = strip_banned(record)
+    kept["x"] = 1
+    assert record == {"person_name": "李四"}
+
+
+def test_a_nested_value_is_searched_even_under_clean_keys() -> None:
+    record = {"person_name": "李四", "extra": {"blood_type": "O"}}
+    for _ in range(2):
+        kept, found = strip_banned(record)
+        assert kept == {"person_name": "李四", "extra": {}}
+        assert [v.field for v in found] == ["extra.blood_type"]

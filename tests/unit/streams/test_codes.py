@@ -13,13 +13,16 @@ from hypothesis import strategies as st
 
 from schemas.violations import Violation
 from streams.codes import (
+    ID_WEIGHTS,
     USCC_ALPHABET,
+    _fold_width,
     birth_date_of,
     check_citizen_id,
     check_org_code,
     check_phone,
     check_reg_no,
     check_uscc,
+    citizen_id_faults,
     district_of_id,
     district_of_uscc,
     id_check_char,
@@ -28,11 +31,13 @@ from streams.codes import (
     mask_phone,
     mask_value,
     normalize_code,
+    org_check_char,
     random_citizen_id,
     random_org_code,
     random_reg_no,
     random_uscc,
     uscc_check_char,
+    uscc_faults,
 )
 
 TODAY = date(2024, 6, 30)
@@ -352,3 +357,69 @@ def test_generators_are_deterministic_and_respect_arguments() -> None:
     assert random_reg_no(random.Random(4)).startswith("320281")
     with pytest.raises(ValueError, match="6 digits"):
         random_uscc(random.Random(1), district="3202")
+
+
+# --- fast paths and cached verdicts ------------------------------------------------------
+
+_ORG_CHARS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _reference_id_char(first17: str) -> str:
+    """GB 11643 as DESIGN writes it, digit by digit."""
+    return "10X98765432"[sum(int(ch) * w for ch, w in zip(first17, ID_WEIGHTS, strict=True)) % 11]
+
+
+def _reference_org_char(body: str) -> str:
+    total = sum(_org_value(ch) * w for ch, w in zip(body, (3, 7, 9, 10, 5, 8, 4, 2), strict=True))
+    return {10: "X", 11: "0"}.get(11 - total % 11, str(11 - total % 11))
+
+
+@given(st.text("0123456789", min_size=17, max_size=17))
+def test_id_check_char_matches_the_formula(first17: str) -> None:
+    assert id_check_char(first17) == _reference_id_char(first17)
+
+
+@given(st.text(_ORG_CHARS + "xyz", min_size=8, max_size=8))
+def test_org_check_char_matches_the_formula(body: str) -> None:
+    assert org_check_char(body) == _reference_org_char(body)
+
+
+def test_check_chars_refuse_a_wrong_length() -> None:
+    for fn, text in ((id_check_char, "1" * 16), (uscc_check_char, "1" * 18), (org_check_char, "1")):
+        with pytest.raises(ValueError):
+            fn(text)
+
+
+@given(st.text(USCC_ALPHABET + "IOSVZa- ", min_size=0, max_size=20))
+def test_cached_uscc_verdict_equals_a_fresh_one(code: str) -> None:
+    first = check_uscc(code, field="uscc")
+    assert check_uscc(code, field="uscc") == first  # now from the cache
+    assert tuple(v.code for v in first) == uscc_faults.__wrapped__(code)
+
+
+@given(st.text("0123456789Xx", min_size=16, max_size=19))
+def test_cached_citizen_id_verdict_equals_a_fresh_one(id_no: str) -> None:
+    first = check_citizen_id(id_no, TODAY, field="id_no")
+    assert check_citizen_id(id_no, TODAY, field="id_no") == first
+    assert tuple(v.code for v in first) == citizen_id_faults.__wrapped__(id_no, TODAY)
+
+
+def test_cached_verdicts_keep_the_caller_field_and_day() -> None:
+    bad = GB11643_EXAMPLE[:-1] + "1"
+    assert [v.field for v in check_citizen_id(bad, TODAY, field="a")] == ["a"]
+    assert [v.field for v in check_citizen_id(bad, TODAY, field="b")] == ["b"]
+    assert [v.field for v in check_citizen_id(bad, TODAY)] == [None]
+    born_2020 = random_citizen_id(random.Random(3), birth_year_range=(2020, 2020))
+    assert check_citizen_id(born_2020, date(2021, 1, 1)) == []
+    assert codes(check_citizen_id(born_2020, date(2019, 1, 1))) == ["id.birth_date"]
+
+
+def test_returned_lists_are_the_callers_own() -> None:
+    bad = KNOWN_GOOD_USCC[0][:-1] + "0"
+    check_uscc(bad).clear()
+    assert codes(check_uscc(bad)) == ["uscc.check_digit"]
+
+
+@given(st.text(max_size=24))
+def test_normalize_code_ascii_fast_path_matches_folding(s: str) -> None:
+    assert normalize_code(s) == _fold_width(s).strip().upper()

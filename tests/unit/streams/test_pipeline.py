@@ -8,11 +8,12 @@ import random
 from typing import Any
 
 from schemas.avro import avro_schema
-from schemas.catalog import Catalog
+from schemas.catalog import Catalog, InfoClass
 from schemas.codec import AvroDecoder, AvroEncoder
 from streams import envelope as env
 from streams.codes import random_citizen_id, random_org_code, random_uscc, uscc_check_char
-from streams.pipeline import Pipeline
+from streams.identity import Resolution
+from streams.pipeline import Pipeline, enrich
 
 TODAY = dt.date(2026, 11, 23)
 
@@ -135,3 +136,21 @@ def test_natural_person_record_with_valid_id_gets_district(catalog: Catalog) -> 
     bad = dict(record, id_no=pid[:10] + "0230" + pid[14:])  # no 30 February
     dead = h.run("natural_arrears", h.encode("natural_arrears", bad)).dead
     assert "id.birth_date" in {r["code"] for r in dead["reasons"]} or dead["reasons"]
+
+
+def test_row_shape_follows_the_class_object_not_only_its_code(catalog: Catalog) -> None:
+    """enrich keeps each class's field list once; another class under the same code (another
+    catalog) gets its own, not the first one's."""
+    cls = catalog.get("legal_arrears")
+    res = Resolution(subject_id="S", subject_name="N")
+    meta = {"provider": "p", "channel": "sdk", "upload_id": "u", "row": 1, "source_key": "k"}
+    record = arrears(random_uscc(random.Random(3)))
+    row = enrich(cls, record, res, meta, 1_790_000_000_000)
+    assert [k for k in row if k in cls.by_name] == list(cls.by_name)
+    narrower = InfoClass.model_validate(
+        {**cls.model_dump(), "fields": cls.model_dump()["fields"][:12]}
+    )
+    again = enrich(narrower, record, res, meta, 1_790_000_000_000)
+    assert [k for k in again if k in cls.by_name] == [f.name for f in cls.fields[:12]]
+    assert again["behaviour_end"] == row["behaviour_end"] == dt.date(2026, 9, 30)
+    assert enrich(cls, record, res, meta, 1_790_000_000_000) == row

@@ -8,9 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from schemas.catalog import Catalog, default_catalog
+from schemas.catalog import Catalog, default_catalog, load_catalog
+from streams import rules
 from streams.codes import random_citizen_id, random_org_code, random_reg_no, random_uscc
-from streams.rules import validate
+from streams.rules import _decimals, class_plan, validate
 
 TODAY = date(2024, 6, 30)
 RNG = random.Random(20240630)
@@ -339,3 +340,50 @@ def test_legal_record_needs_one_subject_code(catalog: Catalog) -> None:
 
 def test_natural_record_has_no_subject_code_rule(catalog: Catalog) -> None:
     assert reasons(catalog, "natural_arrears", id_no=None) == [("field.required", "id_no")]
+
+
+# --- compiled plans ---------------------------------------------------------------------
+
+
+def test_plan_is_compiled_once_per_class_and_catalog(catalog: Catalog) -> None:
+    cls = catalog.get("natural_arrears")
+    assert class_plan(cls, catalog) is class_plan(cls, catalog)
+    other = load_catalog()
+    assert class_plan(other.get("natural_arrears"), other) is not class_plan(cls, catalog)
+
+
+@pytest.mark.parametrize(
+    "class_code", ["legal_arrears", "natural_arrears", "legal_utility_payment"]
+)
+def test_cached_plan_judges_as_a_fresh_one(catalog: Catalog, class_code: str) -> None:
+    """The same records through the cached plan and through a freshly compiled one."""
+    cls = catalog.get(class_code)
+    good = {
+        "legal_arrears": legal_arrears,
+        "natural_arrears": natural_arrears,
+        "legal_utility_payment": legal_utility_payment,
+    }[class_code]()
+    bad = {**good, "arrears_amount": -1.234, "amount": 1.005, "provide_date": date(2030, 1, 1)}
+    records: list[dict[str, object]] = [good, bad, {}]
+    cached = [validate(cls, r, catalog, TODAY) for r in records]
+    rules._PLANS.clear()
+    assert [validate(cls, r, catalog, TODAY) for r in records] == cached
+    assert cached[0] == [] and cached[1] and cached[2]
+
+
+def test_id_type_verdict_is_kept_per_spelling(catalog: Catalog) -> None:
+    """The 证件类型 verdict is memoised per spelling; each spelling keeps its own meaning."""
+    for _ in range(2):
+        assert reasons(catalog, "natural_arrears", id_type="居民身份证", id_no="123") == [
+            ("field.enum", "id_type"),
+            ("id.length", "id_no"),
+        ]
+        assert reasons(catalog, "natural_arrears", id_type="护照", id_no="123") == []
+
+
+@pytest.mark.parametrize(
+    ("value", "places"),
+    [(12.5, 1), (12.0, 1), (0.1 + 0.2, 17), (1e-7, 7), (1e22, 0), (3, 0), (Decimal("1.230"), 3)],
+)
+def test_decimal_places_as_written(value: float | int | Decimal, places: int) -> None:
+    assert _decimals(value) == places
