@@ -30,6 +30,7 @@ from typing import IO, Any
 
 from aiohttp import web
 
+from credit import gc_pause
 from credit.access import build_access
 from credit.api import ApiContext, build_api
 from credit.api_governance import (
@@ -142,6 +143,7 @@ class Platform:
             self.stop()
             raise
         self.started_at = time.time()
+        gc_pause.freeze_startup()  # the store, API and sink objects need no more scanning
         return self
 
     def _lock(self) -> None:

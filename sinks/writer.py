@@ -19,17 +19,16 @@ stored twice, not even before a merge.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
+from credit import gc_pause
 from credit.metrics import Metrics
 from credit.topics import (
     AGGREGATES_TOPIC,
@@ -69,21 +68,6 @@ _FIXED_COLUMNS: dict[str, tuple[str, ...]] = {
     "outcomes": R.OUTCOME_COLUMNS, "dead_letters": R.DEAD_LETTER_COLUMNS,
     "uploads": R.UPLOAD_COLUMNS, "subjects": R.SUBJECT_COLUMNS, "aggregates": AGGREGATE_COLUMNS,
 }  # fmt: skip
-
-
-@contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a batch is turned into rows: a batch makes
-    hundreds of thousands of acyclic objects (JSON dicts and lists, freed by reference
-    counting), whose allocations set off collections that scan the whole heap again and
-    again (a quarter of the sink's CPU in `tests/bench/bench_sink.py`)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 class Source(NamedTuple):
@@ -324,7 +308,7 @@ class Sink:
     def _write(self, batch: B.Batch) -> None:
         """Step 3: one insert per table, class tables first, `outcomes` last (so a refused
         class row's outcome is already turned `rejected`)."""
-        with _no_cyclic_gc():
+        with gc_pause.paused():  # a batch makes ≈10^5 acyclic objects (credit/gc_pause.py)
             self._write_tables(batch)
 
     def _write_tables(self, batch: B.Batch) -> None:

@@ -24,6 +24,7 @@ import faust
 from confluent_kafka import Producer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
+from credit import gc_pause
 from credit.kafka_errors import count_broker_errors
 from credit.logs import mask_handlers
 from credit.metrics import Metrics
@@ -288,13 +289,15 @@ def build_app(
     async def mask_logs() -> None:
         # Faust sets up its own handlers at start; add the ID-masking filter to them
         mask_handlers()
+        gc_pause.freeze_startup()  # and its objects need no more scanning (credit/gc_pause.py)
 
     @app.agent(source)  # type: ignore[untyped-decorator]
     async def process(stream: Any) -> None:
         async for events in stream.take_events(settings.worker_batch_size,
                                                within=settings.worker_batch_seconds):  # fmt: skip
             for chunk in _by_records([_inbound(e) for e in events], settings.worker_chunk_records):
-                handler.handle(chunk)
+                with gc_pause.paused():  # collections wait for the chunk's end (gc_pause)
+                    handler.handle(chunk)
                 await asyncio.sleep(0)  # heartbeats and fetches run between chunks
 
     return app
