@@ -68,3 +68,23 @@ def test_fast_encoding_is_byte_for_byte_fausts(tmp_path: Path) -> None:
         assert store[key] == value == store.read(key)  # Faust's own read agrees
     store.write("护照:E123", None)
     assert store.read("护照:E123") is None and "护照:E123" not in store
+
+
+def test_encoded_keys_are_exactly_sized() -> None:
+    """orjson's bytes keep its ≈4 KB working buffer; the partition cache holds 65,536 keys,
+    so keys must be built at their size (this was most of the worker's growth at 1M)."""
+    import tracemalloc
+
+    import orjson
+
+    from streams.state_store import encode_key
+
+    for key in ["91320281MA1X2Y3Z4Q", "护照:E123", 'q"uote', "back\\slash", "tab\tkey", "\u2028"]:
+        assert encode_key(key) == orjson.dumps(key)
+    tracemalloc.start()
+    try:
+        keys = [encode_key(f"91320281MA{i:08d}") for i in range(1000)]
+        per_key = tracemalloc.get_traced_memory()[0] / len(keys)
+    finally:
+        tracemalloc.stop()
+    assert per_key < 200
