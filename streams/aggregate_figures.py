@@ -12,7 +12,6 @@ state holds a few dozen distinct days, every emission re-reads them all.
 from __future__ import annotations
 
 import datetime as dt
-from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -141,9 +140,6 @@ def _bill_on_time(bill: list[Any], today: int) -> bool:
     return bool(pay <= min(today, deadline(month_of_ord(end))))
 
 
-_BILL_MONTHS = {n: f"bill_months_{n}" for n in WINDOWS}
-
-
 def _utility(state: dict[str, Any], as_of: dt.date) -> tuple[dict[str, Any], list[Monthly]]:
     now, today = month_of(as_of), as_of.toordinal()
     months: dict[int, _BillMonth] = {}
@@ -193,9 +189,8 @@ def _utility(state: dict[str, Any], as_of: dt.date) -> tuple[dict[str, Any], lis
         last_on_time_date=_date(last_on_time),
         arrears_repaid=int(latest is not None and repaid[latest]),
     )
-    first = [r[0] for r in recent]  # months, ascending
     out["extra"] = {
-        **{key: len(first) - bisect_left(first, now - n) for n, key in _BILL_MONTHS.items()},
+        **{f"bill_months_{n}": sum(1 for r in recent if r[0] >= now - n) for n in WINDOWS},
         "open_arrears": len(open_),
         "amount_12": round(sum(r[2] for r in recent), 2),
         "usage_12": round(sum(r[1] for r in recent), 4),
@@ -234,8 +229,7 @@ Recent = list[tuple[int, float, float, bool]]  # (month, usage, amount, usage re
 
 def _common(recent: Recent, now: int) -> dict[str, Any]:
     """Last month with data of the 12 before `now` (`recent`, oldest first), and the
-    3/6/12-month averages over the months with data (one pass: this runs for every
-    emission)."""
+    3/6/12-month averages over the months with data."""
     if recent:
         month, usage, amount, _ = recent[-1]
         out: dict[str, Any] = {"last_month": month_label(month),
@@ -243,19 +237,10 @@ def _common(recent: Recent, now: int) -> dict[str, Any]:
                                "last_month_amount": round(amount, 2)}  # fmt: skip
     else:
         out = {"last_month": "", "last_month_usage": 0.0, "last_month_amount": 0.0}
-    # per window: [usage sum, months with usage, amount sum, months]
-    sums = {n: [0.0, 0, 0.0, 0] for n in WINDOWS}
-    for month, usage, amount, reported in recent:
-        for n, acc in sums.items():
-            if month >= now - n:
-                if reported:
-                    acc[0] += usage
-                    acc[1] += 1
-                acc[2] += amount
-                acc[3] += 1
-    for n, (usage_sum, usage_months, amount_sum, months) in sums.items():
-        out[f"avg_usage_{n}"] = round(usage_sum / usage_months, 4) if usage_months else 0.0
-        out[f"avg_amount_{n}"] = round(amount_sum / months, 2) if months else 0.0
+    for n in WINDOWS:
+        start = now - n
+        out[f"avg_usage_{n}"] = _avg([r[1] for r in recent if r[0] >= start and r[3]], 4)
+        out[f"avg_amount_{n}"] = _avg([r[2] for r in recent if r[0] >= start], 2)
     return out
 
 

@@ -289,7 +289,10 @@ def build_app(
     async def mask_logs() -> None:
         # Faust sets up its own handlers at start; add the ID-masking filter to them
         mask_handlers()
-        gc_pause.freeze_startup()  # and its objects need no more scanning (credit/gc_pause.py)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def freeze_startup() -> None:
+        gc_pause.freeze_startup()  # Faust's objects need no more scanning (credit/gc_pause.py)
 
     @app.agent(source)  # type: ignore[untyped-decorator]
     async def process(stream: Any) -> None:
