@@ -45,6 +45,7 @@ from credit.errors import CreditError
 from credit.kafka_errors import count_broker_errors
 from credit.lag import LagMonitor, LagSampler, lag_groups
 from credit.metrics import Metrics, create_metrics
+from credit.partitions import fixed_partitions
 from credit.settings import Settings
 from credit.topics import ensure_topics
 from producers.apikeys import ApiKeyStore
@@ -131,6 +132,9 @@ class Platform:
         (self.data_dir / "logs").mkdir(exist_ok=True)
         self._lock()  # step 1
         try:
+            if "worker" in self.components:  # its state is split by partition (credit/partitions)
+                parts = fixed_partitions(self.data_dir, self.settings)
+                self.settings = self.settings.model_copy(update={"topic_partitions": parts})
             self._start_broker()  # steps 2-3
             self._open_store()  # step 4
             self._start_api()  # step 5

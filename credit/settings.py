@@ -37,7 +37,9 @@ class Settings(BaseSettings):
     clickhouse_url: str | None = Field(None, description="http(s)://user:pass@host:8123/db")
     clickhouse_database: str = "credit"
 
-    topic_partitions: int = Field(2, ge=1, description="partitions per class topic")
+    topic_partitions: int = Field(
+        1, ge=1, description="partitions per class topic (= most workers that share the load)"
+    )
     topic_replication_factor: int = Field(1, ge=1, description="3 on a real Kafka cluster")
     session_timeout_ms: int = Field(6000, ge=1000, description="consumer group session timeout")
     worker_batch_size: int = Field(
