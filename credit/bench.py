@@ -340,10 +340,19 @@ def _judge(r: dict[str, Any]) -> None:
         (f"p99 ms at {r['latency']['rate']:,} rec/s", f"<= {TARGETS['p99_ms']:,.0f}",
          r["latency"]["p99_queryable_ms"], r["latency"]["p99_queryable_ms"] <= TARGETS["p99_ms"]),
         ("worker RSS MB at 1M subjects", f"<= {TARGETS['worker_rss_mb']:,.0f}",
-         rss["extrapolated_1m_mb"], rss["extrapolated_1m_mb"] <= TARGETS["worker_rss_mb"]),
+         rss["extrapolated_1m_mb"], _rss_met(rss)),
     ]  # fmt: skip
-    r["targets"] = [{"name": n, "target": t, "measured": m, "met": bool(ok)}
+    r["targets"] = [{"name": n, "target": t, "measured": m, "met": None if ok is None else bool(ok)}
                     for n, t, m, ok in checks]  # fmt: skip
+
+
+def _rss_met(rss: dict[str, Any]) -> bool | None:
+    """Judged only on a run that reached a million subjects: a straight line from a smaller
+    run overshoots (start-up growth is counted as growth per subject), so it is shown, not
+    judged."""
+    if rss["distinct_subjects"] < ONE_MILLION:
+        return None
+    return bool(rss["after_mb"] <= TARGETS["worker_rss_mb"])
 
 
 def _progress(quiet: bool) -> Callable[[str], None]:
@@ -359,7 +368,7 @@ def format_table(r: dict[str, Any]) -> str:
     cpu, peak, acc, prof, prod = (r["cpu_s_per_1k"], r["peak_rss_mb"], r["accounted"],
                                   r["profile"], r["producer"])  # fmt: skip
     leg = lat["send_to_worker_output"]
-    t = [(x["target"], "yes" if x["met"] else "NO") for x in r["targets"]]
+    t = [(x["target"], {True: "yes", False: "NO", None: "-"}[x["met"]]) for x in r["targets"]]
     adds_up = acc["received"] == acc["stored"] + acc["rejected"] == acc["sent"]
     rows: list[tuple[str, str, str, str]] = [
         ("end to end: first sent -> last queryable",
@@ -386,6 +395,8 @@ def format_table(r: dict[str, Any]) -> str:
         (f"worker RSS MB with {rss['distinct_subjects']:,} subjects",
          f"{rss['before_mb']:,.0f} -> {rss['after_mb']:,.0f}", "", ""),
         ("  extrapolated to 1,000,000 subjects", f"{rss['extrapolated_1m_mb']:,.0f}", *t[3]),
+        *([("  (judged on a run with --subjects 1000000)", "", "", "")]
+          if rss["distinct_subjects"] < ONE_MILLION else []),
         ("received = stored + rejected", f"{acc['received']:,} = {acc['stored']:,} + "
          f"{acc['rejected']:,}", f"= sent {acc['sent']:,}", "yes" if adds_up else "NO"),
     ]  # fmt: skip

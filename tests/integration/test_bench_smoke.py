@@ -58,7 +58,10 @@ def test_bench_reports_every_figure(bench: dict[str, Any]) -> None:
         "p99 ms at 200 rec/s",
         "worker RSS MB at 1M subjects",
     ]
-    assert all(isinstance(t["met"], bool) for t in bench["targets"])
+    assert all(isinstance(t["met"], bool) for t in bench["targets"][:3])
+    # 2,000 records reach no million subjects: the memory target is shown, not judged
+    assert bench["targets"][3]["met"] is None
+    assert bench["targets"][3]["measured"] == bench["worker_rss"]["extrapolated_1m_mb"]
 
 
 def test_bench_accounts_for_every_record_sent(bench: dict[str, Any]) -> None:
