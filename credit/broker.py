@@ -18,6 +18,17 @@ from confluent_kafka.admin import AdminClient
 
 from credit.errors import CreditError
 
+# How long a consumer's fetch may wait at the broker (the worker's Faust consumer, the sink).
+# Tansu (v0.6, `fetch.rs`) reads every partition a fetch names, sleeps half the time left (all
+# of it under 250 ms) and reads them all again, until the wait is over or data is there: at
+# 100 ms that is 2 passes per request, 20 a second over every partition, whatever arrived.
+# A longer wait polls less (260 ms: idle Tansu 19% → 9% of a core, CPU per record −10%) but
+# costs latency (median send → worker output +80–140 ms, measured; likely because a
+# partition the worker has drained is asked for again only once the fetch in flight ends).
+# The latency target keeps 100 ms.
+# Kafka answers as soon as data arrives either way. See docs/benchmarks.md, session 4.
+FETCH_MAX_WAIT_MS = 100
+
 # Tansu reads these from the environment; a stray value would move its listener.
 _TANSU_ENV = ("LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "CLUSTER_ID")
 

@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from credit import gc_pause
+from credit.broker import FETCH_MAX_WAIT_MS
 from credit.metrics import Metrics
 from credit.topics import (
     AGGREGATES_TOPIC,
@@ -117,8 +118,8 @@ class Sink:
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",  # Tansu's end offsets are unreliable
             "session.timeout.ms": 6000,
-            # Tansu answers a waiting fetch only at its deadline (streams/faust_transport.py)
-            "fetch.wait.max.ms": 100,
+            # Tansu looks for data only at a few points of the wait (credit/broker.py)
+            "fetch.wait.max.ms": FETCH_MAX_WAIT_MS,
             **consumer_conf,
         }
         self._consumer: Consumer | None = None
