@@ -19,7 +19,8 @@ from credit.errors import CreditError
 from credit.settings import Settings
 
 RECORD_FILE = "topic-partitions"
-# Dirs that have worker state but no record were made when the default was 2.
+# Dirs that have worker state but no record were made when the default was 2 (an explicit
+# CREDIT_TOPIC_PARTITIONS is believed instead: the dir may have been run with it).
 LEGACY_PARTITIONS = 2
 
 
