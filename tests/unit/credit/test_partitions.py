@@ -44,3 +44,9 @@ def test_a_damaged_record_is_named(tmp_path: Path) -> None:
     (tmp_path / RECORD_FILE).write_text("two\n")
     with pytest.raises(PartitionCountError, match="found 'two'"):
         fixed_partitions(tmp_path, Settings())
+
+
+def test_an_older_dir_run_with_an_explicit_count_keeps_that_count(tmp_path: Path) -> None:
+    (tmp_path / "worker" / "slot-0").mkdir(parents=True)
+    assert fixed_partitions(tmp_path, Settings(topic_partitions=6)) == 6
+    assert fixed_partitions(tmp_path, Settings()) == 6
