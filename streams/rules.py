@@ -75,7 +75,7 @@ def validate(
     get = record.get
     for name, spec, exact, has_type, checks in plan.fields:
         value = get(name)
-        if value is None or (isinstance(value, str) and not value.strip()):  # blank
+        if _is_blank(value):
             if spec.required:
                 found.append(_required(spec))
             continue
