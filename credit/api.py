@@ -49,6 +49,26 @@ class ApiContext:
         self.catalog = catalog
         self.metrics = metrics
         self.health = health
+        # the durable intake's ledger entry and lost rows of an upload (set by the runtime)
+        self.intake_ledger: Callable[[str], dict[str, Any] | None] = lambda _u: None
+        self.lost_rows: Callable[[str], int] = lambda _u: 0
+
+    def upload_fate(self, upload_id: str) -> dict[str, Any]:
+        """The store's account of an upload, with the intake's ledger when the store has not
+        got it yet (the broker lost it, or it is on its way) and the rows counted lost."""
+        fate = queries.upload_fate(self.store, upload_id)
+        ledger = self.intake_ledger(upload_id)
+        if ledger is not None and fate["class_code"] is None:
+            received = int(ledger.get("received", 0))
+            fate.update(known=True, class_code=ledger.get("class_code"),
+                        provider=ledger.get("provider"), received=received,
+                        pending=max(received - fate["stored"] - fate["rejected"], 0))  # fmt: skip
+        lost = self.lost_rows(upload_id)
+        fate["lost"] = lost
+        fate["pending"] = max(fate["pending"] - lost, 0)
+        fate["complete"] = fate["known"] and fate["pending"] == 0 and lost == 0 and (
+            fate["class_code"] is not None)  # fmt: skip
+        return fate
 
     def lateness(self) -> list[dict[str, Any]]:
         """Reporting lateness per department and class, for the `credit_department_late` gauge."""
@@ -99,7 +119,7 @@ def build_api(
 
     @routes.get("/api/uploads/{upload_id}")
     async def upload(request: web.Request) -> web.Response:
-        fate = await ctx.run(queries.upload_fate, ctx.store, request.match_info["upload_id"])
+        fate = await ctx.run(ctx.upload_fate, request.match_info["upload_id"])
         if why := upload_refusal(identity_of(request), fate["provider"]):
             return _json({"error": "auth.upload", "message": why}, 403)
         return _json(fate, 200 if fate["known"] else 404)
@@ -107,7 +127,7 @@ def build_api(
     @routes.get("/api/uploads/{upload_id}/rejected")
     async def rejected(request: web.Request) -> web.Response:
         upload_id = request.match_info["upload_id"]
-        fate = await ctx.run(queries.upload_fate, ctx.store, upload_id)
+        fate = await ctx.run(ctx.upload_fate, upload_id)
         if why := upload_refusal(identity_of(request), fate["provider"]):
             return _json({"error": "auth.upload", "message": why}, 403)
         rows = await ctx.run(queries.dead_letters, ctx.store, upload_id)

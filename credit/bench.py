@@ -50,8 +50,8 @@ from credit.bench_workload import (
     proc_mb,
     workload,
 )
-from credit.demo import last_month
 from credit.settings import Settings
+from credit.synthetic import reported_month
 
 WARMUP_RECORDS = 2000
 LATENCY_GRACE_S = 30.0
@@ -158,7 +158,7 @@ class _Run:
         self.kafka, self.registry = platform.kafka_conf(), platform.registry_url
         self.pids = {"platform": os.getpid(), "worker": platform._worker.pid,
                      "broker": platform.broker._proc.pid if platform.broker._proc else 0}  # fmt: skip
-        self.month = last_month(dt.date.today())
+        self.month = reported_month(dt.date.today())
         self.base = {"kafka": self.kafka, "registry": self.registry,
                      "month": self.month.isoformat(),
                      "batch_records": platform.settings.publish_batch_records}  # fmt: skip

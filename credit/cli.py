@@ -160,7 +160,10 @@ def cmd_query(args: argparse.Namespace) -> int:
     if args.what == "upload":
         code, body = client.get(f"/api/uploads/{args.target}")
         body = (
-            {k: body.get(k) for k in ("upload_id", "received", "stored", "rejected", "pending")}
+            {
+                k: body.get(k)
+                for k in ("upload_id", "received", "stored", "rejected", "pending", "lost")
+            }
             if code == 200
             else body
         )
@@ -202,7 +205,11 @@ def cmd_publish(args: argparse.Namespace) -> int:
     catalog = default_catalog()
     cls = catalog.get(args.cls)
     publisher = _publisher(settings, args.provider, "file")
-    result, ignored, upload = publish_file(Path(args.path), cls, catalog, publisher, not args.json)
+    from producers.durable_intake import DurableIntake
+
+    intake = DurableIntake(settings.intake_dir)
+    result, ignored, upload = publish_file(Path(args.path), cls, catalog, publisher,
+                                           not args.json, intake=intake)  # fmt: skip
     out = result.as_dict() | {"ignored_columns": ignored}
     if args.wait or args.error_report:
         out["fate"] = _wait_for_stream(settings, result)

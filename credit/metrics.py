@@ -41,6 +41,11 @@ class Metrics(NamedTuple):
     broker_errors: Counter  # librdkafka error_cb / Faust send errors, per component and error
     store_errors: Counter  # every failed ClickHouse call, per operation (query/command/insert)
     api_requests: Counter
+    intake_bytes: Gauge  # bytes the durable intake holds (messages and source files)
+    intake_undecided: Gauge  # accepted uploads not yet fully stored or rejected
+    intake_republished: Counter  # uploads sent again from the intake (broker lost them)
+    rows_lost: Counter  # rows neither stored nor rejected that the intake no longer holds
+    worker_restarts: Counter  # worker processes that died and were started again
 
     def exposition(
         self,
@@ -159,4 +164,13 @@ def create_metrics(registry: CollectorRegistry | None = None) -> Metrics:
         store_errors=c("credit_store_errors", "failed ClickHouse calls of this process "
                        "(queries, commands, inserts)", ["operation"], registry=reg),
         api_requests=c("credit_api_requests", "HTTP API requests", ["route", "status"], registry=reg),
+        intake_bytes=g("credit_intake_bytes", "bytes held by the durable intake", registry=reg),
+        intake_undecided=g("credit_intake_undecided_uploads", "accepted uploads not yet fully "
+                           "stored or rejected", registry=reg),
+        intake_republished=c("credit_intake_republished_uploads", "uploads sent again from "
+                             "the durable intake", registry=reg),
+        rows_lost=c("credit_rows_lost", "rows neither stored nor rejected whose copy is gone",
+                    ["class_code"], registry=reg),
+        worker_restarts=c("credit_worker_restarts", "worker processes started again after "
+                          "they died", registry=reg),
     )  # fmt: skip

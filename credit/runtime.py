@@ -3,12 +3,16 @@
 `Platform.start` spells out the order (each step needs the one before):
   1. lock the data dir (one platform per data dir);
   2. broker: embedded Tansu, or `CREDIT_KAFKA_BOOTSTRAP`;
-  3. topics, created explicitly;
+  3. topics, created explicitly; the broker's epoch checked (`credit.recovery`): a broker
+     that lost what it held is recovered from the data dir in steps 6, 7 and 9;
   4. store: chDB under the data dir, or `CREDIT_CLICKHOUSE_URL`; DDL applied;
   5. HTTP API (with the schema registry) on a loopback port;
-  6. sink thread;
-  7. Faust worker process (`credit worker`), pointed at 2 and 5;
-  8. `runtime.json` written so other commands find this platform.
+  6. sink thread (after a broker loss its offset intents are forgotten first);
+  7. Faust worker process (`credit worker`), pointed at 2 and 5 (after a broker loss its
+     tables are first re-seeded into their changelogs, `streams.reseed`);
+  8. `runtime.json` written so other commands find this platform;
+  9. the intake keeper: after a broker loss it sends every undecided upload again, then
+     keeps the durable intake in step with the store.
 `stop` undoes them in reverse.
 """
 
@@ -29,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from aiohttp import web
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from credit import gc_pause
 from credit.access import build_access
@@ -46,9 +51,11 @@ from credit.kafka_errors import count_broker_errors
 from credit.lag import LagMonitor, LagSampler, lag_groups
 from credit.metrics import Metrics, create_metrics
 from credit.partitions import fixed_partitions
+from credit.recovery import Epoch, IntakeKeeper, broker_epoch
 from credit.settings import Settings
 from credit.topics import ensure_topics
 from producers.apikeys import ApiKeyStore
+from producers.durable_intake import DurableIntake
 from producers.gateway import Gateway
 from producers.publisher import Publisher
 from schemas.catalog import Catalog, default_catalog
@@ -125,6 +132,9 @@ class Platform:
         self._worker_env: dict[str, str] = {}
         self.worker_restarts = 0
         self.started_at = 0.0
+        self.intake = DurableIntake(settings.intake_dir)
+        self.epoch = Epoch("", lost=False)
+        self.keeper: IntakeKeeper | None = None
 
     # -- start -------------------------------------------------------------------------------
     def start(self) -> Platform:
@@ -143,6 +153,8 @@ class Platform:
             if "worker" in self.components:
                 self._start_worker()  # step 7
             self._write_runtime()  # step 8
+            if "sink" in self.components:
+                self._start_keeper()  # step 9
         except BaseException:
             self.stop()
             raise
@@ -174,6 +186,9 @@ class Platform:
             self.bootstrap = self.broker.bootstrap
         ensure_topics(self.client_conf("admin"), self.catalog, self.settings.topic_partitions,
                       self.settings.topic_replication_factor)  # fmt: skip
+        if self.components != GATEWAY:  # the process that runs the sink owns recovery
+            self.epoch = broker_epoch(self.client_conf("admin"), self.data_dir,
+                                      self.settings.topic_replication_factor)  # fmt: skip
 
     def kafka_conf(self) -> dict[str, Any]:
         """librdkafka keys (plain data: the demo and bench pass them on)."""
@@ -199,11 +214,12 @@ class Platform:
         ctx = ApiContext(
             self.store, self.catalog, self.metrics, self.health, self.worker_metrics_dir
         )
+        ctx.intake_ledger = self._intake_ledger
+        ctx.lost_rows = lambda u: self.keeper.lost_of(u) if self.keeper else 0
         self.api_url = f"http://{self.settings.api_host}:{port}"
         keys = ApiKeyStore(self.data_dir / "api-keys.json")
-        gateway = Gateway(
-            self.catalog, keys, self._gateway_publisher, self.settings.max_request_records
-        )
+        gateway = Gateway(self.catalog, keys, self._gateway_publisher,
+                          self.settings.max_request_records, self.intake)  # fmt: skip
         access = build_access(self.data_dir, open_access=self.settings.api_open)
         app = build_api(ctx, registry, gateway, self.settings.max_request_bytes, [access])
         # purpose check, bank authorization, withheld records, masking and the usage log
@@ -212,6 +228,10 @@ class Platform:
         add_report_routes(app, ctx, subject_handler=governed_subject_report(ctx))
         self._api = _ApiServer(app, self.settings.api_host, port)
         self._api.start()
+
+    def _intake_ledger(self, upload_id: str) -> dict[str, Any] | None:
+        entry = self.intake.entry(upload_id) if "/" not in upload_id else None
+        return entry.ledger if entry else None
 
     def _gateway_publisher(self, provider: str) -> Publisher:
         return Publisher(self.client_conf("gateway"), self.registry_url, provider, "api",
@@ -225,13 +245,28 @@ class Platform:
         assert self.store is not None
         conf = {**self.client_conf("sink"), "session.timeout.ms": self.settings.session_timeout_ms}
         self.sink = Sink(self.store, self.catalog, conf, self.metrics,
-                         self.settings.sink_batch_size, self.settings.sink_batch_seconds)  # fmt: skip
+                         self.settings.sink_batch_size, self.settings.sink_batch_seconds,
+                         epoch=self.epoch.id)  # fmt: skip
+        if self.epoch.lost:
+            self.sink.forget_intents()
         self._sink_thread = threading.Thread(target=self._run_sink, name="sink", daemon=True)
         self._sink_thread.start()
         # the sink's process watches both groups' lag: one copy per sink, however many workers
         sampler = LagSampler(self.client_conf("lag"), lag_groups(self.catalog))
         self.lag_monitor = LagMonitor(sampler, self.metrics.consumer_lag,
                                       self.settings.lag_interval_seconds).start()  # fmt: skip
+
+    def _start_keeper(self) -> None:
+        assert self.store is not None and self.sink is not None
+        s = self.settings
+        self.keeper = IntakeKeeper(
+            self.intake, self.store, lambda: self._gateway_publisher("intake"), self.metrics,
+            self.sink.recovering, s.intake_check_seconds, s.intake_retention_hours * 3600,
+            s.intake_source_retention_days * 86400,
+        )  # fmt: skip
+        if self.epoch.lost:
+            self.keeper.republish_undecided()
+        self.keeper.start()
 
     def _run_sink(self) -> None:
         assert self.sink is not None
@@ -259,7 +294,23 @@ class Platform:
             "CREDIT_API_PORT": "0",  # this process's API serves the worker's health and metrics
         }
         self._worker_env = env
+        if self.epoch.lost and self.settings.worker_store == "rocksdb":
+            self._reseed_worker()
         self._spawn_worker()
+
+    def _reseed_worker(self) -> None:
+        from streams.reseed import reseed
+        from streams.worker import APP_ID
+
+        parts, repl = self.settings.topic_partitions, self.settings.topic_replication_factor
+        admin = AdminClient(self.client_conf("admin"))
+
+        def ensure(topic: str) -> None:
+            if topic not in admin.list_topics(timeout=10).topics:
+                for fut in admin.create_topics([NewTopic(topic, parts, repl)]).values():
+                    fut.result(timeout=30)
+
+        reseed(self.data_dir / "worker", self.client_conf("reseed"), APP_ID, ensure)
 
     def _spawn_worker(self) -> None:
         log_path = self.data_dir / "logs" / "worker.log"
@@ -319,6 +370,9 @@ class Platform:
 
     # -- stop --------------------------------------------------------------------------------
     def stop(self) -> None:
+        if self.keeper is not None:
+            self.keeper.stop()
+            self.keeper = None
         if self._worker is not None:
             self._worker.terminate()
             try:

@@ -70,6 +70,15 @@ class Settings(BaseSettings):
     max_request_records: int = 10000
     query_row_limit: int = 10000
     query_seconds_limit: float = 10.0
+    intake_retention_hours: float = Field(
+        24.0, ge=0, description="keep a decided upload's messages in the intake this long"
+    )
+    intake_source_retention_days: float = Field(
+        1825.0, ge=0, description="keep the provider's original file (来源可溯) this long"
+    )
+    intake_check_seconds: float = Field(
+        2.0, gt=0, description="how often the platform checks the intake against the store"
+    )
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "text"
 
@@ -91,6 +100,11 @@ class Settings(BaseSettings):
     @property
     def store_path(self) -> Path:
         return self.data_dir / "chdb"
+
+    @property
+    def intake_dir(self) -> Path:
+        """The durable intake (`producers/durable_intake.py`)."""
+        return self.data_dir / "intake"
 
     @property
     def runtime_file(self) -> Path:

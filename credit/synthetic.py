@@ -15,10 +15,29 @@ from dataclasses import dataclass
 from streams.codes import random_citizen_id, random_uscc
 
 DISTRICT = "320281"  # 江阴市
+# Every date a synthetic row carries lies at most this many days after its month's end
+# (提供日期 = end + 20; 缴纳日期 = end + 3..15), so `reported_month` keeps them all in the past.
+PROVIDE_LAG_DAYS = 20
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚"
 TRADES = ["纺织", "机械", "化工", "物流", "食品", "电子", "建材", "贸易", "印染", "钢构"]
 WORDS = ["华", "新", "东", "长江", "澄", "恒", "瑞", "金", "宏", "远", "兴", "利"]
+
+
+def month_end(month: dt.date) -> dt.date:
+    return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+
+
+def reported_month(today: dt.date) -> dt.date:
+    """The latest month whose synthetic rows are all dated on or before `today`.
+
+    Why not simply last month: its 提供日期 (end + 20) lies in the future until the 20th, and
+    every row would be refused as `field.date_future` (the demo stored 0 rows on 2026-12-07).
+    """
+    month = today.replace(day=1)
+    while month_end(month) + dt.timedelta(days=PROVIDE_LAG_DAYS) > today:
+        month = (month - dt.timedelta(days=1)).replace(day=1)
+    return month
 
 
 @dataclass(frozen=True)
@@ -46,6 +65,7 @@ class Row:
     class_code: str
     provider: str
     values: dict[str, str]
+    spoiled: bool = False  # planted bad: the platform must reject it
 
 
 @dataclass(frozen=True)
@@ -75,7 +95,7 @@ def _identity(s: Subject) -> dict[str, str]:
 def _payment(s: Subject, u: Utility, month: dt.date, rng: random.Random) -> Row:
     lo, hi = u.usage_company if s.kind == "legal" else u.usage_person
     usage = round(rng.uniform(lo, hi), 1)
-    end = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+    end = month_end(month)
     ident = _identity(s)
     if s.kind == "legal":
         ident = {"机构全称": s.name, "所属单位统一社会信用代码": s.code}
@@ -85,7 +105,7 @@ def _payment(s: Subject, u: Utility, month: dt.date, rng: random.Random) -> Row:
         "使用量": f"{usage}", "使用单位": u.unit, "缴费金额": f"{usage * u.price:.2f}",
         "经办机构全称": u.provider, "缴纳日期": (end + dt.timedelta(days=rng.randint(3, 15))).isoformat(),
         "信息源头部门全称": u.provider, "提供单位全称": u.provider,
-        "提供日期": (end + dt.timedelta(days=20)).isoformat(), "信息使用范围": "政务共享",
+        "提供日期": (end + dt.timedelta(days=PROVIDE_LAG_DAYS)).isoformat(), "信息使用范围": "政务共享",
     }  # fmt: skip
     code = "legal_utility_payment" if s.kind == "legal" else "natural_utility_payment"
     return Row(code, u.provider, values)
@@ -94,7 +114,7 @@ def _payment(s: Subject, u: Utility, month: dt.date, rng: random.Random) -> Row:
 def _arrears(s: Subject, u: Utility, month: dt.date, rng: random.Random) -> Row:
     months = rng.randint(1, 6)
     start = (month - dt.timedelta(days=30 * (months - 1))).replace(day=1)
-    end = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+    end = month_end(month)
     lo, hi = u.usage_company if s.kind == "legal" else u.usage_person
     usage = round(rng.uniform(lo, hi) * months, 1)
     amount_label = "欠费金额" if s.kind == "legal" else "欠费金额(元)"
@@ -105,7 +125,7 @@ def _arrears(s: Subject, u: Utility, month: dt.date, rng: random.Random) -> Row:
         "欠缴账期": f"{months}个月", "拖欠天数": str((end - start).days + 1), "欠费量": f"{usage}",
         amount_label: f"{usage * u.price:.2f}", "失信严重程度": "一般" if months < 4 else "较重",
         "信息来源部门全称": u.provider, "提供单位全称": u.provider,
-        "信息使用范围": "政务共享", "提供日期": (end + dt.timedelta(days=20)).isoformat(),
+        "信息使用范围": "政务共享", "提供日期": (end + dt.timedelta(days=PROVIDE_LAG_DAYS)).isoformat(),
     }  # fmt: skip
     code = "legal_arrears" if s.kind == "legal" else "natural_arrears"
     return Row(code, u.provider, values)
@@ -128,7 +148,7 @@ def _spoil(row: Row, how: int) -> Row:
         v["婚姻状况"] = "已婚"
     elif how == 3:
         v["计量开始月或日" if "计量开始月或日" in v else "提供日期"] = "2021-02-30"
-    return Row(row.class_code, row.provider, v)
+    return Row(row.class_code, row.provider, v, spoiled=True)
 
 
 def synthetic_month(

@@ -8,15 +8,21 @@ rejected) is published.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from producers.intake import intake
+from producers.durable_intake import DurableIntake
+from producers.exceptions import PublishError
+from producers.intake import intake as intake_row
 from producers.publisher import Publisher
 from schemas.catalog import Catalog, InfoClass
 from schemas.violations import Violation
+
+log = logging.getLogger("credit.channel")
 
 
 @dataclass
@@ -29,12 +35,15 @@ class UploadResult:
     sent: int = 0
     rejected: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    # False: accepted into the durable intake, but the broker did not take it yet (the
+    # platform sends it from the intake when the broker is back)
+    delivered: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "upload_id": self.upload_id, "class_code": self.class_code, "provider": self.provider,
             "channel": self.channel, "received": self.received, "sent": self.sent,
-            "rejected": self.rejected, "errors": self.errors,
+            "rejected": self.rejected, "errors": self.errors, "delivered": self.delivered,
         }  # fmt: skip
 
 
@@ -61,16 +70,62 @@ def publish_rows(
     on_row: Callable[[], None] | None = None,
     max_errors: int = 10000,
     ledger: bool = True,
+    intake: DurableIntake | None = None,
+    source_file: Path | None = None,
 ) -> UploadResult:
     """Send every row of one upload; row-level problems are reported, never fatal.
 
-    `ledger=False` for a replay into an existing upload: its ledger entry stays as it was.
+    With `intake` the upload is all-or-nothing: every message goes to the durable intake
+    first, the intake commits (fsync), and only then are the messages produced. A failure
+    before the commit sends nothing; a broker failure after it leaves the upload accepted in
+    the intake, from which the platform sends it again. `ledger=False` for a replay into an
+    existing upload: its ledger entry stays as it was (replays re-send dead letters, which
+    stay stored where they are, so they skip the intake).
     """
-    result = UploadResult(upload_id, cls.code, publisher.provider, publisher.channel)
+    if intake is None or not ledger:
+        started = int(time.time() * 1000)
+        result = _send_rows(publisher, cls, catalog, rows, upload_id, on_row, max_errors)
+        publisher.flush()  # the rows are acknowledged before the ledger entry goes out
+        if ledger:
+            publisher.record_upload(_ledger(result, source_name, started))
+            publisher.flush()
+        return result
     started = int(time.time() * 1000)
+    recorder = intake.begin(upload_id, source_file)
+    publisher.record_to(recorder)
+    try:
+        result = _send_rows(publisher, cls, catalog, rows, upload_id, on_row, max_errors)
+        entry = _ledger(result, source_name, started)
+        publisher.record_upload(entry)
+        publisher.flush()  # the last batches, into the recorder
+        recorder.commit(entry)  # accepted from here on
+    except BaseException:
+        recorder.abort()
+        raise
+    finally:
+        publisher.record_to(None)
+    try:
+        publisher.publish_frames(intake.frames(upload_id))
+        intake.mark_published(upload_id)
+    except PublishError as exc:  # accepted all the same: the platform re-sends from the intake
+        log.warning("upload %s accepted but not yet delivered: %s", upload_id, exc)
+        result.delivered = False
+    return result
+
+
+def _send_rows(
+    publisher: Publisher,
+    cls: InfoClass,
+    catalog: Catalog,
+    rows: Iterable[tuple[int | None, Mapping[str, Any]]],
+    upload_id: str,
+    on_row: Callable[[], None] | None,
+    max_errors: int,
+) -> UploadResult:
+    result = UploadResult(upload_id, cls.code, publisher.provider, publisher.channel)
     for row, raw in rows:
         result.received += 1
-        record, problems = intake(cls, raw, catalog)
+        record, problems = intake_row(cls, raw, catalog)
         source_key = str(raw.get("source_key") or "") or None
         if not problems:
             problems = publisher.send(cls, record, upload_id, row, source_key)
@@ -85,14 +140,13 @@ def publish_rows(
                 result.errors.extend(_errors(row, problems))
         if on_row is not None:
             on_row()
-    publisher.flush()
-    if not ledger:
-        return result
-    publisher.record_upload({
-        "upload_id": upload_id, "class_code": cls.code, "provider": publisher.provider,
-        "channel": publisher.channel, "source_name": source_name, "received": result.received,
-        "sent": result.sent, "rejected": result.rejected, "started_ms": started,
-        "finished_ms": int(time.time() * 1000),
-    })  # fmt: skip
-    publisher.flush()
     return result
+
+
+def _ledger(result: UploadResult, source_name: str, started_ms: int) -> dict[str, Any]:
+    return {
+        "upload_id": result.upload_id, "class_code": result.class_code,
+        "provider": result.provider, "channel": result.channel, "source_name": source_name,
+        "received": result.received, "sent": result.sent, "rejected": result.rejected,
+        "started_ms": started_ms, "finished_ms": int(time.time() * 1000),
+    }  # fmt: skip

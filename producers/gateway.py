@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from aiohttp import web
 
 from producers.apikeys import ApiKeyStore
 from producers.channel import publish_rows
+from producers.durable_intake import DurableIntake
 from producers.publisher import Publisher, new_upload_id
 from schemas.catalog import Catalog
 from schemas.exceptions import UnknownClassError
@@ -45,7 +47,9 @@ class Gateway:
         keys: ApiKeyStore,
         publisher_for: Callable[[str], Publisher],
         max_records: int,
+        intake: DurableIntake | None = None,
     ) -> None:
+        self.intake = intake
         self.catalog = catalog
         self.keys = keys
         self.publisher_for = publisher_for
@@ -98,9 +102,9 @@ class Gateway:
                 publisher = self._publishers[provider] = self.publisher_for(provider)
             upload_id = new_upload_id("api")
             rows = [(i + 1, r) for i, r in enumerate(records)]
-            result = await asyncio.get_running_loop().run_in_executor(
-                None, publish_rows, publisher, cls, self.catalog, rows, upload_id, "http"
-            )
+            send = partial(publish_rows, publisher, cls, self.catalog, rows, upload_id, "http",
+                           intake=self.intake)  # fmt: skip
+            result = await asyncio.get_running_loop().run_in_executor(None, send)
         errors_by_row: dict[int, list[dict[str, Any]]] = {}
         for err in result.errors:
             errors_by_row.setdefault(err["row"], []).append(err)
@@ -110,7 +114,8 @@ class Gateway:
             for i in range(len(records))
         ]  # fmt: skip
         body = {"upload_id": upload_id, "class_code": code, "received": result.received,
-                "accepted": result.sent, "rejected": result.rejected, "results": results}  # fmt: skip
+                "accepted": result.sent, "rejected": result.rejected, "results": results,
+                "delivered": result.delivered}  # fmt: skip
         status = 200 if result.rejected == 0 else 207 if result.sent else 422
         return web.Response(text=json.dumps(body, ensure_ascii=False, default=str), status=status,
                             content_type="application/json")  # fmt: skip

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from fastavro.validation import ValidationError, validate
 
 from credit.topics import DEAD_LETTER_TOPIC, UPLOADS_TOPIC
+from producers.durable_intake import Frame, UploadRecorder
 from producers.exceptions import PublishError
 from producers.partitioner import partition_for
 from schemas.avro import avro_schema
@@ -116,6 +117,13 @@ class Publisher:
         self.linger_s = linger_s
         self._pending: dict[tuple[str, int, str], _Pending] = {}
         self._partitions: dict[str, int] = {}
+        # while set, messages go to the durable intake instead of the broker (`record_to`)
+        self._recorder: UploadRecorder | None = None
+
+    def record_to(self, recorder: UploadRecorder | None) -> None:
+        """Send the messages that follow into `recorder` (the durable intake) instead of the
+        broker; `publish_frames` produces them once the intake committed the upload."""
+        self._recorder = recorder
 
     def _encoder(self, cls: InfoClass) -> AvroEncoder:
         enc = self._encoders.get(cls.code)
@@ -265,7 +273,43 @@ class Publisher:
         rows: list[int | None],
         partition: int = -1,
     ) -> None:
-        callback = self._on_delivery(rows)
+        if self._recorder is not None:
+            pairs = tuple((n, v if isinstance(v, bytes) else (v or "").encode())
+                          for n, v in headers or ())  # fmt: skip
+            self._recorder.append(Frame(topic, partition, key, pairs, value))
+            self.report.delivered += len(rows)  # counted once, when recorded
+            return
+        self._produce_now(topic, value, key, headers, partition, self._on_delivery(rows))
+
+    def publish_frames(self, frames: Iterable[Frame], timeout: float = 120.0) -> int:
+        """Produce recorded frames to the broker and wait for every acknowledgement (after
+        the intake's commit, or again after the broker lost them); returns how many."""
+        failed: list[str] = []
+
+        def callback(err: KafkaError | None, _msg: Message) -> None:
+            if err is not None:
+                failed.append(str(err))
+
+        sent = 0
+        for f in frames:
+            self._produce_now(f.topic, f.value, f.key, list(f.headers), f.partition, callback)
+            sent += 1
+        remaining = self._producer.flush(timeout)
+        if remaining or failed:
+            first = failed[0] if failed else "timed out"
+            raise PublishError(f"{remaining + len(failed)} of {sent} messages were not "
+                               f"acknowledged by the broker ({first}); the intake keeps them")  # fmt: skip
+        return sent
+
+    def _produce_now(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None,
+        headers: list[tuple[str, str | bytes | None]] | None,
+        partition: int,
+        callback: Any,
+    ) -> None:
         while True:
             try:
                 if partition >= 0:

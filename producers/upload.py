@@ -15,6 +15,7 @@ from typing import Any
 from tqdm import tqdm
 
 from producers.channel import UploadResult, publish_rows
+from producers.durable_intake import DurableIntake
 from producers.exceptions import HeaderError
 from producers.files import Upload, open_upload, write_error_report
 from producers.publisher import Publisher, new_upload_id
@@ -52,6 +53,7 @@ def publish_file(
     publisher: Publisher,
     progress: bool = True,
     upload_id: str | None = None,
+    intake: DurableIntake | None = None,
 ) -> tuple[UploadResult, list[str], Upload]:
     """Send every row of `path`; returns the result, the ignored columns and the open upload."""
     upload = open_upload(path, cls)
@@ -61,7 +63,7 @@ def publish_file(
         total=upload.total_rows_hint, desc=path.name, unit="row", disable=not progress
     ) as bar:
         result = publish_rows(publisher, cls, catalog, _rows(upload, bar), uid, path.name,
-                              max_errors=1_000_000)  # fmt: skip
+                              max_errors=1_000_000, intake=intake, source_file=path)  # fmt: skip
     return result, ignored, upload
 
 

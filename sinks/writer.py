@@ -105,7 +105,15 @@ class Sink:
         batch_size: int = 20000,
         batch_seconds: float = 0.5,
         topics: SinkTopics = DEFAULT_TOPICS,
+        epoch: str = "",
     ) -> None:
+        # the broker's epoch (credit/recovery.py) is part of every insert token: offsets
+        # start again at 0 on a broker that lost its topics, and the same ranges must not
+        # be dropped as repeats of inserts made from the old broker's messages
+        self.epoch = epoch
+        # uploads the platform sends again from its intake: their class rows already in the
+        # store are not inserted twice (`_without_stored`)
+        self.recovering: set[str] = set()
         self.store = store
         self.catalog = catalog
         self.metrics = metrics
@@ -319,15 +327,51 @@ class Sink:
         outcomes = tables.pop("outcomes", None)
         refused: list[tuple[Source, str]] = []
         for name, rows in tables.items():
-            refused += self._insert_rows(name, rows, batch.token(name))
+            if self.recovering and name.startswith("cls_"):
+                rows = self._without_stored(name, rows)
+            refused += self._insert_rows(name, rows, self._token(batch, name))
         if refused:
             self._dead_letter(batch, refused, outcomes)
         if outcomes:
-            self._insert_rows("outcomes", outcomes, batch.token("outcomes"))
+            self._insert_rows("outcomes", outcomes, self._token(batch, "outcomes"))
         self._observe_stored()
         self.metrics.sink_batch_rows.observe(len(msgs))
         self.metrics.sink_batch_seconds.observe(time.perf_counter() - started)
         self.batches += 1
+
+    def _token(self, batch: B.Batch, table: str) -> str:
+        token = batch.token(table)
+        return f"{self.epoch}/{token}" if self.epoch else token
+
+    def _without_stored(self, table: str, rows: TableRows) -> TableRows:
+        """The rows of `table` minus those of re-sent uploads that the store already holds
+        in the same version (stored before the broker lost its copy), so a recovery never
+        makes `count()` differ from `count() FINAL`."""
+        cols = {name: i for i, name in enumerate(rows.columns)}
+        ki, vi, ui = cols["record_key"], cols["version"], cols["ingest_upload_id"]
+        keys = [r[ki] for r in rows.rows if r[ui] in self.recovering]
+        if not keys:
+            return rows
+        found = self._with_retry(table, lambda: self.store.query(
+            f"SELECT record_key, version FROM {self.store.database}.{table} "
+            "WHERE record_key IN {k:Array(String)}", {"k": keys}))  # fmt: skip
+        have = {(r["record_key"], int(r["version"])) for r in found}
+        kept = TableRows(rows.columns)
+        for row, source in zip(rows.rows, rows.sources, strict=True):
+            if (row[ki], int(row[vi])) not in have:
+                kept.add(row, source)
+        if len(kept.rows) < len(rows.rows):
+            log.info(
+                "%s: %d re-sent rows were already stored", table, len(rows.rows) - len(kept.rows)
+            )
+        return kept
+
+    def forget_intents(self) -> None:
+        """After the broker lost its topics: the recorded offset ranges name messages that
+        no longer exist (their uploads are sent again from the intake)."""
+        self.store.command(f"TRUNCATE TABLE IF EXISTS {self.store.database}.{B.INTENT_TABLE}")
+        self._intents = B.Intents()
+        self._intents_stale = True
 
     def _insert_rows(self, table: str, rows: TableRows, token: str) -> list[tuple[Source, str]]:
         """Insert, or bisect a refused insert down to the rows ClickHouse refuses; returns
@@ -365,7 +409,8 @@ class Sink:
             if outcomes is not None and source.outcome is not None:
                 kind = self._kind(source.class_code)
                 outcomes.rows[source.outcome] = R.rejected_outcome(letter, kind, now)
-        for source, reason in self._insert_rows("dead_letters", dead, batch.token("sink-dead")):
+        for source, reason in self._insert_rows("dead_letters", dead,
+                                                self._token(batch, "sink-dead")):  # fmt: skip
             log.error("a dead letter for a refused row was refused too (%s at %s:%s): %s",
                       source.class_code, source.msg.topic(), source.msg.offset(), reason)  # fmt: skip
 

@@ -29,6 +29,8 @@ from faust.types import TP
 from credit.errors import CreditError
 from streams.state_store import KeyPartitionedRocksDBStore, changelog_partitions, partition_of
 
+FENCE_KEY = b'"__credit_fence__"'  # a table key in Faust's JSON encoding, used by no table
+
 
 class ChangelogError(CreditError):
     """A changelog record was not written; the batch must not be acknowledged."""
@@ -78,8 +80,35 @@ class Changelog:
                 f"{len(failed)} 条状态变更日志写入失败，批次将重新投递 / {len(failed)} changelog "
                 f"records were not written (first: {failed[0]}); the batch will be redelivered"
             )
+        self._fence(offsets)
         for (topic, partition), offset in offsets.items():
             self._stores[topic].set_persisted_offset(TP(topic, partition), offset)
+
+    def _fence(self, written: dict[tuple[str, int], int]) -> None:
+        """A one-record produce batch after the data of every changelog partition written.
+
+        Tansu reports a partition's end as the first offset of its *last produce batch* + 1:
+        after a batch of n records that is n − 1 short of the true end, below the offset this
+        worker persisted, and a restarted worker died in Faust's ConsistencyError, again and
+        again. A last batch of one record makes the reported end the true end. The fence is a
+        tombstone for a key no table uses (recovery deletes nothing).
+        """
+        if not written:
+            return
+        failed: list[str] = []
+
+        def delivered(err: KafkaError | None, msg: Message) -> None:
+            if err is not None:
+                failed.append(f"{msg.topic()}[{msg.partition()}]: {err}")
+
+        for topic, partition in written:
+            self.producer.produce(topic, None, FENCE_KEY, partition=partition,
+                                  on_delivery=delivered)  # fmt: skip
+        if self.producer.flush(30) or failed:
+            raise ChangelogError(
+                f"状态变更日志栅栏写入失败 / changelog fence not written ({failed[:1]}); "
+                "the batch will be redelivered"
+            )
 
     def _produce(self, topic: str, partition: int, key: bytes, value: bytes | None) -> None:
         while True:

@@ -1,0 +1,235 @@
+"""Nothing accepted is lost: the broker's epoch, and the intake kept in step with the store.
+
+The broker epoch. The platform marks the broker it works with by a topic of its own,
+`credit.epoch.<id>`, and remembers `<id>` in the data dir. A broker without that topic has
+lost what it held (the embedded Tansu after any restart; a real cluster rebuilt): then the
+sink forgets its offset intents, the worker's tables are re-seeded into their changelogs
+(`streams.reseed`), and every upload the intake holds undecided is sent again.
+
+The intake keeper, every `intake_check_seconds` (`IntakeKeeper.check`, in order):
+  1. count the decided rows (stored or rejected, `outcomes FINAL`) of every undecided
+     upload; an upload whose rows are all decided is marked decided in the intake;
+  2. an upload accepted but never acknowledged by the broker (its publisher died or the
+     broker was down) is sent from the intake;
+  3. an undecided upload whose messages the intake no longer has (pruned, damaged) and
+     that the broker lost is counted `lost` — never reported complete;
+  4. decided uploads past their retention are pruned.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from credit.errors import CreditError
+from credit.metrics import Metrics
+from producers.durable_intake import DurableIntake, IntakeEntry, IntakeError
+from producers.exceptions import PublishError
+from producers.publisher import Publisher
+from sinks.store import Store
+
+log = logging.getLogger("credit.recovery")
+EPOCH_PREFIX = "credit.epoch."
+EPOCH_FILE = "broker-epoch"
+UNPUBLISHED_GRACE_S = 30.0  # a publisher may still be sending an upload it just committed
+
+
+class RecoveryError(CreditError):
+    """The platform could not bring the broker back in step with its data dir."""
+
+
+@dataclass(frozen=True)
+class Epoch:
+    """The broker's epoch; `lost` when the broker no longer holds what this data dir sent."""
+
+    id: str
+    lost: bool
+
+
+def broker_epoch(admin_conf: dict[str, Any], data_dir: Path, replication: int = 1) -> Epoch:
+    """Check (or start) the epoch marker of the broker at `admin_conf`."""
+    admin = AdminClient(admin_conf)
+    path = data_dir / EPOCH_FILE
+    known = path.read_text().strip() if path.exists() else ""
+    topics = admin.list_topics(timeout=15).topics
+    if known and f"{EPOCH_PREFIX}{known}" in topics:
+        return Epoch(known, lost=False)
+    new = uuid.uuid4().hex[:12]
+    futures = admin.create_topics([NewTopic(f"{EPOCH_PREFIX}{new}", 1, replication)])
+    for future in futures.values():
+        future.result(timeout=30)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(new)
+    tmp.replace(path)
+    # a data dir that sent something before (an epoch, or worker state from before epochs)
+    lost = bool(known) or (data_dir / "worker").exists() or (data_dir / "intake").exists()
+    if lost:
+        log.warning("the broker lost what it held (epoch %s is gone): recovering from the "
+                    "data dir", known or "(none recorded)")  # fmt: skip
+    return Epoch(new, lost=lost)
+
+
+def broker_lost(admin_conf: dict[str, Any], epoch: str) -> bool:
+    """True when the running broker no longer has this epoch's marker (checked while up)."""
+    try:
+        topics = AdminClient(admin_conf).list_topics(timeout=5).topics
+    except Exception:  # unreachable is not lost; health reports the broker itself
+        return False
+    return f"{EPOCH_PREFIX}{epoch}" not in topics
+
+
+@dataclass
+class KeeperState:
+    """What `credit status` and `/health` show of the intake."""
+
+    recovering: bool = False
+    republished_uploads: int = 0
+    lost_rows: dict[str, int] = field(default_factory=dict)
+    last_check: float = 0.0
+    error: str = ""
+
+
+class IntakeKeeper:
+    """Keeps the intake in step with the store (module docstring, steps 1-4)."""
+
+    def __init__(
+        self,
+        intake: DurableIntake,
+        store: Store,
+        publisher: Callable[[], Publisher],
+        metrics: Metrics,
+        recovering: set[str],
+        interval_s: float = 2.0,
+        retention_s: float = 86400.0,
+        source_retention_s: float = 5 * 365 * 86400.0,
+    ) -> None:
+        self.intake = intake
+        self.store = store
+        self._publisher_factory = publisher
+        self._publisher: Publisher | None = None
+        self.metrics = metrics
+        self.recovering = recovering  # the sink's set: uploads sent again
+        self.interval_s = interval_s
+        self.retention_s = retention_s
+        self.source_retention_s = source_retention_s
+        self.state = KeeperState()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- recovery ------------------------------------------------------------------------------
+    def republish_undecided(self) -> int:
+        """After a broker loss: send every undecided upload again; returns how many."""
+        with self._lock:
+            self.state.recovering = True
+            sent = 0
+            for entry in self.intake.undecided():
+                if self._republish(entry):
+                    sent += 1
+            return sent
+
+    def _republish(self, entry: IntakeEntry) -> bool:
+        if not entry.has_messages:
+            return False  # counted in `_count_lost`
+        self.recovering.add(entry.upload_id)
+        try:
+            n = self.publisher().publish_frames(self.intake.frames(entry.upload_id))
+        except IntakeError as exc:
+            log.error("cannot send upload %s again: %s", entry.upload_id, exc)
+            return False
+        except PublishError as exc:
+            log.warning("upload %s not sent again yet (broker): %s", entry.upload_id, exc)
+            return False
+        self.intake.mark_published(entry.upload_id)
+        self.state.republished_uploads += 1
+        self.metrics.intake_republished.inc()
+        log.info("upload %s sent again from the intake (%d messages)", entry.upload_id, n)
+        return True
+
+    def publisher(self) -> Publisher:
+        if self._publisher is None:
+            self._publisher = self._publisher_factory()
+        return self._publisher
+
+    # -- the periodic check --------------------------------------------------------------------
+    def check(self, broker_was_lost: bool = False) -> None:
+        """Steps 1-4 of the module docstring, once."""
+        with self._lock:
+            undecided = self.intake.undecided()
+            decided = self._decided_counts([e.upload_id for e in undecided])
+            still: list[IntakeEntry] = []
+            for e in undecided:  # step 1
+                got = decided.get(e.upload_id, 0)
+                if got >= int(e.ledger.get("received", 0)):
+                    self.intake.mark_decided(e.upload_id, {"decided": got})
+                    self.recovering.discard(e.upload_id)
+                    self.state.lost_rows.pop(e.upload_id, None)
+                else:
+                    still.append(e)
+            now_ms = time.time() * 1000
+            for e in still:  # step 2
+                late = now_ms - e.accepted_ms > UNPUBLISHED_GRACE_S * 1000
+                if late and e.has_messages and not self.intake.is_published(e.upload_id):
+                    self._republish(e)
+            self._count_lost(still, decided)  # step 3
+            self.intake.prune(self.retention_s, self.source_retention_s)  # step 4
+            self.intake.discard_unaccepted()
+            self._gauges(still)
+            self.state.recovering = bool(self.recovering)
+            self.state.last_check = time.time()
+
+    def _decided_counts(self, upload_ids: list[str]) -> dict[str, int]:
+        if not upload_ids:
+            return {}
+        rows = self.store.query(
+            f"SELECT upload_id, count() AS n FROM {self.store.database}.outcomes FINAL "
+            "WHERE upload_id IN {u:Array(String)} GROUP BY upload_id",
+            {"u": upload_ids},
+        )
+        return {str(r["upload_id"]): int(r["n"]) for r in rows}
+
+    def _count_lost(self, still: list[IntakeEntry], decided: dict[str, int]) -> None:
+        for e in still:
+            if e.has_messages or e.upload_id in self.state.lost_rows:
+                continue
+            lost = int(e.ledger.get("received", 0)) - decided.get(e.upload_id, 0)
+            self.state.lost_rows[e.upload_id] = lost
+            self.metrics.rows_lost.labels(str(e.ledger.get("class_code", ""))).inc(lost)
+            log.error("upload %s: %d rows are neither stored nor rejected and the intake no "
+                      "longer holds them: counted lost", e.upload_id, lost)  # fmt: skip
+
+    def _gauges(self, still: list[IntakeEntry]) -> None:
+        stats = self.intake.stats()
+        self.metrics.intake_bytes.set(stats["bytes_held"])
+        self.metrics.intake_undecided.set(len(still))
+
+    def lost_of(self, upload_id: str) -> int:
+        return self.state.lost_rows.get(upload_id, 0)
+
+    # -- thread --------------------------------------------------------------------------------
+    def start(self) -> IntakeKeeper:
+        self._thread = threading.Thread(target=self._run, name="intake-keeper", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.check()
+                self.state.error = ""
+            except Exception as exc:  # the store may refuse for a while; say so and go on
+                self.state.error = str(exc)[:300]
+                log.warning("intake check failed: %s", exc)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)

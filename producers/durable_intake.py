@@ -1,0 +1,273 @@
+"""The durable intake: every accepted upload on disk, fsync'd, before anyone hears "accepted".
+
+Why: the embedded broker keeps topics in memory only, so what it held is gone after any
+restart; the platform must be able to send every undecided upload again. Each upload is a
+folder `<root>/<upload_id>/`:
+
+  messages.bin   every Kafka message the upload makes (its Avro record batches, the
+                 channel's dead letters, and last the ledger entry), as length-prefixed
+                 frames, written before anything is produced
+  ledger.json    the ledger entry (received / sent / rejected, class, provider, channel);
+                 written, fsync'd and renamed into place only after messages.bin is
+                 fsync'd: its presence is what "accepted" means
+  published      an empty marker: the broker acknowledged every frame (once)
+  decided.json   written by the platform once every received row is stored or rejected
+  source/        the provider's original file (来源可溯), kept as long as the settings say
+
+Bookkeeping order of one upload (`UploadRecorder`): (1) frames appended as the channel
+makes them; (2) `commit`: fsync messages.bin, write ledger.json to a temporary name, fsync
+it, rename, fsync the folder; (3) only then are the frames produced to the broker. A crash
+before (2) leaves a folder without ledger.json: the upload was never accepted, nothing of
+it was produced, and `discard_unaccepted` removes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import struct
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from producers.exceptions import PublishError
+
+_LEN = struct.Struct(">I")
+MESSAGES, LEDGER, DECIDED, SOURCE = "messages.bin", "ledger.json", "decided.json", "source"
+PUBLISHED = "published"  # empty marker: the broker acknowledged every frame once
+MAX_FRAME_BYTES = 64 * 1024 * 1024  # a frame is one Kafka message (≤ 1 MB in practice)
+
+
+class IntakeError(PublishError):
+    """The intake could not be written or read (full disk, damaged file)."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One Kafka message as the channel made it."""
+
+    topic: str
+    partition: int  # -1: the producer's partitioner decides
+    key: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+    value: bytes
+
+
+@dataclass(frozen=True)
+class IntakeEntry:
+    """One accepted upload as the intake holds it."""
+
+    upload_id: str
+    ledger: dict[str, Any]
+    decided: dict[str, Any] | None
+    bytes_held: int
+    accepted_ms: int
+    has_messages: bool
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_json_durably(path: Path, data: Mapping[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w") as out:
+        json.dump(data, out, ensure_ascii=False, default=str)
+        out.flush()
+        os.fsync(out.fileno())
+    tmp.replace(path)
+    _fsync_dir(path.parent)
+
+
+def encode_frame(frame: Frame) -> bytes:
+    meta = json.dumps({
+        "t": frame.topic, "p": frame.partition,
+        "k": None if frame.key is None else frame.key.decode("latin-1"),
+        "h": [[name, value.decode("latin-1")] for name, value in frame.headers],
+    }).encode()  # fmt: skip
+    return _LEN.pack(len(meta)) + meta + _LEN.pack(len(frame.value)) + frame.value
+
+
+def read_frames(stream: BinaryIO, where: str = "") -> Iterator[Frame]:
+    """The frames of a messages.bin; a cut or damaged file raises `IntakeError`."""
+    while head := stream.read(4):
+        meta = json.loads(_read_exact(stream, _length(head, where), where))
+        value = _read_exact(stream, _length(stream.read(4), where), where)
+        key = meta["k"]
+        yield Frame(meta["t"], int(meta["p"]), None if key is None else key.encode("latin-1"),
+                    tuple((n, v.encode("latin-1")) for n, v in meta["h"]), value)  # fmt: skip
+
+
+def _length(head: bytes, where: str) -> int:
+    if len(head) != 4:
+        raise IntakeError(f"intake file {where} is cut short")
+    (n,) = _LEN.unpack(head)
+    if n > MAX_FRAME_BYTES:
+        raise IntakeError(f"intake file {where} is damaged (a frame of {n} bytes)")
+    return int(n)
+
+
+def _read_exact(stream: BinaryIO, n: int, where: str) -> bytes:
+    data = stream.read(n)
+    if len(data) != n:
+        raise IntakeError(f"intake file {where} is cut short")
+    return data
+
+
+class UploadRecorder:
+    """Collects one upload's frames on disk; `commit` makes the upload accepted."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._out: BinaryIO | None = (folder / MESSAGES).open("wb")
+        self.frames = 0
+
+    def append(self, frame: Frame) -> None:
+        assert self._out is not None, "the upload was already committed"
+        try:
+            self._out.write(encode_frame(frame))
+        except OSError as exc:
+            raise IntakeError(f"cannot write the intake of {self.folder.name}: {exc}") from exc
+        self.frames += 1
+
+    def commit(self, ledger: Mapping[str, Any]) -> None:
+        """Steps (1)-(2) of the module docstring: data durable first, then the ledger."""
+        assert self._out is not None
+        try:
+            self._out.flush()
+            os.fsync(self._out.fileno())
+            self._out.close()
+            self._out = None
+            _write_json_durably(self.folder / LEDGER,
+                                {**ledger, "accepted_ms": int(time.time() * 1000)})  # fmt: skip
+        except OSError as exc:
+            self.abort()
+            raise IntakeError(
+                f"上传未被接收：无法写入数据目录 / the upload was not accepted: cannot write "
+                f"the intake ({exc}); nothing was sent"
+            ) from exc
+
+    def abort(self) -> None:
+        """Forget an upload that will not be accepted (nothing of it was produced)."""
+        if self._out is not None:
+            with contextlib.suppress(OSError):
+                self._out.close()
+            self._out = None
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class DurableIntake:
+    """The folder of accepted uploads under the data dir (several processes may write it:
+    each upload has its own folder, and `ledger.json` appears by an atomic rename)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def begin(self, upload_id: str, source: Path | None = None) -> UploadRecorder:
+        folder = self.root / upload_id
+        try:
+            folder.mkdir(parents=True, exist_ok=False)
+            if source is not None:
+                (folder / SOURCE).mkdir()
+                shutil.copy2(source, folder / SOURCE / source.name)
+        except FileExistsError as exc:
+            raise IntakeError(f"upload {upload_id} is already in the intake") from exc
+        except OSError as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise IntakeError(
+                f"上传未被接收：无法写入数据目录 / the upload was not accepted: cannot write "
+                f"the intake ({exc})"
+            ) from exc
+        return UploadRecorder(folder)
+
+    def frames(self, upload_id: str) -> Iterator[Frame]:
+        path = self.root / upload_id / MESSAGES
+        try:
+            with path.open("rb") as stream:
+                yield from read_frames(stream, str(path))
+        except FileNotFoundError as exc:
+            raise IntakeError(f"the intake no longer holds the messages of {upload_id}") from exc
+
+    def entry(self, upload_id: str) -> IntakeEntry | None:
+        folder = self.root / upload_id
+        try:
+            ledger = json.loads((folder / LEDGER).read_text())
+        except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+            return None
+        decided = None
+        with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
+            decided = json.loads((folder / DECIDED).read_text())
+        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        return IntakeEntry(upload_id, ledger, decided, size, int(ledger.get("accepted_ms", 0)),
+                           (folder / MESSAGES).exists())  # fmt: skip
+
+    def entries(self) -> list[IntakeEntry]:
+        if not self.root.exists():
+            return []
+        found = (self.entry(p.name) for p in sorted(self.root.iterdir()) if p.is_dir())
+        return sorted((e for e in found if e is not None), key=lambda e: e.accepted_ms)
+
+    def undecided(self) -> list[IntakeEntry]:
+        return [e for e in self.entries() if e.decided is None]
+
+    def mark_published(self, upload_id: str) -> None:
+        (self.root / upload_id / PUBLISHED).touch()
+
+    def is_published(self, upload_id: str) -> bool:
+        return (self.root / upload_id / PUBLISHED).exists()
+
+    def mark_decided(self, upload_id: str, counts: Mapping[str, Any]) -> None:
+        _write_json_durably(self.root / upload_id / DECIDED,
+                            {**counts, "decided_ms": int(time.time() * 1000)})  # fmt: skip
+
+    def discard_unaccepted(self, older_than_s: float = 3600.0) -> int:
+        """Remove folders of uploads that never reached `commit` (their writer died);
+        recent ones may still be being written by another process."""
+        if not self.root.exists():
+            return 0
+        removed, now = 0, time.time()
+        for folder in self.root.iterdir():
+            stale = now - folder.stat().st_mtime > older_than_s
+            if stale and folder.is_dir() and not (folder / LEDGER).exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+        return removed
+
+    def prune(self, messages_retention_s: float, source_retention_s: float) -> int:
+        """Drop the messages of uploads decided longer than `messages_retention_s` ago and
+        their whole folder (source file included) after `source_retention_s`."""
+        pruned, now_ms = 0, int(time.time() * 1000)
+        for e in self.entries():
+            if e.decided is None:
+                continue
+            age_s = (now_ms - int(e.decided.get("decided_ms", now_ms))) / 1000
+            folder = self.root / e.upload_id
+            if age_s >= source_retention_s:
+                shutil.rmtree(folder, ignore_errors=True)
+                pruned += 1
+            elif age_s >= messages_retention_s and e.has_messages:
+                (folder / MESSAGES).unlink(missing_ok=True)
+                pruned += 1
+        return pruned
+
+    def stats(self) -> dict[str, Any]:
+        """What `credit status` shows: bytes held, uploads undecided, the oldest of them."""
+        entries = self.entries()
+        undecided = [e for e in entries if e.decided is None]
+        return {
+            "bytes_held": sum(e.bytes_held for e in entries),
+            "uploads": len(entries),
+            "undecided_uploads": len(undecided),
+            "undecided_rows": sum(int(e.ledger.get("received", 0)) for e in undecided),
+            "oldest_undecided": undecided[0].upload_id if undecided else None,
+            "oldest_undecided_age_s": round(time.time() - undecided[0].accepted_ms / 1000, 1)
+            if undecided else None,
+        }  # fmt: skip
