@@ -17,6 +17,7 @@ from types import TracebackType
 from confluent_kafka.admin import AdminClient
 
 from credit.errors import CreditError
+from credit.orphans import die_with_parent
 
 # How long a consumer's fetch may wait at the broker (the worker's Faust consumer, the sink).
 # Tansu (v0.6, `fetch.rs`) reads every partition a fetch names, sleeps half the time left (all
@@ -71,7 +72,8 @@ class EmbeddedBroker:
         env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
-            self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+            self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                          preexec_fn=die_with_parent())  # fmt: skip
         self._wait_ready(timeout)
         return self
 

@@ -27,22 +27,34 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(**overrides)
 
 
+def _exit_cleanly_on(*signals: int) -> None:
+    """Turn these signals into SystemExit, so `with Platform(...)` stops what it started."""
+
+    def leave(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in signals:
+        signal.signal(sig, leave)
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from credit.runtime import EMBEDDED, GATEWAY, SINK, Platform
 
     settings = _settings(args)
     components = {"up": EMBEDDED, "gateway": GATEWAY, "sink": SINK}[args.command]
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with Platform(settings, components=components) as platform:
-        print(f"credit-ingest {args.command} is up: API {platform.api_url}  broker "
-              f"{platform.bootstrap}  data {platform.data_dir}  (Ctrl-C stops)", flush=True)  # fmt: skip
-        try:
-            while not stop.wait(1.0):
-                platform.supervise()
-        except KeyboardInterrupt:
-            pass
-        print("stopping…", flush=True)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        with Platform(settings, components=components) as platform:
+            print(f"credit-ingest {args.command} is up: API {platform.api_url}  broker "
+                  f"{platform.bootstrap}  data {platform.data_dir}  (Ctrl-C stops)", flush=True)  # fmt: skip
+            with contextlib.suppress(KeyboardInterrupt):
+                while not stop.wait(1.0):
+                    platform.supervise()
+            print("stopping…", flush=True)
+    except KeyboardInterrupt:  # Ctrl-C while starting: what was started is stopped
+        print("stopped while starting", flush=True)
     return 0
 
 
@@ -51,6 +63,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from credit.runtime import Platform
 
     settings = _settings(args)
+    _exit_cleanly_on(signal.SIGTERM, signal.SIGHUP)  # the platform's children stop with it
     with Platform(settings) as platform:
         print(f"platform up: API {platform.api_url}, broker {platform.bootstrap}", file=sys.stderr)
         result = run_demo(platform, args.companies, args.persons, args.timeout)

@@ -116,7 +116,7 @@ class IntakeKeeper:
         self._publisher_factory = publisher
         self._publisher: Publisher | None = None
         self.metrics = metrics
-        self.recovering = recovering  # the sink's set: uploads sent again
+        self.recovering = recovering  # uploads sent again, until decided
         self.interval_s = interval_s
         self.retention_s = retention_s
         self.source_retention_s = source_retention_s
@@ -215,12 +215,21 @@ class IntakeKeeper:
         return self.state.lost_rows.get(upload_id, 0)
 
     # -- thread --------------------------------------------------------------------------------
-    def start(self) -> IntakeKeeper:
-        self._thread = threading.Thread(target=self._run, name="intake-keeper", daemon=True)
+    def start(self, recover: bool = False) -> IntakeKeeper:
+        """Run the checks in a thread; with `recover` (a broker loss) first send every
+        undecided upload again (`credit status` says "recovering" meanwhile)."""
+        self.state.recovering = recover
+        self._thread = threading.Thread(target=self._run, args=(recover,), name="intake-keeper",
+                                        daemon=True)  # fmt: skip
         self._thread.start()
         return self
 
-    def _run(self) -> None:
+    def _run(self, recover: bool) -> None:
+        if recover:
+            try:
+                self.republish_undecided()
+            except Exception as exc:  # the checks below retry what was not sent
+                log.warning("re-sending undecided uploads failed: %s", exc)
         while not self._stop.wait(self.interval_s):
             try:
                 self.check()

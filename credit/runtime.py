@@ -50,6 +50,7 @@ from credit.errors import CreditError
 from credit.kafka_errors import count_broker_errors
 from credit.lag import LagMonitor, LagSampler, lag_groups
 from credit.metrics import Metrics, create_metrics
+from credit.orphans import die_with_parent
 from credit.partitions import fixed_partitions
 from credit.recovery import Epoch, IntakeKeeper, broker_epoch
 from credit.settings import Settings
@@ -65,6 +66,7 @@ from sinks.writer import Sink
 
 log = logging.getLogger("credit.runtime")
 MAX_WORKER_RESTARTS = 20
+WORKER_READY_FILE = "worker-ready.json"  # written by the worker child (streams/runner.py)
 
 
 class AlreadyRunningError(CreditError):
@@ -261,12 +263,10 @@ class Platform:
         s = self.settings
         self.keeper = IntakeKeeper(
             self.intake, self.store, lambda: self._gateway_publisher("intake"), self.metrics,
-            self.sink.recovering, s.intake_check_seconds, s.intake_retention_hours * 3600,
+            set(), s.intake_check_seconds, s.intake_retention_hours * 3600,
             s.intake_source_retention_days * 86400,
         )  # fmt: skip
-        if self.epoch.lost:
-            self.keeper.republish_undecided()
-        self.keeper.start()
+        self.keeper.start(recover=self.epoch.lost)
 
     def _run_sink(self) -> None:
         assert self.sink is not None
@@ -316,9 +316,9 @@ class Platform:
         log_path = self.data_dir / "logs" / "worker.log"
         cmd = [sys.executable, "-m", "credit.cli", "worker"]
         with log_path.open("ab") as out:
-            self._worker = subprocess.Popen(
-                cmd, env=self._worker_env, stdout=out, stderr=subprocess.STDOUT
-            )
+            self._worker = subprocess.Popen(cmd, env=self._worker_env, stdout=out,
+                                            stderr=subprocess.STDOUT,
+                                            preexec_fn=die_with_parent())  # fmt: skip
 
     def supervise(self) -> None:
         """Restart a worker that died (it recovers its tables from the changelog topics)."""
@@ -326,6 +326,7 @@ class Platform:
         if failure is None:
             return
         self.worker_restarts += 1
+        self.metrics.worker_restarts.inc()
         log.error("worker died (restart %d): %s", self.worker_restarts, failure[-500:])
         if self.worker_restarts > MAX_WORKER_RESTARTS:
             raise CreditError(f"the worker died {self.worker_restarts} times; last: {failure}")
@@ -342,24 +343,56 @@ class Platform:
 
     # -- state -------------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
+        """Ready only when every stage works; otherwise `degraded` says why (one line each)."""
         broker_ok = self.broker.alive() if self.broker else bool(self.bootstrap)
         worker_ok = self._worker is not None and self._worker.poll() is None
         sink_ok = self._sink_thread is not None and self._sink_thread.is_alive()
         worker_ok = worker_ok or "worker" not in self.components
         sink_ok = sink_ok or "sink" not in self.components
+        worker_ready = "worker" not in self.components or self._worker_recovered()
+        store_error = self.sink.store_error if self.sink else ""
+        keeper = self.keeper.state if self.keeper else None
+        degraded = [why for bad, why in (
+            (not broker_ok, "broker not running"),
+            (not worker_ok, "worker restarting"),
+            (worker_ok and not worker_ready, "worker recovering its tables"),
+            (not sink_ok, "sink stopped"),
+            (bool(store_error), f"store refuses writes: {store_error}"),
+            (bool(keeper and keeper.recovering), "re-sending uploads the broker lost"),
+            (bool(keeper and keeper.lost_rows), "rows lost (see credit_rows_lost_total)"),
+        ) if bad]  # fmt: skip
         return {
-            "ready": broker_ok and worker_ok and sink_ok and self.store is not None,
+            "ready": not degraded and self.store is not None,
+            "degraded": degraded,
             "broker": {
                 "ok": broker_ok,
                 "bootstrap": self.bootstrap,
                 "embedded": self.broker is not None,
+                "epoch": self.epoch.id,
             },
-            "worker": {"ok": worker_ok, "restarts": self.worker_restarts},
+            "worker": {"ok": worker_ok, "ready": worker_ready, "restarts": self.worker_restarts},
             "sink": {"ok": sink_ok, "batches": self.sink.batches if self.sink else 0},
-            "store": {"embedded": bool(self.store and self.store.embedded)},
+            "store": {
+                "embedded": bool(self.store and self.store.embedded),
+                "error": store_error,
+            },
+            "intake": {
+                **self.intake.stats(),
+                "lost_rows": sum(keeper.lost_rows.values()) if keeper else 0,
+            },
             "api_url": self.api_url,
             "uptime_s": round(time.time() - self.started_at, 1) if self.started_at else 0,
         }
+
+    def _worker_recovered(self) -> bool:
+        """The worker child says it holds its assignment and has read its tables."""
+        if self._worker is None:
+            return False
+        try:
+            state = json.loads((self.data_dir / WORKER_READY_FILE).read_text())
+        except (OSError, json.JSONDecodeError):
+            return False
+        return bool(state.get("pid") == self._worker.pid and state.get("ready"))
 
     def worker_failed(self) -> str | None:
         """The worker's exit, with the tail of its log, if it has died."""

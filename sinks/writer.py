@@ -111,9 +111,7 @@ class Sink:
         # start again at 0 on a broker that lost its topics, and the same ranges must not
         # be dropped as repeats of inserts made from the old broker's messages
         self.epoch = epoch
-        # uploads the platform sends again from its intake: their class rows already in the
-        # store are not inserted twice (`_without_stored`)
-        self.recovering: set[str] = set()
+        self.store_error = ""  # the store's last refusal while the sink waits for it
         self.store = store
         self.catalog = catalog
         self.metrics = metrics
@@ -327,7 +325,7 @@ class Sink:
         outcomes = tables.pop("outcomes", None)
         refused: list[tuple[Source, str]] = []
         for name, rows in tables.items():
-            if self.recovering and name.startswith("cls_"):
+            if name.startswith("cls_"):
                 rows = self._without_stored(name, rows)
             refused += self._insert_rows(name, rows, self._token(batch, name))
         if refused:
@@ -344,26 +342,37 @@ class Sink:
         return f"{self.epoch}/{token}" if self.epoch else token
 
     def _without_stored(self, table: str, rows: TableRows) -> TableRows:
-        """The rows of `table` minus those of re-sent uploads that the store already holds
-        in the same version (stored before the broker lost its copy), so a recovery never
-        makes `count()` differ from `count() FINAL`."""
+        """The rows of `table` that can change it: per record key the highest version in
+        the batch, and only if the store holds no version as high.
+
+        Why: a record reaches the sink again whenever an earlier stage repeats itself — the
+        worker re-reading input it had not committed when it was killed, an upload sent again
+        from the intake after the broker lost it. ReplacingMergeTree would fold the copies
+        at its next merge, but until then `count()` and every query without FINAL would see
+        them. A row whose version the store already holds cannot win a merge, so leaving it
+        out changes nothing else. The look-up uses the table's primary key (subject_id).
+        """
         cols = {name: i for i, name in enumerate(rows.columns)}
-        ki, vi, ui = cols["record_key"], cols["version"], cols["ingest_upload_id"]
-        keys = [r[ki] for r in rows.rows if r[ui] in self.recovering]
-        if not keys:
-            return rows
+        ki, vi, si = cols["record_key"], cols["version"], cols["subject_id"]
+        best: dict[str, int] = {}
+        for i, row in enumerate(rows.rows):
+            j = best.get(row[ki])
+            if j is None or int(row[vi]) > int(rows.rows[j][vi]):
+                best[row[ki]] = i
+        subjects = sorted({rows.rows[i][si] for i in best.values()})
         found = self._with_retry(table, lambda: self.store.query(
-            f"SELECT record_key, version FROM {self.store.database}.{table} "
-            "WHERE record_key IN {k:Array(String)}", {"k": keys}))  # fmt: skip
-        have = {(r["record_key"], int(r["version"])) for r in found}
+            f"SELECT record_key, max(version) AS v FROM {self.store.database}.{table} "
+            "WHERE subject_id IN {s:Array(String)} AND record_key IN {k:Array(String)} "
+            "GROUP BY record_key", {"s": subjects, "k": list(best)}))  # fmt: skip
+        stored = {str(r["record_key"]): int(r["v"]) for r in found}
         kept = TableRows(rows.columns)
-        for row, source in zip(rows.rows, rows.sources, strict=True):
-            if (row[ki], int(row[vi])) not in have:
-                kept.add(row, source)
+        for i in sorted(best.values()):
+            row = rows.rows[i]
+            if int(row[vi]) > stored.get(row[ki], -1):
+                kept.add(row, rows.sources[i])
         if len(kept.rows) < len(rows.rows):
-            log.info(
-                "%s: %d re-sent rows were already stored", table, len(rows.rows) - len(kept.rows)
-            )
+            log.info("%s: %d rows repeated records already stored", table,
+                     len(rows.rows) - len(kept.rows))  # fmt: skip
         return kept
 
     def forget_intents(self) -> None:
@@ -376,7 +385,9 @@ class Sink:
     def _insert_rows(self, table: str, rows: TableRows, token: str) -> list[tuple[Source, str]]:
         """Insert, or bisect a refused insert down to the rows ClickHouse refuses; returns
         those with ClickHouse's message. Sub-inserts get tokens derived from `token`, so a
-        replay bisects into the same inserts."""
+        replay bisects into the same inserts. Nothing to insert is no insert."""
+        if not rows.rows:
+            return []
         refused = self._bisect(table, rows.columns, rows.rows, rows.sources, token)
         self.metrics.sink_rows.labels(table).inc(len(rows.rows) - len(refused))
         return refused
@@ -420,10 +431,13 @@ class Sink:
         delay = 0.5
         while True:
             try:
-                return call()
+                result = call()
+                self.store_error = ""
+                return result
             except StoreRejectedError:
                 raise
             except StoreError as exc:
+                self.store_error = f"{what}: {exc}"[:300]  # /health says degraded meanwhile
                 self.metrics.sink_errors.labels(what).inc()
                 if self.stop_event.is_set():
                     raise

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import faust
 
@@ -65,6 +67,20 @@ def serve_health(
     return server
 
 
+READY_FILE = "worker-ready.json"  # the embedded platform's /health reads it
+
+
+def report_readiness(app: faust.App, path: Path) -> None:
+    """Write {"pid", "ready"} to `path` every second (atomically), so the parent process
+    can tell a worker that is still recovering its tables from one that works."""
+
+    @app.timer(1.0)  # type: ignore[untyped-decorator]
+    async def readiness() -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"pid": os.getpid(), "ready": worker_ready(app)}))
+        tmp.replace(path)
+
+
 def run_worker(settings: Settings) -> int:
     if not settings.kafka_bootstrap or not settings.schema_registry_url:
         raise WorkerConfigError(
@@ -76,6 +92,7 @@ def run_worker(settings: Settings) -> int:
                     default_catalog(), metrics)  # fmt: skip
     if settings.api_port:  # a production worker serves its own /health and /metrics
         serve_health(settings.api_host, settings.api_port, metrics, lambda: worker_ready(app))
+    report_readiness(app, Path(settings.data_dir) / READY_FILE)
     worker = faust.Worker(app, loglevel=logging.INFO, quiet=True)
     worker.execute_from_commandline()
     return 0

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 from credit.synthetic import Row, reported_month, synthetic_month
 
 FAST_ENV = {"CREDIT_API_OPEN": "true", "CREDIT_INTAKE_CHECK_SECONDS": "0.5"}

@@ -9,6 +9,7 @@ import signal
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from faultkit import Up, expected, provider_file, publish, start_up, store_counts
 
@@ -59,3 +60,70 @@ def test_kill_9_of_the_whole_tree_mid_upload_loses_nothing(
     print(f"kill -9 tree: sent {want['received']}, stored {fate['stored']}, rejected "
           f"{fate['rejected']}, lost 0, duplicated {counts['count'] - counts['final']}, "
           f"recovery {recovery_s:.1f}s")  # fmt: skip
+
+
+def _processes_with(text: str) -> list[int]:
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                continue
+            if text.encode() in cmd:
+                found.append(int(pid))
+    return found
+
+
+def _no_orphans(runtime: dict[str, object], timeout: float = 10) -> None:
+    """The killed platform's broker and worker are gone (they die with their parent)."""
+    port = str(runtime["bootstrap"]).rsplit(":", 1)[1]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = _processes_with(f"127.0.0.1:{port} ")
+        worker_alive = Path(f"/proc/{runtime['worker_pid']}").exists()
+        if not left and not worker_alive:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"orphans left: broker {left}, worker alive {worker_alive}")
+
+
+MODES = ("sigint", "kill-worker", "kill-platform", "kill-tree", "sigterm")
+
+
+def test_five_restarts_in_a_row_each_mid_upload_store_every_row_once(
+    tmp_path: Path, platforms: list[Up]
+) -> None:
+    data = tmp_path / "dir"
+    data.mkdir()
+    uploads: dict[str, dict[str, int]] = {}
+    distinct = 0
+    up = start_up(data)
+    platforms.append(up)
+    up.wait_ready()
+    for i, how in enumerate(MODES):
+        rows = provider_file(tmp_path / f"bills{i}.csv", companies=500, seed=100 + i)
+        answer = publish(data, tmp_path / f"bills{i}.csv")
+        uploads[answer["upload_id"]] = expected(rows)
+        distinct += expected(rows)["distinct_records"]
+        runtime = json.loads((data / "runtime.json").read_text())
+        if how == "kill-worker":  # the platform starts a new worker; no crash loop
+            os.kill(_worker_pid(up), signal.SIGKILL)
+        else:
+            if how == "sigterm":
+                assert up.stop(signal.SIGTERM) == 0
+            else:
+                _kill(up, how)
+            _no_orphans(runtime)
+            up = start_up(data)
+            platforms.append(up)
+            up.wait_ready()
+        for upload_id, want in uploads.items():  # this one and every earlier one
+            fate = up.wait_complete(upload_id, timeout=120)
+            got = {k: fate[k] for k in ("received", "stored", "rejected")}
+            assert got == {k: want[k] for k in got} and fate["lost"] == 0, (how, fate)
+    health = httpx.get(f"{up.api_url}/health", timeout=5).json()
+    assert health["worker"]["restarts"] <= 1, health  # the one kill, no loop
+    assert up.stop() == 0
+    counts = store_counts(data, [TABLE])[TABLE]
+    assert counts == {"count": distinct, "final": distinct, "uniq": distinct}
