@@ -37,17 +37,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 Rule = tuple[str, str, frozenset[str]]  # (HTTP method or "*", path prefix, roles allowed)
 
-# Open to anyone: liveness, metrics (no personal data), and the schema registry the
-# Kafka clients talk to.
-PUBLIC_PATHS = (
-    "/health",
-    "/live",
-    "/metrics",
-    "/subjects",
-    "/schemas",
-    "/config",
-    "/compatibility",
-)
+# Open to anyone: liveness and metrics (no personal data).
+PUBLIC_PATHS = ("/health", "/live", "/metrics")
+# The schema registry's reads are open, as in Confluent's default, since every Kafka client
+# reads schemas: GETs, the schema look-up `POST /subjects/{subject}` and the compatibility
+# check. Its writes (new versions, config, deletes) fall to the rules: admins only.
+REGISTRY_PATHS = ("/subjects", "/schemas", "/config", "/compatibility")
 
 _READERS = frozenset({"analyst", "bank", "admin", "subject"})  # subject: free self-query
 _OFFICE = frozenset({"analyst", "admin"})
@@ -140,8 +135,20 @@ def _presented(request: web.Request) -> str:
     return request.headers.get("X-API-Key", "").strip()
 
 
-def is_public(path: str) -> bool:
-    return any(path == p or path.startswith(p + "/") for p in PUBLIC_PATHS)
+def _under(path: str, prefixes: Iterable[str]) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in prefixes)
+
+
+def is_public(path: str, method: str = "GET") -> bool:
+    if _under(path, PUBLIC_PATHS):
+        return True
+    if not _under(path, REGISTRY_PATHS):
+        return False
+    if method in ("GET", "HEAD"):
+        return True
+    parts = path.strip("/").split("/")
+    lookup = parts[0] == "subjects" and len(parts) == 2  # POST /subjects/{s}: is it there?
+    return method == "POST" and (lookup or parts[0] == "compatibility")
 
 
 def allowed_roles(rules: Iterable[Rule], method: str, path: str) -> frozenset[str]:
@@ -178,7 +185,7 @@ def access_middleware(
 
     @web.middleware
     async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if is_public(request.path):
+        if is_public(request.path, request.method):
             return await handler(request)
         token = _presented(request)
         identity = resolve(users, provider_keys, token) if token else None

@@ -59,6 +59,7 @@ from producers.apikeys import ApiKeyStore
 from producers.durable_intake import DurableIntake
 from producers.gateway import Gateway
 from producers.publisher import Publisher
+from schemas.avro import avro_schema
 from schemas.catalog import Catalog, default_catalog
 from schemas.registry_store import RegistryStore
 from sinks.store import Store, open_embedded, open_server
@@ -213,6 +214,10 @@ class Platform:
         assert self.store is not None
         port = self.settings.api_port or free_port(self.settings.api_host)
         registry = RegistryStore(self.data_dir / "schema-registry.json")
+        for cls in self.catalog:  # providers only look schemas up: writes need an admin
+            registry.register(
+                f"{cls.topic}-value", json.dumps(avro_schema(cls), ensure_ascii=False)
+            )
         ctx = ApiContext(
             self.store, self.catalog, self.metrics, self.health, self.worker_metrics_dir
         )

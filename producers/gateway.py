@@ -38,6 +38,43 @@ def _records(body: Any) -> list[Any] | None:
     return None
 
 
+async def _read_json(request: web.Request) -> tuple[Any, web.Response | None]:
+    """The request's JSON, or the 400/413 answer that says what is wrong with the body.
+
+    Every way a body can be bad ends here with a reason, never a 500: too large, a
+    `Content-Encoding` that does not decode, bytes that are not UTF-8 JSON, nesting deeper
+    than `MAX_JSON_DEPTH` (Python's parser would exhaust its stack).
+    """
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        return None, _error(413, "request.too_large", exc.text or "request body too large")
+    except Exception as exc:  # aiohttp's decompression and payload errors have no common base
+        return None, _error(400, "request.body", f"body cannot be read ({type(exc).__name__}: "
+                            f"{exc}); check Content-Encoding")  # fmt: skip
+    if _depth_exceeds(raw, MAX_JSON_DEPTH):
+        return None, _error(400, "request.json", f"JSON nested deeper than {MAX_JSON_DEPTH}")
+    try:
+        return json.loads(raw), None
+    except (ValueError, RecursionError) as exc:
+        return None, _error(400, "request.json", f"body is not JSON: {exc}")
+
+
+def _depth_exceeds(raw: bytes, limit: int) -> bool:
+    """A cheap upper bound of the nesting depth (brackets inside strings count too, so a
+    legitimate body is refused only if its strings themselves hold `limit` open brackets)."""
+    depth = 0
+    for byte in raw.translate(None, _NOT_BRACKETS):
+        depth += 1 if byte in b"[{" else -1
+        if depth > limit:
+            return True
+    return False
+
+
+MAX_JSON_DEPTH = 64
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
 class Gateway:
     """Routes for `/api/records/{class}`; publishers are made per provider on first use."""
 
@@ -77,10 +114,10 @@ class Gateway:
         if cls.code not in grant.classes:
             return _error(403, "auth.class", f"'{grant.provider}' ({grant.department}) may not "
                           f"publish {cls.code}; allowed: {sorted(grant.classes)}")  # fmt: skip
-        try:
-            records = _records(await request.json())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return _error(400, "request.json", f"body is not JSON: {exc}")
+        body, refusal = await _read_json(request)
+        if refusal is not None:
+            return refusal
+        records = _records(body)
         if records is None or not records:
             return _error(400, "request.shape", "send an object, a list, or {'records': [...]}")
         if len(records) > self.max_records:

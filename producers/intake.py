@@ -21,6 +21,9 @@ from streams.pipeline import is_subject_check_digit
 from streams.rules import validate
 
 INGEST_KEYS = ("source_key",)
+# The longest text a field may carry. The catalog's longest items (处罚事由, 许可内容) are a few
+# thousand characters; a megabyte in one field made a Kafka message the broker refuses.
+MAX_TEXT_CHARS = 20_000
 
 
 def intake(
@@ -31,6 +34,12 @@ def intake(
     by_name: dict[str, Any] = {}
     for key, value in kept.items():
         if key in INGEST_KEYS:
+            continue
+        if isinstance(value, str | bytes) and len(value) > MAX_TEXT_CHARS:
+            problems.append(Violation(
+                "field.too_long", str(key), f"「{key}」超过 {MAX_TEXT_CHARS} 个字符",
+                f"'{key}' holds {len(value)} characters; at most {MAX_TEXT_CHARS}",
+            ))  # fmt: skip
             continue
         spec = cls.by_name.get(key) or cls.by_label.get(normalize_label(str(key)))
         if spec is None:

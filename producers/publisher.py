@@ -21,6 +21,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 from fastavro.validation import ValidationError, validate
 
 from credit.topics import DEAD_LETTER_TOPIC, UPLOADS_TOPIC
@@ -133,13 +134,22 @@ class Publisher:
 
             text = json.dumps(schema, ensure_ascii=False)
             try:
-                schema_id = self._registry.register_schema(
-                    f"{cls.topic}-value", Schema(text, "AVRO")
-                )
+                schema_id = self._schema_id(f"{cls.topic}-value", Schema(text, "AVRO"))
             except Exception as exc:
                 raise PublishError(f"schema registry refused {cls.code}: {exc}") from exc
             enc = self._encoders[cls.code] = AvroEncoder(schema, schema_id)
         return enc
+
+    def _schema_id(self, subject: str, schema: Schema) -> int:
+        """The id of a schema the registry knows (a read, open to every client); registering
+        a new one is a write, which the embedded registry allows admins only — `credit up`
+        registers every catalog class itself at start."""
+        try:
+            return int(self._registry.lookup_schema(subject, schema).schema_id or 0)
+        except SchemaRegistryError as exc:
+            if exc.http_status_code != 404:
+                raise
+        return int(self._registry.register_schema(subject, schema))
 
     def _on_delivery(self, rows: list[int | None]) -> Any:
         def callback(err: KafkaError | None, _msg: Message) -> None:

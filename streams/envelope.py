@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from credit.errors import CreditError
+
 # Kafka headers the producers set, so that even an unreadable value can be accounted for.
 H_PROVIDER = "credit-provider"
 H_CHANNEL = "credit-channel"
@@ -69,13 +71,28 @@ def rows_header(rows: list[int | None]) -> str:
     return ",".join(parts)
 
 
-def parse_rows(text: str) -> list[int | None]:
-    """The inverse of `rows_header`; anything unreadable counts as an unknown row."""
+class BatchHeaderError(CreditError):
+    """A batch's headers promise more records than its body can hold."""
+
+
+def parse_rows(text: str, limit: int | None = None) -> list[int | None]:
+    """The inverse of `rows_header`; anything unreadable counts as an unknown row. More than
+    `limit` rows raises `BatchHeaderError` before any list is built (`1-99999999` must not
+    cost gigabytes)."""
     if not text:
         return []
+    parts = [p.partition("-") for p in text.split(",")]
+    if limit is not None:
+        total = sum(
+            int(last) - int(first) + 1 if first.isdigit() and last.isdigit() else 1
+            for first, _, last in parts
+        )
+        if total > limit:
+            raise BatchHeaderError(
+                f"credit-rows names {total} rows; the body holds at most {limit}"
+            )
     out: list[int | None] = []
-    for part in text.split(","):
-        first, _, last = part.partition("-")
+    for first, _, last in parts:
         if first.isdigit() and last.isdigit():
             out.extend(range(int(first), int(last) + 1))
         else:

@@ -207,7 +207,15 @@ class Pipeline:
         day = today or dt.date.today()
         meta = _meta(msg)
         count = env.batch_count(msg.headers)
-        rows = env.parse_rows(msg.headers.get(env.H_ROWS, ""))
+        limit = len(msg.value or b"")  # every record takes at least one byte of the body
+        try:
+            rows = env.parse_rows(msg.headers.get(env.H_ROWS, ""), limit)
+            if count is not None and count > limit:
+                raise env.BatchHeaderError(f"credit-batch announces {count} records; the body "
+                                           f"of {limit} bytes holds at most {limit}")  # fmt: skip
+        except env.BatchHeaderError as exc:  # one dead letter for the whole message
+            why = Violation("batch.header", None, "批次消息头与消息体不符，整条消息拒收", str(exc))
+            return [_dead(msg, self._class_of(msg), meta, "decode", [why], None, msg.value)]
         try:
             cls = self.catalog.by_topic(msg.topic)
             schema_id, bodies, broken = split_batch(msg.value)
@@ -229,6 +237,12 @@ class Pipeline:
             why = Violation(reason.reason, None, "消息无法解码", str(reason))
             out += self._lost(msg, cls.code, meta, rows, len(bodies), expected, why)
         return out
+
+    def _class_of(self, msg: env.Inbound) -> str:
+        try:
+            return self.catalog.by_topic(msg.topic).code
+        except UnknownClassError:
+            return ""
 
     @staticmethod
     def _row_meta(

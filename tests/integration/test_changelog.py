@@ -12,7 +12,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from credit.broker import EmbeddedBroker
-from streams.changelog import Changelog, ChangelogError
+from streams.changelog import FENCE_KEY, Changelog, ChangelogError
 from streams.state_store import partition_of
 
 pytestmark = pytest.mark.integration
@@ -62,7 +62,12 @@ def test_records_match_fausts_own_encoding_and_offsets_are_persisted(
     changelog.settle()
 
     assert dict(table.data) == values
-    records = _read(broker, topic, 2, 22)
+    everything = _read(broker, topic, 2, 24)
+    assert len(everything) == 24  # 22 records and one fence per partition
+    for p in (0, 1):  # the fence is the last record of each partition written, alone
+        mine = sorted((m for m in everything if m.partition() == p), key=lambda m: m.offset())
+        assert (mine[-1].key(), mine[-1].value()) == (FENCE_KEY, None)
+    records = [m for m in everything if m.key() != FENCE_KEY]
     assert len(records) == 22
     for msg in records:
         key = table.data._encode_key(msg.key().decode().strip('"'))

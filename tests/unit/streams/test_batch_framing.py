@@ -127,3 +127,32 @@ def test_a_batch_on_an_unknown_topic_is_refused_row_by_row(catalog: Catalog) -> 
     outs = h.pipeline.process_message(msg, TODAY)
     assert [o.dead["row"] for o in outs] == rows
     assert {o.dead["reasons"][0]["code"] for o in outs} == {"class.unknown"}
+
+
+@pytest.mark.parametrize(
+    ("count", "rows_header"),
+    [(1_000_000_000, None), (None, "1-99999999"), (3, "1-2,5-400000000"), (10**18, "2-3")],
+)
+def test_headers_that_promise_more_than_the_body_cost_one_dead_letter(
+    catalog: Catalog, count: int | None, rows_header: str | None
+) -> None:
+    """A hostile or damaged header is checked against the body before anything is built:
+    the whole message becomes one dead letter with its position (issue 17)."""
+    h = BatchHarness(catalog)
+    value, rows = h.batch(_records(2))
+    h.offset += 1
+    headers = {env.H_UPLOAD: "u1", env.H_PROVIDER: "水务",
+               env.H_ROWS: rows_header if rows_header is not None else env.rows_header(rows),
+               env.H_BATCH: str(count if count is not None else len(rows))}  # fmt: skip
+    msg = env.Inbound(f"credit.in.{CODE}", 3, 77, None, value, headers, 0)
+    outs = h.pipeline.process_message(msg, TODAY)
+    assert len(outs) == 1 and outs[0].dead is not None
+    dead = outs[0].dead
+    assert [r["code"] for r in dead["reasons"]] == ["batch.header"]
+    assert (dead["topic"], dead["partition"], dead["offset"]) == (f"credit.in.{CODE}", 3, 77)
+
+
+def test_parse_rows_refuses_more_rows_than_the_limit_without_building_them() -> None:
+    with pytest.raises(env.BatchHeaderError):
+        env.parse_rows("1-99999999999", limit=1000)
+    assert env.parse_rows("2-4,,7", limit=5) == [2, 3, 4, None, 7]
