@@ -93,11 +93,25 @@ def cmd_status(args: argparse.Namespace) -> int:
         _print_json({**body, "ready": ready})
     elif ready:
         print(f"ready — API {body['api_url']}, broker {body['broker']['bootstrap']}")
+        _print_intake(body.get("intake") or {})
         for name, n in body.get("stored", {}).items():
             print(f"  {name:<32} {n:>9}")
+    elif body.get("degraded"):
+        print("degraded: " + "; ".join(body["degraded"]))
+        _print_intake(body.get("intake") or {})
     else:
         print(f"not ready: {body.get('error') or body}")
     return 0 if ready else 1
+
+
+def _print_intake(intake: dict[str, Any]) -> None:
+    if not intake:
+        return
+    oldest = intake.get("oldest_undecided")
+    print(f"  intake: {intake.get('bytes_held', 0):,} bytes held, "
+          f"{intake.get('undecided_uploads', 0)} uploads undecided"
+          + (f" (oldest {oldest}, {intake.get('oldest_undecided_age_s')} s)" if oldest else "")
+          + (f", {intake['lost_rows']} rows LOST" if intake.get("lost_rows") else ""))  # fmt: skip
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
