@@ -70,8 +70,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if args.json:
             _print_json(result)
         else:
+            t = result["totals"]
             print(f"Synthetic month {result['month']}: {result['rows']} records in "
-                  f"{result['uploads']} uploads, all accounted for in {result['seconds']} s.")  # fmt: skip
+                  f"{result['uploads']} uploads, all accounted for in {result['seconds']} s: "
+                  f"stored {t['stored']}, rejected {t['rejected']} — as planted.")  # fmt: skip
             print(format_summary(result["classes"], result["at_risk"], platform.catalog))
         if args.keep_running:
             print(f"\nstill running at {platform.api_url} — Ctrl-C stops", file=sys.stderr)
