@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from credit.orphans import die_with_parent
 from credit.synthetic import Row, reported_month, synthetic_month
 
 FAST_ENV = {"CREDIT_API_OPEN": "true", "CREDIT_INTAKE_CHECK_SECONDS": "0.5"}
@@ -103,6 +104,7 @@ def start_up(data_dir: Path, **env: str) -> Up:
         [sys.executable, "-m", "credit.cli", "up", "--data-dir", str(data_dir)],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         env={**os.environ, **FAST_ENV, **env},
+        preexec_fn=die_with_parent(signal.SIGTERM),  # an interrupted run leaves no platform
     )  # fmt: skip
     return Up(data_dir, proc)
 

@@ -15,6 +15,7 @@ from faultkit import Up, expected, provider_file, publish, start_up, store_count
 
 pytestmark = pytest.mark.integration
 TABLE = "cls_legal_utility_payment"
+RECOVERY_BOUND_S = 60  # start to ready, every undecided upload sent again and decided
 
 
 def _kill(up: Up, how: str) -> None:
@@ -49,6 +50,7 @@ def test_kill_9_of_the_whole_tree_mid_upload_loses_nothing(
     again = start_up(data)
     platforms.append(again)
     recovery_s = again.wait_ready()
+    assert recovery_s < RECOVERY_BOUND_S
     fate = again.wait_complete(answer["upload_id"], timeout=180)
     want = expected(rows)
     assert (fate["received"], fate["stored"], fate["rejected"], fate["lost"]) == (
@@ -117,7 +119,7 @@ def test_five_restarts_in_a_row_each_mid_upload_store_every_row_once(
             _no_orphans(runtime)
             up = start_up(data)
             platforms.append(up)
-            up.wait_ready()
+            assert up.wait_ready() < RECOVERY_BOUND_S, how
         for upload_id, want in uploads.items():  # this one and every earlier one
             fate = up.wait_complete(upload_id, timeout=120)
             got = {k: fate[k] for k in ("received", "stored", "rejected")}

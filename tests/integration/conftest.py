@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -13,6 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from credit.orphans import die_with_parent
 
 Fate = dict[str, Any]
 
@@ -35,6 +38,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         stdout=log, stderr=subprocess.STDOUT,
         # development mode: these tests exercise ingestion and queries, test_governance the roles
         env={**os.environ, "CREDIT_TOPIC_PARTITIONS": "2", "CREDIT_API_OPEN": "true"},
+        preexec_fn=die_with_parent(signal.SIGTERM),  # an interrupted run leaves no platform
     )  # fmt: skip
     runtime = data_dir / "runtime.json"
     deadline = time.monotonic() + 120

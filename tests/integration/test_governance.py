@@ -214,6 +214,43 @@ def test_existing_routes_behind_the_middleware_answer_by_role(world: Any) -> Non
     serve(app, tokens, body)
 
 
+def test_schema_registry_reads_are_open_and_writes_need_an_admin(world: Any) -> None:
+    ctx, tokens, _, data_dir = world
+    keys = ApiKeyStore(data_dir / "api-keys.json")
+    gateway = Gateway(ctx.catalog, keys, lambda _p: pytest.fail("no publishing here"), 10)
+    registry = RegistryStore(data_dir / "registry.json")
+    schema = json.dumps({"type": "record", "name": "r", "fields": [{"name": "a", "type": "int"}]})
+    registry.register("t-value", schema)
+    app = build_api(ctx, registry, gateway, 1 << 20)
+    app.middlewares.append(build_access(data_dir))
+    body = {"schema": schema}
+    newer = {"schema": schema.replace('"int"}]', '"int"}, {"name": "b", "type": ["null", "int"], '
+                                      '"default": null}]')}  # fmt: skip
+
+    async def calls(api: Api) -> None:
+        # reads, as every Kafka client makes them: no token
+        assert (await api("GET", "/subjects"))[0] == 200
+        assert (await api("GET", "/subjects/t-value/versions/latest"))[0] == 200
+        assert (await api("POST", "/subjects/t-value", json=body))[0] == 200  # look-up
+        assert (await api("POST", "/compatibility/subjects/t-value/versions/latest",
+                          json=newer))[0] == 200  # fmt: skip
+        # writes: refused without a token and for every role but admin
+        for who in (None, "analyst", "provider", "bank"):
+            for method, path, payload in (
+                ("POST", "/subjects/t-value/versions", newer),
+                ("PUT", "/config", {"compatibility": "NONE"}),
+                ("PUT", "/config/t-value", {"compatibility": "NONE"}),
+                ("DELETE", "/subjects/t-value", None),
+            ):
+                status, _ = await api(method, path, who, json=payload)
+                assert status in (401, 403), (who, method, path, status)
+        assert registry.versions("t-value") == [1]
+        assert (await api("POST", "/subjects/t-value/versions", "admin", json=newer))[0] == 200
+        assert registry.versions("t-value") == [1, 2]
+
+    serve(app, tokens, calls)
+
+
 def test_open_access_lets_tokenless_calls_act_as_admin_but_not_as_a_provider(world: Any) -> None:
     ctx, tokens, _, data_dir = world
     keys = ApiKeyStore(data_dir / "api-keys.json")

@@ -140,7 +140,8 @@ def test_csv_upload_in_gbk_adds_up_with_reasons_and_error_report(
     assert (fate["received"], fate["stored"], fate["rejected"]) == (6, 3, 3)
     query = _credit("query", "upload", result["upload_id"], "--json", data_dir=platform["data_dir"])
     assert json.loads(query.stdout) == {"upload_id": result["upload_id"], "received": 6,
-                                        "stored": 3, "rejected": 3, "pending": 0}  # fmt: skip
+                                        "stored": 3, "rejected": 3, "pending": 0,
+                                        "lost": 0}  # fmt: skip
     sheet = load_workbook(report).active
     assert sheet is not None
     report_rows = list(sheet.iter_rows(values_only=True))
