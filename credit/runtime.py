@@ -52,7 +52,7 @@ from credit.lag import LagMonitor, LagSampler, lag_groups
 from credit.metrics import Metrics, create_metrics
 from credit.orphans import die_with_parent
 from credit.partitions import fixed_partitions
-from credit.recovery import Epoch, IntakeKeeper, broker_epoch
+from credit.recovery import Epoch, IntakeKeeper, broker_epoch, broker_lost
 from credit.settings import Settings
 from credit.topics import ensure_topics
 from producers.apikeys import ApiKeyStore
@@ -67,6 +67,7 @@ from sinks.writer import Sink
 
 log = logging.getLogger("credit.runtime")
 MAX_WORKER_RESTARTS = 20
+EPOCH_CHECK_SECONDS = 30.0  # how often a real Kafka is asked whether it still has the epoch
 WORKER_READY_FILE = "worker-ready.json"  # written by the worker child (streams/runner.py)
 
 
@@ -138,6 +139,9 @@ class Platform:
         self.intake = DurableIntake(settings.intake_dir)
         self.epoch = Epoch("", lost=False)
         self.keeper: IntakeKeeper | None = None
+        self._gateway: Gateway | None = None
+        self._epoch_checked = 0.0
+        self.broker_recoveries = 0
 
     # -- start -------------------------------------------------------------------------------
     def start(self) -> Platform:
@@ -185,7 +189,8 @@ class Platform:
         elif self.components != EMBEDDED:
             raise CreditError("production processes need CREDIT_KAFKA_BOOTSTRAP (a real Kafka)")
         else:
-            self.broker = EmbeddedBroker(self.data_dir / "logs" / "tansu.log").start()
+            port = self.broker.port if self.broker else 0  # a restart keeps the address
+            self.broker = EmbeddedBroker(self.data_dir / "logs" / "tansu.log", port=port).start()
             self.bootstrap = self.broker.bootstrap
         ensure_topics(self.client_conf("admin"), self.catalog, self.settings.topic_partitions,
                       self.settings.topic_replication_factor)  # fmt: skip
@@ -227,6 +232,7 @@ class Platform:
         keys = ApiKeyStore(self.data_dir / "api-keys.json")
         gateway = Gateway(self.catalog, keys, self._gateway_publisher,
                           self.settings.max_request_records, self.intake)  # fmt: skip
+        self._gateway = gateway
         access = build_access(self.data_dir, open_access=self.settings.api_open)
         app = build_api(ctx, registry, gateway, self.settings.max_request_bytes, [access])
         # purpose check, bank authorization, withheld records, masking and the usage log
@@ -256,12 +262,24 @@ class Platform:
                          epoch=self.epoch.id)  # fmt: skip
         if self.epoch.lost:
             self.sink.forget_intents()
-        self._sink_thread = threading.Thread(target=self._run_sink, name="sink", daemon=True)
-        self._sink_thread.start()
+        self._start_sink_thread()
         # the sink's process watches both groups' lag: one copy per sink, however many workers
         sampler = LagSampler(self.client_conf("lag"), lag_groups(self.catalog))
         self.lag_monitor = LagMonitor(sampler, self.metrics.consumer_lag,
                                       self.settings.lag_interval_seconds).start()  # fmt: skip
+
+    def _start_sink_thread(self) -> None:
+        self._sink_thread = threading.Thread(target=self._run_sink, name="sink", daemon=True)
+        self._sink_thread.start()
+
+    def _stop_sink(self) -> None:
+        if self.lag_monitor is not None:
+            self.lag_monitor.stop()
+            self.lag_monitor = None
+        if self.sink is not None and self._sink_thread is not None:
+            self.sink.stop_event.set()
+            self._sink_thread.join(timeout=30)
+        self.sink, self._sink_thread = None, None
 
     def _start_keeper(self) -> None:
         assert self.store is not None and self.sink is not None
@@ -326,7 +344,15 @@ class Platform:
                                             preexec_fn=die_with_parent())  # fmt: skip
 
     def supervise(self) -> None:
-        """Restart a worker that died (it recovers its tables from the changelog topics)."""
+        """Called every second by `credit up`: a broker that lost its topics is recovered
+        (`recover_broker`); a sink thread or a worker that died is started again (the worker
+        recovers its tables from the changelog topics)."""
+        if self._broker_lost():
+            self.recover_broker()
+            return
+        if self._sink_thread is not None and not self._sink_thread.is_alive():
+            log.error("the sink stopped; starting it again")
+            self._start_sink_thread()
         failure = self.worker_failed()
         if failure is None:
             return
@@ -336,6 +362,39 @@ class Platform:
         if self.worker_restarts > MAX_WORKER_RESTARTS:
             raise CreditError(f"the worker died {self.worker_restarts} times; last: {failure}")
         self._spawn_worker()
+        self._write_runtime()
+
+    def _broker_lost(self) -> bool:
+        if "sink" not in self.components:
+            return False  # the process that runs the sink owns recovery
+        if self.broker is not None:
+            return not self.broker.alive()
+        now = time.monotonic()
+        if now - self._epoch_checked < EPOCH_CHECK_SECONDS:
+            return False
+        self._epoch_checked = now
+        return broker_lost(self.client_conf("admin"), self.epoch.id)
+
+    def recover_broker(self) -> None:
+        """The broker lost what it held while the platform ran. In order: stop the keeper,
+        the sink and the worker (their offsets and producers belong to the lost broker);
+        restart the embedded broker on its address; topics and a new epoch; then the sink
+        (intents forgotten), the worker (tables re-seeded) and the keeper, which sends every
+        undecided upload again. Providers' publishers reconnect to the same address."""
+        log.error("the broker lost its topics while running: recovering from the data dir")
+        self.broker_recoveries += 1
+        if self.keeper is not None:
+            self.keeper.stop()
+        self._stop_sink()
+        self._stop_worker(kill=True)
+        if self.broker is not None:
+            self.broker.stop()
+        self._start_broker()
+        if self._gateway is not None:
+            self._gateway.reset_publishers()
+        self._start_sink()
+        self._start_worker()
+        self._start_keeper()
         self._write_runtime()
 
     def _write_runtime(self) -> None:
@@ -411,20 +470,8 @@ class Platform:
         if self.keeper is not None:
             self.keeper.stop()
             self.keeper = None
-        if self._worker is not None:
-            self._worker.terminate()
-            try:
-                self._worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self._worker.kill()
-                self._worker.wait()
-            self._worker = None
-        if self.lag_monitor is not None:
-            self.lag_monitor.stop()
-            self.lag_monitor = None
-        if self.sink is not None and self._sink_thread is not None:
-            self.sink.stop_event.set()
-            self._sink_thread.join(timeout=30)
+        self._stop_worker()
+        self._stop_sink()
         if self._api is not None:
             self._api.stop()
             self._api = None
@@ -440,6 +487,21 @@ class Platform:
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
+
+    def _stop_worker(self, kill: bool = False) -> None:
+        """SIGTERM (Faust finishes its batch and commits) or, when its broker is gone, SIGKILL."""
+        if self._worker is None:
+            return
+        if kill:
+            self._worker.kill()
+        else:
+            self._worker.terminate()
+        try:
+            self._worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self._worker.kill()
+            self._worker.wait()
+        self._worker = None
 
     def __enter__(self) -> Platform:
         return self.start()

@@ -94,6 +94,11 @@ class Gateway:
         self._publishers: dict[str, Publisher] = {}
         self._lock = asyncio.Lock()
 
+    def reset_publishers(self) -> None:
+        """Forget the producers: after the broker lost its state an idempotent producer's
+        id is unknown to it, so each provider gets a new one on its next request."""
+        self._publishers = {}
+
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/api/records/{class_code}", self.post_records)
 

@@ -129,3 +129,36 @@ def test_five_restarts_in_a_row_each_mid_upload_store_every_row_once(
     assert up.stop() == 0
     counts = store_counts(data, [TABLE])[TABLE]
     assert counts == {"count": distinct, "final": distinct, "uniq": distinct}
+
+
+def test_a_broker_that_dies_mid_upload_is_replaced_and_nothing_is_lost(
+    tmp_path: Path, platforms: list[Up]
+) -> None:
+    data = tmp_path / "dir"
+    data.mkdir()
+    up = start_up(data)
+    platforms.append(up)
+    up.wait_ready()
+    rows = provider_file(tmp_path / "a.csv", companies=2500, seed=31)
+    first = publish(data, tmp_path / "a.csv")
+    bootstrap = json.loads((data / "runtime.json").read_text())["bootstrap"]
+    [tansu] = _processes_with(f"tcp://{bootstrap} ")
+    os.kill(tansu, signal.SIGKILL)  # the memory broker forgets every topic
+    started = time.monotonic()
+    fate = up.wait_complete(first["upload_id"], timeout=180)
+    recovery_s = time.monotonic() - started
+    want = expected(rows)
+    assert (fate["received"], fate["stored"], fate["rejected"], fate["lost"]) == (
+        want["received"], want["stored"], want["rejected"], 0)  # fmt: skip
+    assert recovery_s < RECOVERY_BOUND_S
+    assert json.loads((data / "runtime.json").read_text())["bootstrap"] == bootstrap
+    more = provider_file(tmp_path / "b.csv", companies=300, seed=32)  # and it goes on
+    second = publish(data, tmp_path / "b.csv")
+    assert up.wait_complete(second["upload_id"])["stored"] == expected(more)["stored"]
+    up.wait_ready()
+    assert up.stop() == 0
+    distinct = want["distinct_records"] + expected(more)["distinct_records"]
+    counts = store_counts(data, [TABLE])[TABLE]
+    assert counts == {"count": distinct, "final": distinct, "uniq": distinct}
+    print(f"broker killed: sent {want['received']}, stored {fate['stored']}, rejected "
+          f"{fate['rejected']}, lost 0, duplicated 0, recovery {recovery_s:.1f}s")  # fmt: skip
