@@ -58,6 +58,7 @@ LATENCY_GRACE_S = 30.0
 PROFILE_SAMPLE = 10000
 TARGETS = {"e2e_rps": 30000.0, "vs_naive": 5.0, "p99_ms": 2000.0, "worker_rss_mb": 600.0}
 ONE_MILLION = 1_000_000
+INTAKE_RECORDS = 20000
 
 
 # -- the run ----------------------------------------------------------------------------------
@@ -125,6 +126,8 @@ def run_bench(settings: Settings, records: int, rate: int, subjects: int, json_o
             run.warm_up()
             say(f"throughput: {records:,} records, {subjects:,} subjects (load {load()})")
             run.throughput(records, subjects)
+            say(f"durable intake: the producer with and without it (load {load()})")
+            run.intake_cost(min(records, INTAKE_RECORDS), subjects)
             say(f"ceiling baseline: consume + Avro decode (load {load()})")
             run.baselines(ceiling=True)
             say(f"naive baseline: Faust, an event + changelogged update per record (load {load()})")
@@ -197,6 +200,31 @@ class _Run:
         r["end_to_end"] = {"records_per_s": round(records / e2e_s, 1), "seconds": round(e2e_s, 2)}
         cpu = {k: round((cpu1[k] - cpu0[k]) / records * 1000, 3) for k in self.pids}
         r["cpu_s_per_1k"] = {**cpu, "total": round(sum(cpu.values()), 3)}
+
+    def intake_cost(self, records: int, subjects: int) -> None:
+        """The same records sent twice by the producer child: straight to the broker, and
+        through a durable intake (recorded, fsync'd, read back, produced). The difference in
+        the producer's CPU is the intake's cost; its share is of the whole path's CPU."""
+        cpu: dict[str, float] = {}
+        for mode, extra in (
+            ("without", {}),
+            ("with", {"intake_dir": str(self.work / "bench-intake")}),
+        ):
+            prod = self._producer(records=records, subjects=subjects, seed=17 if extra else 19,
+                                  month=month_back(self.month, 2).isoformat(), **extra)  # fmt: skip
+            prod.go()
+            out = prod.result()
+            self.sent += records
+            self.subjects += out["subjects"]
+            _accounted(self.platform, self.sent, 120 + records / 100)
+            cpu[mode] = out["cpu_s"] / records * 1e6
+        cost = cpu["with"] - cpu["without"]
+        path = self.result.get("cpu_s_per_1k", {}).get("total", 0.0) * 1000 + cpu["without"]
+        self.result["intake"] = {
+            "records": records, "producer_us_without": round(cpu["without"], 2),
+            "producer_us_with": round(cpu["with"], 2), "cost_us_per_record": round(cost, 2),
+            "share_of_end_to_end_cpu": round(cost / (path + cost), 4) if path else None,
+        }  # fmt: skip
 
     def baselines(self, ceiling: bool) -> None:
         """The ceiling reads the class topics as they are now (warm-up + throughput records);
@@ -386,6 +414,10 @@ def format_table(r: dict[str, Any]) -> str:
         ("CPU s/1k rec: platform + worker + broker", f"{cpu['platform']:.2f} + {cpu['worker']:.2f}"
          f" + {cpu['broker']:.2f} = {cpu['total']:.2f}", "", ""),
         ("CPU s/1k rec: producer (not platform)", f"{prod['cpu_s_per_1k']:.2f}", "", ""),
+        ("durable intake µs/rec: producer with / without",
+         f"{r['intake']['producer_us_with']:,.1f} / {r['intake']['producer_us_without']:,.1f} "
+         f"(+{r['intake']['cost_us_per_record']:,.1f}, "
+         f"{(r['intake']['share_of_end_to_end_cpu'] or 0) * 100:.1f}% of the path)", "", ""),
         ("CPU µs/rec: naive worker / ceiling", f"{r['naive']['cpu_us_per_record']:,.0f} / "
          f"{r['ceiling']['cpu_us_per_record']:,.0f}", "", ""),
         ("CPU/rec: naive worker ÷ platform (÷ worker)",

@@ -27,6 +27,7 @@ NAIVE_PREFIX = "bench.naive."
 # -- child process: the SDK producer ----------------------------------------------------------
 def produce_main(spec: dict[str, Any]) -> int:
     """Generate, say `ready`, wait for `go`, send (paced if `rate`), flush, publish the ledger."""
+    from producers.durable_intake import DurableIntake
     from producers.publisher import Publisher, new_upload_id
     from schemas.catalog import default_catalog
 
@@ -47,6 +48,12 @@ def produce_main(spec: dict[str, Any]) -> int:
     sys.stdin.readline()
     rate = float(spec.get("rate") or 0)
     cpu0, first = os.times(), time.time()
+    intake = DurableIntake(Path(spec["intake_dir"])) if spec.get("intake_dir") else None
+    recorders = {}
+    if intake is not None:  # what every channel does: the messages go to the intake first
+        for n, (provider, pub) in enumerate(publishers.items()):
+            recorders[provider] = intake.begin(f"bench-{n}-{new_upload_id('sdk')}")
+            pub.record_to(recorders[provider])
     for n, (code, provider, record) in enumerate(items):
         if rate:
             ahead = first + n / rate - time.time()
@@ -69,12 +76,26 @@ def produce_main(spec: dict[str, Any]) -> int:
         })  # fmt: skip
     for pub in publishers.values():
         pub.flush()
+    if intake is not None:  # accepted: durable first, then produced from the intake
+        flushed = _commit_and_publish(intake, publishers, recorders)
     cpu1 = os.times()
     out = {"first_send": first, "sent": sent, "flushed": flushed, "records": len(items),
            "uploads": [u["id"] for u in uploads.values()], **stats,
            "cpu_s": round(cpu1.user + cpu1.system - cpu0.user - cpu0.system, 2)}  # fmt: skip
     print(json.dumps(out), flush=True)
     return 0
+
+
+def _commit_and_publish(
+    intake: Any, publishers: dict[str, Any], recorders: dict[str, Any]
+) -> float:
+    """The intake's step (2) and (3) for each publisher's upload; returns when all is acked."""
+    for provider, pub in publishers.items():
+        recorder = recorders[provider]
+        recorder.commit({"upload_id": recorder.folder.name, "received": recorder.frames})
+        pub.record_to(None)
+        pub.publish_frames(intake.frames(recorder.folder.name))
+    return time.time()
 
 
 def _produce_naive(spec: dict[str, Any], items: list[Item], publishers: dict[str, Any],

@@ -29,6 +29,12 @@ FIGURES: dict[str, tuple[str, ...]] = {
     "worker_rss": ("distinct_subjects", "before_mb", "after_mb", "extrapolated_1m_mb"),
     "workload": ("records", "subjects", "invalid", "duplicates"),
     "machine": ("nproc", "cpu_model", "ram_gb"),
+    "intake": (
+        "producer_us_without",
+        "producer_us_with",
+        "cost_us_per_record",
+        "share_of_end_to_end_cpu",
+    ),
 }
 STAGES = ("avro_decode", "banned_data", "rules", "identity", "enrich", "json_dumps", "producer")
 
