@@ -33,6 +33,12 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(text=body, status=status, content_type=JSON)
 
 
+def _unknown_upload(upload_id: str) -> web.Response:
+    return _json({"error": "upload.unknown", "upload_id": upload_id,
+                  "message": f"未找到上传 {upload_id} / no upload '{upload_id}' is known to the "
+                             "platform (check the id `credit publish` printed)"}, 404)  # fmt: skip
+
+
 class ApiContext:
     """What the handlers need, plus a health callback the runtime provides."""
 
@@ -80,6 +86,27 @@ class ApiContext:
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
 
+def _counted(metrics: Metrics) -> Any:
+    """`credit_api_requests_total` by route pattern (not path: ids stay out of the labels)."""
+
+    @web.middleware
+    async def count(request: web.Request, handler: Any) -> web.StreamResponse:
+        status = 500
+        try:
+            response: web.StreamResponse = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            info = request.match_info.route.resource
+            route = info.canonical if info is not None else "unmatched"
+            metrics.api_requests.labels(route, str(status)).inc()
+
+    return count
+
+
 def build_api(
     ctx: ApiContext,
     registry: RegistryStore,
@@ -87,7 +114,8 @@ def build_api(
     max_request_bytes: int,
     middlewares: Sequence[Any] = (),
 ) -> web.Application:
-    app = web.Application(client_max_size=max_request_bytes, middlewares=list(middlewares))
+    app = web.Application(client_max_size=max_request_bytes,
+                          middlewares=[_counted(ctx.metrics), *middlewares])  # fmt: skip
     routes = web.RouteTableDef()
 
     @routes.get("/health")
@@ -122,7 +150,7 @@ def build_api(
         fate = await ctx.run(ctx.upload_fate, request.match_info["upload_id"])
         if why := upload_refusal(identity_of(request), fate["provider"]):
             return _json({"error": "auth.upload", "message": why}, 403)
-        return _json(fate, 200 if fate["known"] else 404)
+        return _json(fate) if fate["known"] else _unknown_upload(fate["upload_id"])
 
     @routes.get("/api/uploads/{upload_id}/rejected")
     async def rejected(request: web.Request) -> web.Response:
@@ -130,6 +158,8 @@ def build_api(
         fate = await ctx.run(ctx.upload_fate, upload_id)
         if why := upload_refusal(identity_of(request), fate["provider"]):
             return _json({"error": "auth.upload", "message": why}, 403)
+        if not fate["known"]:
+            return _unknown_upload(upload_id)
         rows = await ctx.run(queries.dead_letters, ctx.store, upload_id)
         return _json({"rejected": rows})
 

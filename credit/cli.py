@@ -188,6 +188,8 @@ def cmd_query(args: argparse.Namespace) -> int:
         return run_query(client, args)
     if args.what == "upload":
         code, body = client.get(f"/api/uploads/{args.target}")
+        if code == 404:
+            raise CreditError(str(body.get("message") or f"no upload '{args.target}'"))
         body = (
             {
                 k: body.get(k)

@@ -250,6 +250,7 @@ class Sink:
             if topic == self.topics.valid:
                 self._valid_rows(msg, data, now, table)
             elif topic == self.topics.dead_letters:
+                self._count_channel_rejection(data)
                 kind = self._kind(data["class_code"])
                 table("dead_letters").add(
                     R.dead_letter_row(data), Source(msg, data["class_code"], data, None)
@@ -258,6 +259,8 @@ class Sink:
                     R.rejected_outcome(data, kind, now), Source(msg, data["class_code"], data, None)
                 )
             elif topic == self.topics.uploads:
+                self.metrics.received.labels(data.get("class_code", ""), data.get("provider", ""),
+                                             data.get("channel", "")).inc(int(data.get("received", 0)))  # fmt: skip
                 table("uploads").add(
                     R.upload_row(data), Source(msg, data.get("class_code", ""), data, None)
                 )
@@ -280,6 +283,15 @@ class Sink:
             source = Source(msg, code, record, len(outcomes.rows) - 1)
             class_rows.add(self._class_rows[code].row(record, now), source)
             self._observe_latency(code, record["ingest_received_at"])
+
+    def _count_channel_rejection(self, dead: Mapping[str, Any]) -> None:
+        """Rows refused by a channel (any process) are counted where they are stored, once
+        per reason; the ledger entries count what was received (`credit_records_received`)."""
+        if dead.get("stage") != "producer":
+            return
+        for code in {r.get("code", "") for r in dead.get("reasons") or ()}:
+            self.metrics.producer_rejected.labels(dead.get("class_code", ""),
+                                                  dead.get("provider", ""), code).inc()  # fmt: skip
 
     def _kind(self, class_code: str) -> str:
         cls = self.catalog.classes.get(class_code)

@@ -40,6 +40,12 @@ class Resolution:
     violations: list[Violation] = field(default_factory=list)
 
 
+def alias_key(code: str) -> str:
+    """An organization code or registration number as the registry keys it: normalized, and
+    without the hyphen of the printed form `XXXXXXXX-X`."""
+    return normalize_code(code).replace("-", "")
+
+
 def _text(record: Mapping[str, Any], name: str | None) -> str:
     value = record.get(name) if name else None
     return str(value).strip() if value is not None else ""
@@ -80,7 +86,7 @@ def resolve_legal(
         res.subject_id = uscc
     else:
         for alt in spec.alt_codes:
-            code = normalize_code(_text(record, alt))
+            code = alias_key(_text(record, alt))
             if code and code in aliases:
                 res.subject_id = str(aliases[code])
                 break
@@ -152,8 +158,13 @@ def learn(
             "registered": bool(cls.registry_source or (current or {}).get("registered")),
         }
         changed = True
+        # GB 32100: characters 9-17 of a USCC are the subject's organization code, so a
+        # later record that carries only that code resolves without an earlier pairing
+        embedded = res.subject_id[8:17] if len(res.subject_id) == 18 else ""
+        if embedded and embedded not in aliases:
+            aliases[embedded] = res.subject_id
     for alt in cls.subject.alt_codes:
-        code = normalize_code(_text(record, alt))
+        code = alias_key(_text(record, alt))
         if code and aliases.get(code) != res.subject_id:
             aliases[code] = res.subject_id
             changed = True

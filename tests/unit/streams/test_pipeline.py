@@ -7,8 +7,11 @@ import json
 import random
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from schemas.avro import avro_schema
-from schemas.catalog import Catalog, InfoClass
+from schemas.catalog import Catalog, InfoClass, default_catalog
 from schemas.codec import AvroDecoder, AvroEncoder
 from streams import envelope as env
 from streams.codes import random_citizen_id, random_org_code, random_uscc, uscc_check_char
@@ -92,6 +95,22 @@ def test_old_org_code_resolves_through_the_registry_once_known(catalog: Catalog)
         "legal_arrears", h.encode("legal_arrears", arrears(None, org_code=org, _key="b"))
     )
     assert resolved.valid is not None and resolved.valid["subject_id"] == uscc
+
+
+@given(st.integers(0, 2**32))
+@settings(max_examples=60, deadline=None)
+def test_an_org_code_resolves_to_the_known_uscc_that_embeds_it(seed: int) -> None:
+    """Characters 9-17 of a USCC are its organization code: a record with only that code,
+    printed with or without its hyphen, is about the subject seen before with the USCC."""
+    h = Harness(default_catalog())
+    uscc = random_uscc(random.Random(seed))
+    org = uscc[8:17]
+    assert h.run("legal_arrears", h.encode("legal_arrears", arrears(uscc, _key="a"))).valid
+    for i, printed in enumerate((org, f"{org[:8]}-{org[8]}")):
+        out = h.run("legal_arrears",
+                    h.encode("legal_arrears", arrears(None, org_code=printed, _key=f"b{i}")))  # fmt: skip
+        assert out.valid is not None, (printed, out.dead)
+        assert out.valid["subject_id"] == uscc
 
 
 def test_name_that_disagrees_with_the_registry_is_flagged_not_refused(catalog: Catalog) -> None:
