@@ -229,14 +229,17 @@ def _publisher(settings: Settings, provider: str, channel: str) -> Any:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from producers.upload import publish_file, write_report
+    from producers.apikeys import ApiKeyStore
+    from producers.durable_intake import DurableIntake
+    from producers.upload import check_department, publish_file, write_report
     from schemas.catalog import default_catalog
 
     settings = _settings(args)
     catalog = default_catalog()
     cls = catalog.get(args.cls)
+    registered = ApiKeyStore(settings.data_dir / "api-keys.json").department_of(args.provider)
+    check_department(cls, catalog, args.provider, args.department or registered)
     publisher = _publisher(settings, args.provider, "file")
-    from producers.durable_intake import DurableIntake
 
     intake = DurableIntake(settings.intake_dir)
     result, ignored, upload = publish_file(Path(args.path), cls, catalog, publisher,
@@ -437,7 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pub.add_argument("path")
     pub.add_argument("--class", dest="cls", required=True, help="class code or Chinese name")
-    pub.add_argument("--provider", required=True, help="the providing department's full name")
+    pub.add_argument("--provider", required=True, help="the providing organization's full name")
+    pub.add_argument("--department", help="the catalog department it reports as (default: the "
+                     "one it was registered with by `credit keys`)")  # fmt: skip
     pub.add_argument("--error-report", help="write rejected rows + reasons to this .xlsx (waits)")
     pub.add_argument(
         "--wait", action="store_true", help="wait for the stream's verdict on every row"

@@ -109,6 +109,11 @@ class ApiKeyStore(HashedSecrets):
         entry = {"provider": provider, "department": department, "classes": sorted(wanted)}
         return self._add("ck_", entry, lambda e: bool(e["provider"] == provider))
 
+    def department_of(self, provider: str) -> str | None:
+        """The catalog department `provider` was registered as (its latest key), if any."""
+        found = [e for e in self._load() if e.get("provider") == provider]
+        return str(found[-1]["department"]) if found else None
+
     def check(self, key: str) -> Grant | None:
         """The grant of a presented key, or None."""
         entry = self._match(key)

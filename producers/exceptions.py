@@ -112,6 +112,10 @@ class UnsupportedFileError(CorruptFileError):
         )
 
 
+class DepartmentError(CreditError):
+    """The provider's department does not report the class (the catalog says who does)."""
+
+
 class PublishError(CreditError):
     """Records could not be handed to Kafka (registry refused a schema, broker did not ack).
 

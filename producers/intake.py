@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from producers.template import example_subject_code
 from schemas.catalog import Catalog, InfoClass, normalize_label
 from schemas.values import coerce_record
 from schemas.violations import Violation
@@ -53,6 +54,14 @@ def intake(
     problems += type_problems
     if not type_problems:
         found = validate(cls, typed, catalog, today or dt.date.today())
-        # the stream decides these: a pilot-region code can be legal yet fail the check
-        problems += [v for v in found if not is_subject_check_digit(cls, v)]
+        # the stream decides these alone (a pilot-region code can be legal yet fail the
+        # check); a row refused here for other reasons hears of them too, in one answer
+        others = [v for v in found if not is_subject_check_digit(cls, v)]
+        problems += found if (others or problems) else others
+    code = typed.get(cls.subject.code)
+    if code and str(code) == example_subject_code(cls, catalog):
+        problems.append(Violation(
+            "row.template_example", cls.subject.code, "模板中的示例行，请删除后再上传",
+            "the template's example row: delete it before uploading",
+        ))  # fmt: skip
     return typed, problems

@@ -13,6 +13,7 @@ import datetime as dt
 import random
 import re
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,14 @@ def example_row(cls: InfoClass, catalog: Catalog) -> list[object]:
         else:
             row.append(_EXAMPLE_TEXT.get(f.name, f"示例{f.label}"))
     return row
+
+
+@cache
+def example_subject_code(cls: InfoClass, catalog: Catalog) -> str:
+    """The subject code the template's example row carries (a fixed seed: always the same)."""
+    names = [f.name for f in cls.fields]
+    value = example_row(cls, catalog)[names.index(cls.subject.code)]
+    return str(value)
 
 
 def sheet_title(name: str) -> str:

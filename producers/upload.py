@@ -14,13 +14,36 @@ from typing import Any
 
 from tqdm import tqdm
 
+from producers.apikeys import assigned_classes
 from producers.channel import UploadResult, publish_rows
 from producers.durable_intake import DurableIntake
-from producers.exceptions import HeaderError
+from producers.exceptions import DepartmentError, HeaderError
 from producers.files import Upload, open_upload, write_error_report
 from producers.publisher import Publisher, new_upload_id
 from schemas.catalog import Catalog, InfoClass
 from streams.banned import banned_attribute
+
+
+def check_department(
+    cls: InfoClass, catalog: Catalog, provider: str, department: str | None
+) -> str:
+    """The department the provider acts as, if the catalog lets it report `cls` — the rule the
+    HTTP gateway applies to API keys, for files too. Returns the department."""
+    if not department:
+        raise DepartmentError(
+            f"提供单位「{provider}」未登记所属部门：请用 --department 指明（可报送「{cls.name}」的"
+            f"部门：{'、'.join(cls.providers)}）或先用 `credit keys` 登记 / provider '{provider}' "
+            f"has no department: pass --department (one of {list(cls.providers)}) or register it "
+            "with `credit keys PROVIDER --department DEPT`; nothing was sent"
+        )
+    allowed = assigned_classes(catalog, department)
+    if cls.code not in allowed:
+        raise DepartmentError(
+            f"部门「{department}」不报送「{cls.name}」；未发送任何数据 / department '{department}' "
+            f"does not report {cls.code} (the catalog assigns it {sorted(allowed) or 'nothing'}); "
+            "nothing was sent"
+        )
+    return department
 
 
 def check_columns(upload: Upload) -> list[str]:

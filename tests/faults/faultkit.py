@@ -132,7 +132,7 @@ def publish(data_dir: Path, path: Path, timeout: float = 300) -> dict[str, Any]:
     """`credit publish` as a provider runs it; returns its JSON answer."""
     done = subprocess.run(
         [sys.executable, "-m", "credit.cli", "publish", str(path), "--class",
-         "legal_utility_payment", "--provider", "江阴市水务集团有限公司", "--json",
+         "legal_utility_payment", "--provider", "江阴市水务集团有限公司", "--department", "供水公司", "--json",
          "--data-dir", str(data_dir)],
         capture_output=True, text=True, timeout=timeout, env={**os.environ, **FAST_ENV},
     )  # fmt: skip

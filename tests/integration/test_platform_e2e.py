@@ -128,6 +128,7 @@ def test_csv_upload_in_gbk_adds_up_with_reasons_and_error_report(
     path.write_bytes(("\n".join(lines) + "\n").encode("gbk"))
     report = tmp_path / "errors.xlsx"
     out = _credit("publish", str(path), "--class", cls.name, "--provider", "江阴市水务集团有限公司",
+                  "--department", "供水公司",
                   "--json", "--error-report", str(report), data_dir=platform["data_dir"])  # fmt: skip
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
@@ -251,6 +252,7 @@ def test_replay_resubmits_fixed_rows_into_the_same_upload(
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     report = tmp_path / "report.xlsx"
     first = _credit("publish", str(path), "--class", "legal_arrears", "--provider", "重放测试",
+                    "--department", "供水公司",
                     "--json", "--error-report", str(report), data_dir=platform["data_dir"])  # fmt: skip
     upload_id = json.loads(first.stdout)["upload_id"]
     assert json.loads(first.stdout)["fate"]["rejected"] == 1
@@ -316,3 +318,30 @@ def test_metrics_endpoint_counts_what_was_sent(platform: dict[str, Any], catalog
                      if name == "credit_worker_records_total" and ("outcome", "stored") in labels]  # fmt: skip
     assert worker_stored and sum(worker_stored) >= 4
     assert any(name == "credit_sink_rows_total" for name, _ in samples)
+
+
+def test_the_file_channel_enforces_what_the_api_enforces(
+    platform: dict[str, Any], tmp_path: Path
+) -> None:
+    """The provider's department must report the class (as for API keys); a provider with no
+    known department must name one; the template's example row is refused, not stored."""
+    data_dir = platform["data_dir"]
+    template = tmp_path / "t.xlsx"
+    assert (
+        _credit("template", "legal_arrears", "-o", str(template), data_dir=data_dir).returncode == 0
+    )
+    refused = _credit("publish", str(template), "--class", "ent_admin_penalty", "--provider",
+                      "江阴市水务集团有限公司", "--department", "供水公司", data_dir=data_dir)  # fmt: skip
+    assert refused.returncode == 1 and "does not report ent_admin_penalty" in refused.stderr
+    nameless = _credit("publish", str(template), "--class", "legal_arrears", "--provider",
+                       "无名单位", data_dir=data_dir)  # fmt: skip
+    assert nameless.returncode == 1 and "--department" in nameless.stderr
+    keys = _credit("keys", "登记过的水务", "--department", "供水公司", data_dir=data_dir)
+    assert keys.returncode == 0, keys.stderr
+    sent = _credit("publish", str(template), "--class", "legal_arrears", "--provider",
+                   "登记过的水务", "--json", "--wait", data_dir=data_dir)  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    answer = json.loads(sent.stdout)
+    assert (answer["received"], answer["rejected"]) == (1, 1)
+    assert "row.template_example" in {e["reason"] for e in answer["errors"]}
+    assert answer["fate"] == {"received": 1, "stored": 0, "rejected": 1, "pending": 0}

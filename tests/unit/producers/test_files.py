@@ -307,3 +307,27 @@ def test_error_report_lists_rows_and_reasons_in_the_providers_layout(tmp_path: P
     assert got[1] == [2, "甲公司", "001", "abc", "field.type: 欠费金额 不是数字"]
     assert got[2] == [7, '=HYPERLINK("x")', "002", None, "uscc.check_digit"]
     assert ws["B3"].data_type == "s"  # provider text never becomes a formula
+
+
+def test_a_row_refused_at_the_channel_hears_of_every_problem_at_once() -> None:
+    """A future date and a wrong USCC check character in one row: both in one answer (the
+    check digit alone is left to the stream, which knows registered pilot codes)."""
+    import datetime as dt
+    import random
+
+    from producers.intake import intake
+    from schemas.catalog import default_catalog
+    from streams.codes import random_uscc
+
+    catalog = default_catalog()
+    cls = catalog.get("legal_arrears")
+    uscc = random_uscc(random.Random(5))
+    bad = uscc[:-1] + ("1" if uscc[-1] != "1" else "2")
+    row = {"机构全称": "某公司", "统一社会信用代码": bad, "账号": "W1", "欠缴类型名称": "水费",
+           "欠缴统计开始日期": "2026-07-01", "欠缴统计截止日期": "2026-09-30", "拖欠天数": "92",
+           "欠费金额": "10", "信息来源部门全称": "水务", "提供单位全称": "水务",
+           "提供日期": "2027-01-20"}  # fmt: skip
+    _, problems = intake(cls, row, catalog, dt.date(2026, 12, 7))
+    assert {"uscc.check_digit", "field.date_future"} <= {p.code for p in problems}
+    _, alone = intake(cls, {**row, "提供日期": "2026-10-20"}, catalog, dt.date(2026, 12, 7))
+    assert alone == []  # the check digit alone: the stream decides
