@@ -188,8 +188,9 @@ def cmd_query(args: argparse.Namespace) -> int:
         return run_query(client, args)
     if args.what == "upload":
         code, body = client.get(f"/api/uploads/{args.target}")
-        if code == 404:
-            raise CreditError(str(body.get("message") or f"no upload '{args.target}'"))
+        if code == 404:  # not found: exit 1 with the message, never a row of zeros
+            print(f"error: {body.get('message') or f'no upload {args.target!r}'}", file=sys.stderr)
+            return 1
         body = (
             {
                 k: body.get(k)

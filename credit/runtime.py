@@ -148,6 +148,8 @@ class Platform:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "logs").mkdir(exist_ok=True)
         self._lock()  # step 1
+        # a platform killed without its stop left its addresses: nobody answers there now
+        self.settings.runtime_file.unlink(missing_ok=True)
         try:
             if "worker" in self.components:  # its state is split by partition (credit/partitions)
                 parts = fixed_partitions(self.data_dir, self.settings)

@@ -119,7 +119,9 @@ def test_five_restarts_in_a_row_each_mid_upload_store_every_row_once(
             _no_orphans(runtime)
             up = start_up(data)
             platforms.append(up)
-            assert up.wait_ready() < RECOVERY_BOUND_S, how
+            recovery_s = up.wait_ready()
+            assert recovery_s < RECOVERY_BOUND_S, how
+            print(f"{how}: recovery {recovery_s:.1f}s")
         for upload_id, want in uploads.items():  # this one and every earlier one
             fate = up.wait_complete(upload_id, timeout=120)
             got = {k: fate[k] for k in ("received", "stored", "rejected")}
@@ -162,3 +164,42 @@ def test_a_broker_that_dies_mid_upload_is_replaced_and_nothing_is_lost(
     assert counts == {"count": distinct, "final": distinct, "uniq": distinct}
     print(f"broker killed: sent {want['received']}, stored {fate['stored']}, rejected "
           f"{fate['rejected']}, lost 0, duplicated 0, recovery {recovery_s:.1f}s")  # fmt: skip
+
+
+def test_rows_whose_copy_is_gone_are_reported_lost_never_complete(
+    tmp_path: Path, platforms: list[Up]
+) -> None:
+    """The broker lost an upload and the intake's copy is gone too (a damaged disk, a
+    retention set too short): the upload says `lost: N`, /health says so, a metric counts it."""
+    data = tmp_path / "dir"
+    data.mkdir()
+    provider_file(tmp_path / "bills.csv", companies=2500, seed=51)
+    up = start_up(data)
+    platforms.append(up)
+    up.wait_ready()
+    answer = publish(data, tmp_path / "bills.csv")
+    _kill(up, "kill-tree")
+    (data / "intake" / answer["upload_id"] / "messages.bin").unlink()
+    again = start_up(data)
+    platforms.append(again)
+    deadline = time.monotonic() + 60
+    fate: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        if (data / "runtime.json").exists():
+            again.api_url = json.loads((data / "runtime.json").read_text())["api_url"]
+        try:
+            fate = again.fate(answer["upload_id"]) if again.api_url else {}
+        except httpx.HTTPError:
+            fate = {}
+        if fate.get("lost"):
+            break
+        time.sleep(0.5)
+    assert fate.get("lost", 0) > 0 and not fate["complete"], (fate, again.log()[-2000:])
+    assert fate["lost"] == fate["received"] - fate["stored"] - fate["rejected"]
+    health = httpx.get(f"{again.api_url}/health", timeout=5)
+    assert health.status_code == 503 and any("lost" in d for d in health.json()["degraded"])
+    metrics = httpx.get(f"{again.api_url}/metrics", timeout=10).text
+    assert (
+        f'credit_rows_lost_total{{class_code="legal_utility_payment"}} {float(fate["lost"])}'
+        in metrics
+    )

@@ -332,10 +332,13 @@ def test_the_file_channel_enforces_what_the_api_enforces(
     )
     refused = _credit("publish", str(template), "--class", "ent_admin_penalty", "--provider",
                       "江阴市水务集团有限公司", "--department", "供水公司", data_dir=data_dir)  # fmt: skip
-    assert refused.returncode == 1 and "does not report ent_admin_penalty" in refused.stderr
+    assert refused.returncode == 2 and "does not report ent_admin_penalty" in refused.stderr
     nameless = _credit("publish", str(template), "--class", "legal_arrears", "--provider",
                        "无名单位", data_dir=data_dir)  # fmt: skip
-    assert nameless.returncode == 1 and "--department" in nameless.stderr
+    assert nameless.returncode == 2 and "--department" in nameless.stderr
+    unknown = _credit("query", "upload", "no-such-upload", data_dir=data_dir)
+    assert unknown.returncode == 1 and "no upload 'no-such-upload'" in unknown.stderr
+    assert unknown.stdout == ""
     keys = _credit("keys", "登记过的水务", "--department", "供水公司", data_dir=data_dir)
     assert keys.returncode == 0, keys.stderr
     sent = _credit("publish", str(template), "--class", "legal_arrears", "--provider",
