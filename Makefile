@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test lint typecheck bench clean
+.PHONY: help install tools demo test lint typecheck bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*##' Makefile | sed 's/:.*##/\t/'
@@ -20,8 +20,12 @@ install: $(STAMP)  ## create .venv and install the platform with its dev tools
 demo: $(STAMP)  ## run the embedded platform on a synthetic month and print the summary
 	$(BIN)/credit demo
 
-test: $(STAMP)  ## the whole test suite (unit + integration on the real broker and chDB)
+test: $(STAMP) tools  ## the whole test suite (unit, integration, faults on the real broker and chDB)
 	$(BIN)/pytest -q
+
+tools:  ## system tools the tests use: promtool (Debian's prometheus package) checks the alert rules
+	@command -v promtool >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 
 lint: $(STAMP)  ## ruff lint and format check
 	$(BIN)/ruff check .

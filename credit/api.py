@@ -17,6 +17,7 @@ from aiohttp import web
 
 from credit.access import identity_of, upload_refusal
 from credit.metrics import Metrics
+from producers.durable_intake import IntakeEntry
 from producers.gateway import Gateway
 from schemas.catalog import Catalog
 from schemas.registry_api import add_registry_routes
@@ -55,15 +56,18 @@ class ApiContext:
         self.catalog = catalog
         self.metrics = metrics
         self.health = health
-        # the durable intake's ledger entry and lost rows of an upload (set by the runtime)
-        self.intake_ledger: Callable[[str], dict[str, Any] | None] = lambda _u: None
+        # the durable intake's entry and the lost rows of an upload (set by the runtime)
+        self.intake_entry: Callable[[str], IntakeEntry | None] = lambda _u: None
         self.lost_rows: Callable[[str], int] = lambda _u: 0
+        self.decide_held: Callable[[str, str, str], None] = lambda _u, _a, _b: None
 
     def upload_fate(self, upload_id: str) -> dict[str, Any]:
         """The store's account of an upload, with the intake's ledger when the store has not
-        got it yet (the broker lost it, or it is on its way) and the rows counted lost."""
+        got it yet (the broker lost it, it is on its way, or it is held), the rows counted
+        lost, and a held or withdrawn upload's rows as such."""
         fate = queries.upload_fate(self.store, upload_id)
-        ledger = self.intake_ledger(upload_id)
+        entry = self.intake_entry(upload_id)
+        ledger = entry.ledger if entry is not None else None
         if ledger is not None and fate["class_code"] is None:
             received = int(ledger.get("received", 0))
             fate.update(known=True, class_code=ledger.get("class_code"),
@@ -72,8 +76,13 @@ class ApiContext:
         lost = self.lost_rows(upload_id)
         fate["lost"] = lost
         fate["pending"] = max(fate["pending"] - lost, 0)
+        fate["held"], fate["held_reason"], fate["withdrawn"] = 0, "", 0
+        if entry is not None and entry.held:
+            fate.update(held=fate["pending"], held_reason=entry.held, pending=0)
+        elif entry is not None and (entry.decided or {}).get("withdrawn"):
+            fate.update(withdrawn=fate["pending"], pending=0)
         fate["complete"] = fate["known"] and fate["pending"] == 0 and lost == 0 and (
-            fate["class_code"] is not None)  # fmt: skip
+            fate["class_code"] is not None) and not fate["held"]  # fmt: skip
         return fate
 
     def lateness(self) -> list[dict[str, Any]]:
@@ -162,6 +171,23 @@ def build_api(
             return _unknown_upload(upload_id)
         rows = await ctx.run(queries.dead_letters, ctx.store, upload_id)
         return _json({"rejected": rows})
+
+    @routes.post("/api/uploads/{upload_id}/{action:release|withdraw}")
+    async def decide_held(request: web.Request) -> web.Response:
+        """A held upload (dirty-data threshold) released — sent as it is — or withdrawn."""
+        upload_id, action = request.match_info["upload_id"], request.match_info["action"]
+        entry = await ctx.run(ctx.intake_entry, upload_id)
+        if entry is None:
+            return _unknown_upload(upload_id)
+        who = identity_of(request)
+        if why := upload_refusal(who, str(entry.ledger.get("provider") or "")):
+            return _json({"error": "auth.upload", "message": why}, 403)
+        if not entry.held:
+            return _json({"error": "upload.not_held", "message": f"上传 {upload_id} 未被暂扣 / "
+                          f"upload {upload_id} is not held"}, 409)  # fmt: skip
+        by = f"{who.role}:{who.name}" if who else "open-access"
+        await ctx.run(ctx.decide_held, upload_id, action, by)
+        return _json(await ctx.run(ctx.upload_fate, upload_id))
 
     @routes.get("/api/aggregates")
     async def aggregates(request: web.Request) -> web.Response:

@@ -113,7 +113,26 @@ def _print_intake(intake: dict[str, Any]) -> None:
     print(f"  intake: {intake.get('bytes_held', 0):,} bytes held, "
           f"{intake.get('undecided_uploads', 0)} uploads undecided"
           + (f" (oldest {oldest}, {intake.get('oldest_undecided_age_s')} s)" if oldest else "")
+          + (f", {intake['held_uploads']} HELD (credit upload release|withdraw)"
+             if intake.get("held_uploads") else "")
           + (f", {intake['lost_rows']} rows LOST" if intake.get("lost_rows") else ""))  # fmt: skip
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    """`credit upload release|withdraw ID`: decide an upload held by the dirty-data threshold."""
+    from credit.client import connect
+
+    code, body = connect(_settings(args)).post(f"/api/uploads/{args.upload_id}/{args.action}", {})
+    if code != 200:
+        print(f"error: {body.get('message', body)}", file=sys.stderr)
+        return 1
+    if args.json:
+        _print_json(body)
+    else:
+        verb = "released: its rows are being stored" if args.action == "release" else "withdrawn"
+        print(f"upload {args.upload_id} {verb} (received {body['received']}, "
+              f"withdrawn {body['withdrawn']}, pending {body['pending']})")  # fmt: skip
+    return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -194,7 +213,16 @@ def cmd_query(args: argparse.Namespace) -> int:
         body = (
             {
                 k: body.get(k)
-                for k in ("upload_id", "received", "stored", "rejected", "pending", "lost")
+                for k in (
+                    "upload_id",
+                    "received",
+                    "stored",
+                    "rejected",
+                    "pending",
+                    "lost",
+                    "held",
+                    "withdrawn",
+                )
             }
             if code == 200
             else body
@@ -243,10 +271,11 @@ def cmd_publish(args: argparse.Namespace) -> int:
     publisher = _publisher(settings, args.provider, "file")
 
     intake = DurableIntake(settings.intake_dir)
+    threshold = settings.dirty_threshold_for(cls.code, args.provider)
     result, ignored, upload = publish_file(Path(args.path), cls, catalog, publisher,
-                                           not args.json, intake=intake)  # fmt: skip
+                                           not args.json, intake=intake, hold_above=threshold)  # fmt: skip
     out = result.as_dict() | {"ignored_columns": ignored}
-    if args.wait or args.error_report:
+    if (args.wait or args.error_report) and not result.held:  # a held upload waits for people
         out["fate"] = _wait_for_stream(settings, result)
         out["errors"] = result.errors
     if args.error_report:
@@ -262,6 +291,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
             print(f"  … {len(result.errors) - 20} more (use --json or --error-report)")
         if ignored:
             print(f"  ignored columns (not in the class): {ignored}")
+        if result.held:
+            print(f"HELD — nothing was stored: {result.held}")
+            print(f"  release or withdraw it: credit upload release|withdraw {result.upload_id}")
         print(f"follow it with: credit query upload {result.upload_id}")
     return 0
 
@@ -448,6 +480,11 @@ def build_parser() -> argparse.ArgumentParser:
     pub.add_argument(
         "--wait", action="store_true", help="wait for the stream's verdict on every row"
     )
+    held = add(
+        "upload", cmd_upload, "release or withdraw an upload held by the dirty-data threshold"
+    )
+    held.add_argument("action", choices=("release", "withdraw"))
+    held.add_argument("upload_id")
     rep = add(
         "replay",
         cmd_replay,

@@ -56,7 +56,8 @@ from credit.recovery import Epoch, IntakeKeeper, broker_epoch, broker_lost
 from credit.settings import Settings
 from credit.topics import ensure_topics
 from producers.apikeys import ApiKeyStore
-from producers.durable_intake import DurableIntake
+from producers.durable_intake import DurableIntake, IntakeEntry
+from producers.exceptions import PublishError
 from producers.gateway import Gateway
 from producers.publisher import Publisher
 from schemas.avro import avro_schema
@@ -228,12 +229,14 @@ class Platform:
         ctx = ApiContext(
             self.store, self.catalog, self.metrics, self.health, self.worker_metrics_dir
         )
-        ctx.intake_ledger = self._intake_ledger
+        ctx.intake_entry = self._intake_entry
+        ctx.decide_held = self._decide_held
         ctx.lost_rows = lambda u: self.keeper.lost_of(u) if self.keeper else 0
         self.api_url = f"http://{self.settings.api_host}:{port}"
         keys = ApiKeyStore(self.data_dir / "api-keys.json")
         gateway = Gateway(self.catalog, keys, self._gateway_publisher,
-                          self.settings.max_request_records, self.intake)  # fmt: skip
+                          self.settings.max_request_records, self.intake,
+                          self.settings.dirty_threshold_for)  # fmt: skip
         self._gateway = gateway
         access = build_access(self.data_dir, open_access=self.settings.api_open)
         app = build_api(ctx, registry, gateway, self.settings.max_request_bytes, [access])
@@ -244,9 +247,21 @@ class Platform:
         self._api = _ApiServer(app, self.settings.api_host, port)
         self._api.start()
 
-    def _intake_ledger(self, upload_id: str) -> dict[str, Any] | None:
-        entry = self.intake.entry(upload_id) if "/" not in upload_id else None
-        return entry.ledger if entry else None
+    def _intake_entry(self, upload_id: str) -> IntakeEntry | None:
+        return self.intake.entry(upload_id) if "/" not in upload_id else None
+
+    def _decide_held(self, upload_id: str, action: str, by: str) -> None:
+        """Release (send it from the intake as it is) or withdraw a held upload."""
+        log.warning("held upload %s: %s by %s", upload_id, action, by)
+        if action == "withdraw":
+            self.intake.withdraw(upload_id, by)
+            return
+        self.intake.release(upload_id)
+        try:  # if the broker does not take it now, the keeper sends it (unpublished, late)
+            self._gateway_publisher("intake").publish_frames(self.intake.frames(upload_id))
+            self.intake.mark_published(upload_id)
+        except PublishError as exc:
+            log.warning("released upload %s not sent yet: %s", upload_id, exc)
 
     def _gateway_publisher(self, provider: str) -> Publisher:
         return Publisher(self.client_conf("gateway"), self.registry_url, provider, "api",

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from producers.dirty import DirtyThreshold
 from schemas.codec import DEFAULT_BATCH_RECORDS
 
 
@@ -70,6 +71,16 @@ class Settings(BaseSettings):
     max_request_records: int = 10000
     query_row_limit: int = 10000
     query_seconds_limit: float = 10.0
+    dirty_threshold: float = Field(
+        0.2, ge=0, le=1, description="an upload refusing a larger share of its rows is held"
+    )
+    dirty_min_rows: int = Field(
+        10, ge=1, description="uploads smaller than this are never held (too few to judge)"
+    )
+    dirty_thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        description='per class code or provider name, as JSON: {"legal_arrears": 0.5}',
+    )
     intake_retention_hours: float = Field(
         24.0, ge=0, description="keep a decided upload's messages in the intake this long"
     )
@@ -100,6 +111,12 @@ class Settings(BaseSettings):
     @property
     def store_path(self) -> Path:
         return self.data_dir / "chdb"
+
+    def dirty_threshold_for(self, class_code: str, provider: str) -> DirtyThreshold:
+        """The provider's own threshold, else the class's, else the default."""
+        by = self.dirty_thresholds
+        share = by.get(provider, by.get(class_code, self.dirty_threshold))
+        return DirtyThreshold(share, self.dirty_min_rows)
 
     @property
     def intake_dir(self) -> Path:

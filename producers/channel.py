@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from producers.dirty import DirtyThreshold
 from producers.durable_intake import DurableIntake
 from producers.exceptions import PublishError
 from producers.intake import intake as intake_row
@@ -38,12 +39,16 @@ class UploadResult:
     # False: accepted into the durable intake, but the broker did not take it yet (the
     # platform sends it from the intake when the broker is back)
     delivered: bool = True
+    # why the whole upload is held (too many rows refused), or "" — nothing of it is sent
+    # until an admin or the provider releases it (`credit upload release|withdraw`)
+    held: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "upload_id": self.upload_id, "class_code": self.class_code, "provider": self.provider,
             "channel": self.channel, "received": self.received, "sent": self.sent,
             "rejected": self.rejected, "errors": self.errors, "delivered": self.delivered,
+            "held": self.held,
         }  # fmt: skip
 
 
@@ -72,6 +77,7 @@ def publish_rows(
     ledger: bool = True,
     intake: DurableIntake | None = None,
     source_file: Path | None = None,
+    hold_above: DirtyThreshold | None = None,
 ) -> UploadResult:
     """Send every row of one upload; row-level problems are reported, never fatal.
 
@@ -80,7 +86,9 @@ def publish_rows(
     before the commit sends nothing; a broker failure after it leaves the upload accepted in
     the intake, from which the platform sends it again. `ledger=False` for a replay into an
     existing upload: its ledger entry stays as it was (replays re-send dead letters, which
-    stay stored where they are, so they skip the intake).
+    stay stored where they are, so they skip the intake). With `hold_above` (a share, the
+    dirty-data threshold) an upload that refuses more of its rows than that is committed to
+    the intake as held and nothing of it is produced until it is released.
     """
     if intake is None or not ledger:
         started = int(time.time() * 1000)
@@ -98,12 +106,16 @@ def publish_rows(
         entry = _ledger(result, source_name, started)
         publisher.record_upload(entry)
         publisher.flush()  # the last batches, into the recorder
-        recorder.commit(entry)  # accepted from here on
+        result.held = dirty_hold(result, hold_above)
+        recorder.commit({**entry, "held": result.held} if result.held else entry)  # accepted
     except BaseException:
         recorder.abort()
         raise
     finally:
         publisher.record_to(None)
+    if result.held:
+        log.warning("upload %s held: %s", upload_id, result.held)
+        return result
     try:
         publisher.publish_frames(intake.frames(upload_id))
         intake.mark_published(upload_id)
@@ -111,6 +123,22 @@ def publish_rows(
         log.warning("upload %s accepted but not yet delivered: %s", upload_id, exc)
         result.delivered = False
     return result
+
+
+def dirty_hold(result: UploadResult, threshold: DirtyThreshold | None) -> str:
+    """Why `result` is held (its refused share is above the threshold), or "". An upload
+    with no row to store is not held: there is nothing to keep back."""
+    if threshold is None or result.sent == 0 or result.received < threshold.min_rows:
+        return ""
+    share = result.rejected / result.received
+    if share <= threshold.share:
+        return ""
+    return (
+        f"{result.rejected}/{result.received} 行被拒（{share:.0%}），超过脏数据阈值 "
+        f"{threshold.share:.0%}，整批暂扣待审 / {result.rejected} of {result.received} rows refused "
+        f"({share:.0%}), above the dirty-data threshold of {threshold.share:.0%}: the whole upload "
+        "is held; correct the file and upload again, or ask the credit office to release it"
+    )
 
 
 def _send_rows(

@@ -11,6 +11,9 @@ folder `<root>/<upload_id>/`:
                  written, fsync'd and renamed into place only after messages.bin is
                  fsync'd: its presence is what "accepted" means
   published      an empty marker: the broker acknowledged every frame (once)
+  released       for an upload held by the dirty-data threshold (ledger.json says `held`):
+                 an admin or the provider released it, so it is sent; withdrawn, it is
+                 decided (decided.json says `withdrawn`) and never sent
   decided.json   written by the platform once every received row is stored or rejected
   source/        the provider's original file (来源可溯), kept as long as the settings say
 
@@ -39,6 +42,7 @@ from producers.exceptions import PublishError
 _LEN = struct.Struct(">I")
 MESSAGES, LEDGER, DECIDED, SOURCE = "messages.bin", "ledger.json", "decided.json", "source"
 PUBLISHED = "published"  # empty marker: the broker acknowledged every frame once
+RELEASED = "released"  # a held upload was released: it is sent like any other
 MAX_FRAME_BYTES = 64 * 1024 * 1024  # a frame is one Kafka message (≤ 1 MB in practice)
 
 
@@ -67,6 +71,14 @@ class IntakeEntry:
     bytes_held: int
     accepted_ms: int
     has_messages: bool
+    released: bool = False
+
+    @property
+    def held(self) -> str:
+        """Why the upload is held back (dirty-data threshold), "" once released or decided."""
+        if self.released or self.decided is not None:
+            return ""
+        return str(self.ledger.get("held") or "")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -207,7 +219,7 @@ class DurableIntake:
             decided = json.loads((folder / DECIDED).read_text())
         size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
         return IntakeEntry(upload_id, ledger, decided, size, int(ledger.get("accepted_ms", 0)),
-                           (folder / MESSAGES).exists())  # fmt: skip
+                           (folder / MESSAGES).exists(), (folder / RELEASED).exists())  # fmt: skip
 
     def entries(self) -> list[IntakeEntry]:
         if not self.root.exists():
@@ -216,13 +228,26 @@ class DurableIntake:
         return sorted((e for e in found if e is not None), key=lambda e: e.accepted_ms)
 
     def undecided(self) -> list[IntakeEntry]:
-        return [e for e in self.entries() if e.decided is None]
+        """Accepted uploads whose rows are not all decided yet (held ones wait for a person)."""
+        return [e for e in self.entries() if e.decided is None and not e.held]
+
+    def held(self) -> list[IntakeEntry]:
+        return [e for e in self.entries() if e.held]
 
     def mark_published(self, upload_id: str) -> None:
         (self.root / upload_id / PUBLISHED).touch()
 
     def is_published(self, upload_id: str) -> bool:
         return (self.root / upload_id / PUBLISHED).exists()
+
+    def release(self, upload_id: str) -> None:
+        """A held upload may be sent (the caller sends it)."""
+        (self.root / upload_id / RELEASED).touch()
+        _fsync_dir(self.root / upload_id)
+
+    def withdraw(self, upload_id: str, by: str) -> None:
+        """A held upload is given up: decided, never sent; its files stay as provenance."""
+        self.mark_decided(upload_id, {"withdrawn": True, "by": by})
 
     def mark_decided(self, upload_id: str, counts: Mapping[str, Any]) -> None:
         _write_json_durably(self.root / upload_id / DECIDED,
@@ -261,8 +286,9 @@ class DurableIntake:
     def stats(self) -> dict[str, Any]:
         """What `credit status` shows: bytes held, uploads undecided, the oldest of them."""
         entries = self.entries()
-        undecided = [e for e in entries if e.decided is None]
+        undecided = [e for e in entries if e.decided is None and not e.held]
         return {
+            "held_uploads": sum(1 for e in entries if e.held),
             "bytes_held": sum(e.bytes_held for e in entries),
             "uploads": len(entries),
             "undecided_uploads": len(undecided),

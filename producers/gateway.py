@@ -17,6 +17,7 @@ from aiohttp import web
 
 from producers.apikeys import ApiKeyStore
 from producers.channel import publish_rows
+from producers.dirty import DirtyThreshold
 from producers.durable_intake import DurableIntake
 from producers.publisher import Publisher, new_upload_id
 from schemas.catalog import Catalog
@@ -85,8 +86,10 @@ class Gateway:
         publisher_for: Callable[[str], Publisher],
         max_records: int,
         intake: DurableIntake | None = None,
+        hold_above: Callable[[str, str], DirtyThreshold] | None = None,
     ) -> None:
         self.intake = intake
+        self.hold_above = hold_above
         self.catalog = catalog
         self.keys = keys
         self.publisher_for = publisher_for
@@ -144,8 +147,9 @@ class Gateway:
                 publisher = self._publishers[provider] = self.publisher_for(provider)
             upload_id = new_upload_id("api")
             rows = [(i + 1, r) for i, r in enumerate(records)]
+            threshold = self.hold_above(code, provider) if self.hold_above else None
             send = partial(publish_rows, publisher, cls, self.catalog, rows, upload_id, "http",
-                           intake=self.intake)  # fmt: skip
+                           intake=self.intake, hold_above=threshold)  # fmt: skip
             result = await asyncio.get_running_loop().run_in_executor(None, send)
         errors_by_row: dict[int, list[dict[str, Any]]] = {}
         for err in result.errors:
@@ -157,7 +161,10 @@ class Gateway:
         ]  # fmt: skip
         body = {"upload_id": upload_id, "class_code": code, "received": result.received,
                 "accepted": result.sent, "rejected": result.rejected, "results": results,
-                "delivered": result.delivered}  # fmt: skip
-        status = 200 if result.rejected == 0 else 207 if result.sent else 422
+                "delivered": result.delivered, "held": result.held}  # fmt: skip
+        # 202: accepted into the intake but held back (dirty-data threshold), nothing sent
+        status = (
+            202 if result.held else 200 if result.rejected == 0 else 207 if result.sent else 422
+        )
         return web.Response(text=json.dumps(body, ensure_ascii=False, default=str), status=status,
                             content_type="application/json")  # fmt: skip

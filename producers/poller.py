@@ -67,6 +67,7 @@ from sqlalchemy.engine import make_url
 
 from credit.settings import Settings
 from producers.channel import publish_rows
+from producers.dirty import DirtyThreshold
 from producers.durable_intake import DurableIntake
 from producers.exceptions import (
     MissingColumnError,
@@ -430,8 +431,10 @@ class Poller:
         state_dir: Path,
         source: DbSource | None = None,
         intake: DurableIntake | None = None,
+        hold_above: DirtyThreshold | None = None,
     ) -> None:
         self.intake = intake
+        self.hold_above = hold_above
         self.job = job
         self._catalog = catalog
         self._publisher = publisher
@@ -477,7 +480,8 @@ class Poller:
                     result.upload_id = new_upload_id(CHANNEL)
                     sent = publish_rows(self._publisher, cls, self._catalog,
                                         itertools.chain([first], rows), result.upload_id,
-                                        cfg.table or "query", intake=self.intake)  # fmt: skip
+                                        cfg.table or "query", intake=self.intake,
+                                        hold_above=self.hold_above)  # fmt: skip
                     result.received, result.sent = sent.received, sent.sent
                     result.rejected, result.errors = sent.rejected, sent.errors
             finally:
@@ -545,7 +549,8 @@ def run_poller(
     job = load_config(config_path, catalog)
     source = DbSource(job)
     poller = Poller(job, catalog, connect_publisher(settings, job.config.provider),
-                    settings.data_dir / "poll", source, DurableIntake(settings.intake_dir))  # fmt: skip
+                    settings.data_dir / "poll", source, DurableIntake(settings.intake_dir),
+                    settings.dirty_threshold_for(job.cls.code, job.config.provider))  # fmt: skip
     stop = stop or threading.Event()
     try:
         while True:

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from producers.apikeys import assigned_classes
 from producers.channel import UploadResult, publish_rows
+from producers.dirty import DirtyThreshold
 from producers.durable_intake import DurableIntake
 from producers.exceptions import DepartmentError, HeaderError
 from producers.files import Upload, open_upload, write_error_report
@@ -77,6 +78,7 @@ def publish_file(
     progress: bool = True,
     upload_id: str | None = None,
     intake: DurableIntake | None = None,
+    hold_above: DirtyThreshold | None = None,
 ) -> tuple[UploadResult, list[str], Upload]:
     """Send every row of `path`; returns the result, the ignored columns and the open upload."""
     upload = open_upload(path, cls)
@@ -86,7 +88,8 @@ def publish_file(
         total=upload.total_rows_hint, desc=path.name, unit="row", disable=not progress
     ) as bar:
         result = publish_rows(publisher, cls, catalog, _rows(upload, bar), uid, path.name,
-                              max_errors=1_000_000, intake=intake, source_file=path)  # fmt: skip
+                              max_errors=1_000_000, intake=intake, source_file=path,
+                              hold_above=hold_above)  # fmt: skip
     return result, ignored, upload
 
 

@@ -121,3 +121,15 @@ def test_a_batch_header_that_lies_costs_one_dead_letter(
     # and the stream goes on: an ordinary request after it is decided
     after = _post(up, key, json.dumps([_row("之后的企业")]).encode())
     assert up.wait_complete(after.json()["upload_id"])["stored"] == 1
+
+
+def test_a_request_above_the_dirty_data_threshold_is_held_with_202(up: Up, key: str) -> None:
+    rows = [_row(f"好企业{i}") for i in range(2)] + [
+        {**_row(f"坏企业{i}"), "欠费金额": "-1"} for i in range(10)
+    ]
+    resp = _post(up, key, json.dumps(rows).encode())
+    assert resp.status_code == 202, resp.text[:300]
+    answer = resp.json()
+    assert "10 of 12 rows refused" in answer["held"]
+    fate = up.fate(answer["upload_id"])
+    assert (fate["held"], fate["stored"], fate["complete"]) == (12, 0, False)

@@ -142,7 +142,7 @@ def test_csv_upload_in_gbk_adds_up_with_reasons_and_error_report(
     query = _credit("query", "upload", result["upload_id"], "--json", data_dir=platform["data_dir"])
     assert json.loads(query.stdout) == {"upload_id": result["upload_id"], "received": 6,
                                         "stored": 3, "rejected": 3, "pending": 0,
-                                        "lost": 0}  # fmt: skip
+                                        "lost": 0, "held": 0, "withdrawn": 0}  # fmt: skip
     sheet = load_workbook(report).active
     assert sheet is not None
     report_rows = list(sheet.iter_rows(values_only=True))
@@ -348,3 +348,53 @@ def test_the_file_channel_enforces_what_the_api_enforces(
     assert (answer["received"], answer["rejected"]) == (1, 1)
     assert "row.template_example" in {e["reason"] for e in answer["errors"]}
     assert answer["fate"] == {"received": 1, "stored": 0, "rejected": 1, "pending": 0}
+
+
+def test_an_upload_above_the_dirty_data_threshold_is_held_until_released_or_withdrawn(
+    platform: dict[str, Any], tmp_path: Path, catalog: Catalog
+) -> None:
+    """18 of 20 rows refused: nothing of the upload is stored until someone decides."""
+    data_dir, api = platform["data_dir"], platform["api_url"]
+    labels = [f.label for f in catalog.get("legal_arrears").fields if not f.added]
+
+    def dirty_file(name: str, seed: int) -> Path:
+        codes = _valid_codes(20, seed=seed)
+        rows = [_arrears_row(f"脏数据{seed}-{i}", c, amount="" if i >= 2 else "10.00")
+                for i, c in enumerate(codes)]  # fmt: skip
+        path = tmp_path / name
+        lines = [",".join(labels)] + [",".join(r.get(lb, "") for lb in labels) for r in rows]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+    def publish(path: Path) -> dict[str, Any]:
+        out = _credit("publish", str(path), "--class", "legal_arrears", "--provider",
+                      "暂扣测试水务", "--department", "供水公司", "--json", data_dir=data_dir)  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        return dict(json.loads(out.stdout))
+
+    held = publish(dirty_file("dirty.csv", 61))
+    assert (held["received"], held["sent"], held["rejected"]) == (20, 2, 18)
+    assert "threshold" in held["held"]
+    fate = httpx.get(f"{api}/api/uploads/{held['upload_id']}").json()
+    assert (fate["stored"], fate["held"], fate["pending"], fate["complete"]) == (0, 20, 0, False)
+    status = _credit("status", data_dir=data_dir)
+    assert "1 HELD" in status.stdout, status.stdout
+    time.sleep(2)  # nothing was sent: still nothing stored a moment later
+    assert httpx.get(f"{api}/api/uploads/{held['upload_id']}").json()["stored"] == 0
+    released = _credit("upload", "release", held["upload_id"], data_dir=data_dir)
+    assert released.returncode == 0, released.stderr
+    fate = _wait_fate(api, held["upload_id"])
+    assert (fate["received"], fate["stored"], fate["rejected"], fate["held"]) == (20, 2, 18, 0)
+    again = _credit("upload", "release", held["upload_id"], data_dir=data_dir)
+    assert again.returncode == 1 and "not held" in again.stderr
+
+    other = publish(dirty_file("dirty2.csv", 62))
+    withdrawn = _credit("upload", "withdraw", other["upload_id"], "--json", data_dir=data_dir)
+    assert withdrawn.returncode == 0, withdrawn.stderr
+    fate = json.loads(withdrawn.stdout)
+    assert (fate["stored"], fate["withdrawn"], fate["pending"], fate["complete"]) == (
+        0,
+        20,
+        0,
+        True,
+    )

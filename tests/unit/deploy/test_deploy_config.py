@@ -420,8 +420,11 @@ def test_prometheus_scrapes_every_credit_process_and_loads_the_rules() -> None:
         assert rule_file in mounts.values(), f"{rule_file} is not mounted into prometheus"
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
 def test_promtool_checks_and_unit_tests_of_the_rules(tmp_path: Path) -> None:
+    assert shutil.which("promtool"), (
+        "promtool is missing: `make test` installs Debian's prometheus package (needs root); "
+        "or run `apt-get install prometheus`"
+    )
     prom = DEPLOY / "prometheus"
     for args in (["check", "rules", "alerts.yml"], ["test", "rules", "alerts_test.yml"]):
         run = subprocess.run(["promtool", *args], cwd=prom, capture_output=True, text=True)

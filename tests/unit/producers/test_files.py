@@ -331,3 +331,20 @@ def test_a_row_refused_at_the_channel_hears_of_every_problem_at_once() -> None:
     assert {"uscc.check_digit", "field.date_future"} <= {p.code for p in problems}
     _, alone = intake(cls, {**row, "提供日期": "2026-10-20"}, catalog, dt.date(2026, 12, 7))
     assert alone == []  # the check digit alone: the stream decides
+
+
+def test_the_dirty_data_threshold_holds_only_uploads_large_enough_to_judge() -> None:
+    from producers.channel import UploadResult, dirty_hold
+    from producers.dirty import DirtyThreshold
+
+    def result(received: int, rejected: int) -> UploadResult:
+        return UploadResult("u", "c", "p", "file", received, received - rejected, rejected)
+
+    rule = DirtyThreshold(0.2, 10)
+    reason = dirty_hold(result(20, 18), rule)
+    assert "18 of 20 rows refused (90%)" in reason and "20%" in reason
+    assert dirty_hold(result(20, 4), rule) == ""  # exactly 20%: not above
+    assert dirty_hold(result(20, 5), rule) != ""
+    assert dirty_hold(result(9, 8), rule) == ""  # too few rows to judge
+    assert dirty_hold(result(20, 20), rule) == ""  # nothing good to hold back
+    assert dirty_hold(result(20, 18), None) == ""
