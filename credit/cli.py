@@ -8,7 +8,7 @@ import json
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -332,8 +332,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     catalog = default_catalog()
     cls = catalog.get(fate["class_code"])
     _, body = client.get(f"/api/uploads/{args.upload_id}/rejected")
-    if args.source:
-        rows = fixed_file_rows(Path(args.source), cls)
+    still = {r["row"] for r in body["rejected"]}  # rows a later version has not replaced
+    rows: Iterator[tuple[int | None, Mapping[str, Any]]]
+    if args.source:  # the corrected report: only its rows that are still rejected
+        rows = (r for r in fixed_file_rows(Path(args.source), cls) if r[0] in still)
     else:
         rows = stored_payload_rows(body["rejected"])
     publisher = _publisher(settings, fate["provider"], "replay")

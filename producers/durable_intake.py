@@ -14,7 +14,8 @@ folder `<root>/<upload_id>/`:
   released       for an upload held by the dirty-data threshold (ledger.json says `held`):
                  an admin or the provider released it, so it is sent; withdrawn, it is
                  decided (decided.json says `withdrawn`) and never sent
-  decided.json   written by the platform once every received row is stored or rejected
+  decided.json   written by the platform once every received row is stored or rejected;
+                 the folder then moves to `<root>/decided/<upload_id>/`
   source/        the provider's original file (来源可溯), kept as long as the settings say
 
 Bookkeeping order of one upload (`UploadRecorder`): (1) frames appended as the channel
@@ -43,6 +44,7 @@ _LEN = struct.Struct(">I")
 MESSAGES, LEDGER, DECIDED, SOURCE = "messages.bin", "ledger.json", "decided.json", "source"
 PUBLISHED = "published"  # empty marker: the broker acknowledged every frame once
 RELEASED = "released"  # a held upload was released: it is sent like any other
+DECIDED_DIR = "decided"  # decided uploads move here: the active folder holds only work
 MAX_FRAME_BYTES = 64 * 1024 * 1024  # a frame is one Kafka message (≤ 1 MB in practice)
 
 
@@ -182,8 +184,17 @@ class DurableIntake:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.decided_root = root / DECIDED_DIR
+        self._decided_bytes: tuple[float, int] = (0.0, 0)  # (when measured, bytes)
+
+    def _folder(self, upload_id: str) -> Path:
+        """An upload's folder: among the active ones, or moved under `decided/`."""
+        active = self.root / upload_id
+        return active if active.exists() else self.decided_root / upload_id
 
     def begin(self, upload_id: str, source: Path | None = None) -> UploadRecorder:
+        if upload_id == DECIDED_DIR or (self.decided_root / upload_id).exists():
+            raise IntakeError(f"upload {upload_id} is already in the intake")
         folder = self.root / upload_id
         try:
             folder.mkdir(parents=True, exist_ok=False)
@@ -201,7 +212,7 @@ class DurableIntake:
         return UploadRecorder(folder)
 
     def frames(self, upload_id: str) -> Iterator[Frame]:
-        path = self.root / upload_id / MESSAGES
+        path = self._folder(upload_id) / MESSAGES
         try:
             with path.open("rb") as stream:
                 yield from read_frames(stream, str(path))
@@ -209,7 +220,12 @@ class DurableIntake:
             raise IntakeError(f"the intake no longer holds the messages of {upload_id}") from exc
 
     def entry(self, upload_id: str) -> IntakeEntry | None:
-        folder = self.root / upload_id
+        if not upload_id or upload_id.startswith(".") or "/" in upload_id:
+            return None
+        return self._entry_at(self._folder(upload_id))
+
+    @staticmethod
+    def _entry_at(folder: Path) -> IntakeEntry | None:
         try:
             ledger = json.loads((folder / LEDGER).read_text())
         except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
@@ -217,14 +233,17 @@ class DurableIntake:
         decided = None
         with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
             decided = json.loads((folder / DECIDED).read_text())
-        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-        return IntakeEntry(upload_id, ledger, decided, size, int(ledger.get("accepted_ms", 0)),
-                           (folder / MESSAGES).exists(), (folder / RELEASED).exists())  # fmt: skip
+        return IntakeEntry(folder.name, ledger, decided, _size(folder),
+                           int(ledger.get("accepted_ms", 0)), (folder / MESSAGES).exists(),
+                           (folder / RELEASED).exists())  # fmt: skip
 
     def entries(self) -> list[IntakeEntry]:
+        """The active uploads (undecided or held), oldest first; decided ones live apart, so
+        this stays as small as the work in flight however many uploads were ever accepted."""
         if not self.root.exists():
             return []
-        found = (self.entry(p.name) for p in sorted(self.root.iterdir()) if p.is_dir())
+        found = (self._entry_at(p) for p in self.root.iterdir()
+                 if p.is_dir() and p.name != DECIDED_DIR)  # fmt: skip
         return sorted((e for e in found if e is not None), key=lambda e: e.accepted_ms)
 
     def undecided(self) -> list[IntakeEntry]:
@@ -235,23 +254,29 @@ class DurableIntake:
         return [e for e in self.entries() if e.held]
 
     def mark_published(self, upload_id: str) -> None:
-        (self.root / upload_id / PUBLISHED).touch()
+        with contextlib.suppress(FileNotFoundError):  # decided (and moved) meanwhile
+            (self._folder(upload_id) / PUBLISHED).touch()
 
     def is_published(self, upload_id: str) -> bool:
-        return (self.root / upload_id / PUBLISHED).exists()
+        return (self._folder(upload_id) / PUBLISHED).exists()
 
     def release(self, upload_id: str) -> None:
         """A held upload may be sent (the caller sends it)."""
-        (self.root / upload_id / RELEASED).touch()
-        _fsync_dir(self.root / upload_id)
+        folder = self._folder(upload_id)
+        (folder / RELEASED).touch()
+        _fsync_dir(folder)
 
     def withdraw(self, upload_id: str, by: str) -> None:
         """A held upload is given up: decided, never sent; its files stay as provenance."""
         self.mark_decided(upload_id, {"withdrawn": True, "by": by})
 
     def mark_decided(self, upload_id: str, counts: Mapping[str, Any]) -> None:
-        _write_json_durably(self.root / upload_id / DECIDED,
-                            {**counts, "decided_ms": int(time.time() * 1000)})  # fmt: skip
+        """Record the decision, then move the folder under `decided/` (one rename)."""
+        folder = self.root / upload_id
+        _write_json_durably(folder / DECIDED, {**counts, "decided_ms": int(time.time() * 1000)})
+        self.decided_root.mkdir(exist_ok=True)
+        folder.rename(self.decided_root / upload_id)
+        _fsync_dir(self.root)
 
     def discard_unaccepted(self, older_than_s: float = 3600.0) -> int:
         """Remove folders of uploads that never reached `commit` (their writer died);
@@ -260,8 +285,9 @@ class DurableIntake:
             return 0
         removed, now = 0, time.time()
         for folder in self.root.iterdir():
-            stale = now - folder.stat().st_mtime > older_than_s
-            if stale and folder.is_dir() and not (folder / LEDGER).exists():
+            if folder.name == DECIDED_DIR or not folder.is_dir():
+                continue
+            if now - folder.stat().st_mtime > older_than_s and not (folder / LEDGER).exists():
                 shutil.rmtree(folder, ignore_errors=True)
                 removed += 1
         return removed
@@ -269,27 +295,35 @@ class DurableIntake:
     def prune(self, messages_retention_s: float, source_retention_s: float) -> int:
         """Drop the messages of uploads decided longer than `messages_retention_s` ago and
         their whole folder (source file included) after `source_retention_s`."""
+        if not self.decided_root.exists():
+            return 0
         pruned, now_ms = 0, int(time.time() * 1000)
-        for e in self.entries():
-            if e.decided is None:
+        for folder in self.decided_root.iterdir():
+            try:
+                decided = json.loads((folder / DECIDED).read_text())
+            except (OSError, json.JSONDecodeError):
                 continue
-            age_s = (now_ms - int(e.decided.get("decided_ms", now_ms))) / 1000
-            folder = self.root / e.upload_id
+            age_s = (now_ms - int(decided.get("decided_ms", now_ms))) / 1000
             if age_s >= source_retention_s:
                 shutil.rmtree(folder, ignore_errors=True)
                 pruned += 1
-            elif age_s >= messages_retention_s and e.has_messages:
+            elif age_s >= messages_retention_s and (folder / MESSAGES).exists():
                 (folder / MESSAGES).unlink(missing_ok=True)
                 pruned += 1
         return pruned
 
     def stats(self) -> dict[str, Any]:
-        """What `credit status` shows: bytes held, uploads undecided, the oldest of them."""
+        """What `credit status` shows: bytes held, uploads undecided, the oldest of them. The
+        decided uploads' bytes are measured at most once a minute (they change slowly)."""
         entries = self.entries()
         undecided = [e for e in entries if e.decided is None and not e.held]
+        measured, decided_bytes = self._decided_bytes
+        if time.monotonic() - measured > 60 or not measured:
+            decided_bytes = _size(self.decided_root) if self.decided_root.exists() else 0
+            self._decided_bytes = (time.monotonic(), decided_bytes)
         return {
             "held_uploads": sum(1 for e in entries if e.held),
-            "bytes_held": sum(e.bytes_held for e in entries),
+            "bytes_held": sum(e.bytes_held for e in entries) + decided_bytes,
             "uploads": len(entries),
             "undecided_uploads": len(undecided),
             "undecided_rows": sum(int(e.ledger.get("received", 0)) for e in undecided),
@@ -297,3 +331,7 @@ class DurableIntake:
             "oldest_undecided_age_s": round(time.time() - undecided[0].accepted_ms / 1000, 1)
             if undecided else None,
         }  # fmt: skip
+
+
+def _size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())

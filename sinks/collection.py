@@ -17,6 +17,7 @@ from typing import Any
 from schemas.catalog import Catalog, Cycle, InfoClass
 from sinks.cycles import deadline
 from sinks.store import Store
+from sinks.subject_index import INDEX_TABLE
 
 FULL_MARKS_VALID_RATE = 0.95
 WAN = 10_000  # 万条
@@ -100,12 +101,7 @@ def census(store: Store, catalog: Catalog) -> dict[str, Any]:
     db = store.database
     parts = [f"SELECT '{c.code}' AS code, count() AS n FROM {db}.{c.table} FINAL" for c in catalog]
     counts = {r["code"]: int(r["n"]) for r in store.query(" UNION ALL ".join(parts))}
-    subjects = {
-        r["kind"]: int(r["n"])
-        for r in store.query(
-            f"SELECT subject_kind AS kind, count() AS n FROM {db}.subjects FINAL GROUP BY kind"
-        )
-    }
+    subjects = _distinct_subjects(store, catalog)
 
     def figure(n: int) -> dict[str, Any]:
         return {"records": n, "wan": round(n / WAN, 2)}
@@ -124,6 +120,26 @@ def census(store: Store, catalog: Catalog) -> dict[str, Any]:
         "total": figure(sum(by_kind.values())),
         "natural": figure(by_kind["natural"]),
         "legal": figure(by_kind["legal"]),
-        "subjects": {"natural": subjects.get("natural", 0), "legal": subjects.get("legal", 0)},
+        "subjects": subjects,
+        # 归集比例 (seed 003): the catalog's classes of which any record is stored
+        "collection_ratio": {
+            "classes_reporting": len(classes),
+            "classes_in_catalog": len(catalog.classes),
+            "ratio": round(len(classes) / len(catalog.classes), 4) if catalog.classes else 0.0,
+        },
         "classes": classes,
     }
+
+
+def _distinct_subjects(store: Store, catalog: Catalog) -> dict[str, int]:
+    """Distinct persons and enterprises with a stored record, from the subject index (every
+    class's records by subject). The registry (`subjects`) knows legal persons only: counting
+    it gave 0 natural persons with thousands stored."""
+    natural = [c.code for c in catalog if c.subject_kind == "natural"]
+    row = store.query(
+        "SELECT uniqExactIf(subject_id, has({n:Array(String)}, class_code)) AS natural, "
+        "uniqExactIf(subject_id, NOT has({n:Array(String)}, class_code)) AS legal "
+        f"FROM {store.database}.{INDEX_TABLE}",
+        {"n": natural},
+    )[0]
+    return {"natural": int(row["natural"]), "legal": int(row["legal"])}

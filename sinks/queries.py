@@ -118,10 +118,15 @@ def table_counts(store: Store, catalog: Catalog) -> dict[str, int]:
 
 
 def dead_letters(store: Store, upload_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+    """The upload's rows that are rejected now: a row whose later version was stored (a
+    replay of the corrected row) is no longer listed (`outcomes` holds each row's latest
+    fate under `r<row>`)."""
     db = store.database
     return store.query(
         f"SELECT row, class_code, stage, reason_codes, reasons, payload FROM {db}.dead_letters FINAL "
-        "WHERE upload_id = {u:String} ORDER BY row LIMIT {n:UInt32}",
+        "WHERE upload_id = {u:String} AND (row IS NULL OR concat('r', toString(row)) IN ("
+        f"SELECT row_key FROM {db}.outcomes FINAL WHERE upload_id = {{u:String}} "
+        "AND outcome = 'rejected')) ORDER BY row LIMIT {n:UInt32}",
         {"u": upload_id, "n": limit},
     )
 

@@ -313,13 +313,12 @@ class Pipeline:
         problems = self._forgive_pilot_code(
             cls, record, banned + validate(cls, record, self.catalog, today)
         )
-        if problems:
-            return _dead(msg, cls.code, meta, "rules", problems, record, received_ms=received_ms)
         res = resolve(cls, record, self.subjects, self.aliases, today)
-        if res.violations:
-            return _dead(
-                msg, cls.code, meta, "identity", res.violations, record, received_ms=received_ms
-            )
+        if problems or res.violations:  # every problem of the row in one answer
+            seen = {v.code for v in problems}  # the rules check the subject's code too
+            found = problems + [v for v in res.violations if v.code not in seen]
+            stage = "rules" if problems else "identity"
+            return _dead(msg, cls.code, meta, stage, found, record, received_ms=received_ms)
         changed = learn(cls, record, res, self.subjects, self.aliases)
         row = enrich(cls, record, res, meta, received_ms)
         return Outcome(cls.code, valid=row, registry_changed=changed)

@@ -286,6 +286,17 @@ def test_replay_resubmits_fixed_rows_into_the_same_upload(
     assert (
         float(_records(platform["api_url"], "legal_arrears", fixed)[0]["arrears_amount"]) == 321.0
     )
+    # the row is stored now: it is no longer listed as rejected, and replaying again (as
+    # stored, or the same corrected report) re-sends nothing
+    listed = httpx.get(f"{platform['api_url']}/api/uploads/{upload_id}/rejected").json()
+    assert listed["rejected"] == []
+    for extra in ([], ["--from", str(fixed_path)]):
+        third = _credit("replay", upload_id, *extra, "--json", data_dir=platform["data_dir"])
+        assert third.returncode == 0, third.stderr
+        assert json.loads(third.stdout)["replayed"] == 0
+    time.sleep(2)
+    fate = httpx.get(f"{platform['api_url']}/api/uploads/{upload_id}").json()
+    assert (fate["received"], fate["stored"], fate["rejected"]) == (2, 2, 0)
 
 
 def test_metrics_endpoint_counts_what_was_sent(platform: dict[str, Any], catalog: Catalog) -> None:

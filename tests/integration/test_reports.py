@@ -313,7 +313,11 @@ def test_census_totals_in_wan(store: Store, catalog: Catalog) -> None:
     assert result["total"] == {"records": 12_346, "wan": 1.23}
     assert result["legal"] == {"records": 12_345, "wan": 1.23}
     assert result["natural"] == {"records": 1, "wan": 0.0}
-    assert result["subjects"] == {"natural": 1, "legal": 0}
+    # distinct subjects with a stored record: 7 enterprises (S0..S6) and the person — the
+    # registry alone knows only enterprises
+    assert result["subjects"] == {"natural": 1, "legal": 7}
+    ratio = result["collection_ratio"]
+    assert (ratio["classes_reporting"], ratio["classes_in_catalog"]) == (2, len(catalog.classes))
     assert result["classes"][0] | {"name": None} == {
         "class_code": "legal_arrears", "name": None, "subject_kind": "legal", "records": 12_345, "wan": 1.23,
     }  # fmt: skip

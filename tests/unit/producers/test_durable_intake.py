@@ -117,18 +117,23 @@ def test_pruning_drops_messages_after_retention_and_the_folder_after_source_rete
         _accepted(intake, name)
     for name, age in (("fresh", 10), ("old", 7200), ("ancient", 10**8)):
         intake.mark_decided(name, {"decided": 3})
-        _age(tmp_path / name / DECIDED, age)
+        _age(tmp_path / "decided" / name / DECIDED, age)
+    assert [e.upload_id for e in intake.entries()] == ["open"]  # decided ones moved aside
+    assert intake.entry("old") is not None and intake.entry("old").decided is not None
     intake.prune(messages_retention_s=3600, source_retention_s=10**7)
-    assert (tmp_path / "fresh" / MESSAGES).exists()
-    assert not (tmp_path / "old" / MESSAGES).exists() and (tmp_path / "old" / LEDGER).exists()
-    assert not (tmp_path / "ancient").exists()
+    done = tmp_path / "decided"
+    assert (done / "fresh" / MESSAGES).exists()
+    assert not (done / "old" / MESSAGES).exists() and (done / "old" / LEDGER).exists()
+    assert not (done / "ancient").exists()
     assert (tmp_path / "open" / MESSAGES).exists()  # undecided: never pruned
     stats = intake.stats()
     assert (stats["uploads"], stats["undecided_uploads"], stats["oldest_undecided"]) == (
-        3,
+        1,
         1,
         "open",
     )
+    with pytest.raises(IntakeError, match="already"):
+        intake.begin("fresh")  # a decided upload's id is taken too
 
 
 def test_unaccepted_folders_are_removed_once_their_writer_is_surely_gone(tmp_path: Path) -> None:

@@ -173,3 +173,14 @@ def test_row_shape_follows_the_class_object_not_only_its_code(catalog: Catalog) 
     assert [k for k in again if k in cls.by_name] == [f.name for f in cls.fields[:12]]
     assert again["behaviour_end"] == row["behaviour_end"] == dt.date(2026, 9, 30)
     assert enrich(cls, record, res, meta, 1_790_000_000_000) == row
+
+
+def test_a_row_with_a_rule_problem_and_an_unknown_subject_hears_of_both(catalog: Catalog) -> None:
+    """Rules and identity both judge every row: one round trip per row, not per problem."""
+    h = Harness(catalog)
+    org = random_org_code(random.Random(77))
+    record = arrears(None, org_code=org, arrears_amount=-5.0)
+    out = h.run("legal_arrears", h.encode("legal_arrears", record))
+    assert out.dead is not None
+    codes = {r["code"] for r in out.dead["reasons"]}
+    assert {"subject.unresolved", "field.negative"} <= codes, codes
