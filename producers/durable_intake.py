@@ -149,7 +149,10 @@ class UploadRecorder:
         try:
             self._out.write(encode_frame(frame))
         except OSError as exc:
-            raise IntakeError(f"cannot write the intake of {self.folder.name}: {exc}") from exc
+            raise IntakeError(
+                f"上传未被接收：无法写入数据目录 / the upload was not accepted: cannot write the "
+                f"intake of {self.folder.name} ({exc}); nothing was sent"
+            ) from exc
         self.frames += 1
 
     def commit(self, ledger: Mapping[str, Any]) -> None:

@@ -19,6 +19,7 @@ from producers.apikeys import ApiKeyStore
 from producers.channel import publish_rows
 from producers.dirty import DirtyThreshold
 from producers.durable_intake import DurableIntake
+from producers.exceptions import PublishError
 from producers.publisher import Publisher, new_upload_id
 from schemas.catalog import Catalog
 from schemas.exceptions import UnknownClassError
@@ -150,7 +151,10 @@ class Gateway:
             threshold = self.hold_above(code, provider) if self.hold_above else None
             send = partial(publish_rows, publisher, cls, self.catalog, rows, upload_id, "http",
                            intake=self.intake, hold_above=threshold)  # fmt: skip
-            result = await asyncio.get_running_loop().run_in_executor(None, send)
+            try:
+                result = await asyncio.get_running_loop().run_in_executor(None, send)
+            except PublishError as exc:  # e.g. the intake's disk is full: nothing was accepted
+                return _error(503, "intake.unavailable", str(exc))
         errors_by_row: dict[int, list[dict[str, Any]]] = {}
         for err in result.errors:
             errors_by_row.setdefault(err["row"], []).append(err)

@@ -4,30 +4,46 @@ mounted for the test (CI runs as root), filled to the last byte by a file."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from faultkit import Up, expected, provider_file, publish, start_up
+from faultkit import FAST_ENV, Up, expected, provider_file, publish, start_up
+
+from credit.synthetic import reported_month, synthetic_month
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture()
-def small_disk(tmp_path: Path) -> Iterator[Path]:
+def _mounted(folder: Path, size: str) -> Iterator[Path]:
     if os.geteuid() != 0:
         pytest.skip("mounting a small disk needs root (CI runs as root)")
-    store = tmp_path / "dir" / "chdb"
-    store.mkdir(parents=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300m", "tmpfs", str(store)], check=True)
+    folder.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                   check=True)  # fmt: skip
     try:
-        yield store
+        yield folder
     finally:
-        subprocess.run(["umount", "-l", str(store)], check=False)
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.fixture()
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """The store's folder on a 300 MB disk of its own."""
+    yield from _mounted(tmp_path / "dir" / "chdb", "300m")
+
+
+@pytest.fixture()
+def small_intake(tmp_path: Path) -> Iterator[Path]:
+    """The durable intake's folder on a 20 MB disk of its own."""
+    yield from _mounted(tmp_path / "dir" / "intake", "20m")
 
 
 def _fill(disk: Path) -> Path:
@@ -72,3 +88,35 @@ def test_a_full_disk_is_reported_degraded_and_nothing_is_lost(
     assert up.wait_ready() < 60
     print(f"full disk: sent {want['received']}, stored {fate['stored']}, rejected "
           f"{fate['rejected']}, lost 0, recovery {time.monotonic() - started:.1f}s after space returned")  # fmt: skip
+
+
+def test_a_full_intake_disk_refuses_uploads_with_503_and_accepts_again_later(
+    small_intake: Path, platforms: list[Up]
+) -> None:
+    data = small_intake.parent
+    up = start_up(data)
+    platforms.append(up)
+    up.wait_ready()
+    done = subprocess.run(
+        [sys.executable, "-m", "credit.cli", "keys", "满盘水务", "--department", "供水公司",
+         "--json", "--data-dir", str(data)],
+        capture_output=True, text=True, timeout=60, env={**os.environ, **FAST_ENV},
+    )  # fmt: skip
+    key = json.loads(done.stdout)["key"]
+    rows = [r.values for r in synthetic_month(reported_month(dt.date.today()), 3, 0, 5)
+            if r.class_code == "legal_utility_payment" and not r.spoiled]  # fmt: skip
+
+    def post() -> httpx.Response:
+        return httpx.post(f"{up.api_url}/api/records/legal_utility_payment", json=rows,
+                          headers={"Authorization": f"Bearer {key}"}, timeout=60)  # fmt: skip
+
+    filler = _fill(small_intake)
+    refused = post()
+    assert refused.status_code == 503, refused.text[:300]
+    assert refused.json()["error"] == "intake.unavailable"
+    assert "not accepted" in refused.json()["message"]
+    filler.unlink()
+    accepted = post()
+    assert accepted.status_code == 200, accepted.text[:300]
+    fate = up.wait_complete(accepted.json()["upload_id"])
+    assert (fate["received"], fate["stored"]) == (len(rows), len(rows))
