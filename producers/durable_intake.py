@@ -296,8 +296,9 @@ class DurableIntake:
         return removed
 
     def prune(self, messages_retention_s: float, source_retention_s: float) -> int:
-        """Drop the messages of uploads decided longer than `messages_retention_s` ago and
-        their whole folder (source file included) after `source_retention_s`."""
+        """Drop the messages of uploads decided longer than `messages_retention_s` ago, and
+        the whole folder then too unless it keeps a source file, which goes (with its folder)
+        after `source_retention_s`."""
         if not self.decided_root.exists():
             return 0
         pruned, now_ms = 0, int(time.time() * 1000)
@@ -307,7 +308,10 @@ class DurableIntake:
             except (OSError, json.JSONDecodeError):
                 continue
             age_s = (now_ms - int(decided.get("decided_ms", now_ms))) / 1000
-            if age_s >= source_retention_s:
+            # an upload without a source file (HTTP, poll) has nothing to keep as provenance
+            # beyond what the store holds: its folder goes with its messages
+            keep_s = source_retention_s if (folder / SOURCE).exists() else messages_retention_s
+            if age_s >= keep_s:
                 shutil.rmtree(folder, ignore_errors=True)
                 pruned += 1
             elif age_s >= messages_retention_s and (folder / MESSAGES).exists():

@@ -120,10 +120,15 @@ def test_pruning_drops_messages_after_retention_and_the_folder_after_source_rete
         _age(tmp_path / "decided" / name / DECIDED, age)
     assert [e.upload_id for e in intake.entries()] == ["open"]  # decided ones moved aside
     assert intake.entry("old") is not None and intake.entry("old").decided is not None
+    (tmp_path / "decided" / "old" / SOURCE).mkdir()  # a file upload keeps its original
+    _accepted(intake, "http")  # an HTTP request has none
+    intake.mark_decided("http", {"decided": 3})
+    _age(tmp_path / "decided" / "http" / DECIDED, 7200)
     intake.prune(messages_retention_s=3600, source_retention_s=10**7)
     done = tmp_path / "decided"
     assert (done / "fresh" / MESSAGES).exists()
     assert not (done / "old" / MESSAGES).exists() and (done / "old" / LEDGER).exists()
+    assert not (done / "http").exists()
     assert not (done / "ancient").exists()
     assert (tmp_path / "open" / MESSAGES).exists()  # undecided: never pruned
     stats = intake.stats()
