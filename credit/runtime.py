@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import fcntl
 import json
@@ -32,7 +31,6 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from aiohttp import web
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from credit import gc_pause
@@ -44,6 +42,7 @@ from credit.api_governance import (
     governed_subject_report,
 )
 from credit.api_reports import add_report_routes
+from credit.api_server import ApiServer
 from credit.broker import EmbeddedBroker, free_port
 from credit.client import read_runtime
 from credit.errors import CreditError
@@ -76,31 +75,6 @@ class AlreadyRunningError(CreditError):
     """Another `credit up` owns this data dir."""
 
 
-class _ApiServer:
-    """aiohttp on its own event loop thread, so the caller's thread stays free."""
-
-    def __init__(self, app: web.Application, host: str, port: int) -> None:
-        self.app, self.host, self.port = app, host, port
-        self.loop = asyncio.new_event_loop()
-        self._runner: web.AppRunner | None = None
-        self._thread = threading.Thread(target=self.loop.run_forever, name="api", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(timeout=30)
-
-    async def _start(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
-
-    def stop(self) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self.loop).result(timeout=10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=10)
-
-
 EMBEDDED = frozenset({"api", "sink", "worker"})
 GATEWAY = frozenset({"api"})  # `credit gateway`: ingestion + queries against real Kafka/ClickHouse
 SINK = frozenset({"api", "sink"})  # `credit sink`: the API here serves /health and /metrics
@@ -130,7 +104,7 @@ class Platform:
         self.sink: Sink | None = None
         self.api_url = ""
         self._lock_file: IO[str] | None = None
-        self._api: _ApiServer | None = None
+        self._api: ApiServer | None = None
         self._sink_thread: threading.Thread | None = None
         self.lag_monitor: LagMonitor | None = None
         self._worker: subprocess.Popen[bytes] | None = None
@@ -244,7 +218,7 @@ class Platform:
         app.router.add_get("/api/records/{class_code}", governed_records(ctx))
         add_governance_routes(app, ctx)
         add_report_routes(app, ctx, subject_handler=governed_subject_report(ctx))
-        self._api = _ApiServer(app, self.settings.api_host, port)
+        self._api = ApiServer(app, self.settings.api_host, port)
         self._api.start()
 
     def _intake_entry(self, upload_id: str) -> IntakeEntry | None:
