@@ -348,3 +348,22 @@ def test_the_dirty_data_threshold_holds_only_uploads_large_enough_to_judge() -> 
     assert dirty_hold(result(9, 8), rule) == ""  # too few rows to judge
     assert dirty_hold(result(20, 20), rule) == ""  # nothing good to hold back
     assert dirty_hold(result(20, 18), None) == ""
+
+
+def test_a_row_repeated_word_for_word_in_an_upload_is_the_same_version() -> None:
+    """The copy keeps the first copy's receipt time (so the store keeps one row); a changed
+    row with the same key is received later (a newer version); another upload starts anew."""
+    import time
+
+    from producers.publisher import Publisher
+    from schemas.catalog import default_catalog
+
+    cls = default_catalog().get("legal_arrears")
+    pub = Publisher({"bootstrap.servers": "127.0.0.1:9"}, "http://127.0.0.1:9", "水务", "file")
+    row = {"org_name": "某公司", "arrears_amount": 10.0}
+    first = pub.value_of(cls, row, "u1", 2, "k")["ingest_received_at"]
+    time.sleep(0.01)
+    assert pub.value_of(cls, dict(row), "u1", 3, "k")["ingest_received_at"] == first
+    changed = pub.value_of(cls, {**row, "arrears_amount": 11.0}, "u1", 4, "k")
+    assert changed["ingest_received_at"] > first
+    assert pub.value_of(cls, row, "u2", 2, "k")["ingest_received_at"] > first
