@@ -11,8 +11,9 @@
   7. Faust worker process (`credit worker`), pointed at 2 and 5 (after a broker loss its
      tables are first re-seeded into their changelogs, `streams.reseed`);
   8. `runtime.json` written so other commands find this platform;
-  9. the intake keeper: after a broker loss it sends every undecided upload again, then
-     keeps the durable intake in step with the store.
+  9. the intake keeper (in `credit gateway` too: its uploads are in its own data dir): after
+     a broker loss it sends every undecided upload again, then keeps the durable intake in
+     step with the store.
 `stop` undoes them in reverse.
 """
 
@@ -137,8 +138,7 @@ class Platform:
             if "worker" in self.components:
                 self._start_worker()  # step 7
             self._write_runtime()  # step 8
-            if "sink" in self.components:
-                self._start_keeper()  # step 9
+            self._start_keeper()  # step 9: every process with an API keeps its own intake
         except BaseException:
             self.stop()
             raise
@@ -273,7 +273,7 @@ class Platform:
         self.sink, self._sink_thread = None, None
 
     def _start_keeper(self) -> None:
-        assert self.store is not None and self.sink is not None
+        assert self.store is not None
         s = self.settings
         self.keeper = IntakeKeeper(
             self.intake, self.store, lambda: self._gateway_publisher("intake"), self.metrics,
