@@ -72,8 +72,9 @@ def _int(request: web.Request, name: str, default: int, low: int = 0, high: int 
     return value
 
 
-def _flag(request: web.Request, name: str) -> bool:
-    return request.query.get(name, "").lower() in ("1", "true", "yes")
+def _flag(request: web.Request, name: str, default: bool = False) -> bool:
+    value = request.query.get(name)
+    return default if value is None else value.lower() in ("1", "true", "yes")
 
 
 def _answers_400(handler: Handler) -> Handler:
@@ -163,7 +164,9 @@ def add_report_routes(
     @_answers_400
     async def collection(request: web.Request) -> web.Response:
         today = _date(request, "today") or dt.date.today()
-        missing = _flag(request, "include_missing")
+        # every catalog department × class, the silent ones late (?include_missing=false:
+        # only those that delivered)
+        missing = _flag(request, "include_missing", default=True)
         rows = await ctx.run(
             lambda: reports.collection_stats(ctx.store, ctx.catalog, today, include_missing=missing)
         )

@@ -267,13 +267,14 @@ def cmd_publish(args: argparse.Namespace) -> int:
     catalog = default_catalog()
     cls = catalog.get(args.cls)
     registered = ApiKeyStore(settings.data_dir / "api-keys.json").department_of(args.provider)
-    check_department(cls, catalog, args.provider, args.department or registered)
+    department = check_department(cls, catalog, args.provider, args.department or registered)
     publisher = _publisher(settings, args.provider, "file")
 
     intake = DurableIntake(settings.intake_dir)
     threshold = settings.dirty_threshold_for(cls.code, args.provider)
     result, ignored, upload = publish_file(Path(args.path), cls, catalog, publisher,
-                                           not args.json, intake=intake, hold_above=threshold)  # fmt: skip
+                                           not args.json, intake=intake, hold_above=threshold,
+                                           department=department)  # fmt: skip
     out = result.as_dict() | {"ignored_columns": ignored}
     if (args.wait or args.error_report) and not result.held:  # a held upload waits for people
         out["fate"] = _wait_for_stream(settings, result)

@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from credit.errors import CreditError
 from credit.runtime import Platform
-from credit.synthetic import Row, reported_month, synthetic_month
+from credit.synthetic import Row, department_of, reported_month, synthetic_month
 from producers.channel import UploadResult, publish_rows
 from producers.publisher import Publisher, new_upload_id
 from schemas.catalog import Catalog
@@ -40,7 +40,8 @@ def stream_month(platform: Platform, rows: list[Row], progress: bool = True) -> 
         numbered = ((i + 1, r.values) for i, r in enumerate(items))
         results.append(publish_rows(publisher, cls, platform.catalog, numbered,
                                     new_upload_id("api"), f"{provider}/{cls.name}",
-                                    on_row=lambda: bar.update(1), intake=platform.intake))  # fmt: skip
+                                    on_row=lambda: bar.update(1), intake=platform.intake,
+                                    department=department_of(provider)))  # fmt: skip
     bar.close()
     return results
 

@@ -48,15 +48,29 @@ class Utility:
     price: float
     usage_person: tuple[float, float]
     usage_company: tuple[float, float]
+    department: str  # the catalog department the company reports as
+
+
+def department_of(provider: str) -> str:
+    """The catalog department a simulated company reports as."""
+    return next((u.department for u in UTILITIES if u.provider == provider), "")
 
 
 UTILITIES = (
-    Utility("水费", "江阴市水务集团有限公司", "吨", 3.6, (6, 25), (80, 3000)),
+    Utility("水费", "江阴市水务集团有限公司", "吨", 3.6, (6, 25), (80, 3000), "供水公司"),
     Utility(
-        "电费", "国网江苏省电力有限公司江阴市供电分公司", "千瓦时", 0.58, (90, 600), (2000, 90000)
+        "电费",
+        "国网江苏省电力有限公司江阴市供电分公司",
+        "千瓦时",
+        0.58,
+        (90, 600),
+        (2000, 90000),
+        "供电公司",
     ),
-    Utility("燃气费", "江阴华润燃气有限公司", "立方米", 3.2, (5, 40), (100, 8000)),
-    Utility("通信费", "中国电信股份有限公司江阴分公司", "元", 1.0, (39, 199), (300, 6000)),
+    Utility("燃气费", "江阴华润燃气有限公司", "立方米", 3.2, (5, 40), (100, 8000), "燃气公司"),
+    Utility(
+        "通信费", "中国电信股份有限公司江阴分公司", "元", 1.0, (39, 199), (300, 6000), "通信运营商"
+    ),
 )
 
 

@@ -78,6 +78,7 @@ def publish_rows(
     intake: DurableIntake | None = None,
     source_file: Path | None = None,
     hold_above: DirtyThreshold | None = None,
+    department: str = "",
 ) -> UploadResult:
     """Send every row of one upload; row-level problems are reported, never fatal.
 
@@ -95,7 +96,7 @@ def publish_rows(
         result = _send_rows(publisher, cls, catalog, rows, upload_id, on_row, max_errors)
         publisher.flush()  # the rows are acknowledged before the ledger entry goes out
         if ledger:
-            publisher.record_upload(_ledger(result, source_name, started))
+            publisher.record_upload(_ledger(result, source_name, started, department))
             publisher.flush()
         return result
     started = int(time.time() * 1000)
@@ -103,7 +104,7 @@ def publish_rows(
     publisher.record_to(recorder)
     try:
         result = _send_rows(publisher, cls, catalog, rows, upload_id, on_row, max_errors)
-        entry = _ledger(result, source_name, started)
+        entry = _ledger(result, source_name, started, department)
         publisher.record_upload(entry)
         publisher.flush()  # the last batches, into the recorder
         result.held = dirty_hold(result, hold_above)
@@ -171,10 +172,13 @@ def _send_rows(
     return result
 
 
-def _ledger(result: UploadResult, source_name: str, started_ms: int) -> dict[str, Any]:
+def _ledger(
+    result: UploadResult, source_name: str, started_ms: int, department: str
+) -> dict[str, Any]:
     return {
         "upload_id": result.upload_id, "class_code": result.class_code,
-        "provider": result.provider, "channel": result.channel, "source_name": source_name,
+        "provider": result.provider, "department": department, "channel": result.channel,
+        "source_name": source_name,
         "received": result.received, "sent": result.sent, "rejected": result.rejected,
         "started_ms": started_ms, "finished_ms": int(time.time() * 1000),
     }  # fmt: skip

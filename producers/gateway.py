@@ -136,10 +136,10 @@ class Gateway:
         bad = [i for i, r in enumerate(records) if not isinstance(r, dict)]
         if bad:
             return _error(400, "request.shape", f"records {bad[:10]} are not JSON objects")
-        return await self._publish(grant.provider, cls.code, records)
+        return await self._publish(grant.provider, cls.code, records, grant.department)
 
     async def _publish(
-        self, provider: str, code: str, records: list[dict[str, Any]]
+        self, provider: str, code: str, records: list[dict[str, Any]], department: str = ""
     ) -> web.Response:
         cls = self.catalog.get(code)
         async with self._lock:  # one producer per provider; keep requests in order
@@ -150,7 +150,8 @@ class Gateway:
             rows = [(i + 1, r) for i, r in enumerate(records)]
             threshold = self.hold_above(code, provider) if self.hold_above else None
             send = partial(publish_rows, publisher, cls, self.catalog, rows, upload_id, "http",
-                           intake=self.intake, hold_above=threshold)  # fmt: skip
+                           intake=self.intake, hold_above=threshold,
+                           department=department)  # fmt: skip
             try:
                 result = await asyncio.get_running_loop().run_in_executor(None, send)
             except PublishError as exc:  # e.g. the intake's disk is full: nothing was accepted

@@ -79,6 +79,7 @@ def publish_file(
     upload_id: str | None = None,
     intake: DurableIntake | None = None,
     hold_above: DirtyThreshold | None = None,
+    department: str = "",
 ) -> tuple[UploadResult, list[str], Upload]:
     """Send every row of `path`; returns the result, the ignored columns and the open upload."""
     upload = open_upload(path, cls)
@@ -89,7 +90,7 @@ def publish_file(
     ) as bar:
         result = publish_rows(publisher, cls, catalog, _rows(upload, bar), uid, path.name,
                               max_errors=1_000_000, intake=intake, source_file=path,
-                              hold_above=hold_above)  # fmt: skip
+                              hold_above=hold_above, department=department)  # fmt: skip
     return result, ignored, upload
 
 

@@ -41,55 +41,87 @@ def _department_cycle(catalog: Catalog, provider: str, cls: InfoClass) -> Cycle 
 def collection_stats(
     store: Store, catalog: Catalog, today: dt.date, *, include_missing: bool = False
 ) -> list[dict[str, Any]]:
-    """One row per (provider, class) that delivered anything, with its lateness verdict.
+    """One row per (department, class) that delivered anything, with its lateness verdict.
 
-    `received` is the upload ledger's count (what the provider handed over), falling back to
-    the decided rows where no ledger entry exists; `pending` is what the stream has not yet
-    decided. With `include_missing`, every provider the catalog names for a class but that
-    never delivered gets a row too (late by definition).
+    A department is the catalog department the upload named (`uploads.department`: the
+    provider's `--department` or API key), else the provider itself; `providers` lists the
+    organizations behind it. `received` is the upload ledger's count, falling back to the
+    decided rows where no ledger entry exists; `pending` is what the stream has not yet
+    decided. With `include_missing`, every department the catalog names for a class but that
+    never delivered gets a row too (late by definition: a silent department is late).
     """
-    db = store.database
-    ledger = {
-        (r["provider"], r["class_code"]): r
-        for r in store.query(
-            "SELECT provider, class_code, sum(received) AS received, "
-            f"max(greatest(started_at, finished_at)) AS last FROM {db}.uploads FINAL "
-            "GROUP BY provider, class_code"
-        )
-    }
-    decided = {
-        (r["provider"], r["class_code"]): r
-        for r in store.query(
-            "SELECT provider, class_code, countIf(outcome = 'stored') AS stored, "
-            "countIf(outcome = 'rejected') AS rejected, max(received_at) AS last "
-            f"FROM {db}.outcomes FINAL GROUP BY provider, class_code"
-        )
-    }
+    ledger, dept_of = _ledger_by_department(store)
+    decided: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in store.query(
+        "SELECT provider, class_code, countIf(outcome = 'stored') AS stored, "
+        "countIf(outcome = 'rejected') AS rejected, max(received_at) AS last "
+        f"FROM {store.database}.outcomes FINAL GROUP BY provider, class_code"
+    ):
+        key = (dept_of.get((r["provider"], r["class_code"]), r["provider"]), r["class_code"])
+        got = decided.setdefault(key, {"stored": 0, "rejected": 0, "last": None,
+                                       "providers": set()})  # fmt: skip
+        got["stored"] += int(r["stored"])
+        got["rejected"] += int(r["rejected"])
+        got["last"] = _latest(got["last"], _as_date(r["last"]))
+        got["providers"].add(r["provider"])
     keys = set(ledger) | set(decided)
     if include_missing:
         keys |= {(p, c.code) for c in catalog for p in c.providers}
     out = []
-    for provider, code in sorted(keys):
+    for department, code in sorted(keys):
         cls = catalog.classes.get(code)
         if cls is None:  # a class since removed from the catalog: nothing to judge it by
             continue
-        led, dec = ledger.get((provider, code), {}), decided.get((provider, code), {})
-        stored, rejected = int(dec.get("stored", 0)), int(dec.get("rejected", 0))
-        received = int(led["received"]) if led else stored + rejected
-        arrivals = [d for d in (_as_date(led.get("last")), _as_date(dec.get("last"))) if d]
-        last = max(arrivals) if arrivals else None
-        verdict = deadline(cls, last, today, _department_cycle(catalog, provider, cls))
-        rate = round(stored / received, 4) if received else None
-        out.append({
-            "department": provider, "class_code": code, "class_name": cls.name,
-            "received": received, "stored": stored, "rejected": rejected,
-            "pending": max(received - stored - rejected, 0),
-            "valid_rate": rate, "valid_full_marks": rate is not None and rate >= FULL_MARKS_VALID_RATE,
-            "last_arrival": last, "cycle": verdict.kind, "due_day": verdict.due_day,
-            "last_deadline": verdict.last_deadline, "window_start": verdict.window_start,
-            "next_due": verdict.next_due, "late": verdict.late,
-        })  # fmt: skip
+        out.append(_stats_row(catalog, cls, department, ledger.get((department, code)),
+                              decided.get((department, code)), today))  # fmt: skip
     return out
+
+
+def _ledger_by_department(
+    store: Store,
+) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[tuple[str, str], str]]:
+    """The ledger summed per (department, class), and each (provider, class)'s department."""
+    ledger: dict[tuple[str, str], dict[str, Any]] = {}
+    dept_of: dict[tuple[str, str], str] = {}
+    for r in store.query(
+        "SELECT provider, department, class_code, sum(received) AS received, "
+        "max(greatest(started_at, finished_at)) AS last "
+        f"FROM {store.database}.uploads FINAL GROUP BY provider, department, class_code"
+    ):
+        department = str(r["department"] or r["provider"])
+        if r["department"]:
+            dept_of[(r["provider"], r["class_code"])] = department
+        got = ledger.setdefault((department, r["class_code"]),
+                                {"received": 0, "last": None, "providers": set()})  # fmt: skip
+        got["received"] += int(r["received"])
+        got["last"] = _latest(got["last"], _as_date(r["last"]))
+        got["providers"].add(r["provider"])
+    return ledger, dept_of
+
+
+def _latest(a: dt.date | None, b: dt.date | None) -> dt.date | None:
+    return max(d for d in (a, b) if d) if (a or b) else None
+
+
+def _stats_row(catalog: Catalog, cls: InfoClass, department: str,
+               led: dict[str, Any] | None, dec: dict[str, Any] | None,
+               today: dt.date) -> dict[str, Any]:  # fmt: skip
+    stored = int(dec["stored"]) if dec else 0
+    rejected = int(dec["rejected"]) if dec else 0
+    received = int(led["received"]) if led else stored + rejected
+    last = _latest(led["last"] if led else None, dec["last"] if dec else None)
+    verdict = deadline(cls, last, today, _department_cycle(catalog, department, cls))
+    rate = round(stored / received, 4) if received else None
+    providers = sorted((led or {}).get("providers", set()) | (dec or {}).get("providers", set()))
+    return {
+        "department": department, "providers": providers, "class_code": cls.code,
+        "class_name": cls.name, "received": received, "stored": stored, "rejected": rejected,
+        "pending": max(received - stored - rejected, 0),
+        "valid_rate": rate, "valid_full_marks": rate is not None and rate >= FULL_MARKS_VALID_RATE,
+        "last_arrival": last, "cycle": verdict.kind, "due_day": verdict.due_day,
+        "last_deadline": verdict.last_deadline, "window_start": verdict.window_start,
+        "next_due": verdict.next_due, "late": verdict.late,
+    }  # fmt: skip
 
 
 def census(store: Store, catalog: Catalog) -> dict[str, Any]:

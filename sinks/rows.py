@@ -38,7 +38,7 @@ OUTCOME_COLUMNS = (
 )  # fmt: skip
 UPLOAD_COLUMNS = (
     "upload_id", "class_code", "provider", "channel", "source_name", "received", "sent",
-    "rejected", "started_at", "finished_at",
+    "rejected", "started_at", "finished_at", "department",
 )  # fmt: skip
 SUBJECT_COLUMNS = (
     "subject_id", "subject_kind", "name", "district", "org_code", "reg_no", "registered",
@@ -150,6 +150,7 @@ def upload_row(ledger: Mapping[str, Any]) -> list[Any]:
         ledger["upload_id"], ledger["class_code"], ledger["provider"], ledger["channel"],
         ledger.get("source_name", ""), ledger["received"], ledger["sent"], ledger["rejected"],
         from_ms(ledger["started_ms"]), from_ms(ledger["finished_ms"]),
+        str(ledger.get("department") or ""),
     ]  # fmt: skip
 
 

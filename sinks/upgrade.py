@@ -10,6 +10,8 @@ does nothing:
   the index is a ReplacingMergeTree on the record key and readers keep the latest version.
 * insert deduplication needs `non_replicated_deduplication_window` on every table the sink
   writes; older tables get it with `ALTER TABLE … MODIFY SETTING` (metadata only).
+* the upload ledger names the catalog department a provider reported as: an older
+  `uploads` gets the `department` column (older uploads read as '');
 * the sink's intents name their whole batch (`sinks.batches`): an older `sink_batches` gets
   the `batch` column (`ADD COLUMN`, metadata only; its rows read as older intents).
 """
@@ -51,6 +53,13 @@ def upgrade(store: Store, catalog: Catalog, before: dict[str, str]) -> list[str]
                 f"ALTER TABLE {store.database}.{table} MODIFY SETTING {DEDUP_SETTING} = {DEDUP_WINDOW}"
             )
             done.append(f"{table}: {DEDUP_SETTING} = {DEDUP_WINDOW}")
+    uploads = before.get("uploads")
+    if uploads is not None and "department" not in uploads:
+        store.command(
+            f"ALTER TABLE {store.database}.uploads ADD COLUMN IF NOT EXISTS "
+            "department LowCardinality(String) DEFAULT ''"
+        )
+        done.append("uploads: department column")
     intents = before.get(INTENT_TABLE)
     if intents is not None and "`batch`" not in intents and " batch " not in intents:
         store.command(

@@ -10,7 +10,11 @@ CREATE TABLE IF NOT EXISTS {db}.uploads
     sent          UInt64,
     rejected      UInt64,
     started_at    DateTime64(3),
-    finished_at   DateTime64(3)
+    finished_at   DateTime64(3),
+    -- the catalog department the provider reported as (`credit publish --department`, the
+    -- API key's department); '' where the channel did not know it. Last, as an upgrade
+    -- adds it to an older ledger, so both have one column order
+    department    LowCardinality(String) DEFAULT ''
 )
 ENGINE = ReplacingMergeTree(finished_at)
 ORDER BY upload_id

@@ -97,6 +97,11 @@ def test_report_routes_answer_json(data: tuple[Store, str], catalog: Catalog) ->
         resp = await client.get("/api/blacklist/new", params={"since": "2025-04-01"})
         assert [e["record_key"] for e in (await resp.json())["entries"]] == ["black-1"]
         resp = await client.get("/api/stats/collection", params={"today": "2025-06-24"})
+        stats = await resp.json()  # nobody delivered through a ledger: every department silent
+        assert stats["rows"] and all(r["late"] and r["received"] == 0 for r in stats["rows"])
+        assert stats["late"] == len(stats["rows"])
+        resp = await client.get("/api/stats/collection",
+                                params={"today": "2025-06-24", "include_missing": "false"})  # fmt: skip
         assert (await resp.json())["rows"] == []
         census = await (await client.get("/api/stats/census")).json()
         assert census["total"] == {"records": 4, "wan": 0.0}

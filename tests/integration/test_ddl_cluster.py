@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -27,7 +28,8 @@ def _tables(store: Store) -> list[tuple[str, str]]:
 
 
 def test_applying_the_ddl_twice_changes_nothing(store: Store, catalog: Catalog) -> None:
-    row = ["u1", "legal_arrears", "供水公司", "file", "a.xlsx", 3, 3, 0, "2025-01-01", "2025-01-01"]
+    row = ["u1", "legal_arrears", "供水公司", "file", "a.xlsx", 3, 3, 0, "2025-01-01", "2025-01-01",
+           "供水公司"]  # fmt: skip
     store.command(
         f"INSERT INTO {store.database}.uploads VALUES ({', '.join(repr(v) for v in row)})"
     )
@@ -118,3 +120,21 @@ def test_every_table_the_sink_writes_deduplicates_inserts(store: Store, catalog:
     tables = existing_tables(store)
     for table in (*SINK_TABLES, *(cls.table for cls in catalog)):
         assert f"{DEDUP_SETTING} = {DEDUP_WINDOW}" in tables[table], table
+
+
+def test_an_older_upload_ledger_gets_its_department_column_once(
+    store: Store, catalog: Catalog
+) -> None:
+    """Ledgers from before uploads named their department read as '' after the upgrade."""
+    from sinks.rows import UPLOAD_COLUMNS
+
+    db = store.database
+    store.command(f"ALTER TABLE {db}.uploads DROP COLUMN department")
+    old = [c for c in UPLOAD_COLUMNS if c != "department"]
+    at = dt.datetime(2025, 1, 1)
+    store.insert("uploads", [["u-old", "legal_arrears", "水务", "file", "a.xlsx", 1, 1, 0, at, at]],
+                 old)  # fmt: skip
+    assert upgrade(store, catalog, existing_tables(store)) == ["uploads: department column"]
+    assert upgrade(store, catalog, existing_tables(store)) == []
+    row = store.query(f"SELECT department FROM {db}.uploads WHERE upload_id = 'u-old'")
+    assert row == [{"department": ""}]

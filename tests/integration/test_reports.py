@@ -259,9 +259,10 @@ def test_new_blacklist_entries_since_a_date(shared: Store, catalog: Catalog) -> 
 
 
 def test_collection_stats_counts_rates_and_lateness(store: Store, catalog: Catalog) -> None:
-    def upload(uid: str, provider: str, code: str, received: int, at: dt.datetime) -> None:
-        store.insert("uploads", [[uid, code, provider, "file", "x.xlsx", received, received, 0, at, at]],
-                     UPLOAD_COLUMNS)  # fmt: skip
+    def upload(uid: str, provider: str, code: str, received: int, at: dt.datetime,
+               department: str = "") -> None:  # fmt: skip
+        store.insert("uploads", [[uid, code, provider, "file", "x.xlsx", received, received, 0, at, at,
+                                  department]], UPLOAD_COLUMNS)  # fmt: skip
         outcomes: list[list[Any]] = [
             [uid, f"r{i}", code, provider, "legal", "stored" if i < received - 1 else "rejected",
              f"k{i}", [], at, at]
@@ -294,6 +295,29 @@ def test_collection_stats_counts_rates_and_lateness(store: Store, catalog: Catal
     missing = reports.collection_stats(store, catalog, dt.date(2025, 6, 24), include_missing=True)
     never = {(r["department"], r["class_code"]): r for r in missing}[("燃气公司", "legal_arrears")]
     assert never["received"] == 0 and never["late"] is True and never["last_arrival"] is None
+    # every catalog department × class is listed: the silent ones are late
+    listed = {(r["department"], r["class_code"]) for r in missing}
+    assert {(p, c.code) for c in catalog for p in c.providers} <= listed
+
+
+def test_collection_stats_count_an_organization_under_its_catalog_department(
+    store: Store, catalog: Catalog
+) -> None:
+    """A water company uploads as 供水公司: its rows count for that department, which is then
+    no longer silent."""
+    at = dt.datetime(2025, 6, 3, 8, 0)
+    org = "江阴市水务集团有限公司"
+    store.insert("uploads", [["u9", "legal_arrears", org, "file", "x.xlsx", 3, 3, 0, at, at,
+                              "供水公司"]], UPLOAD_COLUMNS)  # fmt: skip
+    store.insert("outcomes", [["u9", f"r{i}", "legal_arrears", org, "legal", "stored", f"k{i}",
+                               [], at, at] for i in range(3)], OUTCOME_COLUMNS)  # fmt: skip
+    rows = reports.collection_stats(store, catalog, dt.date(2025, 6, 24), include_missing=True)
+    water = [
+        r for r in rows if r["class_code"] == "legal_arrears" and r["department"] == "供水公司"
+    ]
+    assert len(water) == 1 and (water[0]["received"], water[0]["stored"]) == (3, 3)
+    assert water[0]["providers"] == [org] and water[0]["late"] is False
+    assert not [r for r in rows if r["department"] == org]
 
 
 def test_census_totals_in_wan(store: Store, catalog: Catalog) -> None:
