@@ -20,12 +20,19 @@ log = logging.getLogger("credit.kafka")
 ErrorCallback = Callable[[KafkaError], None]
 
 
+# the errors a broker outage or a refused login raises (librdkafka's names)
+EXPECTED_ERRORS = ("_TRANSPORT", "_ALL_BROKERS_DOWN", "_AUTHENTICATION")
+
+
 def error_counter(metrics: Metrics, component: str) -> ErrorCallback:
     """An `error_cb` counting into `credit_broker_errors_total{component, error}`.
 
     `error` is librdkafka's error name (`_TRANSPORT`, `_ALL_BROKERS_DOWN`, …): a small fixed
     set, so the label stays bounded.
     """
+
+    for name in EXPECTED_ERRORS:  # at 0 from the start: a dashboard reads a real series
+        metrics.broker_errors.labels(component, name)
 
     def on_error(err: KafkaError) -> None:
         metrics.broker_errors.labels(component, err.name()).inc()

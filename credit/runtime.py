@@ -190,6 +190,8 @@ class Platform:
         else:
             self.store = open_embedded(self.data_dir / "chdb", db)
         self.store.on_error = lambda op: self.metrics.store_errors.labels(op).inc()
+        for op in ("query", "command", "insert"):  # at 0 from the start (known labels)
+            self.metrics.store_errors.labels(op)
         self.store.apply_ddl(self.catalog)
 
     def _start_api(self) -> None:
@@ -274,6 +276,8 @@ class Platform:
 
     def _start_keeper(self) -> None:
         assert self.store is not None
+        for cls in self.catalog:  # at 0 per class from the start (the alert reads them)
+            self.metrics.rows_lost.labels(cls.code)
         s = self.settings
         self.keeper = IntakeKeeper(
             self.intake, self.store, lambda: self._gateway_publisher("intake"), self.metrics,

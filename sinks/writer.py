@@ -112,6 +112,8 @@ class Sink:
         # be dropped as repeats of inserts made from the old broker's messages
         self.epoch = epoch
         self.store_error = ""  # the store's last refusal while the sink waits for it
+        for table in (*_FIXED_COLUMNS, B.INTENT_TABLE):  # at 0 from the start
+            metrics.sink_errors.labels(table)
         self.store = store
         self.catalog = catalog
         self.metrics = metrics

@@ -230,3 +230,39 @@ def test_a_failed_clickhouse_query_counts_as_a_store_error(store: Store) -> None
     value = metrics.registry.get_sample_value
     assert value("credit_store_errors_total", {"operation": "query"}) == 1
     assert value("credit_store_errors_total", {"operation": "insert"}) == 1
+
+
+def test_every_declared_metric_family_has_samples_after_an_upload(
+    platform: dict[str, Any], catalog: Catalog
+) -> None:
+    """Each family `credit/metrics.py` declares is exposed with at least one sample once an
+    upload went through (error counters start at 0 for their known labels), so dashboards
+    and alert rules never read a series that cannot exist."""
+    import random
+
+    from prometheus_client import CollectorRegistry
+
+    from credit.metrics import create_metrics
+
+    rng = random.Random(92)
+    rows: list[tuple[int | None, dict[str, str]]] = [
+        (i + 2, _arrears_row(f"指标{i}", random_uscc(rng))) for i in range(5)
+    ]
+    rows.append((7, {**_arrears_row("坏行", random_uscc(rng)), "欠费金额": ""}))  # the channel's
+    code = random_uscc(rng)
+    wrong = code[:-1] + ("1" if code[-1] != "1" else "2")
+    rows.append((8, _arrears_row("校验位错", wrong)))  # the stream's (check character)
+    publisher = Publisher({"bootstrap.servers": platform["bootstrap"]}, platform["registry_url"],
+                          "指标测试", "sdk")  # fmt: skip
+    upload = new_upload_id("sdk")
+    publish_rows(publisher, catalog.get("legal_arrears"), catalog, rows, upload)
+    names = [m.name for m in create_metrics(CollectorRegistry()).registry.collect()]
+    deadline = time.monotonic() + 60
+    missing = names
+    while time.monotonic() < deadline and missing:
+        text = httpx.get(f"{platform['api_url']}/metrics", timeout=10).text
+        lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+        missing = [n for n in names if not any(ln.startswith((f"{n}{{", f"{n} ", f"{n}_"))
+                                               for ln in lines)]  # fmt: skip
+        time.sleep(1)
+    assert missing == [], missing
