@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from credit.broker import EmbeddedBroker, free_port
 from credit.lag import NO_OFFSET, WORKER_GROUP, LagMonitor, LagSampler
 from credit.metrics import create_metrics
+from credit.orphans import die_with_parent
 from credit.topics import ensure_topics
 from producers.channel import publish_rows
 from producers.publisher import Publisher, new_upload_id
@@ -192,7 +193,8 @@ def _run_worker_probes(broker: EmbeddedBroker, catalog: Catalog, tmp_path: Path)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log = (tmp_path / "worker.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "credit.cli", "worker"], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+                            stdout=log, stderr=subprocess.STDOUT,
+                            preexec_fn=die_with_parent())  # an interrupted run leaves none  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 150  # a loaded machine slows the join
