@@ -29,7 +29,6 @@ from typing import Any
 
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from credit.errors import CreditError
 from credit.metrics import Metrics
 from producers.durable_intake import DurableIntake, IntakeEntry, IntakeError
 from producers.exceptions import PublishError
@@ -40,10 +39,6 @@ log = logging.getLogger("credit.recovery")
 EPOCH_PREFIX = "credit.epoch."
 EPOCH_FILE = "broker-epoch"
 UNPUBLISHED_GRACE_S = 30.0  # a publisher may still be sending an upload it just committed
-
-
-class RecoveryError(CreditError):
-    """The platform could not bring the broker back in step with its data dir."""
 
 
 @dataclass(frozen=True)
@@ -91,10 +86,7 @@ class KeeperState:
     """What `credit status` and `/health` show of the intake."""
 
     recovering: bool = False
-    republished_uploads: int = 0
     lost_rows: dict[str, int] = field(default_factory=dict)
-    last_check: float = 0.0
-    error: str = ""
 
 
 class IntakeKeeper:
@@ -106,7 +98,6 @@ class IntakeKeeper:
         store: Store,
         publisher: Callable[[], Publisher],
         metrics: Metrics,
-        recovering: set[str],
         interval_s: float = 2.0,
         retention_s: float = 86400.0,
         source_retention_s: float = 5 * 365 * 86400.0,
@@ -116,7 +107,7 @@ class IntakeKeeper:
         self._publisher_factory = publisher
         self._publisher: Publisher | None = None
         self.metrics = metrics
-        self.recovering = recovering  # uploads sent again, until decided
+        self.recovering: set[str] = set()  # uploads sent again, until decided
         self.interval_s = interval_s
         self.retention_s = retention_s
         self.source_retention_s = source_retention_s
@@ -149,7 +140,6 @@ class IntakeKeeper:
             log.warning("upload %s not sent again yet (broker): %s", entry.upload_id, exc)
             return False
         self.intake.mark_published(entry.upload_id)
-        self.state.republished_uploads += 1
         self.metrics.intake_republished.inc()
         log.info("upload %s sent again from the intake (%d messages)", entry.upload_id, n)
         return True
@@ -160,7 +150,7 @@ class IntakeKeeper:
         return self._publisher
 
     # -- the periodic check --------------------------------------------------------------------
-    def check(self, broker_was_lost: bool = False) -> None:
+    def check(self) -> None:
         """Steps 1-4 of the module docstring, once."""
         with self._lock:
             undecided = self.intake.undecided()
@@ -184,7 +174,6 @@ class IntakeKeeper:
             self.intake.discard_unaccepted()
             self._gauges(still)
             self.state.recovering = bool(self.recovering)
-            self.state.last_check = time.time()
 
     def _decided_counts(self, upload_ids: list[str]) -> dict[str, int]:
         if not upload_ids:
@@ -233,9 +222,7 @@ class IntakeKeeper:
         while not self._stop.wait(self.interval_s):
             try:
                 self.check()
-                self.state.error = ""
             except Exception as exc:  # the store may refuse for a while; say so and go on
-                self.state.error = str(exc)[:300]
                 log.warning("intake check failed: %s", exc)
 
     def stop(self) -> None:

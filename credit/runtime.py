@@ -56,7 +56,7 @@ from credit.recovery import Epoch, IntakeKeeper, broker_epoch, broker_lost
 from credit.settings import Settings
 from credit.topics import ensure_topics
 from producers.apikeys import ApiKeyStore
-from producers.durable_intake import DurableIntake, IntakeEntry
+from producers.durable_intake import DurableIntake
 from producers.exceptions import PublishError
 from producers.gateway import Gateway
 from producers.publisher import Publisher
@@ -69,7 +69,6 @@ from sinks.writer import Sink
 log = logging.getLogger("credit.runtime")
 MAX_WORKER_RESTARTS = 20
 EPOCH_CHECK_SECONDS = 30.0  # how often a real Kafka is asked whether it still has the epoch
-WORKER_READY_FILE = "worker-ready.json"  # written by the worker child (streams/runner.py)
 
 
 class AlreadyRunningError(CreditError):
@@ -117,7 +116,6 @@ class Platform:
         self.keeper: IntakeKeeper | None = None
         self._gateway: Gateway | None = None
         self._epoch_checked = 0.0
-        self.broker_recoveries = 0
 
     # -- start -------------------------------------------------------------------------------
     def start(self) -> Platform:
@@ -205,7 +203,7 @@ class Platform:
         ctx = ApiContext(
             self.store, self.catalog, self.metrics, self.health, self.worker_metrics_dir
         )
-        ctx.intake_entry = self._intake_entry
+        ctx.intake_entry = self.intake.entry
         ctx.decide_held = self._decide_held
         ctx.lost_rows = lambda u: self.keeper.lost_of(u) if self.keeper else 0
         self.api_url = f"http://{self.settings.api_host}:{port}"
@@ -223,9 +221,6 @@ class Platform:
         self._api = ApiServer(app, self.settings.api_host, port)
         self._api.start()
 
-    def _intake_entry(self, upload_id: str) -> IntakeEntry | None:
-        return self.intake.entry(upload_id) if "/" not in upload_id else None
-
     def _decide_held(self, upload_id: str, action: str, by: str) -> None:
         """Release (send it from the intake as it is) or withdraw a held upload."""
         log.warning("held upload %s: %s by %s", upload_id, action, by)
@@ -233,8 +228,9 @@ class Platform:
             self.intake.withdraw(upload_id, by)
             return
         self.intake.release(upload_id)
+        publisher = self.keeper.publisher() if self.keeper else self._gateway_publisher("intake")
         try:  # if the broker does not take it now, the keeper sends it (unpublished, late)
-            self._gateway_publisher("intake").publish_frames(self.intake.frames(upload_id))
+            publisher.publish_frames(self.intake.frames(upload_id))
             self.intake.mark_published(upload_id)
         except PublishError as exc:
             log.warning("released upload %s not sent yet: %s", upload_id, exc)
@@ -281,7 +277,7 @@ class Platform:
         s = self.settings
         self.keeper = IntakeKeeper(
             self.intake, self.store, lambda: self._gateway_publisher("intake"), self.metrics,
-            set(), s.intake_check_seconds, s.intake_retention_hours * 3600,
+            s.intake_check_seconds, s.intake_retention_hours * 3600,
             s.intake_source_retention_days * 86400,
         )  # fmt: skip
         self.keeper.start(recover=self.epoch.lost)
@@ -377,7 +373,6 @@ class Platform:
         (intents forgotten), the worker (tables re-seeded) and the keeper, which sends every
         undecided upload again. Providers' publishers reconnect to the same address."""
         log.error("the broker lost its topics while running: recovering from the data dir")
-        self.broker_recoveries += 1
         if self.keeper is not None:
             self.keeper.stop()
         self._stop_sink()
@@ -448,7 +443,7 @@ class Platform:
         if self._worker is None:
             return False
         try:
-            state = json.loads((self.data_dir / WORKER_READY_FILE).read_text())
+            state = json.loads(self.settings.worker_ready_file.read_text())
         except (OSError, json.JSONDecodeError):
             return False
         return bool(state.get("pid") == self._worker.pid and state.get("ready"))

@@ -124,6 +124,11 @@ class Settings(BaseSettings):
         return self.data_dir / "intake"
 
     @property
+    def worker_ready_file(self) -> Path:
+        """Where a worker says whether it has recovered its tables (the platform's /health)."""
+        return self.data_dir / "worker-ready.json"
+
+    @property
     def runtime_file(self) -> Path:
         """Where a running `credit up` writes its addresses for the other commands."""
         return self.data_dir / "runtime.json"

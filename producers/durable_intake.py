@@ -253,9 +253,6 @@ class DurableIntake:
         """Accepted uploads whose rows are not all decided yet (held ones wait for a person)."""
         return [e for e in self.entries() if e.decided is None and not e.held]
 
-    def held(self) -> list[IntakeEntry]:
-        return [e for e in self.entries() if e.held]
-
     def mark_published(self, upload_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):  # decided (and moved) meanwhile
             (self._folder(upload_id) / PUBLISHED).touch()

@@ -67,9 +67,6 @@ def serve_health(
     return server
 
 
-READY_FILE = "worker-ready.json"  # the embedded platform's /health reads it
-
-
 def report_readiness(app: faust.App, path: Path) -> None:
     """Write {"pid", "ready"} to `path` every second (atomically), so the parent process
     can tell a worker that is still recovering its tables from one that works."""
@@ -92,7 +89,7 @@ def run_worker(settings: Settings) -> int:
                     default_catalog(), metrics)  # fmt: skip
     if settings.api_port:  # a production worker serves its own /health and /metrics
         serve_health(settings.api_host, settings.api_port, metrics, lambda: worker_ready(app))
-    report_readiness(app, Path(settings.data_dir) / READY_FILE)
+    report_readiness(app, settings.worker_ready_file)
     worker = faust.Worker(app, loglevel=logging.INFO, quiet=True)
     worker.execute_from_commandline()
     return 0
