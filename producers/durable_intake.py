@@ -70,7 +70,6 @@ class IntakeEntry:
     upload_id: str
     ledger: dict[str, Any]
     decided: dict[str, Any] | None
-    bytes_held: int
     accepted_ms: int
     has_messages: bool
     released: bool = False
@@ -236,9 +235,8 @@ class DurableIntake:
         decided = None
         with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
             decided = json.loads((folder / DECIDED).read_text())
-        return IntakeEntry(folder.name, ledger, decided, _size(folder),
-                           int(ledger.get("accepted_ms", 0)), (folder / MESSAGES).exists(),
-                           (folder / RELEASED).exists())  # fmt: skip
+        return IntakeEntry(folder.name, ledger, decided, int(ledger.get("accepted_ms", 0)),
+                           (folder / MESSAGES).exists(), (folder / RELEASED).exists())  # fmt: skip
 
     def entries(self) -> list[IntakeEntry]:
         """The active uploads (undecided or held), oldest first; decided ones live apart, so
@@ -327,7 +325,7 @@ class DurableIntake:
             self._decided_bytes = (time.monotonic(), decided_bytes)
         return {
             "held_uploads": sum(1 for e in entries if e.held),
-            "bytes_held": sum(e.bytes_held for e in entries) + decided_bytes,
+            "bytes_held": sum(_size(self.root / e.upload_id) for e in entries) + decided_bytes,
             "uploads": len(entries),
             "undecided_uploads": len(undecided),
             "undecided_rows": sum(int(e.ledger.get("received", 0)) for e in undecided),
