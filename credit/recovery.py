@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin import AdminClient
 
 from credit.metrics import Metrics
+from credit.topics import ensure_named_topics
 from producers.durable_intake import DurableIntake, IntakeEntry, IntakeError
 from producers.exceptions import PublishError
 from producers.publisher import Publisher
@@ -58,9 +59,7 @@ def broker_epoch(admin_conf: dict[str, Any], data_dir: Path, replication: int = 
     if known and f"{EPOCH_PREFIX}{known}" in topics:
         return Epoch(known, lost=False)
     new = uuid.uuid4().hex[:12]
-    futures = admin.create_topics([NewTopic(f"{EPOCH_PREFIX}{new}", 1, replication)])
-    for future in futures.values():
-        future.result(timeout=30)
+    ensure_named_topics(admin_conf, [f"{EPOCH_PREFIX}{new}"], 1, replication)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(new)
     tmp.replace(path)

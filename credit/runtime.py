@@ -32,8 +32,6 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
-
 from credit import gc_pause
 from credit.access import build_access
 from credit.api import ApiContext, build_api
@@ -54,7 +52,7 @@ from credit.orphans import die_with_parent
 from credit.partitions import fixed_partitions
 from credit.recovery import Epoch, IntakeKeeper, broker_epoch, broker_lost
 from credit.settings import Settings
-from credit.topics import ensure_topics
+from credit.topics import ensure_named_topics, ensure_topics
 from producers.apikeys import ApiKeyStore
 from producers.durable_intake import DurableIntake
 from producers.exceptions import PublishError
@@ -317,14 +315,9 @@ class Platform:
         from streams.worker import APP_ID
 
         parts, repl = self.settings.topic_partitions, self.settings.topic_replication_factor
-        admin = AdminClient(self.client_conf("admin"))
-
-        def ensure(topic: str) -> None:
-            if topic not in admin.list_topics(timeout=10).topics:
-                for fut in admin.create_topics([NewTopic(topic, parts, repl)]).values():
-                    fut.result(timeout=30)
-
-        reseed(self.data_dir / "worker", self.client_conf("reseed"), APP_ID, ensure)
+        admin = self.client_conf("admin")
+        reseed(self.data_dir / "worker", self.client_conf("reseed"), APP_ID,
+               lambda topic: ensure_named_topics(admin, [topic], parts, repl))  # fmt: skip
 
     def _spawn_worker(self) -> None:
         log_path = self.data_dir / "logs" / "worker.log"

@@ -30,9 +30,17 @@ def ensure_topics(
     conf: dict[str, Any], catalog: Catalog, partitions: int, replication: int = 1
 ) -> list[str]:
     """Create every class topic and internal topic that does not exist yet; returns the new ones."""
+    return ensure_named_topics(conf, all_topics(catalog), partitions, replication)
+
+
+def ensure_named_topics(
+    conf: dict[str, Any], names: list[str], partitions: int, replication: int = 1
+) -> list[str]:
+    """Create those of `names` that do not exist yet (another client creating one meanwhile
+    is fine); returns the new ones."""
     admin = AdminClient(conf)
     existing = set(admin.list_topics(timeout=10).topics)
-    wanted = [t for t in all_topics(catalog) if t not in existing]
+    wanted = [t for t in names if t not in existing]
     if not wanted:
         return []
     futures = admin.create_topics(

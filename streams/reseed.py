@@ -60,7 +60,7 @@ def reseed(
     worker_dir: Path,
     producer_conf: dict[str, Any],
     app_id: str,
-    ensure_topic: Callable[[str], None],
+    ensure_topic: Callable[[str], object],
 ) -> dict[str, int]:
     """Copy each current database into its changelog partition; returns records per table.
     Stale copies in other slots are removed, so a worker never reads them first."""
