@@ -202,9 +202,10 @@ class _Run:
         r["cpu_s_per_1k"] = {**cpu, "total": round(sum(cpu.values()), 3)}
 
     def intake_cost(self, records: int, subjects: int) -> None:
-        """The same records sent twice by the producer child: straight to the broker, and
-        through a durable intake (recorded, fsync'd, read back, produced). The difference in
-        the producer's CPU is the intake's cost; its share is of the whole path's CPU."""
+        """Two workloads of the same size from the producer child (different seeds, so the
+        second is not a re-send of the first): straight to the broker, and through a durable
+        intake (recorded, fsync'd, read back, produced). The difference in the producer's CPU
+        is the intake's cost; its share is of the whole path's CPU."""
         cpu: dict[str, float] = {}
         for mode, extra in (
             ("without", {}),

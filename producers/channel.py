@@ -91,15 +91,14 @@ def publish_rows(
     dirty-data threshold) an upload that refuses more of its rows than that is committed to
     the intake as held and nothing of it is produced until it is released.
     """
+    started = int(time.time() * 1000)
     if intake is None or not ledger:
-        started = int(time.time() * 1000)
         result = _send_rows(publisher, cls, catalog, rows, upload_id, on_row, max_errors)
         publisher.flush()  # the rows are acknowledged before the ledger entry goes out
         if ledger:
             publisher.record_upload(_ledger(result, source_name, started, department))
             publisher.flush()
         return result
-    started = int(time.time() * 1000)
     recorder = intake.begin(upload_id, source_file)
     publisher.record_to(recorder)
     try:

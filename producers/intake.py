@@ -56,8 +56,8 @@ def intake(
         found = validate(cls, typed, catalog, today or dt.date.today())
         # the stream decides these alone (a pilot-region code can be legal yet fail the
         # check); a row refused here for other reasons hears of them too, in one answer
-        others = [v for v in found if not is_subject_check_digit(cls, v)]
-        problems += found if (others or problems) else others
+        if problems or any(not is_subject_check_digit(cls, v) for v in found):
+            problems += found
     code = typed.get(cls.subject.code)
     if code and str(code) == example_subject_code(cls, catalog):
         problems.append(Violation(

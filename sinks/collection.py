@@ -12,6 +12,7 @@ Two things credit offices report upward and score departments on:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from schemas.catalog import Catalog, Cycle, InfoClass
@@ -58,12 +59,7 @@ def collection_stats(
         f"FROM {store.database}.outcomes FINAL GROUP BY provider, class_code"
     ):
         key = (dept_of.get((r["provider"], r["class_code"]), r["provider"]), r["class_code"])
-        got = decided.setdefault(key, {"stored": 0, "rejected": 0, "last": None,
-                                       "providers": set()})  # fmt: skip
-        got["stored"] += int(r["stored"])
-        got["rejected"] += int(r["rejected"])
-        got["last"] = _latest(got["last"], _as_date(r["last"]))
-        got["providers"].add(r["provider"])
+        _add(decided, key, r, ("stored", "rejected"))
     keys = set(ledger) | set(decided)
     if include_missing:
         keys |= {(p, c.code) for c in catalog for p in c.providers}
@@ -91,12 +87,18 @@ def _ledger_by_department(
         department = str(r["department"] or r["provider"])
         if r["department"]:
             dept_of[(r["provider"], r["class_code"])] = department
-        got = ledger.setdefault((department, r["class_code"]),
-                                {"received": 0, "last": None, "providers": set()})  # fmt: skip
-        got["received"] += int(r["received"])
-        got["last"] = _latest(got["last"], _as_date(r["last"]))
-        got["providers"].add(r["provider"])
+        _add(ledger, (department, r["class_code"]), r, ("received",))
     return ledger, dept_of
+
+
+def _add(into: dict[tuple[str, str], dict[str, Any]], key: tuple[str, str],
+         row: Mapping[str, Any], counts: tuple[str, ...]) -> None:  # fmt: skip
+    """Sum a provider's `counts` into its department's entry, with the latest arrival."""
+    got = into.setdefault(key, {**dict.fromkeys(counts, 0), "last": None, "providers": set()})
+    for name in counts:
+        got[name] += int(row[name])
+    got["last"] = _latest(got["last"], _as_date(row["last"]))
+    got["providers"].add(row["provider"])
 
 
 def _latest(a: dt.date | None, b: dt.date | None) -> dt.date | None:
