@@ -67,15 +67,33 @@ def serve_health(
     return server
 
 
-def report_readiness(app: faust.App, path: Path) -> None:
-    """Write {"pid", "ready"} to `path` every second (atomically), so the parent process
-    can tell a worker that is still recovering its tables from one that works."""
+class Readiness:
+    """The worker's readiness as last judged on Faust's own event loop.
+
+    `worker_ready` reads lazily built parts of the app (`app.tables.recovery`): the first
+    read builds them, binding their events to the calling thread's loop. Read from the
+    health server's thread, that left the worker hung in recovery in about one cold start
+    out of three. So the judgement runs only on Faust's loop, and other threads read this.
+    """
+
+    def __init__(self) -> None:
+        self.ready = False
+
+
+def report_readiness(app: faust.App, path: Path) -> Readiness:
+    """Judge readiness on Faust's loop every second: write {"pid", "ready"} to `path`
+    (atomically), so the parent process can tell a worker that is still recovering its
+    tables from one that works, and keep it for the health endpoint."""
+    state = Readiness()
 
     @app.timer(1.0)  # type: ignore[untyped-decorator]
     async def readiness() -> None:
+        state.ready = worker_ready(app)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"pid": os.getpid(), "ready": worker_ready(app)}))
+        tmp.write_text(json.dumps({"pid": os.getpid(), "ready": state.ready}))
         tmp.replace(path)
+
+    return state
 
 
 def run_worker(settings: Settings) -> int:
@@ -87,9 +105,9 @@ def run_worker(settings: Settings) -> int:
     metrics = create_metrics()
     app = build_app(settings, settings.kafka_bootstrap, settings.schema_registry_url,
                     default_catalog(), metrics)  # fmt: skip
+    state = report_readiness(app, settings.worker_ready_file)
     if settings.api_port:  # a production worker serves its own /health and /metrics
-        serve_health(settings.api_host, settings.api_port, metrics, lambda: worker_ready(app))
-    report_readiness(app, settings.worker_ready_file)
+        serve_health(settings.api_host, settings.api_port, metrics, lambda: state.ready)
     worker = faust.Worker(app, loglevel=logging.INFO, quiet=True)
     worker.execute_from_commandline()
     return 0
