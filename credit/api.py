@@ -88,8 +88,8 @@ class ApiContext:
     def lateness(self) -> list[dict[str, Any]]:
         """Reporting lateness per department and class, for the `credit_department_late` gauge."""
         today = dt.date.today()
-        rows = collection_stats(self.store, self.catalog, today)
-        return [{**r, "today": today} for r in rows]
+        rows = collection_stats(self.store, self.catalog, today, include_missing=True)
+        return [{**r, "today": today} for r in rows if r["level"] != "rollup"]
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)

@@ -72,6 +72,16 @@ def _int(request: web.Request, name: str, default: int, low: int = 0, high: int 
     return value
 
 
+def _district(request: web.Request) -> str | None:
+    """`?district=`: a 市/区 code or its prefix (2 to 6 digits; `3202` is the whole city)."""
+    raw = request.query.get("district", "").strip()
+    if raw and not (raw.isdigit() and 2 <= len(raw) <= 6):
+        raise BadParameter(
+            f"district: expected 2 to 6 digits of a 市/区 code, got {raw!r} / 区划代码应为 2–6 位数字"
+        )
+    return raw or None
+
+
 def _flag(request: web.Request, name: str, default: bool = False) -> bool:
     value = request.query.get(name)
     return default if value is None else value.lower() in ("1", "true", "yes")
@@ -167,15 +177,19 @@ def add_report_routes(
         # every catalog department × class, the silent ones late (?include_missing=false:
         # only those that delivered)
         missing = _flag(request, "include_missing", default=True)
+        district = _district(request)
         rows = await ctx.run(
-            lambda: reports.collection_stats(ctx.store, ctx.catalog, today, include_missing=missing)
-        )
-        return _json({"today": today, "late": sum(r["late"] for r in rows), "rows": rows})
+            lambda: reports.collection_stats(ctx.store, ctx.catalog, today,
+                                             include_missing=missing, district=district)
+        )  # fmt: skip
+        late = sum(r["late"] for r in rows if r["level"] != "rollup")
+        return _json({"today": today, "district": district or "", "late": late, "rows": rows})
 
     @routes.get("/api/stats/census")
     @_answers_400
-    async def census(_: web.Request) -> web.Response:
-        return _json(await ctx.run(reports.census, ctx.store, ctx.catalog))
+    async def census(request: web.Request) -> web.Response:
+        district = _district(request)
+        return _json(await ctx.run(reports.census, ctx.store, ctx.catalog, district))
 
     @routes.post("/api/sql")
     @_answers_400

@@ -259,22 +259,26 @@ def _publisher(settings: Settings, provider: str, channel: str) -> Any:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     from producers.apikeys import ApiKeyStore
+    from producers.channel import ReportedAs
     from producers.durable_intake import DurableIntake
-    from producers.upload import check_department, publish_file, write_report
+    from producers.upload import check_department, check_district, publish_file, write_report
     from schemas.catalog import default_catalog
+    from schemas.periods import Period
 
     settings = _settings(args)
     catalog = default_catalog()
     cls = catalog.get(args.cls)
     registered = ApiKeyStore(settings.data_dir / "api-keys.json").department_of(args.provider)
     department = check_department(cls, catalog, args.provider, args.department or registered)
+    reported = ReportedAs(department, check_district(catalog, department, args.district or ""),
+                          Period.parse(args.period) if args.period else None)  # fmt: skip
     publisher = _publisher(settings, args.provider, "file")
 
     intake = DurableIntake(settings.intake_dir)
     threshold = settings.dirty_threshold_for(cls.code, args.provider)
     result, ignored, upload = publish_file(Path(args.path), cls, catalog, publisher,
                                            not args.json, intake=intake, hold_above=threshold,
-                                           department=department)  # fmt: skip
+                                           reported=reported)  # fmt: skip
     out = result.as_dict() | {"ignored_columns": ignored}
     if (args.wait or args.error_report) and not result.held:  # a held upload waits for people
         out["fate"] = _wait_for_stream(settings, result)
@@ -368,7 +372,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     store = ApiKeyStore(settings.data_dir / "api-keys.json")
-    key = store.issue(default_catalog(), args.provider, args.department, args.cls or None)
+    key = store.issue(default_catalog(), args.provider, args.department, args.cls or None,
+                      args.district or "")  # fmt: skip
     grant = store.check(key)
     assert grant is not None
     if args.json:
@@ -479,6 +484,10 @@ def build_parser() -> argparse.ArgumentParser:
     pub.add_argument("--provider", required=True, help="the providing organization's full name")
     pub.add_argument("--department", help="the catalog department it reports as (default: the "
                      "one it was registered with by `credit keys`)")  # fmt: skip
+    pub.add_argument("--district", help="the department's 市/区 unit reporting (6-digit code; the "
+                     "catalog lists the departments that report by district)")  # fmt: skip
+    pub.add_argument("--period", help="the period the data covers: 2026-10, 2026-Q3, 2026 or "
+                     "2026-10-01..2026-10-15 (default: the span of its rows' event dates)")  # fmt: skip
     pub.add_argument("--error-report", help="write rejected rows + reasons to this .xlsx (waits)")
     pub.add_argument(
         "--wait", action="store_true", help="wait for the stream's verdict on every row"
@@ -504,6 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("provider", help="provider's full name, recorded on every record")
     keys.add_argument("--department", required=True, help="the catalog department it acts as")
     keys.add_argument("--class", dest="cls", action="append", help="limit to these classes")
+    keys.add_argument("--district", help="the department's 市/区 unit it reports as (6 digits)")
     acc = add("access", cmd_access, "issue an API token (provider/analyst/bank/admin/subject)")
     acc.add_argument("action", choices=["issue"])
     acc.add_argument("role", help="provider, analyst, bank, admin or subject")

@@ -12,9 +12,10 @@ from tqdm import tqdm
 from credit.errors import CreditError
 from credit.runtime import Platform
 from credit.synthetic import Row, department_of, reported_month, synthetic_month
-from producers.channel import UploadResult, publish_rows
+from producers.channel import ReportedAs, UploadResult, publish_rows
 from producers.publisher import Publisher, new_upload_id
 from schemas.catalog import Catalog
+from schemas.periods import Period
 from sinks import queries
 
 
@@ -26,8 +27,11 @@ def last_month(today: dt.date) -> dt.date:
     return (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
 
 
-def stream_month(platform: Platform, rows: list[Row], progress: bool = True) -> list[UploadResult]:
-    """One upload per (provider, class), as each simulated company reports its month."""
+def stream_month(
+    platform: Platform, rows: list[Row], period: Period | None = None, progress: bool = True
+) -> list[UploadResult]:
+    """One upload per (provider, class), as each simulated company reports its month (the
+    `period` the uploads declare)."""
     by_upload: dict[tuple[str, str], list[Row]] = defaultdict(list)
     for row in rows:
         by_upload[(row.provider, row.class_code)].append(row)
@@ -41,7 +45,8 @@ def stream_month(platform: Platform, rows: list[Row], progress: bool = True) -> 
         results.append(publish_rows(publisher, cls, platform.catalog, numbered,
                                     new_upload_id("api"), f"{provider}/{cls.name}",
                                     on_row=lambda: bar.update(1), intake=platform.intake,
-                                    department=department_of(provider)))  # fmt: skip
+                                    reported=ReportedAs(department_of(provider),
+                                                        period=period)))  # fmt: skip
     bar.close()
     return results
 
@@ -101,7 +106,7 @@ def run_demo(platform: Platform, companies: int, persons: int, timeout: float) -
     month = reported_month(dt.date.today())
     rows = list(synthetic_month(month, companies, persons))
     started = time.monotonic()
-    uploads = stream_month(platform, rows)
+    uploads = stream_month(platform, rows, Period.month(month.year, month.month))
     totals = wait_accounted(platform, [u.upload_id for u in uploads], len(rows), timeout)
     assert platform.store is not None
     summary = queries.class_summary(platform.store, platform.catalog)  # every run in the dir

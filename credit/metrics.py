@@ -129,10 +129,10 @@ class _StoreFamilies(Collector):
             return
         late = GaugeMetricFamily("credit_department_late",
                                  "days a department is past its reporting deadline for a class",
-                                 labels=["department", "class_code"])  # fmt: skip
-        for row in self.lateness():
-            days = (row["today"] - row["last_deadline"]).days if row["late"] else 0
-            late.add_metric([row["department"], row["class_code"]], max(days, 0))
+                                 labels=["department", "district", "class_code"])  # fmt: skip
+        for row in self.lateness():  # every unit the catalog expects, silent ones included
+            days = row["days_late"] if row["late"] else 0
+            late.add_metric([row["department"], row["district"], row["class_code"]], max(days, 0))
         yield late
 
 

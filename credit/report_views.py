@@ -96,23 +96,35 @@ def _format_aggregate(agg: dict[str, Any]) -> str:
 
 
 def format_stats(body: dict[str, Any]) -> str:
-    headers = ["department", "class", "received", "stored", "rejected", "valid",
-               "last arrival", "cycle", "next due", "late"]  # fmt: skip
+    headers = ["department", "district", "class", "received", "stored", "rejected", "valid",
+               "last arrival", "cycle", "period due", "status", "days late"]  # fmt: skip
     rows = [
-        [r["department"], r["class_name"], r["received"], r["stored"], r["rejected"],
+        [r["department"], _unit(r), r["class_name"], r["received"], r["stored"], r["rejected"],
          f"{r['valid_rate']:.1%}" if r["valid_rate"] is not None else None,
          r["last_arrival"], r["cycle"] + (f"/{r['due_day']}" if r["due_day"] else ""),
-         r["next_due"], r["late"]]
+         r["due_period"], r["status"], r["days_late"] or None]
         for r in body["rows"]
     ]  # fmt: skip
-    return f"as of {body['today']}: {body['late']} late of {len(rows)}\n" + table(headers, rows)
+    units = sum(r["level"] != "rollup" for r in body["rows"])
+    where = f" in {body['district']}" if body.get("district") else ""
+    head = f"as of {body['today']}{where}: {body['late']} of {units} reporting units late"
+    return head + "\n" + table(headers, rows)
+
+
+def _unit(row: dict[str, Any]) -> str:
+    """市本级 for the city-level unit, the code for a district unit, 合计 for a roll-up."""
+    return {"city": "市本级", "rollup": "合计"}.get(row["level"], str(row["district"]))
 
 
 def format_census(body: dict[str, Any]) -> str:
+    ratio = body["collection_ratio"]
     head = table(
-        ["数据总量 (万条)", "自然人数据总量 (万条)", "法人和其他组织数据总量 (万条)"],
-        [[body["total"]["wan"], body["natural"]["wan"], body["legal"]["wan"]]],
-    )
+        ["数据总量 (万条)", "自然人数据总量 (万条)", "法人和其他组织数据总量 (万条)",
+         "归集比例 (类)", "归集比例 (部门)"],
+        [[body["total"]["wan"], body["natural"]["wan"], body["legal"]["wan"],
+          f"{ratio['classes_reporting']}/{ratio['classes_in_catalog']}",
+          f"{ratio['departments_reporting']}/{ratio['departments_in_catalog']}"]],
+    )  # fmt: skip
     rows = [
         [c["name"], c["class_code"], c["subject_kind"], c["records"], c["wan"]]
         for c in body["classes"]
@@ -137,9 +149,9 @@ def run_query(client: ApiClient, args: argparse.Namespace) -> int:
     if args.what == "subject":
         code, body = client.get(f"/api/subjects/{args.target}")
     elif args.what == "stats":
-        code, body = client.get("/api/stats/collection")
+        code, body = client.get("/api/stats/collection", district=args.district)
     elif args.what == "census":
-        code, body = client.get("/api/stats/census")
+        code, body = client.get("/api/stats/census", district=args.district)
     else:
         code, body = client.post("/api/sql", {"sql": args.target, "max_rows": args.max_rows})
     if args.json or code != 200:

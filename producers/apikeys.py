@@ -31,6 +31,7 @@ class Grant:
     provider: str
     department: str
     classes: frozenset[str]
+    district: str = ""  # the department's 市/区 unit the key reports as ('' = city level)
 
 
 def assigned_classes(catalog: Catalog, department: str) -> set[str]:
@@ -94,19 +95,25 @@ class ApiKeyStore(HashedSecrets):
     """Keys in `<data_dir>/api-keys.json`."""
 
     def issue(
-        self, catalog: Catalog, provider: str, department: str, classes: list[str] | None = None
-    ) -> str:
-        """A new key for `provider` acting as `department`; returns the key (shown once)."""
+        self, catalog: Catalog, provider: str, department: str, classes: list[str] | None = None,
+        district: str = "",
+    ) -> str:  # fmt: skip
+        """A new key for `provider` acting as `department` (its unit in `district`, '' for the
+        city level); returns the key (shown once)."""
         allowed = assigned_classes(catalog, department)
         if not allowed:
             raise ApiKeyError(f"the catalog assigns no class to department '{department}'")
+        if district and not any(d.name == department and district in d.districts
+                                for d in catalog.departments):  # fmt: skip
+            raise ApiKeyError(f"the catalog has no unit of '{department}' in district {district}")
         wanted = {catalog.get(c).code for c in classes} if classes else allowed
         foreign = sorted(wanted - allowed)
         if foreign:
             raise ApiKeyError(
                 f"classes {foreign} are not assigned to '{department}' by the catalog"
             )
-        entry = {"provider": provider, "department": department, "classes": sorted(wanted)}
+        entry = {"provider": provider, "department": department, "classes": sorted(wanted),
+                 "district": district}  # fmt: skip
         return self._add("ck_", entry, lambda e: bool(e["provider"] == provider))
 
     def department_of(self, provider: str) -> str | None:
@@ -119,4 +126,5 @@ class ApiKeyStore(HashedSecrets):
         entry = self._match(key)
         if entry is None:
             return None
-        return Grant(str(entry["provider"]), str(entry["department"]), frozenset(entry["classes"]))
+        return Grant(str(entry["provider"]), str(entry["department"]),
+                     frozenset(entry["classes"]), str(entry.get("district") or ""))  # fmt: skip

@@ -8,6 +8,7 @@ rejected) is published.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -21,9 +22,24 @@ from producers.exceptions import PublishError
 from producers.intake import intake as intake_row
 from producers.publisher import Publisher
 from schemas.catalog import Catalog, InfoClass
+from schemas.periods import Period
 from schemas.violations import Violation
 
 log = logging.getLogger("credit.channel")
+
+
+@dataclass(frozen=True)
+class ReportedAs:
+    """Who reports an upload, and for what: the catalog department the provider acts as, its
+    district unit (a 6-digit 市/区 code, '' for the city level) where the department reports
+    by district, and the period the data covers (None: the span of its rows' event dates)."""
+
+    department: str = ""
+    district: str = ""
+    period: Period | None = None
+
+
+UNNAMED = ReportedAs()  # no department named (a provider's own SDK, the poller)
 
 
 @dataclass
@@ -42,13 +58,15 @@ class UploadResult:
     # why the whole upload is held (too many rows refused), or "" — nothing of it is sent
     # until an admin or the provider releases it (`credit upload release|withdraw`)
     held: str = ""
+    # the period the data covers: declared by the provider, else its rows' event dates
+    period: Period | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "upload_id": self.upload_id, "class_code": self.class_code, "provider": self.provider,
             "channel": self.channel, "received": self.received, "sent": self.sent,
             "rejected": self.rejected, "errors": self.errors, "delivered": self.delivered,
-            "held": self.held,
+            "held": self.held, "period": self.period.label() if self.period else None,
         }  # fmt: skip
 
 
@@ -78,7 +96,7 @@ def publish_rows(
     intake: DurableIntake | None = None,
     source_file: Path | None = None,
     hold_above: DirtyThreshold | None = None,
-    department: str = "",
+    reported: ReportedAs = UNNAMED,
 ) -> UploadResult:
     """Send every row of one upload; row-level problems are reported, never fatal.
 
@@ -89,21 +107,22 @@ def publish_rows(
     existing upload: its ledger entry stays as it was (replays re-send dead letters, which
     stay stored where they are, so they skip the intake). With `hold_above` (a share, the
     dirty-data threshold) an upload that refuses more of its rows than that is committed to
-    the intake as held and nothing of it is produced until it is released.
+    the intake as held and nothing of it is produced until it is released. `reported` names
+    the department, district and period the ledger entry records.
     """
     started = int(time.time() * 1000)
     if intake is None or not ledger:
         result = _send_rows(publisher, cls, catalog, rows, upload_id, on_row, max_errors)
         publisher.flush()  # the rows are acknowledged before the ledger entry goes out
         if ledger:
-            publisher.record_upload(_ledger(result, source_name, started, department))
+            publisher.record_upload(_ledger(result, source_name, started, reported))
             publisher.flush()
         return result
     recorder = intake.begin(upload_id, source_file)
     publisher.record_to(recorder)
     try:
         result = _send_rows(publisher, cls, catalog, rows, upload_id, on_row, max_errors)
-        entry = _ledger(result, source_name, started, department)
+        entry = _ledger(result, source_name, started, reported)
         publisher.record_upload(entry)
         publisher.flush()  # the last batches, into the recorder
         result.held = dirty_hold(result, hold_above)
@@ -151,9 +170,13 @@ def _send_rows(
     max_errors: int,
 ) -> UploadResult:
     result = UploadResult(upload_id, cls.code, publisher.provider, publisher.channel)
+    days: set[dt.date] = set()
     for row, raw in rows:
         result.received += 1
         record, problems = intake_row(cls, raw, catalog)
+        day = record.get(cls.event_date_field) if cls.event_date_field else None
+        if isinstance(day, dt.date):
+            days.add(day)
         source_key = str(raw.get("source_key") or "") or None
         if not problems:
             problems = publisher.send(cls, record, upload_id, row, source_key)
@@ -168,16 +191,23 @@ def _send_rows(
                 result.errors.extend(_errors(row, problems))
         if on_row is not None:
             on_row()
+    today = dt.date.today()  # a future event date is a refused row, not the period covered
+    result.period = Period.spanning(d for d in days if d <= today)
     return result
 
 
 def _ledger(
-    result: UploadResult, source_name: str, started_ms: int, department: str
+    result: UploadResult, source_name: str, started_ms: int, reported: ReportedAs
 ) -> dict[str, Any]:
+    if reported.period is not None:
+        result.period = reported.period
+    period = result.period
     return {
         "upload_id": result.upload_id, "class_code": result.class_code,
-        "provider": result.provider, "department": department, "channel": result.channel,
-        "source_name": source_name,
+        "provider": result.provider, "department": reported.department,
+        "district": reported.district, "channel": result.channel, "source_name": source_name,
         "received": result.received, "sent": result.sent, "rejected": result.rejected,
         "started_ms": started_ms, "finished_ms": int(time.time() * 1000),
+        "period_start": period.start.isoformat() if period else "",
+        "period_end": period.end.isoformat() if period else "",
     }  # fmt: skip

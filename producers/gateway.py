@@ -16,13 +16,14 @@ from typing import Any
 from aiohttp import web
 
 from producers.apikeys import ApiKeyStore
-from producers.channel import publish_rows
+from producers.channel import ReportedAs, publish_rows
 from producers.dirty import DirtyThreshold
 from producers.durable_intake import DurableIntake
 from producers.exceptions import PublishError
 from producers.publisher import Publisher, new_upload_id
 from schemas.catalog import Catalog
-from schemas.exceptions import UnknownClassError
+from schemas.exceptions import PeriodError, UnknownClassError
+from schemas.periods import Period
 
 
 def _error(status: int, reason: str, message: str) -> web.Response:
@@ -136,10 +137,15 @@ class Gateway:
         bad = [i for i, r in enumerate(records) if not isinstance(r, dict)]
         if bad:
             return _error(400, "request.shape", f"records {bad[:10]} are not JSON objects")
-        return await self._publish(grant.provider, cls.code, records, grant.department)
+        try:
+            period = Period.parse(request.query["period"]) if "period" in request.query else None
+        except PeriodError as exc:
+            return _error(400, "request.period", str(exc))
+        reported = ReportedAs(grant.department, grant.district, period)
+        return await self._publish(grant.provider, cls.code, records, reported)
 
     async def _publish(
-        self, provider: str, code: str, records: list[dict[str, Any]], department: str = ""
+        self, provider: str, code: str, records: list[dict[str, Any]], reported: ReportedAs
     ) -> web.Response:
         cls = self.catalog.get(code)
         async with self._lock:  # one producer per provider; keep requests in order
@@ -151,7 +157,7 @@ class Gateway:
             threshold = self.hold_above(code, provider) if self.hold_above else None
             send = partial(publish_rows, publisher, cls, self.catalog, rows, upload_id, "http",
                            intake=self.intake, hold_above=threshold,
-                           department=department)  # fmt: skip
+                           reported=reported)  # fmt: skip
             try:
                 result = await asyncio.get_running_loop().run_in_executor(None, send)
             except PublishError as exc:  # e.g. the intake's disk is full: nothing was accepted

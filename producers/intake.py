@@ -2,8 +2,9 @@
 
 Shared by the file, HTTP and polling channels, so each refuses the same things the same way:
 banned personal data first (the value is dropped before anything else sees it), then unknown
-fields (no partial silent acceptance), then typing, then the catalog rules — the same rules
-the stream applies again, so a provider hears about most problems at once, in its report. The
+fields (no partial silent acceptance), then typing, then the catalog rules on what could be
+typed — the same rules the stream applies again, so a provider hears about every problem of a
+row at once, in its report. The
 subject's own USCC check digit is left to the stream, which knows the registered pilot codes.
 """
 
@@ -52,12 +53,16 @@ def intake(
         by_name[spec.name] = value
     typed, type_problems = coerce_record(cls, by_name, catalog)
     problems += type_problems
-    if not type_problems:
-        found = validate(cls, typed, catalog, today or dt.date.today())
-        # the stream decides these alone (a pilot-region code can be legal yet fail the
-        # check); a row refused here for other reasons hears of them too, in one answer
-        if problems or any(not is_subject_check_digit(cls, v) for v in found):
-            problems += found
+    # the rules run on every row, so a row hears of all its problems in one answer; a field
+    # that could not be typed is reported once, as such, not again as missing
+    untyped = {v.field for v in type_problems}
+    found = [
+        v for v in validate(cls, typed, catalog, today or dt.date.today()) if v.field not in untyped
+    ]
+    # the stream decides these alone (a pilot-region code can be legal yet fail the check);
+    # a row refused here for other reasons hears of them too, in one answer
+    if problems or any(not is_subject_check_digit(cls, v) for v in found):
+        problems += found
     code = typed.get(cls.subject.code)
     if code and str(code) == example_subject_code(cls, catalog):
         problems.append(Violation(

@@ -15,7 +15,7 @@ from typing import Any
 from tqdm import tqdm
 
 from producers.apikeys import assigned_classes
-from producers.channel import UploadResult, publish_rows
+from producers.channel import UNNAMED, ReportedAs, UploadResult, publish_rows
 from producers.dirty import DirtyThreshold
 from producers.durable_intake import DurableIntake
 from producers.exceptions import DepartmentError, HeaderError
@@ -23,6 +23,22 @@ from producers.files import Upload, open_upload, write_error_report
 from producers.publisher import Publisher, new_upload_id
 from schemas.catalog import Catalog, InfoClass
 from streams.banned import banned_attribute
+
+
+def check_district(catalog: Catalog, department: str, district: str) -> str:
+    """`district` if the catalog has a unit of `department` there ('' = city level: always)."""
+    if district and not any(
+        d.name == department and d.reports_for(district) for d in catalog.departments
+    ):
+        units = sorted(
+            {x for d in catalog.departments if d.name == department for x in d.districts}
+        )
+        raise DepartmentError(
+            f"部门「{department}」在 {district} 没有报送单位；未发送任何数据 / department "
+            f"'{department}' has no reporting unit in district {district} (the catalog lists "
+            f"{units or 'none: it reports at city level'}); nothing was sent"
+        )
+    return district
 
 
 def check_department(
@@ -79,7 +95,7 @@ def publish_file(
     upload_id: str | None = None,
     intake: DurableIntake | None = None,
     hold_above: DirtyThreshold | None = None,
-    department: str = "",
+    reported: ReportedAs = UNNAMED,
 ) -> tuple[UploadResult, list[str], Upload]:
     """Send every row of `path`; returns the result, the ignored columns and the open upload."""
     upload = open_upload(path, cls)
@@ -90,7 +106,7 @@ def publish_file(
     ) as bar:
         result = publish_rows(publisher, cls, catalog, _rows(upload, bar), uid, path.name,
                               max_errors=1_000_000, intake=intake, source_file=path,
-                              hold_above=hold_above, department=department)  # fmt: skip
+                              hold_above=hold_above, reported=reported)  # fmt: skip
     return result, ignored, upload
 
 

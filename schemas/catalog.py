@@ -165,9 +165,22 @@ class Department(_Model):
     classes: tuple[str, ...]
     cycle: Cycle | None = None
     methods: tuple[Method, ...] = ()
-    district_reports: bool = False
+    # 所辖市（区）级部门报送 (seed 000's column): the 6-digit district codes whose units of this
+    # department report for themselves, next to the city-level unit; empty: city level only
+    districts: tuple[str, ...] = ()
     connected: bool | None = None
     seed: str
+
+    @model_validator(mode="after")
+    def _district_codes(self) -> Department:
+        bad = [d for d in self.districts if not (len(d) == 6 and d.isdigit())]
+        if bad:
+            raise ValueError(f"department {self.name}: districts {bad} are not 6-digit codes")
+        return self
+
+    def reports_for(self, district: str) -> bool:
+        """Whether a unit of this department in `district` ('' = city level) reports."""
+        return not district or district in self.districts
 
 
 class Catalog:

@@ -59,3 +59,7 @@ class InvalidVersionError(CreditError):
 
 class RegistryStateError(CreditError):
     """The registry's state file cannot be read or written; the message names the file."""
+
+
+class PeriodError(CreditError):
+    """A reporting period (报送期) that is not a month, quarter, year or span of days."""

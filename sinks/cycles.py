@@ -12,18 +12,25 @@ Rules, per the class's (or the department's) reporting cycle:
 * weekly — something at least every 7 days (双公示 decisions within 7 days).
 * realtime — something at least every day.
 
-For the calendar cycles a provider is late once a deadline has passed with nothing arrived
-since that deadline's period closed: data sent on the 28th of March cannot be all of March,
-so it does not meet the 23 April deadline. "On the due day" is on time.
+For the calendar cycles each deadline is for one period (the 23 November deadline is for
+October) and lateness is judged by the period an upload covers (`schemas.periods`), not by
+the day it arrived: October's data arriving on 7 December is 14 days late, and November's
+data arriving on 2 December does not make October on time. The verdict for the latest
+deadline that has passed is `on_time` (covered by the due day; on the due day is on time),
+`late` (covered after it) or `missing` (not covered yet). An upload whose period is unknown
+(a ledger from before periods were recorded) counts when it arrived after the period closed:
+data sent on the 28th of March cannot be all of March.
 """
 
 from __future__ import annotations
 
 import calendar
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from schemas.catalog import Cycle, InfoClass
+from schemas.periods import Period
 
 DEFAULT_MONTHLY_DUE_DAY = 23  # seed 003
 LIST_MONTHLY_DUE_DAY = 25  # seed 002, red/black lists and typical cases
@@ -33,15 +40,29 @@ WEEKLY_GRACE_DAYS = 7
 
 
 @dataclass(frozen=True)
+class Arrival:
+    """One upload: the day it arrived and the period its data covers (None: unknown)."""
+
+    day: dt.date
+    period: Period | None = None
+
+
+@dataclass(frozen=True)
 class Deadline:
     """The verdict for one provider and class on `today`."""
 
     kind: str
     due_day: int | None  # monthly only
     last_deadline: dt.date  # the latest deadline that has passed (or the grace horizon)
-    window_start: dt.date  # arrivals from this day on count for `last_deadline`
+    window_start: dt.date  # the day after the due period (grace cycles: the horizon)
     next_due: dt.date
-    late: bool
+    due_period: Period | None  # the period `last_deadline` is for (calendar cycles)
+    status: str  # on_time | late | missing
+    days_late: int  # past the deadline: to the covering arrival, or to today if missing
+
+    @property
+    def late(self) -> bool:
+        return self.status != "on_time"
 
 
 def _clamped(year: int, month: int, day: int) -> dt.date:
@@ -91,22 +112,52 @@ def _yearly(today: dt.date) -> tuple[dt.date, dt.date, dt.date]:
     return dt.date(today.year - 1, 3, 31), dt.date(today.year - 1, 1, 1), this_due
 
 
+def _due_period(kind: str, window_start: dt.date) -> Period:
+    """The period whose deadline opens the window: the month, quarter or year before it."""
+    last = window_start - dt.timedelta(days=1)
+    if kind == "monthly":
+        return Period.month(last.year, last.month)
+    if kind == "quarterly":
+        return Period.quarter(last.year, (last.month - 1) // 3 + 1)
+    return Period.year(last.year)
+
+
 def deadline(
-    cls: InfoClass, last_arrival: dt.date | None, today: dt.date, cycle: Cycle | None = None
+    cls: InfoClass, arrivals: Sequence[Arrival], today: dt.date, cycle: Cycle | None = None
 ) -> Deadline:
-    """Is the provider of `cls` late on `today`, given the day data last arrived?"""
+    """Is the provider of `cls` late on `today`, given its uploads so far?"""
     chosen = cycle or cls.cycle
     due_day: int | None = None
-    if chosen.kind == "monthly":
-        due_day = monthly_due_day(cls, chosen)
-        last, start, nxt = _monthly(today, due_day)
-    elif chosen.kind == "quarterly":
-        last, start, nxt = _quarterly(today)
-    elif chosen.kind == "yearly":
-        last, start, nxt = _yearly(today)
-    else:
-        grace = WEEKLY_GRACE_DAYS if chosen.kind == "weekly" else REALTIME_GRACE_DAYS
-        start = today - dt.timedelta(days=grace)
-        last, nxt = start, (last_arrival or today) + dt.timedelta(days=grace)
-    late = last_arrival is None or last_arrival < start
-    return Deadline(chosen.kind, due_day, last, start, nxt, late)
+    if chosen.kind in ("monthly", "quarterly", "yearly"):
+        if chosen.kind == "monthly":
+            due_day = monthly_due_day(cls, chosen)
+            last, start, nxt = _monthly(today, due_day)
+        else:
+            last, start, nxt = _quarterly(today) if chosen.kind == "quarterly" else _yearly(today)
+        period = _due_period(chosen.kind, start)
+        status, days = _period_verdict(arrivals, period, start, last, today)
+        return Deadline(chosen.kind, due_day, last, start, nxt, period, status, days)
+    grace = WEEKLY_GRACE_DAYS if chosen.kind == "weekly" else REALTIME_GRACE_DAYS
+    start = today - dt.timedelta(days=grace)
+    latest = max((a.day for a in arrivals), default=None)
+    nxt = (latest or today) + dt.timedelta(days=grace)
+    if latest is None:
+        return Deadline(chosen.kind, None, start, start, nxt, None, "missing", 0)
+    status = "on_time" if latest >= start else "late"
+    return Deadline(
+        chosen.kind, None, start, start, nxt, None, status, max((start - latest).days, 0)
+    )
+
+
+def _period_verdict(
+    arrivals: Sequence[Arrival], period: Period, window_start: dt.date, due: dt.date,
+    today: dt.date,
+) -> tuple[str, int]:  # fmt: skip
+    """on_time / late / missing for the due `period`, and the days past `due`."""
+    covering = [a.day for a in arrivals if a.period is not None and a.period.overlaps(period)]
+    legacy = any(a.period is None and a.day >= window_start for a in arrivals)
+    if legacy or any(day <= due for day in covering):
+        return "on_time", 0
+    if covering:
+        return "late", (min(covering) - due).days
+    return "missing", (today - due).days

@@ -38,7 +38,8 @@ OUTCOME_COLUMNS = (
 )  # fmt: skip
 UPLOAD_COLUMNS = (
     "upload_id", "class_code", "provider", "channel", "source_name", "received", "sent",
-    "rejected", "started_at", "finished_at", "department",
+    "rejected", "started_at", "finished_at", "department", "district", "period_start",
+    "period_end",
 )  # fmt: skip
 SUBJECT_COLUMNS = (
     "subject_id", "subject_kind", "name", "district", "org_code", "reg_no", "registered",
@@ -150,8 +151,18 @@ def upload_row(ledger: Mapping[str, Any]) -> list[Any]:
         ledger["upload_id"], ledger["class_code"], ledger["provider"], ledger["channel"],
         ledger.get("source_name", ""), ledger["received"], ledger["sent"], ledger["rejected"],
         from_ms(ledger["started_ms"]), from_ms(ledger["finished_ms"]),
-        str(ledger.get("department") or ""),
+        str(ledger.get("department") or ""), str(ledger.get("district") or ""),
+        _iso_date(ledger.get("period_start")), _iso_date(ledger.get("period_end")),
     ]  # fmt: skip
+
+
+def _iso_date(value: Any) -> dt.date | None:
+    """A ledger's ISO date, or None: older entries carry none, and an entry is never refused
+    for a malformed one (the upload's rows are what counts)."""
+    try:
+        return dt.date.fromisoformat(value) if isinstance(value, str) and value else None
+    except ValueError:
+        return None
 
 
 def subject_row(entry: Mapping[str, Any], now: dt.datetime | int) -> list[Any]:

@@ -10,8 +10,9 @@ does nothing:
   the index is a ReplacingMergeTree on the record key and readers keep the latest version.
 * insert deduplication needs `non_replicated_deduplication_window` on every table the sink
   writes; older tables get it with `ALTER TABLE … MODIFY SETTING` (metadata only).
-* the upload ledger names the catalog department a provider reported as: an older
-  `uploads` gets the `department` column (older uploads read as '');
+* the upload ledger names the catalog department a provider reported as, its district unit
+  and the period its data covers: an older `uploads` gets the `department`, `district`,
+  `period_start` and `period_end` columns (older uploads read as '' and NULL);
 * the sink's intents name their whole batch (`sinks.batches`): an older `sink_batches` gets
   the `batch` column (`ADD COLUMN`, metadata only; its rows read as older intents).
 """
@@ -28,6 +29,13 @@ if TYPE_CHECKING:
     from sinks.store import Store
 
 DEDUP_SETTING = "non_replicated_deduplication_window"
+# columns the upload ledger gained, in table order (an ADD COLUMN appends)
+UPLOAD_COLUMNS_ADDED = (
+    ("department", "LowCardinality(String) DEFAULT ''"),
+    ("district", "LowCardinality(String) DEFAULT ''"),
+    ("period_start", "Nullable(Date32)"),
+    ("period_end", "Nullable(Date32)"),
+)
 SINK_TABLES = ("dead_letters", "outcomes", "uploads", "subjects", "aggregates", INDEX_TABLE)
 
 
@@ -54,12 +62,12 @@ def upgrade(store: Store, catalog: Catalog, before: dict[str, str]) -> list[str]
             )
             done.append(f"{table}: {DEDUP_SETTING} = {DEDUP_WINDOW}")
     uploads = before.get("uploads")
-    if uploads is not None and "department" not in uploads:
-        store.command(
-            f"ALTER TABLE {store.database}.uploads ADD COLUMN IF NOT EXISTS "
-            "department LowCardinality(String) DEFAULT ''"
-        )
-        done.append("uploads: department column")
+    for column, ddl in UPLOAD_COLUMNS_ADDED:
+        if uploads is not None and f"`{column}`" not in uploads and f" {column} " not in uploads:
+            store.command(
+                f"ALTER TABLE {store.database}.uploads ADD COLUMN IF NOT EXISTS {column} {ddl}"
+            )
+            done.append(f"uploads: {column} column")
     intents = before.get(INTENT_TABLE)
     if intents is not None and "`batch`" not in intents and " batch " not in intents:
         store.command(

@@ -14,7 +14,12 @@ CREATE TABLE IF NOT EXISTS {db}.uploads
     -- the catalog department the provider reported as (`credit publish --department`, the
     -- API key's department); '' where the channel did not know it. Last, as an upgrade
     -- adds it to an older ledger, so both have one column order
-    department    LowCardinality(String) DEFAULT ''
+    department    LowCardinality(String) DEFAULT '',
+    -- the department's district unit (6-digit 市/区 code, '' = city level) and the period
+    -- the data covers (declared, or the span of the rows' event dates; NULL if unknown)
+    district      LowCardinality(String) DEFAULT '',
+    period_start  Nullable(Date32),
+    period_end    Nullable(Date32)
 )
 ENGINE = ReplacingMergeTree(finished_at)
 ORDER BY upload_id

@@ -29,7 +29,7 @@ def _tables(store: Store) -> list[tuple[str, str]]:
 
 def test_applying_the_ddl_twice_changes_nothing(store: Store, catalog: Catalog) -> None:
     row = ["u1", "legal_arrears", "供水公司", "file", "a.xlsx", 3, 3, 0, "2025-01-01", "2025-01-01",
-           "供水公司"]  # fmt: skip
+           "供水公司", "", "2024-12-01", "2024-12-31"]  # fmt: skip
     store.command(
         f"INSERT INTO {store.database}.uploads VALUES ({', '.join(repr(v) for v in row)})"
     )
@@ -122,19 +122,26 @@ def test_every_table_the_sink_writes_deduplicates_inserts(store: Store, catalog:
         assert f"{DEDUP_SETTING} = {DEDUP_WINDOW}" in tables[table], table
 
 
-def test_an_older_upload_ledger_gets_its_department_column_once(
+def test_an_older_upload_ledger_gets_its_department_district_and_period_columns_once(
     store: Store, catalog: Catalog
 ) -> None:
-    """Ledgers from before uploads named their department read as '' after the upgrade."""
+    """Ledgers from before uploads named their department, district and period read as ''
+    and NULL after the upgrade, and the columns come back in the current order."""
     from sinks.rows import UPLOAD_COLUMNS
 
     db = store.database
-    store.command(f"ALTER TABLE {db}.uploads DROP COLUMN department")
-    old = [c for c in UPLOAD_COLUMNS if c != "department"]
+    added = ("department", "district", "period_start", "period_end")
+    for column in added:
+        store.command(f"ALTER TABLE {db}.uploads DROP COLUMN {column}")
+    old = [c for c in UPLOAD_COLUMNS if c not in added]
     at = dt.datetime(2025, 1, 1)
     store.insert("uploads", [["u-old", "legal_arrears", "水务", "file", "a.xlsx", 1, 1, 0, at, at]],
                  old)  # fmt: skip
-    assert upgrade(store, catalog, existing_tables(store)) == ["uploads: department column"]
+    assert upgrade(store, catalog, existing_tables(store)) == [
+        f"uploads: {c} column" for c in added
+    ]
     assert upgrade(store, catalog, existing_tables(store)) == []
-    row = store.query(f"SELECT department FROM {db}.uploads WHERE upload_id = 'u-old'")
-    assert row == [{"department": ""}]
+    row = store.query(f"SELECT {', '.join(added)} FROM {db}.uploads WHERE upload_id = 'u-old'")
+    assert row == [{"department": "", "district": "", "period_start": None, "period_end": None}]
+    names = [r["name"] for r in store.query(f"DESCRIBE TABLE {db}.uploads")]
+    assert names == list(UPLOAD_COLUMNS)

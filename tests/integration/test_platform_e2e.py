@@ -409,3 +409,105 @@ def test_an_upload_above_the_dirty_data_threshold_is_held_until_released_or_with
         0,
         True,
     )
+
+
+def test_a_district_unit_reports_for_a_period_and_rolls_up_to_its_department(
+    platform: dict[str, Any], catalog: Catalog
+) -> None:
+    """A 大冶市 unit of 市工商局 reports through its own API key; the statistics list it under
+    its district, roll it up into the department, judge lateness by the period its data
+    covers, and `--district` narrows statistics and census alike."""
+    import datetime as dt
+    import random
+
+    from producers.template import example_row
+    from sinks.cycles import deadline
+    from streams.codes import random_uscc
+
+    api, data_dir = platform["api_url"], platform["data_dir"]
+    refused = _credit("keys", "大冶工商", "--department", "市工商局", "--district", "999999",
+                      data_dir=data_dir)  # fmt: skip
+    assert refused.returncode != 0 and "district 999999" in refused.stderr
+    issued = _credit("keys", "大冶工商", "--department", "市工商局", "--district", "420281",
+                     "--class", "ent_admin_penalty", "--json", data_dir=data_dir)  # fmt: skip
+    assert issued.returncode == 0, issued.stderr
+    key = json.loads(issued.stdout)["key"]
+    cls = catalog.get("ent_admin_penalty")
+    uscc = random_uscc(random.Random(42))
+    record = dict(zip((f.name for f in cls.fields), example_row(cls, catalog), strict=True))
+    record = {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in record.items()}
+    record[cls.subject.code] = uscc
+    today = dt.date.today()
+    due = deadline(catalog.get("legal_arrears"), [], today).due_period
+    assert due is not None
+    headers = {"Authorization": f"Bearer {key}"}
+    bad_period = httpx.post(f"{api}/api/records/{cls.code}", params={"period": "2026-13"},
+                            json=[record], headers=headers)  # fmt: skip
+    assert bad_period.status_code == 400 and "2026-Q3" in bad_period.json()["message"]
+    resp = httpx.post(f"{api}/api/records/{cls.code}", params={"period": due.label()},
+                      json=[record], headers=headers, timeout=30)  # fmt: skip
+    assert resp.status_code == 200, resp.text
+    assert _wait_fate(api, resp.json()["upload_id"])["stored"] == 1
+
+    stats = httpx.get(f"{api}/api/stats/collection", params={"district": "420281"}).json()
+    assert stats["district"] == "420281" and {r["district"] for r in stats["rows"]} == {"420281"}
+    unit = [
+        r for r in stats["rows"] if (r["department"], r["class_code"]) == ("市工商局", cls.code)
+    ]
+    assert len(unit) == 1 and (unit[0]["level"], unit[0]["received"], unit[0]["stored"]) == (
+        "district",
+        1,
+        1,
+    )
+    assert unit[0]["providers"] == ["大冶工商"] and unit[0]["status"] == "on_time"  # 实时: today
+    every = httpx.get(f"{api}/api/stats/collection").json()["rows"]
+    rollup = [r for r in every if (r["department"], r["class_code"], r["level"])
+              == ("市工商局", cls.code, "rollup")]  # fmt: skip
+    assert len(rollup) == 1 and rollup[0]["stored"] >= 1
+    assert set(rollup[0]["districts"]) == set(catalog_districts(catalog, "市工商局"))
+    assert rollup[0]["late"]  # the other five districts and the city level sent nothing
+    # the census of the subject's district has its record; another district has none
+    mine = httpx.get(f"{api}/api/stats/census", params={"district": uscc[2:8]}).json()
+    assert mine["total"]["records"] >= 1 and mine["district"] == uscc[2:8]
+    none = httpx.get(f"{api}/api/stats/census", params={"district": "650000"}).json()
+    assert none["total"]["records"] == 0
+    assert httpx.get(f"{api}/api/stats/census", params={"district": "x1"}).status_code == 400
+    printed = _credit("query", "stats", "--district", "420281", data_dir=data_dir)
+    assert printed.returncode == 0 and "in 420281" in printed.stdout, printed.stderr
+
+
+def catalog_districts(catalog: Catalog, department: str) -> set[str]:
+    return {d for dept in catalog.departments if dept.name == department for d in dept.districts}
+
+
+def test_lateness_is_judged_by_the_period_the_upload_declares(
+    platform: dict[str, Any], tmp_path: Path, catalog: Catalog
+) -> None:
+    """Data for the period whose deadline has passed, arriving today, is late by the days
+    since that deadline; data for the next period leaves the due one missing."""
+    import datetime as dt
+    import random
+
+    from sinks.cycles import deadline
+    from streams.codes import random_uscc
+
+    data_dir, api = platform["data_dir"], platform["api_url"]
+    today = dt.date.today()
+    verdict = deadline(catalog.get("legal_arrears"), [], today)
+    assert verdict.due_period is not None
+    rng = random.Random(11)
+    path = tmp_path / "arrears.csv"
+    row = _arrears_row("某燃气用户公司", random_uscc(rng))
+    path.write_text(",".join(row) + "\n" + ",".join(row.values()) + "\n", encoding="utf-8")
+    sent = _credit("publish", str(path), "--class", "legal_arrears", "--provider", "燃气甲",
+                   "--department", "燃气公司", "--period", verdict.due_period.label(), "--json",
+                   "--wait", data_dir=data_dir)  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    assert json.loads(sent.stdout)["period"] == verdict.due_period.label()
+    rows = httpx.get(f"{api}/api/stats/collection").json()["rows"]
+    gas = [r for r in rows if (r["department"], r["class_code"]) == ("燃气公司", "legal_arrears")]
+    assert len(gas) == 1 and gas[0]["due_period"] == verdict.due_period.label()
+    assert (gas[0]["status"], gas[0]["days_late"]) == ("late", (today - verdict.last_deadline).days)
+    bad = _credit("publish", str(path), "--class", "legal_arrears", "--provider", "燃气甲",
+                  "--department", "燃气公司", "--period", "10/2026", data_dir=data_dir)  # fmt: skip
+    assert bad.returncode != 0 and "2026-Q3" in bad.stderr

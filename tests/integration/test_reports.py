@@ -262,7 +262,7 @@ def test_collection_stats_counts_rates_and_lateness(store: Store, catalog: Catal
     def upload(uid: str, provider: str, code: str, received: int, at: dt.datetime,
                department: str = "") -> None:  # fmt: skip
         store.insert("uploads", [[uid, code, provider, "file", "x.xlsx", received, received, 0, at, at,
-                                  department]], UPLOAD_COLUMNS)  # fmt: skip
+                                  department, "", None, None]], UPLOAD_COLUMNS)  # fmt: skip
         outcomes: list[list[Any]] = [
             [uid, f"r{i}", code, provider, "legal", "stored" if i < received - 1 else "rejected",
              f"k{i}", [], at, at]
@@ -308,7 +308,7 @@ def test_collection_stats_count_an_organization_under_its_catalog_department(
     at = dt.datetime(2025, 6, 3, 8, 0)
     org = "江阴市水务集团有限公司"
     store.insert("uploads", [["u9", "legal_arrears", org, "file", "x.xlsx", 3, 3, 0, at, at,
-                              "供水公司"]], UPLOAD_COLUMNS)  # fmt: skip
+                              "供水公司", "", None, None]], UPLOAD_COLUMNS)  # fmt: skip
     store.insert("outcomes", [["u9", f"r{i}", "legal_arrears", org, "legal", "stored", f"k{i}",
                                [], at, at] for i in range(3)], OUTCOME_COLUMNS)  # fmt: skip
     rows = reports.collection_stats(store, catalog, dt.date(2025, 6, 24), include_missing=True)

@@ -119,8 +119,9 @@ def _metrics() -> dict[str, tuple[str, frozenset[str]]]:
             labels[family.name] = frozenset(getattr(collector, "_labelnames", ()))
     out = {f.name: (f.type, labels.get(f.name, frozenset())) for f in metrics.registry.collect()}
     row = {"class_code": "c", "provider": "p", "received": 1, "stored": 1, "rejected": 0}
-    late = {"department": "d", "class_code": "c", "late": True, "today": dt.date(2026, 1, 30),
-            "last_deadline": dt.date(2026, 1, 23)}  # fmt: skip
+    late = {"department": "d", "district": "", "class_code": "c", "late": True,
+            "today": dt.date(2026, 1, 30), "last_deadline": dt.date(2026, 1, 23),
+            "days_late": 7}  # fmt: skip
     text = metrics.exposition(None, lambda: [row], lambda: [late]).decode()
     for family in text_string_to_metric_families(text):
         if family.name not in out and family.samples:
@@ -397,11 +398,11 @@ def test_department_late_gauge_is_exported() -> None:
     """The lateness alert and panel need this gauge; it fails until the code exports it."""
     assert PENDING_GAUGE in _metrics(), (
         f"{PENDING_GAUGE} is not exported on /metrics: add a gauge with labels "
-        "(department, class_code), days past the class's reporting deadline (0 = on time)"
+        "(department, district, class_code), days past the reporting deadline (0 = on time)"
     )
     kind, labels = _metrics()[PENDING_GAUGE]
     assert kind == "gauge"
-    assert labels == {"department", "class_code"}
+    assert labels == {"department", "district", "class_code"}
 
 
 def test_prometheus_scrapes_every_credit_process_and_loads_the_rules() -> None:

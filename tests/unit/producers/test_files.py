@@ -331,6 +331,13 @@ def test_a_row_refused_at_the_channel_hears_of_every_problem_at_once() -> None:
     assert {"uscc.check_digit", "field.date_future"} <= {p.code for p in problems}
     _, alone = intake(cls, {**row, "提供日期": "2026-10-20"}, catalog, dt.date(2026, 12, 7))
     assert alone == []  # the check digit alone: the stream decides
+    # a value that cannot be typed does not stop the rules: the amount and the date together,
+    # and the untyped amount is reported once (as a type problem, not also as missing)
+    _, typed_too = intake(cls, {**row, "欠费金额": "十元"}, catalog, dt.date(2026, 12, 7))
+    assert [(p.field, p.code) for p in typed_too] == [
+        ("arrears_amount", "field.type"), ("uscc", "uscc.check_digit"),
+        ("provide_date", "field.date_future"),
+    ]  # fmt: skip
 
 
 def test_the_dirty_data_threshold_holds_only_uploads_large_enough_to_judge() -> None:
