@@ -60,6 +60,8 @@ class ApiContext:
         self.intake_entry: Callable[[str], IntakeEntry | None] = lambda _u: None
         self.lost_rows: Callable[[str], int] = lambda _u: 0
         self.decide_held: Callable[[str, str, str], None] = lambda _u, _a, _b: None
+        # where analyst SQL is answered (`credit analyst`); "" = nowhere (503)
+        self.analyst_url = ""
 
     def upload_fate(self, upload_id: str) -> dict[str, Any]:
         """The store's account of an upload, with the intake's ledger when the store has not

@@ -251,7 +251,7 @@ def add_governance_routes(
 ) -> None:
     """POST/GET /api/objections, POST /api/objections/{id}/accept|resolve|inform,
     GET /api/objections/overdue, POST/GET /api/authorizations, POST
-    /api/authorizations/{id}/revoke, GET /api/audit."""
+    /api/authorizations/{id}/revoke, GET /api/audit (?subject= or, for admins, ?reader=)."""
     store = ctx.store
 
     async def file_objection(request: web.Request, me: Identity) -> web.Response:
@@ -336,6 +336,12 @@ def add_governance_routes(
         return _json({"authorizations": [_shown(me, r, r["subject_id"]) for r in rows]})
 
     async def audit(request: web.Request, me: Identity) -> web.Response:
+        by = request.query.get("reader", "").strip()
+        if by:  # what one reader read (the credit office audits its analysts and banks)
+            if me.role != "admin":
+                raise gov.ForbiddenError("only the credit office may list a reader's reads")
+            reads = await ctx.run(gov.reads_by, store, by)
+            return _json({"reader": by, "reads": reads})
         subject = request.query.get("subject", "").strip().upper()
         if me.role == "subject":
             subject = _own(me, subject or None)

@@ -1,5 +1,6 @@
 """HTTP routes of the analyst reports: credit report, risk monitor, black-list news,
-collection statistics, census and read-only SQL (handlers over `sinks.reports`).
+collection statistics and census (handlers over `sinks.reports`; analyst SQL is
+`credit.api_sql`).
 
 Store calls block (chDB runs in-process), so every handler goes through `ApiContext.run`.
 Bad parameters answer 400 with the reason in Chinese and English; nothing here writes.
@@ -33,8 +34,6 @@ WithheldLookup = Callable[["Store"], frozenset[str]]
 # May the caller of this request see the authorized-only classes of this subject code?
 AuthorizedCheck = Callable[[web.Request, str], Awaitable[bool]]
 Handler = Callable[[web.Request], Awaitable[web.Response]]
-MAX_SQL_ROWS = 10_000
-MAX_SQL_SECONDS = 60.0
 BLACKLIST_DEFAULT_DAYS = 30
 
 
@@ -190,27 +189,5 @@ def add_report_routes(
     async def census(request: web.Request) -> web.Response:
         district = _district(request)
         return _json(await ctx.run(reports.census, ctx.store, ctx.catalog, district))
-
-    @routes.post("/api/sql")
-    @_answers_400
-    async def sql(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except ValueError as exc:
-            raise BadParameter('body must be JSON: {"sql": "SELECT …"} / 请求体应为 JSON') from exc
-        if not isinstance(body, dict) or not isinstance(body.get("sql"), str):
-            raise BadParameter('body must be {"sql": "SELECT …"} / 缺少 sql')
-        try:
-            max_rows = min(int(body.get("max_rows", 1000)), MAX_SQL_ROWS)
-            max_seconds = min(float(body.get("max_seconds", 10)), MAX_SQL_SECONDS)
-        except (TypeError, ValueError) as exc:
-            raise BadParameter("max_rows / max_seconds must be numbers / 应为数字") from exc
-        denied = reports.sql_denied_tables(ctx.catalog)
-        result = await ctx.run(
-            lambda: reports.run_readonly_sql(
-                ctx.store, body["sql"], max_rows, max_seconds, denied=denied
-            )
-        )
-        return _json(result)
 
     app.add_routes(routes)

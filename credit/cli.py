@@ -141,6 +141,24 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return run_worker(_settings(args))
 
 
+def cmd_analyst(args: argparse.Namespace) -> int:
+    from credit.analyst_server import run_analyst
+
+    return run_analyst(_settings(args))
+
+
+def cmd_analyst_ddl(args: argparse.Namespace) -> int:
+    from schemas.catalog import default_catalog
+    from sinks.analyst_export import pseudonym_key
+    from sinks.analyst_views import view_statements
+
+    settings = _settings(args)
+    key = pseudonym_key(settings.analyst_dir / "pseudonym.key")
+    for statement in view_statements(default_catalog(), settings.clickhouse_database, key):
+        print(statement + ("" if statement.startswith("--") else ";"))
+    return 0
+
+
 def cmd_poll(args: argparse.Namespace) -> int:
     from producers.poller import format_result, run_poller
 
@@ -457,6 +475,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("status", cmd_status, "is a platform up, and what does it hold")
     add("worker", cmd_worker, "run the Faust stream worker (production process)", json_=False)
+    add("analyst", cmd_analyst, "run the analyst SQL engine (`credit up` runs its own)",
+        json_=False)  # fmt: skip
+    add("analyst-ddl", cmd_analyst_ddl, "print the analysts' views, role and grants for a "
+        "ClickHouse server", json_=False)  # fmt: skip
     add("gateway", cmd_up, "HTTP ingestion + queries against real Kafka/ClickHouse", json_=False)
     add("sink", cmd_up, "the ClickHouse sink alone, with /health and /metrics", json_=False)
     poll = add("poll", cmd_poll, "poll a provider's database table (数据库对接) into the platform")
@@ -474,7 +496,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     query.add_argument("target", nargs="?", help="upload id / USCC or ID / SQL text")
     query.add_argument("--max-rows", type=int, default=1000, help="rows for `query sql`")
-    query.add_argument("--district")
+    query.add_argument("--district", help="a 市/区 code or prefix (risk, stats, census)")
+    query.add_argument("--purpose", help="why you read (analysts and banks must say: subject, "
+                       "sql); written to the usage log")  # fmt: skip
     query.add_argument("--limit", type=int, default=20)
     pub = add(
         "publish", cmd_publish, "publish an .xlsx/.csv file of one class to the running platform"
@@ -546,7 +570,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from credit.logs import configure
 
     settings = Settings()
-    configure("WARNING" if args.command != "worker" else settings.log_level, settings.log_format)
+    verbose = args.command in ("worker", "analyst")
+    configure(settings.log_level if verbose else "WARNING", settings.log_format)
     try:
         return int(args.fn(args))
     except CreditError as exc:

@@ -146,14 +146,17 @@ def run_query(client: ApiClient, args: argparse.Namespace) -> int:
         raise CreditError(
             f"`credit query {args.what}` needs a {'code' if args.what == 'subject' else 'SQL text'}"
         )
+    purpose = getattr(args, "purpose", None)
     if args.what == "subject":
-        code, body = client.get(f"/api/subjects/{args.target}")
+        code, body = client.get(f"/api/subjects/{args.target}", purpose=purpose)
     elif args.what == "stats":
         code, body = client.get("/api/stats/collection", district=args.district)
     elif args.what == "census":
         code, body = client.get("/api/stats/census", district=args.district)
     else:
-        code, body = client.post("/api/sql", {"sql": args.target, "max_rows": args.max_rows})
+        code, body = client.post(
+            "/api/sql", {"sql": args.target, "max_rows": args.max_rows, "purpose": purpose or ""}
+        )
     if args.json or code != 200:
         print(json.dumps(body, ensure_ascii=False, indent=2, default=str))
         return 0 if code == 200 else 1

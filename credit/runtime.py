@@ -34,6 +34,7 @@ from typing import IO, Any
 
 from credit import gc_pause
 from credit.access import build_access
+from credit.analyst_service import AnalystService
 from credit.api import ApiContext, build_api
 from credit.api_governance import (
     add_governance_routes,
@@ -42,6 +43,7 @@ from credit.api_governance import (
 )
 from credit.api_reports import add_report_routes
 from credit.api_server import ApiServer
+from credit.api_sql import add_sql_route
 from credit.broker import EmbeddedBroker, free_port
 from credit.client import read_runtime
 from credit.errors import CreditError
@@ -114,6 +116,8 @@ class Platform:
         self.keeper: IntakeKeeper | None = None
         self._gateway: Gateway | None = None
         self._epoch_checked = 0.0
+        self._ctx: ApiContext | None = None
+        self.analyst: AnalystService | None = None
 
     # -- start -------------------------------------------------------------------------------
     def start(self) -> Platform:
@@ -133,6 +137,7 @@ class Platform:
                 self._start_sink()  # step 6
             if "worker" in self.components:
                 self._start_worker()  # step 7
+            self._start_analyst()  # step 7b: analyst SQL, in a process of its own
             self._write_runtime()  # step 8
             self._start_keeper()  # step 9: every process with an API keeps its own intake
         except BaseException:
@@ -216,8 +221,20 @@ class Platform:
         app.router.add_get("/api/records/{class_code}", governed_records(ctx))
         add_governance_routes(app, ctx)
         add_report_routes(app, ctx, subject_handler=governed_subject_report(ctx))
+        add_sql_route(app, ctx)
+        self._ctx = ctx
         self._api = ApiServer(app, self.settings.api_host, port)
         self._api.start()
+
+    def _start_analyst(self) -> None:
+        """The embedded platform runs the analysts' engine; a production gateway sends
+        analyst SQL to the `credit analyst` named by `CREDIT_ANALYST_URL`."""
+        assert self._ctx is not None and self.store is not None
+        if self.settings.analyst_url:
+            self._ctx.analyst_url = self.settings.analyst_url
+        elif self.components == EMBEDDED:
+            self.analyst = AnalystService(self.settings, self.store, self.catalog).start()
+            self._ctx.analyst_url = self.analyst.url
 
     def _decide_held(self, upload_id: str, action: str, by: str) -> None:
         """Release (send it from the intake as it is) or withdraw a held upload."""
@@ -337,6 +354,8 @@ class Platform:
         if self._sink_thread is not None and not self._sink_thread.is_alive():
             log.error("the sink stopped; starting it again")
             self._start_sink_thread()
+        if self.analyst is not None:
+            self.analyst.supervise()
         failure = self.worker_failed()
         if failure is None:
             return
@@ -454,6 +473,9 @@ class Platform:
             self.keeper.stop()
             self.keeper = None
         self._stop_worker()
+        if self.analyst is not None:
+            self.analyst.stop()
+            self.analyst = None
         self._stop_sink()
         if self._api is not None:
             self._api.stop()

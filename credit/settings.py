@@ -90,6 +90,19 @@ class Settings(BaseSettings):
     intake_check_seconds: float = Field(
         2.0, gt=0, description="how often the platform checks the intake against the store"
     )
+    analyst_url: str | None = Field(
+        None, description="the analyst SQL engine (`credit analyst`); `credit up` sets its own"
+    )
+    analyst_host: str = Field("127.0.0.1", description="where `credit analyst` listens")
+    analyst_port: int = Field(0, description="port `credit analyst` listens on (0: a free one)")
+    analyst_clickhouse_url: str | None = Field(
+        None, description="analyst SQL on a ClickHouse server, as its read-only analyst user"
+    )
+    analyst_refresh_seconds: float = Field(
+        5.0, gt=0, description="how often changed analyst tables are copied to the engine"
+    )
+    analyst_max_memory_mb: int = Field(1000, ge=64, description="memory per analyst query")
+    analyst_max_result_mb: int = Field(50, ge=1, description="result bytes per analyst query")
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "text"
 
@@ -117,6 +130,11 @@ class Settings(BaseSettings):
         by = self.dirty_thresholds
         share = by.get(provider, by.get(class_code, self.dirty_threshold))
         return DirtyThreshold(share, self.dirty_min_rows)
+
+    @property
+    def analyst_dir(self) -> Path:
+        """The analysts' own engine and the tables copied to it (`sinks.analyst_engine`)."""
+        return self.data_dir / "analyst"
 
     @property
     def intake_dir(self) -> Path:

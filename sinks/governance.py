@@ -383,6 +383,15 @@ def record_read(
     store.insert("audit_log", [row], _AUDIT_COLUMNS)
 
 
+def reads_by(store: Store, reader: str, limit: int = 1000) -> list[dict[str, Any]]:
+    """What one reader read (subjects, SQL), newest first."""
+    return store.query(
+        f"SELECT * FROM {store.database}.audit_log WHERE reader = {{r:String}} "
+        "ORDER BY at DESC LIMIT {n:UInt32}",
+        {"r": reader, "n": limit},
+    )
+
+
 def reads_of(store: Store, subject: str, limit: int = 1000) -> list[dict[str, Any]]:
     """Who looked at this subject, newest first ("who looked at me")."""
     return store.query(

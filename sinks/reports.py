@@ -1,6 +1,6 @@
 """Analysts' reports over the store: the credit report of one subject, risk monitoring and
-new black-list entries; collection statistics, the census and read-only SQL are re-exported
-from `sinks.collection` and `sinks.analyst_sql`.
+new black-list entries; collection statistics and the census are re-exported from
+`sinks.collection` (analyst SQL runs in an engine of its own: `sinks.analyst_engine`).
 
 Re-sent and corrected records count once: tables are read with FINAL, or, for the point
 lookups of a report, with the same rule (highest version per key) applied after reading
@@ -16,18 +16,14 @@ import datetime as dt
 from typing import Any
 
 from schemas.catalog import Catalog, InfoClass
-from sinks.analyst_sql import run_readonly_sql
 from sinks.collection import census, collection_stats
 from sinks.queries import ARREARS_CLASSES, monthly_history
 from sinks.store import Store
-from sinks.subject_index import INDEX_TABLE, subject_records, view_name
+from sinks.subject_index import subject_records
 from streams.codes import mask_id, mask_value, normalize_code
 
-# One import for the API and CLI; collection figures and analyst SQL live in their own modules.
-__all__ = [
-    "census", "collection_stats", "new_blacklist_entries", "risk_monitor", "run_readonly_sql",
-    "sql_denied_tables", "subject_report",
-]  # fmt: skip
+# One import for the API and CLI; collection figures live in their own module.
+__all__ = ["census", "collection_stats", "new_blacklist_entries", "risk_monitor", "subject_report"]
 
 # Red/black list classes, recognised by their catalog codes (DESIGN: 红黑名单).
 BLACK_LIST_MARKERS = ("punishment_list", "dishonest", "serious_violation_list")
@@ -35,13 +31,6 @@ RED_LIST_MARKERS = ("red_list", "incentive_list")
 LONG_OVERDUE_DAYS = 90  # "long overdue": a quarter past due
 ID_FIELD_CHECKS = ("citizen_id", "id_by_type")
 INDUSTRY_CLASS = "ent_industry"
-
-
-def sql_denied_tables(catalog: Catalog) -> frozenset[str]:
-    """Tables analysts' SQL may not name: restricted classes (不予公开, DESIGN: graded
-    disclosure), and the subject index and its views, which hold every class's fields."""
-    restricted = {c.table for c in catalog if c.disclosure == "restricted"}
-    return frozenset({*restricted, INDEX_TABLE, *(view_name(c) for c in catalog)})
 
 
 def is_black_list(cls: InfoClass) -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import random
 from collections.abc import Awaitable, Callable, Iterator
 from decimal import Decimal
@@ -107,11 +106,6 @@ def test_report_routes_answer_json(data: tuple[Store, str], catalog: Catalog) ->
         census = await (await client.get("/api/stats/census")).json()
         assert census["total"] == {"records": 4, "wan": 0.0}
 
-        resp = await client.post(
-            "/api/sql", json={"sql": "SELECT count() AS n FROM cls_legal_arrears"}
-        )
-        assert (await resp.json())["rows"] == [[2]]
-
     serve(store, catalog, scenario)
 
 
@@ -123,10 +117,6 @@ def test_bad_requests_answer_400_with_a_reason(data: tuple[Store, str], catalog:
             ("GET", "/api/risk/monitor?since=yesterday", None),
             ("GET", "/api/risk/monitor?min_utilities=x", None),
             ("GET", "/api/blacklist/new?since=2025-13-01", None),
-            ("POST", "/api/sql", {"sql": "DROP TABLE cls_legal_arrears"}),
-            ("POST", "/api/sql", {"query": "SELECT 1"}),
-            ("POST", "/api/sql", {"sql": "SELECT * FROM cls_person_basic_info"}),  # restricted
-            ("POST", "/api/sql", {"sql": "SELECT * FROM subject_index"}),
         ]:
             resp = await client.request(method, path, json=body)
             assert resp.status == 400, path
@@ -150,9 +140,6 @@ def test_cli_prints_reports_as_tables_and_json(
         for name, argv in {
             "census": ["query", "census"],
             "subject": ["query", "subject", company],
-            "sql": ["query", "sql", "SELECT arrears_type FROM cls_legal_arrears ORDER BY 1"],
-            "sql_json": ["query", "sql", "SELECT 1 AS one", "--json"],
-            "refused": ["query", "sql", "DELETE FROM uploads WHERE 1"],
         }.items():
             code = await loop.run_in_executor(None, credit_main, argv)
             outputs[name] = f"{code}\n{capsys.readouterr().out}"
@@ -165,6 +152,3 @@ def test_cli_prints_reports_as_tables_and_json(
         "江阴测试有限公司" in outputs["subject"]
         and "black list: 社会法人失信惩戒对象名单信息" in outputs["subject"]
     )
-    assert "水费" in outputs["sql"] and "2 rows" in outputs["sql"]
-    assert json.loads(outputs["sql_json"].split("\n", 1)[1])["rows"] == [[1]]
-    assert outputs["refused"].startswith("1") and "only SELECT" in outputs["refused"]

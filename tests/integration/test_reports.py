@@ -15,7 +15,6 @@ import pytest
 
 from schemas.catalog import Catalog
 from sinks import reports
-from sinks.exceptions import QueryError
 from sinks.rows import OUTCOME_COLUMNS, SUBJECT_COLUMNS, UPLOAD_COLUMNS, ClassRows
 from sinks.store import Store, open_embedded
 from sinks.subject_index import (
@@ -345,51 +344,3 @@ def test_census_totals_in_wan(store: Store, catalog: Catalog) -> None:
     assert result["classes"][0] | {"name": None} == {
         "class_code": "legal_arrears", "name": None, "subject_kind": "legal", "records": 12_345, "wan": 1.23,
     }  # fmt: skip
-
-
-def test_readonly_sql_returns_columns_rows_and_truncation(shared: Store, catalog: Catalog) -> None:
-    uscc = random_uscc(RNG)
-    put(shared, catalog, "legal_arrears", uscc, "2025-01-01", arrears_type="水费")
-    out = reports.run_readonly_sql(
-        shared,
-        f"SELECT subject_id, arrears_type AS t FROM cls_legal_arrears WHERE subject_id = '{uscc}';",
-    )
-    assert (out["columns"], out["rows"], out["truncated"]) == (
-        ["subject_id", "t"],
-        [[uscc, "水费"]],
-        False,
-    )
-    many = reports.run_readonly_sql(shared, "SELECT number FROM system.numbers", max_rows=5)
-    assert (many["row_count"], many["truncated"]) == (5, True)
-    empty = reports.run_readonly_sql(shared, "WITH 1 AS x SELECT x AS y WHERE 0")
-    assert (empty["columns"], empty["rows"]) == (["y"], [])
-
-
-@pytest.mark.parametrize(
-    "sql",
-    [
-        "INSERT INTO cls_legal_arrears (record_key) VALUES ('x')",
-        "SELECT 1; DROP TABLE cls_legal_arrears",
-        "SELECT 1 SETTINGS readonly = 0",
-        "ALTER TABLE uploads DELETE WHERE 1",
-        "SYSTEM DROP MARK CACHE",
-        "SELECT * FROM file('/etc/hostname', 'LineAsString')",
-    ],
-)
-def test_readonly_sql_refuses_anything_but_one_select(shared: Store, sql: str) -> None:
-    with pytest.raises(QueryError):
-        reports.run_readonly_sql(shared, sql)
-
-
-def test_store_enforces_readonly_and_stays_writable_after(shared: Store, catalog: Catalog) -> None:
-    from sinks.analyst_sql import _query_with_columns
-
-    # Past the parser, the engine itself refuses under the same SETTINGS clause…
-    with pytest.raises(QueryError, match=r"(?i)readonly"):
-        _query_with_columns(shared, "SELECT * FROM file('/etc/hostname') SETTINGS readonly = 1")
-    with pytest.raises(QueryError, match=r"(?i)timeout"):
-        reports.run_readonly_sql(shared, "SELECT count() FROM system.numbers", max_seconds=0.2)
-    # …and the session is not left read-only for the platform's own writes.
-    key = put(shared, catalog, "legal_arrears", random_uscc(RNG), "2025-01-01")
-    assert shared.query(f"SELECT count() AS n FROM {shared.database}.cls_legal_arrears "
-                        "WHERE record_key = {k:String}", {"k": key})[0]["n"] == 1  # fmt: skip

@@ -5,13 +5,8 @@
 
 CREATE DATABASE IF NOT EXISTS credit;
 
--- Read-only access for analysts, report jobs and dashboards. Give it to a person with
---   CREATE USER alice IDENTIFIED WITH sha256_password BY '…' DEFAULT ROLE credit_reader;
--- (usage of personal data is logged by the platform's API, not by direct SQL: grant sparingly)
-CREATE ROLE IF NOT EXISTS credit_reader;
-GRANT SELECT ON credit.* TO credit_reader;
-
--- readonly = 2: no writes, but clients may still set per-query settings (Grafana, clickhouse-connect)
-CREATE SETTINGS PROFILE IF NOT EXISTS credit_reader_profile
-    SETTINGS readonly = 2, max_execution_time = 60, max_result_rows = 1000000
-    TO credit_reader;
+-- Analysts do not read these tables: raw tables hold citizen IDs, and no SQL filter stops
+-- substring()/hex()/concat() from rebuilding one. `credit analyst-ddl` prints the analysts'
+-- views (personal columns dropped or pseudonymized) in `credit_analyst`, the read-only role
+-- `credit_analyst` granted only them, and its settings profile (readonly, memory, time and
+-- result limits the role cannot change); run its output as this user after the first start.

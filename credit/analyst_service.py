@@ -1,0 +1,82 @@
+"""The embedded platform's side of analyst SQL: the `credit analyst` child process and the
+thread that keeps its tables current (`sinks.analyst_export`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from credit.broker import free_port
+from credit.orphans import die_with_parent
+from credit.settings import Settings
+from schemas.catalog import Catalog
+from sinks.analyst_export import AnalystExporter, pseudonym_key
+from sinks.store import Store
+
+log = logging.getLogger("credit.analyst")
+
+
+class AnalystService:
+    """Starts, restarts and stops the analysts' engine process and feeds it."""
+
+    def __init__(self, settings: Settings, store: Store, catalog: Catalog) -> None:
+        self.settings = settings
+        base = settings.analyst_dir
+        key = pseudonym_key(base / "pseudonym.key")
+        self.exporter = AnalystExporter(store, catalog, base / "exchange", key)
+        self.port = settings.analyst_port or free_port("127.0.0.1")
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.restarts = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> AnalystService:
+        self.exporter.export_changed()  # the engine starts with every table to load
+        self._spawn()
+        self._thread = threading.Thread(target=self._refresh, name="analyst-export", daemon=True)
+        self._thread.start()
+        return self
+
+    def _spawn(self) -> None:
+        env = {**os.environ, "CREDIT_DATA_DIR": str(self.settings.data_dir),
+               "CREDIT_ANALYST_PORT": str(self.port)}  # fmt: skip
+        log_path = Path(self.settings.data_dir) / "logs" / "analyst.log"
+        with log_path.open("ab") as out:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "credit.cli", "analyst"], env=env, stdout=out,
+                stderr=subprocess.STDOUT, preexec_fn=die_with_parent(),
+            )  # fmt: skip
+
+    def _refresh(self) -> None:
+        while not self._stop.wait(self.settings.analyst_refresh_seconds):
+            try:
+                self.exporter.export_changed()
+            except Exception:  # the store may be refusing reads for a moment: next round
+                log.exception("exporting analyst tables failed")
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def supervise(self) -> None:
+        """Called every second: an engine process that died is started again."""
+        if self._proc is not None and not self.alive() and not self._stop.is_set():
+            self.restarts += 1
+            log.error("the analyst SQL engine exited (%s); restarting", self._proc.returncode)
+            self._spawn()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
