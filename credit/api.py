@@ -25,6 +25,7 @@ from schemas.registry_store import RegistryStore
 from sinks import queries
 from sinks.collection import collection_stats
 from sinks.store import Store
+from sinks.workdays import DEFAULT_CALENDAR, WorkCalendar
 
 JSON = "application/json"
 
@@ -62,6 +63,8 @@ class ApiContext:
         self.decide_held: Callable[[str, str, str], None] = lambda _u, _a, _b: None
         # where analyst SQL is answered (`credit analyst`); "" = nowhere (503)
         self.analyst_url = ""
+        # every deadline and lateness figure counts these working days (`sinks.workdays`)
+        self.calendar: WorkCalendar = DEFAULT_CALENDAR
 
     def upload_fate(self, upload_id: str) -> dict[str, Any]:
         """The store's account of an upload, with the intake's ledger when the store has not
@@ -90,7 +93,8 @@ class ApiContext:
     def lateness(self) -> list[dict[str, Any]]:
         """Reporting lateness per department and class, for the `credit_department_late` gauge."""
         today = dt.date.today()
-        rows = collection_stats(self.store, self.catalog, today, include_missing=True)
+        rows = collection_stats(self.store, self.catalog, today, include_missing=True,
+                                calendar=self.calendar.lenient())  # fmt: skip
         return [{**r, "today": today} for r in rows if r["level"] != "rollup"]
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:

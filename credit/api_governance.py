@@ -301,7 +301,7 @@ def add_governance_routes(
     async def overdue(request: web.Request, me: Identity) -> web.Response:
         as_of = request.query.get("as_of")
         day = _date(as_of, "as_of") if as_of else today()
-        rows = await ctx.run(gov.overdue, store, day)
+        rows = await ctx.run(gov.overdue, store, day, ctx.calendar)
         return _json({"as_of": day, "overdue": [_shown(me, r) for r in rows]})
 
     async def grant(request: web.Request, me: Identity) -> web.Response:

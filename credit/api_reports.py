@@ -179,7 +179,8 @@ def add_report_routes(
         district = _district(request)
         rows = await ctx.run(
             lambda: reports.collection_stats(ctx.store, ctx.catalog, today,
-                                             include_missing=missing, district=district)
+                                             include_missing=missing, district=district,
+                                             calendar=ctx.calendar.lenient())
         )  # fmt: skip
         late = sum(r["late"] for r in rows if r["level"] != "rollup")
         return _json({"today": today, "district": district or "", "late": late, "rows": rows})

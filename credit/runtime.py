@@ -64,6 +64,7 @@ from schemas.avro import avro_schema
 from schemas.catalog import Catalog, default_catalog
 from schemas.registry_store import RegistryStore
 from sinks.store import Store, open_embedded, open_server
+from sinks.workdays import WorkCalendar
 from sinks.writer import Sink
 
 log = logging.getLogger("credit.runtime")
@@ -222,6 +223,7 @@ class Platform:
         add_governance_routes(app, ctx)
         add_report_routes(app, ctx, subject_handler=governed_subject_report(ctx))
         add_sql_route(app, ctx)
+        ctx.calendar = WorkCalendar.load(self.settings.workday_calendar_path)
         self._ctx = ctx
         self._api = ApiServer(app, self.settings.api_host, port)
         self._api.start()

@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     )
     analyst_max_memory_mb: int = Field(1000, ge=64, description="memory per analyst query")
     analyst_max_result_mb: int = Field(50, ge=1, description="result bytes per analyst query")
+    workday_calendar_file: Path | None = Field(
+        None,
+        description="the credit office's holidays / make-up workdays (YAML); default "
+        "<data_dir>/workdays.yaml if present",
+    )
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "text"
 
@@ -135,6 +140,10 @@ class Settings(BaseSettings):
     def analyst_dir(self) -> Path:
         """The analysts' own engine and the tables copied to it (`sinks.analyst_engine`)."""
         return self.data_dir / "analyst"
+
+    @property
+    def workday_calendar_path(self) -> Path:
+        return self.workday_calendar_file or self.data_dir / "workdays.yaml"
 
     @property
     def intake_dir(self) -> Path:

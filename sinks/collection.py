@@ -21,6 +21,7 @@ from schemas.periods import Period
 from sinks.cycles import Arrival, Deadline, deadline
 from sinks.store import Store
 from sinks.subject_index import INDEX_TABLE
+from sinks.workdays import DEFAULT_CALENDAR, WorkCalendar
 
 FULL_MARKS_VALID_RATE = 0.95
 WAN = 10_000  # 万条
@@ -58,7 +59,7 @@ UnitKey = tuple[str, str, str]  # department, district ('' = city level), class 
 
 def collection_stats(
     store: Store, catalog: Catalog, today: dt.date, *, include_missing: bool = False,
-    district: str | None = None,
+    district: str | None = None, calendar: WorkCalendar | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """One row per reporting unit (department × district × class) that delivered anything,
     with its lateness verdict, and a roll-up row per department × class for departments
@@ -72,7 +73,9 @@ def collection_stats(
     `include_missing`, every unit the catalog expects (each department × class, and each of
     its districts) but that never delivered gets a row too: a silent unit is late. With
     `district` (a code prefix: `3202` is the whole city) only that district's rows remain.
+    Deadlines and days late follow `calendar` (default: the Chinese working-day calendar).
     """
+    calendar = calendar or DEFAULT_CALENDAR.lenient()
     units = _units(store)
     if include_missing:
         for cls in catalog:
@@ -86,7 +89,7 @@ def collection_stats(
     for (department, unit_district, code), unit in sorted(units.items()):
         known = catalog.classes.get(code)
         if known is not None:  # a class since removed from the catalog: nothing to judge it by
-            out.append(_stats_row(catalog, known, department, unit_district, unit, today))
+            out.append(_stats_row(catalog, known, department, unit_district, unit, today, calendar))
     out += _rollups(catalog, out, units, today)
     if district:
         out = [r for r in out if r["district"].startswith(district)]
@@ -160,9 +163,9 @@ def _latest(a: dt.date | None, b: dt.date | None) -> dt.date | None:
 
 
 def _stats_row(catalog: Catalog, cls: InfoClass, department: str, district: str,
-               unit: _Unit, today: dt.date) -> dict[str, Any]:  # fmt: skip
+               unit: _Unit, today: dt.date, calendar: WorkCalendar) -> dict[str, Any]:  # fmt: skip
     dept = _department(catalog, department, cls)
-    verdict = deadline(cls, unit.arrivals, today, dept.cycle if dept else None)
+    verdict = deadline(cls, unit.arrivals, today, dept.cycle if dept else None, calendar)
     return _row(cls, department, district, "district" if district else "city", unit, verdict)
 
 

@@ -9,8 +9,11 @@ Rules, per the class's (or the department's) reporting cycle:
   month's last day.
 * quarterly — a quarter's data within the month after it (Q1 by 30 April …).
 * yearly — the past year's data by the end of Q1 (31 March).
-* weekly — something at least every 7 days (双公示 decisions within 7 days).
-* realtime — something at least every day.
+* weekly — something within the last 7 working days (双公示: decisions within 7 working days).
+* realtime — something within the last working day.
+
+Deadlines and days late follow one working-day calendar (`sinks.workdays`): a deadline on a
+holiday or weekend moves to the next working day, and lateness is counted in working days.
 
 For the calendar cycles each deadline is for one period (the 23 November deadline is for
 October) and lateness is judged by the period an upload covers (`schemas.periods`), not by
@@ -31,6 +34,7 @@ from dataclasses import dataclass
 
 from schemas.catalog import Cycle, InfoClass
 from schemas.periods import Period
+from sinks.workdays import DEFAULT_CALENDAR, WorkCalendar
 
 DEFAULT_MONTHLY_DUE_DAY = 23  # seed 003
 LIST_MONTHLY_DUE_DAY = 25  # seed 002, red/black lists and typical cases
@@ -85,31 +89,28 @@ def monthly_due_day(cls: InfoClass, cycle: Cycle | None = None) -> int:
     return DEFAULT_MONTHLY_DUE_DAY
 
 
-def _monthly(today: dt.date, due_day: int) -> tuple[dt.date, dt.date, dt.date]:
-    this_due = _clamped(today.year, today.month, due_day)
-    if today > this_due:
-        ny, nm = _shift(today.year, today.month, 1)
-        return this_due, today.replace(day=1), _clamped(ny, nm, due_day)
-    py, pm = _shift(today.year, today.month, -1)
-    return _clamped(py, pm, due_day), dt.date(py, pm, 1), this_due
+def _candidates(kind: str, today: dt.date, due_day: int) -> list[tuple[dt.date, dt.date]]:
+    """Nominal deadlines around `today`, each with the first day after its period."""
+    if kind == "monthly":
+        months = [_shift(today.year, today.month, k) for k in (-2, -1, 0, 1)]
+        return [(_clamped(y, m, due_day), dt.date(y, m, 1)) for y, m in months]
+    if kind == "quarterly":  # the last day of January, April, July, October
+        first = (today.month - 1) // 3 * 3 + 1
+        months = [_shift(today.year, first, k) for k in (-6, -3, 0, 3)]
+        return [(_clamped(y, m, 31), dt.date(y, m, 1)) for y, m in months]
+    return [(dt.date(y, 3, 31), dt.date(y, 1, 1)) for y in range(today.year - 2, today.year + 2)]
 
 
-def _quarterly(today: dt.date) -> tuple[dt.date, dt.date, dt.date]:
-    # Deadlines: the last day of January, April, July, October.
-    first_month = (today.month - 1) // 3 * 3 + 1  # month after the previous quarter
-    this_due = _clamped(today.year, first_month, 31)
-    if today > this_due:
-        ny, nm = _shift(today.year, first_month, 3)
-        return this_due, dt.date(today.year, first_month, 1), _clamped(ny, nm, 31)
-    py, pm = _shift(today.year, first_month, -3)
-    return _clamped(py, pm, 31), dt.date(py, pm, 1), this_due
-
-
-def _yearly(today: dt.date) -> tuple[dt.date, dt.date, dt.date]:
-    this_due = dt.date(today.year, 3, 31)
-    if today > this_due:
-        return this_due, dt.date(today.year, 1, 1), dt.date(today.year + 1, 3, 31)
-    return dt.date(today.year - 1, 3, 31), dt.date(today.year - 1, 1, 1), this_due
+def _window(
+    kind: str, today: dt.date, due_day: int, calendar: WorkCalendar
+) -> tuple[dt.date, dt.date, dt.date]:
+    """(the latest deadline passed, the day its window opened, the next deadline); a
+    deadline on a holiday or weekend moves to the next working day."""
+    moved = sorted(
+        (calendar.on_or_after(d), start) for d, start in _candidates(kind, today, due_day)
+    )
+    last, start = [m for m in moved if m[0] < today][-1]
+    return last, start, next(d for d, _ in moved if d >= today)
 
 
 def _due_period(kind: str, window_start: dt.date) -> Period:
@@ -123,41 +124,50 @@ def _due_period(kind: str, window_start: dt.date) -> Period:
 
 
 def deadline(
-    cls: InfoClass, arrivals: Sequence[Arrival], today: dt.date, cycle: Cycle | None = None
-) -> Deadline:
-    """Is the provider of `cls` late on `today`, given its uploads so far?"""
+    cls: InfoClass, arrivals: Sequence[Arrival], today: dt.date, cycle: Cycle | None = None,
+    calendar: WorkCalendar | None = None,
+) -> Deadline:  # fmt: skip
+    """Is the provider of `cls` late on `today`, given its uploads so far? Days late are
+    working days of `calendar` (default: the Chinese calendar, Monday to Friday for years
+    it has no data for)."""
+    cal = calendar or DEFAULT_CALENDAR.lenient()
     chosen = cycle or cls.cycle
-    due_day: int | None = None
     if chosen.kind in ("monthly", "quarterly", "yearly"):
-        if chosen.kind == "monthly":
-            due_day = monthly_due_day(cls, chosen)
-            last, start, nxt = _monthly(today, due_day)
-        else:
-            last, start, nxt = _quarterly(today) if chosen.kind == "quarterly" else _yearly(today)
+        due_day = monthly_due_day(cls, chosen) if chosen.kind == "monthly" else 31
+        last, start, nxt = _window(chosen.kind, today, due_day, cal)
         period = _due_period(chosen.kind, start)
-        status, days = _period_verdict(arrivals, period, start, last, today)
-        return Deadline(chosen.kind, due_day, last, start, nxt, period, status, days)
+        status, days = _period_verdict(arrivals, period, start, last, today, cal)
+        shown_day = due_day if chosen.kind == "monthly" else None
+        return Deadline(chosen.kind, shown_day, last, start, nxt, period, status, days)
     grace = WEEKLY_GRACE_DAYS if chosen.kind == "weekly" else REALTIME_GRACE_DAYS
-    start = today - dt.timedelta(days=grace)
+    start = _working_days_before(today, grace, cal)
     latest = max((a.day for a in arrivals), default=None)
-    nxt = (latest or today) + dt.timedelta(days=grace)
+    nxt = cal.add_working_days(latest or today, grace)
     if latest is None:
         return Deadline(chosen.kind, None, start, start, nxt, None, "missing", 0)
     status = "on_time" if latest >= start else "late"
-    return Deadline(
-        chosen.kind, None, start, start, nxt, None, status, max((start - latest).days, 0)
-    )
+    days = cal.working_days_between(latest, start)
+    return Deadline(chosen.kind, None, start, start, nxt, None, status, days)
+
+
+def _working_days_before(day: dt.date, days: int, calendar: WorkCalendar) -> dt.date:
+    """The working day `days` working days before `day` (a 7-working-day horizon)."""
+    left = days
+    while left > 0:
+        day -= dt.timedelta(days=1)
+        left -= calendar.is_workday(day)
+    return day
 
 
 def _period_verdict(
     arrivals: Sequence[Arrival], period: Period, window_start: dt.date, due: dt.date,
-    today: dt.date,
+    today: dt.date, calendar: WorkCalendar,
 ) -> tuple[str, int]:  # fmt: skip
-    """on_time / late / missing for the due `period`, and the days past `due`."""
+    """on_time / late / missing for the due `period`, and the working days past `due`."""
     covering = [a.day for a in arrivals if a.period is not None and a.period.overlaps(period)]
     legacy = any(a.period is None and a.day >= window_start for a in arrivals)
     if legacy or any(day <= due for day in covering):
         return "on_time", 0
     if covering:
-        return "late", (min(covering) - due).days
-    return "missing", (today - due).days
+        return "late", calendar.working_days_between(due, min(covering))
+    return "missing", calendar.working_days_between(due, today)

@@ -13,8 +13,8 @@ Sources:
   only under the enterprise's active authorization.
 - NDRC credit-repair rules: a penalty leaves public reports after its publication period.
 
-Working days are Monday to Friday. Public holidays and the make-up working weekends of the
-Chinese calendar are NOT modelled: pass them as `holidays` where a deadline matters.
+Working days follow the Chinese calendar with its statutory holidays and make-up working
+weekends (`sinks.workdays`, overridable by the credit office's file).
 """
 
 from __future__ import annotations
@@ -23,13 +23,14 @@ import calendar
 import datetime as dt
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from schemas.catalog import InfoClass
 from sinks.exceptions import QueryError
 from sinks.store import Store
+from sinks.workdays import DEFAULT_CALENDAR, WorkCalendar
 
 Resolution = Literal["correct", "confirm", "delete"]
 RESOLUTIONS: tuple[str, ...] = ("correct", "confirm", "delete")
@@ -76,15 +77,11 @@ def _now() -> dt.datetime:
 
 
 # -- working days and publication periods (pure) -----------------------------------------------
-def add_working_days(start: dt.date, days: int, holidays: Iterable[dt.date] = ()) -> dt.date:
+def add_working_days(
+    start: dt.date, days: int, calendar: WorkCalendar = DEFAULT_CALENDAR
+) -> dt.date:
     """The date `days` working days after `start` (the day of receipt itself does not count)."""
-    off = frozenset(holidays)
-    day, left = start, days
-    while left > 0:
-        day += dt.timedelta(days=1)
-        if day.weekday() < 5 and day not in off:
-            left -= 1
-    return day
+    return calendar.add_working_days(start, days)
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -237,26 +234,28 @@ def list_objections(
     )
 
 
-def due_date(obj: Mapping[str, Any], holidays: Iterable[dt.date] = ()) -> dt.date | None:
+def due_date(obj: Mapping[str, Any], calendar: WorkCalendar = DEFAULT_CALENDAR) -> dt.date | None:
     """When the current stage must be left by, or None once the objection is closed."""
     rule = DEADLINES.get(str(obj["stage"]))
     if rule is None or obj[rule[2]] is None:
         return None
-    return add_working_days(obj[rule[2]], rule[1], holidays)
+    return calendar.add_working_days(obj[rule[2]], rule[1])
 
 
-def overdue(store: Store, today: dt.date, holidays: Iterable[dt.date] = ()) -> list[dict[str, Any]]:
-    """Objections past the deadline of their current stage: check / answer / inform."""
-    off = frozenset(holidays)
+def overdue(
+    store: Store, today: dt.date, calendar: WorkCalendar = DEFAULT_CALENDAR
+) -> list[dict[str, Any]]:
+    """Objections past the deadline of their current stage: check / answer / inform; days
+    late are working days."""
     late = []
     for obj in store.query(
         f"SELECT * FROM {store.database}.objections FINAL WHERE stage IN ('filed', 'accepted', "
         "'resolved') ORDER BY filed_on, objection_id"
     ):
-        due = due_date(obj, off)
+        due = due_date(obj, calendar)
         if due is not None and today > due:
             late.append({**obj, "late_stage": DEADLINES[obj["stage"]][0], "due": due,
-                         "days_late": (today - due).days})  # fmt: skip
+                         "days_late": calendar.working_days_between(due, today)})  # fmt: skip
     return sorted(late, key=lambda o: (o["due"], o["objection_id"]))
 
 

@@ -34,6 +34,7 @@ from schemas.registry_store import RegistryStore
 from sinks import governance as gov
 from sinks.ddl import class_columns
 from sinks.store import Store
+from sinks.workdays import WorkCalendar
 from streams.codes import random_citizen_id, random_uscc
 
 pytestmark = pytest.mark.integration
@@ -158,7 +159,8 @@ def test_deadlines_count_working_days_from_the_day_after_receipt() -> None:
     assert gov.add_working_days(FRI, 10) == dt.date(2026, 12, 4)
     assert gov.add_working_days(dt.date(2026, 11, 23), 2) == dt.date(2026, 11, 25)
     holiday = dt.date(2026, 11, 23)
-    assert gov.add_working_days(FRI, 3, holidays=[holiday]) == dt.date(2026, 11, 26)
+    closed = WorkCalendar(holidays=frozenset({holiday}))
+    assert gov.add_working_days(FRI, 3, closed) == dt.date(2026, 11, 26)
 
 
 def test_a_penalty_leaves_public_use_after_its_maximum_period(catalog: Catalog) -> None:

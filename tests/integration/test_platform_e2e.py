@@ -489,6 +489,7 @@ def test_lateness_is_judged_by_the_period_the_upload_declares(
     import random
 
     from sinks.cycles import deadline
+    from sinks.workdays import DEFAULT_CALENDAR
     from streams.codes import random_uscc
 
     data_dir, api = platform["data_dir"], platform["api_url"]
@@ -507,7 +508,8 @@ def test_lateness_is_judged_by_the_period_the_upload_declares(
     rows = httpx.get(f"{api}/api/stats/collection").json()["rows"]
     gas = [r for r in rows if (r["department"], r["class_code"]) == ("燃气公司", "legal_arrears")]
     assert len(gas) == 1 and gas[0]["due_period"] == verdict.due_period.label()
-    assert (gas[0]["status"], gas[0]["days_late"]) == ("late", (today - verdict.last_deadline).days)
+    days = DEFAULT_CALENDAR.lenient().working_days_between(verdict.last_deadline, today)
+    assert (gas[0]["status"], gas[0]["days_late"]) == ("late", days)
     bad = _credit("publish", str(path), "--class", "legal_arrears", "--provider", "燃气甲",
                   "--department", "燃气公司", "--period", "10/2026", data_dir=data_dir)  # fmt: skip
     assert bad.returncode != 0 and "2026-Q3" in bad.stderr

@@ -45,7 +45,8 @@ def test_monthly_deadline_on_a_short_month_is_its_last_day(catalog: Catalog) -> 
     verdict = deadline(
         catalog.get("legal_arrears"), [], D(2025, 2, 27), Cycle(kind="monthly", due_day=31)
     )
-    assert (verdict.last_deadline, verdict.next_due) == (D(2025, 1, 31), D(2025, 2, 28))
+    # 31 January 2025 fell in the Spring Festival holiday: that deadline moved to 5 February
+    assert (verdict.last_deadline, verdict.next_due) == (D(2025, 2, 5), D(2025, 2, 28))
 
 
 def test_quarterly_data_is_due_within_the_month_after_the_quarter(catalog: Catalog) -> None:
@@ -60,7 +61,9 @@ def test_quarterly_data_is_due_within_the_month_after_the_quarter(catalog: Catal
     assert (
         deadline(cls, legacy(D(2024, 10, 3)), D(2025, 1, 31)).late is False
     )  # Q4's deadline is today
-    assert deadline(cls, legacy(D(2024, 10, 3)), D(2025, 2, 1)).next_due == D(2025, 4, 30)
+    # Q4's deadline, 31 January 2025, fell in the Spring Festival: it moved to 5 February
+    assert deadline(cls, legacy(D(2024, 10, 3)), D(2025, 2, 1)).next_due == D(2025, 2, 5)
+    assert deadline(cls, legacy(D(2024, 10, 3)), D(2025, 2, 6)).next_due == D(2025, 4, 30)
 
 
 def test_yearly_data_is_due_by_the_end_of_q1(catalog: Catalog) -> None:
@@ -73,7 +76,10 @@ def test_yearly_data_is_due_by_the_end_of_q1(catalog: Catalog) -> None:
 def test_weekly_and_realtime_need_recent_arrivals(catalog: Catalog) -> None:
     weekly, realtime = catalog.get("ent_admin_penalty"), catalog.get("ent_business_licence")
     assert deadline(weekly, legacy(D(2025, 6, 3)), D(2025, 6, 10)).late is False
-    assert deadline(weekly, legacy(D(2025, 6, 2)), D(2025, 6, 10)).late is True
+    # 7 working days before 10 June 2025 is 29 May (the Dragon Boat holiday, 31 May – 2 June,
+    # does not count): an arrival on 2 June is recent enough, one on 28 May is not
+    assert deadline(weekly, legacy(D(2025, 6, 2)), D(2025, 6, 10)).late is False
+    assert deadline(weekly, legacy(D(2025, 5, 28)), D(2025, 6, 10)).late is True
     assert deadline(realtime, legacy(D(2025, 6, 9)), D(2025, 6, 10)).late is False
     assert deadline(realtime, legacy(D(2025, 6, 8)), D(2025, 6, 10)).late is True
     assert deadline(realtime, legacy(D(2025, 6, 9)), D(2025, 6, 10)).next_due == D(2025, 6, 10)
@@ -88,10 +94,10 @@ def test_lateness_follows_the_period_the_data_covers_not_the_day_it_arrived(
     on_time = deadline(cls, [Arrival(D(2026, 11, 23), october)], today)
     assert (on_time.status, on_time.days_late, on_time.due_period) == ("on_time", 0, october)
     late = deadline(cls, [Arrival(D(2026, 12, 7), october)], today)
-    assert (late.status, late.days_late, late.late) == ("late", 14, True)
+    assert (late.status, late.days_late, late.late) == ("late", 10, True)  # working days
     # November's data, early for its own deadline, does not cover October
     missing = deadline(cls, [Arrival(D(2026, 12, 2), november)], today)
-    assert (missing.status, missing.days_late) == ("missing", 14)
+    assert (missing.status, missing.days_late) == ("missing", 10)
     # the first covering upload decides: a re-send after the deadline keeps it on time
     both = [Arrival(D(2026, 11, 20), october), Arrival(D(2026, 12, 5), october)]
     assert deadline(cls, both, today).status == "on_time"
@@ -104,11 +110,11 @@ def test_quarterly_and_yearly_due_periods(catalog: Catalog) -> None:
     quarterly = deadline(catalog.get("logistics_freight"), [], D(2026, 12, 7))
     assert (quarterly.due_period, quarterly.last_deadline) == (
         Period.quarter(2026, 3),
-        D(2026, 10, 31),
+        D(2026, 11, 2),  # 31 October 2026 is a Saturday
     )
     yearly = deadline(catalog.get("ent_annual_report"), [], D(2026, 12, 7))
     assert (yearly.due_period, yearly.status) == (Period.year(2025), "missing")
-    q3 = [Arrival(D(2026, 11, 2), Period.parse("2026-Q3"))]
+    q3 = [Arrival(D(2026, 11, 4), Period.parse("2026-Q3"))]
     assert deadline(catalog.get("logistics_freight"), q3, D(2026, 12, 7)).days_late == 2
 
 
