@@ -10,8 +10,11 @@ Roles (seed 004 items 11-14: graded disclosure, authorization, traceability):
               authorizations, and who read its data.
 
 Tokens are stored like provider API keys (producers/apikeys.py): salted SHA-256 in
-`<data_dir>/access.json`, shown once. A provider's existing API key also authenticates, as
-role `provider` acting for its department.
+`<data_dir>/access.json`, shown once. A person's token expires (`CREDIT_TOKEN_HOURS`, 12 by
+default; `--hours` when issuing), can be listed by its id and revoked; the file is re-read
+when it changes, so a revocation holds from the next request. The data dir's own admin token
+(`<data_dir>/admin-token`, for the CLI on this machine) is a service token without expiry.
+A provider's API key also authenticates, as role `provider` acting for its department.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,34 +103,87 @@ class Identity:
 IDENTITY = web.RequestKey("identity", Identity)
 
 
+DEFAULT_TOKEN_HOURS = 12.0
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 class AccessStore(HashedSecrets):
     """User tokens in `<data_dir>/access.json` (stored like provider keys: hashed)."""
 
-    def issue(self, role: str, name: str, org: str = "") -> str:
-        """A new token for (role, name), replacing an earlier one; returned once, kept hashed."""
+    def issue(self, role: str, name: str, org: str = "",
+              hours: float | None = DEFAULT_TOKEN_HOURS) -> str:  # fmt: skip
+        """A new token for (role, name), replacing an earlier one; returned once, kept hashed.
+        It expires after `hours` (None: a service token that does not)."""
         if role not in ROLES:
             raise AccessError(f"unknown role '{role}'; roles are {list(ROLES)}")
         if not name.strip():
             raise AccessError("a token needs the holder's name")
         if role == "subject" and not org.strip():
             raise AccessError("a subject token needs the subject's code (--subject USCC/ID)")
-        entry = {"role": role, "name": name,
+        if hours is not None and hours <= 0:
+            raise AccessError("--hours must be positive")
+        now = _now()
+        expires = (now + dt.timedelta(hours=hours)).isoformat() if hours is not None else None
+        entry = {"token_id": uuid.uuid4().hex[:12], "role": role, "name": name,
                  "org": org.strip().upper() if role == "subject" else org.strip(),
-                 "issued_at": dt.datetime.now(dt.UTC).isoformat()}  # fmt: skip
+                 "issued_at": now.isoformat(), "expires_at": expires, "revoked_at": None}  # fmt: skip
         return self._add("ct_", entry, lambda e: bool((e["role"], e["name"]) == (role, name)))
 
     def check(self, token: str) -> Identity | None:
+        identity, _ = self.verdict(token)
+        return identity
+
+    def verdict(self, token: str) -> tuple[Identity | None, str]:
+        """The token's holder, or None and why: unknown, expired or revoked."""
         entry = self._match(token)
-        return Identity(entry["role"], entry["name"], entry.get("org", "")) if entry else None
+        if entry is None:
+            return None, "unknown token"
+        if entry.get("revoked_at"):
+            return None, f"token revoked at {entry['revoked_at']}"
+        if "expires_at" not in entry:  # issued before tokens expired: never valid for ever
+            return None, "token from before expiry was recorded: ask for a new one (令牌已过期)"
+        expires = entry["expires_at"]
+        if expires and dt.datetime.fromisoformat(expires) <= _now():
+            return None, f"token expired at {expires}: ask for a new one (令牌已过期)"
+        return Identity(entry["role"], entry["name"], entry.get("org", "")), ""
+
+    def listing(self) -> list[dict[str, Any]]:
+        """Every token without its hash: id, holder, dates and state (active/expired/revoked)."""
+        out = []
+        for e in self._load():
+            expires = e.get("expires_at")
+            state = "revoked" if e.get("revoked_at") else "active"
+            past = "expires_at" not in e or (
+                expires and dt.datetime.fromisoformat(expires) <= _now()
+            )
+            if state == "active" and past:
+                state = "expired"
+            out.append({k: e.get(k) for k in ("token_id", "role", "name", "org", "issued_at",
+                                               "expires_at", "revoked_at")} | {"state": state})  # fmt: skip
+        return out
+
+    def revoke(self, token_id: str) -> dict[str, Any]:
+        """Revoke a token by its id (from `listing`); the next request with it is refused."""
+        found = [e for e in self._load() if e.get("token_id") == token_id]
+        if not found:
+            raise AccessError(f"no token with id '{token_id}' (see `credit access list`)")
+        self._update(lambda e: e.get("token_id") == token_id,
+                     {"revoked_at": _now().isoformat()})  # fmt: skip
+        return next(t for t in self.listing() if t["token_id"] == token_id)
 
 
-def resolve(users: AccessStore, provider_keys: ApiKeyStore, token: str) -> Identity | None:
-    """The caller a token stands for: a user token, else a provider API key."""
-    found = users.check(token)
-    if found is not None:
-        return found
+def resolve(
+    users: AccessStore, provider_keys: ApiKeyStore, token: str
+) -> tuple[Identity | None, str]:
+    """The caller a token stands for (a user token, else a provider API key), or why not."""
+    found, why = users.verdict(token)
+    if found is not None or why != "unknown token":
+        return found, why
     grant = provider_keys.check(token)
-    return Identity("provider", grant.provider, grant.department) if grant else None
+    return (Identity("provider", grant.provider, grant.department), "") if grant else (None, why)
 
 
 def _presented(request: web.Request) -> str:
@@ -189,14 +246,13 @@ def access_middleware(
         if is_public(request.path, request.method):
             return await handler(request)
         token = _presented(request)
-        identity = resolve(users, provider_keys, token) if token else None
+        identity, why = resolve(users, provider_keys, token) if token else (None, "no token")
         roles = allowed_roles(table, request.method, request.path)
         if identity is None and open_access and not token:
             if "admin" not in roles:  # e.g. the gateway: it checks provider keys itself
                 return await handler(request)
             identity = Identity("admin", "open-access")
         if identity is None:
-            why = "unknown token" if token else "no token"
             return refuse(401, "auth.token", f"{why}: send 'Authorization: Bearer <token>' "
                           "(未认证：请携带令牌)")  # fmt: skip
         if identity.role not in roles:
@@ -216,7 +272,7 @@ def ensure_admin_token(users: AccessStore, path: Path) -> str:
         token = path.read_text().strip()
         if (found := users.check(token)) is not None and found.role == "admin":
             return token
-    token = users.issue("admin", "local-admin")
+    token = users.issue("admin", "local-admin", hours=None)  # the machine's own service token
     tmp = path.with_suffix(".tmp")
     tmp.write_text(token + "\n")
     os.chmod(tmp, 0o600)

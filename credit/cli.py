@@ -390,8 +390,13 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     store = ApiKeyStore(settings.data_dir / "api-keys.json")
-    key = store.issue(default_catalog(), args.provider, args.department, args.cls or None,
-                      args.district or "")  # fmt: skip
+    if args.rotate:
+        key = store.rotate(args.provider)
+    elif not args.department:
+        raise CreditError("`credit keys PROVIDER --department DEPT` (or --rotate)")
+    else:
+        key = store.issue(default_catalog(), args.provider, args.department, args.cls or None,
+                          args.district or "")  # fmt: skip
     grant = store.check(key)
     assert grant is not None
     if args.json:
@@ -414,12 +419,35 @@ def cmd_access(args: argparse.Namespace) -> int:
     from credit.access import AccessStore
 
     settings = _settings(args)
+    users = AccessStore(settings.data_dir / "access.json")
+    if args.action == "list":
+        tokens = users.listing()
+        if args.json:
+            _print_json({"tokens": tokens})
+        for t in [] if args.json else tokens:
+            print(f"{t['token_id']}  {t['state']:<8} {t['role']:<8} {t['name']}  {t['org'] or ''}"
+                  f"  expires {t['expires_at'] or 'never'}")  # fmt: skip
+        return 0
+    if args.action == "revoke":
+        if not args.role:
+            raise CreditError("`credit access revoke TOKEN_ID` (ids: `credit access list`)")
+        revoked = users.revoke(args.role)
+        _print_json(revoked) if args.json else print(f"revoked {revoked['token_id']} "
+                                                     f"({revoked['role']} {revoked['name']})")  # fmt: skip
+        return 0
+    if not (args.role and args.name):
+        raise CreditError("`credit access issue ROLE NAME` (roles: provider, analyst, bank, "
+                          "admin, subject)")  # fmt: skip
     org = args.institution or args.department or args.subject or ""
-    token = AccessStore(settings.data_dir / "access.json").issue(args.role, args.name, org)
+    hours = args.hours or settings.token_hours
+    token = users.issue(args.role, args.name, org, hours=hours)
+    entry = next(t for t in users.listing() if (t["role"], t["name"]) == (args.role, args.name))
     if args.json:
-        _print_json({"role": args.role, "name": args.name, "org": org, "token": token})
+        _print_json({"role": args.role, "name": args.name, "org": org, "token": token,
+                     "token_id": entry["token_id"], "expires_at": entry["expires_at"]})  # fmt: skip
     else:
         print(f"{args.role} token for {args.name} (shown once, stored hashed): {token}")
+        print(f"id {entry['token_id']}, expires {entry['expires_at']}")
     return 0
 
 
@@ -535,13 +563,19 @@ def build_parser() -> argparse.ArgumentParser:
     tpl.add_argument("-o", "--output", required=True)
     keys = add("keys", cmd_keys, "issue an HTTP API key for a provider department")
     keys.add_argument("provider", help="provider's full name, recorded on every record")
-    keys.add_argument("--department", required=True, help="the catalog department it acts as")
+    keys.add_argument("--department", help="the catalog department it acts as")
+    keys.add_argument("--rotate", action="store_true", help="replace the provider's key with a "
+                      "new one (same department and classes); the old one stops working")  # fmt: skip
     keys.add_argument("--class", dest="cls", action="append", help="limit to these classes")
     keys.add_argument("--district", help="the department's 市/区 unit it reports as (6 digits)")
-    acc = add("access", cmd_access, "issue an API token (provider/analyst/bank/admin/subject)")
-    acc.add_argument("action", choices=["issue"])
-    acc.add_argument("role", help="provider, analyst, bank, admin or subject")
-    acc.add_argument("name", help="the token holder's name (recorded in the usage log)")
+    acc = add("access", cmd_access, "issue, list or revoke API tokens (provider/analyst/bank/"
+              "admin/subject)")  # fmt: skip
+    acc.add_argument("action", choices=["issue", "list", "revoke"])
+    acc.add_argument("role", nargs="?", help="issue: provider, analyst, bank, admin or subject; "
+                     "revoke: the token id")  # fmt: skip
+    acc.add_argument("name", nargs="?", help="the token holder's name (in the usage log)")
+    acc.add_argument("--hours", type=float, help="issue: hours until it expires "
+                     "(default CREDIT_TOKEN_HOURS, 12)")  # fmt: skip
     acc.add_argument("--institution", help="bank: the financial institution it acts for")
     acc.add_argument("--department", help="provider: the department it acts as")
     acc.add_argument("--subject", help="subject: its USCC / citizen ID")

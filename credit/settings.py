@@ -67,6 +67,7 @@ class Settings(BaseSettings):
         False, description="development only: calls without a token act as admin"
     )
     api_token: SecretStr | None = Field(None, description="the CLI's token for a remote API")
+    token_hours: float = Field(12.0, gt=0, description="how long a person's access token lasts")
     max_request_bytes: int = Field(8 * 1024 * 1024, description="HTTP API request size limit")
     max_request_records: int = 10000
     query_row_limit: int = 10000

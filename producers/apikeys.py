@@ -57,15 +57,18 @@ class HashedSecrets:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._mtime = -1.0
+        self._stamp: tuple[int, int] = (-1, -1)
         self._entries: list[dict[str, Any]] = []
 
     def _load(self) -> list[dict[str, Any]]:
         with self._lock:
-            mtime = self.path.stat().st_mtime if self.path.exists() else 0.0
-            if mtime != self._mtime:
-                self._entries = json.loads(self.path.read_text()) if mtime else []
-                self._mtime = mtime
+            # every write replaces the file: a new inode, so even two writes within one clock
+            # tick are seen (a revocation holds from the next request)
+            st = self.path.stat() if self.path.exists() else None
+            stamp = (st.st_ino, st.st_mtime_ns) if st else (0, 0)
+            if stamp != self._stamp:
+                self._entries = json.loads(self.path.read_text()) if st else []
+                self._stamp = stamp
             return self._entries
 
     def _add(
@@ -76,12 +79,20 @@ class HashedSecrets:
         salt = secrets.token_hex(8)
         entries = [e for e in self._load() if not replaces(e)]
         entries.append({**entry, "salt": salt, "hash": _digest(salt, secret)})
+        self._write(entries)
+        return secret
+
+    def _update(self, which: Callable[[dict[str, Any]], bool], changes: dict[str, Any]) -> None:
+        """Apply `changes` to the entries `which` selects, and write the file atomically."""
+        entries = [{**e, **changes} if which(e) else e for e in self._load()]
+        self._write(entries)
+
+    def _write(self, entries: list[dict[str, Any]]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(entries, ensure_ascii=False, indent=2))
         os.chmod(tmp, 0o600)
         tmp.replace(self.path)
-        return secret
 
     def _match(self, secret: str) -> dict[str, Any] | None:
         """The entry whose hash the presented secret gives (constant-time per entry)."""
@@ -114,6 +125,17 @@ class ApiKeyStore(HashedSecrets):
             )
         entry = {"provider": provider, "department": department, "classes": sorted(wanted),
                  "district": district}  # fmt: skip
+        return self._add("ck_", entry, lambda e: bool(e["provider"] == provider))
+
+    def rotate(self, provider: str) -> str:
+        """A new key for `provider` with the same department, classes and district; the old
+        key stops working at once (shown once, like a new key)."""
+        found = [e for e in self._load() if e.get("provider") == provider]
+        if not found:
+            raise ApiKeyError(
+                f"'{provider}' has no API key to rotate (issue one with `credit keys`)"
+            )
+        entry = {k: v for k, v in found[-1].items() if k not in ("salt", "hash")}
         return self._add("ck_", entry, lambda e: bool(e["provider"] == provider))
 
     def department_of(self, provider: str) -> str | None:

@@ -22,6 +22,7 @@ from credit.access import (
     Identity,
     access_middleware,
     build_access,
+    ensure_admin_token,
     upload_refusal,
 )
 from credit.api import ApiContext, build_api
@@ -553,3 +554,89 @@ def test_cli_issues_role_tokens_into_the_data_dir(tmp_path: Path, capsys: Any) -
         "bank", "客户经理丙", BANK
     )
     assert main(["access", "issue", "wizard", "x", "--data-dir", str(tmp_path)]) == 2
+
+
+def test_a_token_expires_and_a_revoked_one_stops_at_the_next_request(
+    world: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twelve hours by default: at 11:59 the analyst reads, at 12:01 the same token is refused
+    with the reason; a revoked token is refused from the very next request."""
+    import credit.access as access
+
+    ctx, tokens, _, data_dir = world
+    users = AccessStore(data_dir / "access.json")
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    monkeypatch.setattr(access, "_now", lambda: start)
+    tokens["temp"] = users.issue("analyst", "临时分析员")
+    gateway = Gateway(ctx.catalog, ApiKeyStore(data_dir / "api-keys.json"),
+                      lambda _p: pytest.fail("no publishing here"), 10)  # fmt: skip
+    app = build_api(ctx, RegistryStore(data_dir / "registry.json"), gateway, 1 << 20)
+    app.middlewares.append(build_access(data_dir))
+
+    async def body(api: Api) -> None:
+        monkeypatch.setattr(access, "_now", lambda: start + dt.timedelta(hours=11, minutes=59))
+        assert (await api("GET", "/api/status", "temp"))[0] == 200
+        monkeypatch.setattr(access, "_now", lambda: start + dt.timedelta(hours=12, minutes=1))
+        status, answer = await api("GET", "/api/status", "temp")
+        assert status == 401 and "expired" in answer["message"]
+        tokens["analyst"] = users.issue("analyst", "分析员")  # issued at 12:01: valid
+        assert (await api("GET", "/api/status", "analyst"))[0] == 200
+        token_id = next(t["token_id"] for t in users.listing() if t["name"] == "分析员")
+        users.revoke(token_id)
+        status, answer = await api("GET", "/api/status", "analyst")
+        assert status == 401 and "revoked" in answer["message"]
+
+    serve(app, tokens, body)
+    monkeypatch.undo()  # back to the real clock
+    states = {t["name"]: t["state"] for t in AccessStore(data_dir / "access.json").listing()}
+    assert (states["临时分析员"], states["分析员"], states["管理员"]) == (
+        "active",
+        "revoked",
+        "active",
+    )  # at the real clock, 临时分析员's 12 hours (from tomorrow) have not run out
+
+
+def test_tokens_from_before_expiry_are_refused_and_the_admin_token_is_reissued(
+    tmp_path: Path,
+) -> None:
+    old = AccessStore(tmp_path / "access.json")
+    token = old.issue("analyst", "旧分析员")
+    entries = json.loads((tmp_path / "access.json").read_text())
+    for e in entries:
+        e.pop("expires_at")
+    (tmp_path / "access.json").write_text(json.dumps(entries))
+    identity, why = AccessStore(tmp_path / "access.json").verdict(token)
+    assert identity is None and "ask for a new one" in why
+    admin = ensure_admin_token(AccessStore(tmp_path / "access.json"), tmp_path / "admin-token")
+    assert AccessStore(tmp_path / "access.json").check(admin) == Identity("admin", "local-admin")
+
+
+def test_the_cli_lists_and_revokes_tokens_and_rotates_provider_keys(
+    tmp_path: Path, capsys: Any, catalog: Catalog
+) -> None:
+    from credit.cli import main
+
+    d = ["--data-dir", str(tmp_path)]
+    assert main(["access", "issue", "analyst", "钱分析", "--hours", "2", "--json", *d]) == 0
+    issued = json.loads(capsys.readouterr().out)
+    hours = dt.datetime.fromisoformat(issued["expires_at"]) - dt.datetime.now(dt.UTC)
+    assert dt.timedelta(hours=1, minutes=59) < hours <= dt.timedelta(hours=2)
+    assert main(["access", "list", "--json", *d]) == 0
+    listed = json.loads(capsys.readouterr().out)["tokens"]
+    assert [(t["token_id"], t["state"]) for t in listed] == [(issued["token_id"], "active")]
+    assert "hash" not in listed[0] and "salt" not in listed[0]
+    assert main(["access", "revoke", issued["token_id"], *d]) == 0
+    capsys.readouterr()
+    assert AccessStore(tmp_path / "access.json").check(issued["token"]) is None
+    assert main(["access", "revoke", "no-such-id", *d]) == 2
+    assert "credit access list" in capsys.readouterr().err
+
+    assert main(["keys", WATER, "--department", "供水公司", "--json", *d]) == 0
+    first = json.loads(capsys.readouterr().out)["key"]
+    assert main(["keys", WATER, "--rotate", "--json", *d]) == 0
+    second = json.loads(capsys.readouterr().out)["key"]
+    keys = ApiKeyStore(tmp_path / "api-keys.json")
+    assert keys.check(first) is None
+    grant = keys.check(second)
+    assert grant is not None and (grant.provider, grant.department) == (WATER, "供水公司")
+    assert main(["keys", "无钥单位", "--rotate", *d]) == 2
