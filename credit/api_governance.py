@@ -311,7 +311,7 @@ def add_governance_routes(
             raise gov.ForbiddenError(f"a subject authorizes for itself only ({me.org})")
         row = await ctx.run(gov.grant_authorization, store, subject,
                             str(body.get("institution", "")), str(body.get("purpose", "")),
-                            _date(body.get("valid_from"), "valid_from"),
+                            _date(body.get("valid_from") or today(), "valid_from"),
                             _date(body.get("valid_to"), "valid_to"), me.name)  # fmt: skip
         return _json(row, 201)
 

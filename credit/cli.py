@@ -591,6 +591,9 @@ def build_parser() -> argparse.ArgumentParser:
     obj.add_argument("--provider", help="list: one providing department's queue")
     obj.add_argument("--as-of", help="overdue: the day to judge deadlines on (YYYY-MM-DD)")
     obj.add_argument("--token", help="API token (default: the data dir's admin-token)")
+    from credit.cli_governance import add_commands
+
+    add_commands(add, _settings)
     bench = add("bench", cmd_bench, "throughput/latency benchmark with baselines (own /tmp dir)")
     bench.add_argument("--records", type=int, default=100000, help="throughput-phase records")
     bench.add_argument("--latency-rate", type=int, default=1000, help="records/s, latency phase")

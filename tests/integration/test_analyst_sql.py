@@ -164,3 +164,37 @@ def test_the_cli_runs_analyst_sql_with_its_purpose(
     assert refused.returncode == 1 and "only SELECT" in refused.stdout
     described = credit_cli("query", "sql", "DESCRIBE TABLE uploads", "--json", data_dir=data_dir)
     assert "period_start" in {row[0] for row in json.loads(described.stdout)["rows"]}
+
+
+def test_the_cli_grants_and_revokes_authorizations_and_reads_the_usage_log(
+    stored: dict[str, Any], credit_cli: Callable[..., Any]
+) -> None:
+    from streams.codes import random_uscc
+
+    data_dir = stored["data_dir"]
+    uscc = random_uscc(RNG)
+    granted = credit_cli("authorization", "grant", "--subject", uscc, "--institution", "某银行",
+                         "--purpose", "贷前审查", "--to", "2027-06-30", data_dir=data_dir)  # fmt: skip
+    assert granted.returncode == 0, granted.stdout + granted.stderr
+    auth_id = json.loads(granted.stdout)["auth_id"]
+    listed = credit_cli("authorization", "list", "--subject", uscc, data_dir=data_dir)
+    rows = json.loads(listed.stdout)["authorizations"]
+    assert [(r["auth_id"], r["active"]) for r in rows] == [(auth_id, True)]
+    assert credit_cli("authorization", "revoke", auth_id, data_dir=data_dir).returncode == 0
+    rows = json.loads(credit_cli("authorization", "list", "--subject", uscc,
+                                 data_dir=data_dir).stdout)["authorizations"]  # fmt: skip
+    assert rows[0]["revoked_at"] is not None and rows[0]["active"] is False
+    bad = credit_cli("authorization", "grant", "--subject", uscc, data_dir=data_dir)
+    assert bad.returncode == 2 and "--institution" in bad.stderr
+
+    sql = "SELECT count() FROM outcomes"
+    assert credit_cli("query", "sql", sql, "--purpose", "核对", data_dir=data_dir).returncode == 0
+    mine = credit_cli("audit", "--reader", "local-admin", data_dir=data_dir)
+    assert mine.returncode == 0
+    assert ("sql", "核对", sql) in {(r["what"], r["purpose"], r["detail"])
+                                   for r in json.loads(mine.stdout)["reads"]}  # fmt: skip
+    about = credit_cli("audit", "--subject", uscc, "--purpose", "复核", data_dir=data_dir)
+    assert about.returncode == 0 and json.loads(about.stdout)["subject"] == uscc
+    assert credit_cli("audit", data_dir=data_dir).returncode == 2
+    news = credit_cli("blacklist-new", "--since", "2020-01-01", data_dir=data_dir)
+    assert news.returncode == 0 and "entries" in json.loads(news.stdout)
