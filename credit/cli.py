@@ -219,7 +219,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     from credit.client import connect
 
     client = connect(_settings(args))
-    if args.what in ("subject", "stats", "census", "sql"):
+    if args.what in ("subject", "stats", "census", "sql", "blacklist-new"):
         from credit.report_views import run_query
 
         return run_query(client, args)
@@ -520,7 +520,8 @@ def build_parser() -> argparse.ArgumentParser:
     cat.add_argument("--write-avsc", action="store_true", help="regenerate schemas/avro/*.avsc")
     query = add("query", cmd_query, "query the running platform")
     query.add_argument(
-        "what", choices=["upload", "summary", "risk", "subject", "stats", "census", "sql"]
+        "what",
+        choices=["upload", "summary", "risk", "subject", "stats", "census", "sql", "blacklist-new"],
     )
     query.add_argument("target", nargs="?", help="upload id / USCC or ID / SQL text")
     query.add_argument("--max-rows", type=int, default=1000, help="rows for `query sql`")
@@ -528,6 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--purpose", help="why you read (analysts and banks must say: subject, "
                        "sql); written to the usage log")  # fmt: skip
     query.add_argument("--limit", type=int, default=20)
+    query.add_argument("--since", help="blacklist-new: entries since YYYY-MM-DD (default 30 days)")
     pub = add(
         "publish", cmd_publish, "publish an .xlsx/.csv file of one class to the running platform"
     )

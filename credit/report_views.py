@@ -132,6 +132,13 @@ def format_census(body: dict[str, Any]) -> str:
     return head + "\n\n" + table(["class", "code", "kind", "records", "万条"], rows)
 
 
+def format_blacklist(body: dict[str, Any]) -> str:
+    rows = [[e.get("event_date"), e.get("class_code"), e.get("subject_name"), e.get("subject_id")]
+            for e in body["entries"]]  # fmt: skip
+    head = f"new black-list entries since {body['since']}: {len(rows)}"
+    return head + ("\n" + table(["date", "class", "name", "code"], rows) if rows else "")
+
+
 def format_sql(body: dict[str, Any]) -> str:
     more = " (truncated: more rows exist)" if body["truncated"] else ""
     return (
@@ -153,6 +160,8 @@ def run_query(client: ApiClient, args: argparse.Namespace) -> int:
         code, body = client.get("/api/stats/collection", district=args.district)
     elif args.what == "census":
         code, body = client.get("/api/stats/census", district=args.district)
+    elif args.what == "blacklist-new":
+        code, body = client.get("/api/blacklist/new", since=args.since, limit=args.limit)
     else:
         code, body = client.post(
             "/api/sql", {"sql": args.target, "max_rows": args.max_rows, "purpose": purpose or ""}
@@ -165,6 +174,7 @@ def run_query(client: ApiClient, args: argparse.Namespace) -> int:
         "stats": format_stats,
         "census": format_census,
         "sql": format_sql,
+        "blacklist-new": format_blacklist,
     }
     print(view[args.what](body))
     return 0

@@ -198,3 +198,5 @@ def test_the_cli_grants_and_revokes_authorizations_and_reads_the_usage_log(
     assert credit_cli("audit", data_dir=data_dir).returncode == 2
     news = credit_cli("blacklist-new", "--since", "2020-01-01", data_dir=data_dir)
     assert news.returncode == 0 and "entries" in json.loads(news.stdout)
+    table = credit_cli("query", "blacklist-new", "--since", "2020-01-01", data_dir=data_dir)
+    assert table.returncode == 0 and table.stdout.startswith("new black-list entries since")
