@@ -530,6 +530,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "sql); written to the usage log")  # fmt: skip
     query.add_argument("--limit", type=int, default=20)
     query.add_argument("--since", help="blacklist-new: entries since YYYY-MM-DD (default 30 days)")
+    query.add_argument("--output", help="sql, stats, census, blacklist-new: write the table to "
+                       "this .csv or .xlsx (formula-like text neutralised)")  # fmt: skip
     pub = add(
         "publish", cmd_publish, "publish an .xlsx/.csv file of one class to the running platform"
     )

@@ -10,10 +10,12 @@ import argparse
 import json
 import unicodedata
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from credit.client import ApiClient
 from credit.errors import CreditError
+from schemas.exports import write_table
 
 REPORT_QUERIES = ("subject", "stats", "census", "sql")
 RECORD_FIELDS_SHOWN = 5
@@ -132,6 +134,18 @@ def format_census(body: dict[str, Any]) -> str:
     return head + "\n\n" + table(["class", "code", "kind", "records", "万条"], rows)
 
 
+def _table_of(what: str, body: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """A report as a header and rows, for `--output` (CSV or Excel)."""
+    if what == "sql":
+        return list(body["columns"]), [list(r) for r in body["rows"]]
+    records = {"stats": "rows", "blacklist-new": "entries", "census": "classes"}.get(what)
+    if records is None:
+        raise CreditError(f"`credit query {what}` has no table to write; use --json")
+    items = body[records]
+    header = list(items[0]) if items else []
+    return header, [[item.get(h) for h in header] for item in items]
+
+
 def format_blacklist(body: dict[str, Any]) -> str:
     rows = [[e.get("event_date"), e.get("class_code"), e.get("subject_name"), e.get("subject_id")]
             for e in body["entries"]]  # fmt: skip
@@ -166,6 +180,11 @@ def run_query(client: ApiClient, args: argparse.Namespace) -> int:
         code, body = client.post(
             "/api/sql", {"sql": args.target, "max_rows": args.max_rows, "purpose": purpose or ""}
         )
+    if code == 200 and getattr(args, "output", None):
+        header, rows = _table_of(args.what, body)
+        written = write_table(Path(args.output), header, rows)
+        print(f"{written} rows written to {args.output}")
+        return 0
     if args.json or code != 200:
         print(json.dumps(body, ensure_ascii=False, indent=2, default=str))
         return 0 if code == 200 else 1

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import datetime as dt
 import zipfile
 import zlib
 from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Sequence
@@ -32,6 +31,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 
 from producers.exceptions import CorruptFileError, EmptyFileError, HeaderError, UnsupportedFileError
 from schemas.catalog import PROVENANCE_FIELDS, InfoClass, normalize_label
+from schemas.exports import excel_cell
 
 CSV_SUFFIXES = frozenset({".csv", ".tsv", ".txt"})
 XLSX_SUFFIXES = frozenset({".xlsx", ".xlsm"})
@@ -42,7 +42,6 @@ MAX_TITLE_ROWS, MAX_TITLE_CELLS = 3, 2
 REPORT_ROW_COLUMN, REPORT_REASON_COLUMN = "原始行号", "错误原因"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy .xls, or an .xlsx protected by a password
 _ZIP_MAGIC = b"PK\x03\x04"
-_EXCEL_CELL_MAX = 32_767
 
 Cells = list[object]
 NumberedCells = Generator[tuple[int, Cells], None, None]
@@ -366,26 +365,13 @@ def open_upload(path: Path, cls: InfoClass, *, supplied: Collection[str] = ()) -
 # --- the rejected-rows report -----------------------------------------------------------
 
 
-def _report_cell(ws: Any, value: object) -> object:
-    """A value openpyxl can write; text never becomes a formula (a cell may start with '=')."""
-    if value is None or isinstance(value, bool | int | float | dt.date | dt.time | dt.timedelta):
-        if isinstance(value, dt.datetime) and value.tzinfo is not None:
-            return value.replace(tzinfo=None)
-        return value
-    text = ILLEGAL_CHARACTERS_RE.sub("", str(value))[:_EXCEL_CELL_MAX]
-    if not text.startswith("="):
-        return text
-    cell = WriteOnlyCell(ws, value=text)
-    cell.data_type = "s"
-    return cell
-
-
 def write_error_report(
     path: Path, header: Sequence[str], rejected: Iterable[tuple[int, Sequence[object], str]]
 ) -> int:
     """Write the rejected rows back in the provider's own layout; returns how many.
 
-    Columns: 原始行号, the provider's header, 错误原因. Written in openpyxl's write-only mode,
+    Columns: 原始行号, the provider's header, 错误原因; formula-like text stays text
+    (`schemas.exports`). Written in openpyxl's write-only mode,
     so a report of a million rows streams to disk. The caller blanks any banned value first
     (seed 003: banned personal data is not stored anywhere, reports included).
     """
@@ -404,7 +390,7 @@ def write_error_report(
     count = 0
     for row_number, cells, reason in rejected:
         padded = [*cells[: len(header)], *[None] * (len(header) - len(cells))]
-        ws.append([row_number, *(_report_cell(ws, c) for c in padded), _report_cell(ws, reason)])
+        ws.append([row_number, *(excel_cell(ws, c) for c in padded), excel_cell(ws, reason)])
         count += 1
     wb.save(path)
     return count

@@ -200,3 +200,35 @@ def test_the_cli_grants_and_revokes_authorizations_and_reads_the_usage_log(
     assert news.returncode == 0 and "entries" in json.loads(news.stdout)
     table = credit_cli("query", "blacklist-new", "--since", "2020-01-01", data_dir=data_dir)
     assert table.returncode == 0 and table.stdout.startswith("new black-list entries since")
+
+
+def test_formula_like_text_is_stored_as_sent_and_exported_as_text(
+    stored: dict[str, Any], credit_cli: Callable[..., Any], tmp_path: Any
+) -> None:
+    from streams.codes import random_uscc
+
+    api, data_dir = stored["api_url"], stored["data_dir"]
+    keys = credit_cli("keys", "供电公司", "--rotate", "--json", data_dir=data_dir)
+    key = json.loads(keys.stdout)["key"]
+    name = '=HYPERLINK("http://evil.example","点我")'
+    uscc = random_uscc(RNG)
+    record = {"机构全称": name, "统一社会信用代码": uscc, "账号": "P1", "欠缴类型名称": "电费",
+              "欠缴统计开始日期": "2026-07-01", "欠缴统计截止日期": "2026-09-30", "拖欠天数": "92",
+              "欠费金额": "10", "信息来源部门全称": "供电公司", "提供单位全称": "供电公司",
+              "提供日期": "2026-10-20"}  # fmt: skip
+    resp = httpx.post(f"{api}/api/records/legal_arrears", json=[record],
+                      headers={"Authorization": f"Bearer {key}"}, timeout=30)  # fmt: skip
+    assert resp.status_code == 200 and resp.json()["accepted"] == 1, resp.text
+    sql = f"SELECT subject_name FROM cls_legal_arrears WHERE subject_id = '{uscc}'"
+    deadline = time.monotonic() + 60
+    while _sql(api, sql).json().get("rows") != [[name]]:  # stored (and copied) as sent
+        assert time.monotonic() < deadline, _sql(api, sql).text
+        time.sleep(0.5)
+    out = tmp_path / "names.csv"
+    written = credit_cli("query", "sql", sql, "--purpose", "导出", "--output", str(out),
+                         data_dir=data_dir)  # fmt: skip
+    assert written.returncode == 0, written.stdout + written.stderr
+    assert out.read_text(encoding="utf-8-sig").splitlines() == [
+        "subject_name",
+        '"\'=HYPERLINK(""http://evil.example"",""点我"")"',
+    ]
