@@ -71,6 +71,10 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     ("POST", "/api/authorizations", frozenset({"subject", "admin"})),
     ("GET", "/api/authorizations", frozenset({"subject", "bank", "admin"})),
     ("GET", "/api/audit", frozenset({"subject", "admin"})),
+    # credit repair: a subject applies for itself; the credit office decides
+    ("POST", "/api/repairs", frozenset({"subject", "admin"})),
+    ("GET", "/api/repairs", frozenset({"subject", "analyst", "admin"})),
+    ("POST", "/api/repairs/", _OFFICE),  # /{id}/approve|reject
 )
 
 

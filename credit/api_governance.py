@@ -20,6 +20,7 @@ from schemas.catalog import InfoClass
 from schemas.exceptions import UnknownClassError
 from sinks import governance as gov
 from sinks import queries
+from sinks.repairs import repaired_record_keys
 from streams.codes import check_uscc, mask_id, mask_phone, mask_value
 
 if TYPE_CHECKING:
@@ -122,7 +123,10 @@ def read_records(
             row["withheld"] = row["record_key"] in held
     if grant.identity.role == "bank" and not grant.auth_id:
         # a penalty past its publication period leaves public use (NDRC credit repair rules)
-        rows = [r for r in rows if gov.publicly_visible(cls, r["event_date"], today)]
+        rows = [r for r in rows if gov.publicly_visible(cls, r, today)]
+    if not (grant.own or grant.identity.role in ("analyst", "admin")):
+        repaired = repaired_record_keys(ctx.store)  # an approved repair: out of public use
+        rows = [r for r in rows if r["record_key"] not in repaired]
     return rows if grant.unmasked else [mask_record(cls, r) for r in rows]
 
 
@@ -174,9 +178,11 @@ def governed_subject_report(ctx: ApiContext, today: Today = dt.date.today) -> Ha
             return grant
         scope = bool(grant.classes & authorized)
         held = frozenset() if grant.own else await ctx.run(gov.withheld_record_keys, ctx.store)
+        repaired = await ctx.run(repaired_record_keys, ctx.store)
+        office = grant.own or grant.identity.role in ("analyst", "admin")
         report = await ctx.run(lambda: reports.subject_report(
-            ctx.store, ctx.catalog, code, include_authorized=scope,
-            withheld_record_keys=held, today=day))  # fmt: skip
+            ctx.store, ctx.catalog, code, include_authorized=scope, withheld_record_keys=held,
+            repaired_record_keys=repaired, show_repaired=office, today=day))  # fmt: skip
         await ctx.run(_log, ctx, grant, "report:" + ("authorized" if scope else "public"),
                       "shown" if report["found"] else "not_found", "")  # fmt: skip
         return _json(report, 200 if report["found"] else 404)

@@ -59,6 +59,21 @@ def cmd_blacklist_new(args: argparse.Namespace, settings: Settings) -> int:
     return _done(*client.get("/api/blacklist/new", since=args.since, limit=args.limit))
 
 
+def cmd_repair(args: argparse.Namespace, settings: Settings) -> int:
+    client = _client(settings, args.token)
+    if args.action == "apply":
+        if not (args.cls and args.record_key and args.grounds):
+            raise CreditError("`credit repair apply --class C --record-key K --grounds …`")
+        body = {"class_code": args.cls, "record_key": args.record_key, "grounds": args.grounds}
+        return _done(*client.post("/api/repairs", body))
+    if args.action == "list":
+        return _done(*client.get("/api/repairs", subject=args.subject, status=args.status))
+    if not (args.repair_id and args.reason):
+        raise CreditError(f"`credit repair {args.action} REPAIR_ID --reason …`")
+    decision = "approve" if args.action == "approve" else "reject"
+    return _done(*client.post(f"/api/repairs/{args.repair_id}/{decision}", {"reason": args.reason}))
+
+
 def add_commands(add: Add, settings_of: Callable[[argparse.Namespace], Settings]) -> None:
     """Register the governance commands on the CLI's parser (`add` as in `credit.cli`)."""
 
@@ -81,6 +96,17 @@ def add_commands(add: Add, settings_of: Callable[[argparse.Namespace], Settings]
     audit.add_argument("--reader", help="a reader's name (admins)")
     audit.add_argument("--purpose", help="why you look (written to the usage log)")
     audit.add_argument("--token", help="API token (default: the data dir's admin-token)")
+    rep = add("repair", run(cmd_repair), "credit repair (信用修复): apply after the minimum "
+              "publication period; the credit office approves or rejects", json_=False)  # fmt: skip
+    rep.add_argument("action", choices=["apply", "list", "approve", "reject"])
+    rep.add_argument("repair_id", nargs="?", help="approve/reject: the application's id")
+    rep.add_argument("--class", dest="cls", help="apply: the record's class code")
+    rep.add_argument("--record-key", help="apply: the record's record_key")
+    rep.add_argument("--grounds", help="apply: how the conduct was corrected")
+    rep.add_argument("--reason", help="approve/reject: the reason kept with the decision")
+    rep.add_argument("--subject", help="list: one subject's applications")
+    rep.add_argument("--status", help="list: applied, approved or rejected")
+    rep.add_argument("--token", help="API token (default: the data dir's admin-token)")
     black = add("blacklist-new", run(cmd_blacklist_new),
                 "entries that joined a black list since a day (新增失信名单)", json_=False)  # fmt: skip
     black.add_argument("--since", help="YYYY-MM-DD (default: 30 days ago)")

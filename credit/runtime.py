@@ -41,6 +41,7 @@ from credit.api_governance import (
     governed_records,
     governed_subject_report,
 )
+from credit.api_repairs import add_repair_routes
 from credit.api_reports import add_report_routes
 from credit.api_server import ApiServer
 from credit.api_sql import add_sql_route
@@ -221,6 +222,7 @@ class Platform:
         # purpose check, bank authorization, withheld records, masking and the usage log
         app.router.add_get("/api/records/{class_code}", governed_records(ctx))
         add_governance_routes(app, ctx)
+        add_repair_routes(app, ctx)
         add_report_routes(app, ctx, subject_handler=governed_subject_report(ctx))
         add_sql_route(app, ctx)
         ctx.calendar = WorkCalendar.load(self.settings.workday_calendar_path)

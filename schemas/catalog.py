@@ -23,6 +23,7 @@ CATALOG_DIR = Path(__file__).parent / "catalog"
 CLASS_FILES = ("seed002.yaml", "seed004.yaml", "generic.yaml")
 ENUM_FILE = "enums.yaml"
 DEPARTMENT_FILE = "departments.yaml"
+PUBLICATION_FILE = "publication.yaml"
 
 FieldType = Literal[
     "string", "int", "amount", "quantity", "ratio", "date", "month",
@@ -93,6 +94,52 @@ class PublicationPeriod(_Model):
     max_months: int = Field(ge=1)
 
 
+class PublicationRule(_Model):
+    """How long a negative class's records stay public, by severity, and who may end that
+    early (`publication.yaml`): the credit office by repair (信用修复), or only the court."""
+
+    # (severity, period) pairs: a tuple, as a class must stay hashable (it keys caches)
+    periods: tuple[tuple[str, PublicationPeriod], ...]
+    default_severity: str
+    severity_field: str | None = None  # the record's 失信严重程度, when the class has one
+    repair: Literal["office", "court"] = "office"
+    decision_days: int = 5  # working days the office has to decide a repair
+
+    def severity(self, value: object) -> str:
+        """A record's severity as the rule knows it (the default when empty or unknown)."""
+        known = dict(self.periods)
+        return str(value) if value is not None and str(value) in known else self.default_severity
+
+    def period(self, severity: object) -> PublicationPeriod:
+        """The period for a record's severity (its default when empty or unknown)."""
+        return dict(self.periods)[self.severity(severity)]
+
+
+class PublicationSettings(_Model):
+    severities: dict[str, PublicationPeriod]
+    default_severity: str
+    serious_classes: tuple[str, ...] = ()
+    court_classes: tuple[str, ...] = ()
+    court_months: int = Field(24, ge=1)
+    repair_decision_days: int = Field(5, ge=1)
+
+    def rule_for(self, cls: InfoClass) -> PublicationRule | None:
+        """The rule of a negative class; None for the others (public while retained)."""
+        if not cls.negative:
+            return None
+        if cls.code in self.court_classes:
+            court = PublicationPeriod(min_months=self.court_months, max_months=self.court_months)
+            return PublicationRule(periods=(("法院", court),), default_severity="法院",
+                                   repair="court")  # fmt: skip
+        serious = cls.code in self.serious_classes
+        field = (
+            None if serious else next((f.name for f in cls.fields if f.name == "severity"), None)
+        )
+        return PublicationRule(periods=tuple(self.severities.items()),
+                               default_severity="严重" if serious else self.default_severity,
+                               severity_field=field, decision_days=self.repair_decision_days)  # fmt: skip
+
+
 class InfoClass(_Model):
     code: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name: str
@@ -107,7 +154,8 @@ class InfoClass(_Model):
     disclosure: Disclosure
     negative: bool
     retention_years: int | None = None
-    publication: PublicationPeriod | None = None
+    # set from publication.yaml when the catalog loads (negative classes only)
+    publication: PublicationRule | None = None
     aggregate: str | None = None
     registry_source: bool = False  # registration records: canonical names for the registry
     note: str | None = None
@@ -275,7 +323,22 @@ def load_catalog(directory: Path = CATALOG_DIR) -> Catalog:
         if cls.code in seen:
             raise CatalogError(f"class code '{cls.code}' is defined twice")
         seen.add(cls.code)
+    rules = _publication(directory / PUBLICATION_FILE, seen)
+    classes = [c.model_copy(update={"publication": rules.rule_for(c)}) for c in classes]
     return Catalog(classes, enums, departments)
+
+
+def _publication(path: Path, codes: set[str]) -> PublicationSettings:
+    try:
+        rules = PublicationSettings.model_validate(_section(path, "publication", dict))
+    except ValidationError as exc:
+        raise CatalogError(f"{path.name}: {exc}") from exc
+    unknown = sorted((set(rules.serious_classes) | set(rules.court_classes)) - codes)
+    if unknown:
+        raise CatalogError(f"{path.name}: unknown classes {unknown}")
+    if rules.default_severity not in rules.severities or "严重" not in rules.severities:
+        raise CatalogError(f"{path.name}: severities must include 严重 and the default")
+    return rules
 
 
 @functools.cache

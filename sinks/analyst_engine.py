@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import threading
 import time
 import uuid
@@ -58,6 +59,25 @@ class AnalystEngine:
         self._loaded: dict[str, int] = {}
         if exchange is not None:
             self.client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
+            self._loaded = self._recall()
+
+    def _recall(self) -> dict[str, int]:
+        """Generations loaded before a restart, for tables still here; stray half-swapped
+        tables (a crash between CREATE and EXCHANGE) are dropped."""
+        present = {str(r[0]) for r in self.client.query(
+            f"SELECT name FROM system.tables WHERE database = '{self.database}'").result_rows}  # fmt: skip
+        for name in present:
+            if "__" in name:
+                self.client.command(f"DROP TABLE IF EXISTS {self.database}.{name} SYNC")
+        try:
+            saved = json.loads(self._state_file().read_text())
+        except (OSError, ValueError):
+            return {}
+        return {n: int(g) for n, g in saved.items() if n in present}
+
+    def _state_file(self) -> Path:
+        assert self.exchange is not None
+        return self.exchange.parent / "loaded.json"
 
     @classmethod
     def embedded(cls, path: Path, exchange: Path) -> AnalystEngine:
@@ -94,6 +114,10 @@ class AnalystEngine:
                 continue  # pruned by a newer generation meanwhile: the next round loads that
             self._loaded[name] = generation
             done.append(name)
+        if done:
+            tmp = self._state_file().with_suffix(".tmp")
+            tmp.write_text(json.dumps(self._loaded))
+            tmp.replace(self._state_file())
         return done
 
     def _swap_in(self, name: str, path: Path) -> None:

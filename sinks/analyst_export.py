@@ -10,6 +10,7 @@ analyst query run in it could read any table. So the analysts get an engine of t
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -22,6 +23,7 @@ from sinks.store import Store
 
 log = logging.getLogger("credit.analyst")
 KEEP_GENERATIONS = 3  # an engine still loading an older file finds it
+FINGERPRINTS = "fingerprints.json"  # what was exported last: a restart skips unchanged tables
 
 
 def pseudonym_key(path: Path) -> tuple[int, int]:
@@ -43,15 +45,30 @@ class AnalystExporter:
         self.store = store
         self.directory = directory
         self.sources = analyst_sources(catalog, store.database, key)
-        self._fingerprints: dict[str, tuple[object, ...]] = {}
         directory.mkdir(parents=True, exist_ok=True)
+        self._fingerprints: dict[str, str] = self._remembered()
 
-    def _current(self) -> dict[str, tuple[object, ...]]:
+    def _remembered(self) -> dict[str, str]:
+        """Fingerprints of the last export whose file is still there (else: export again)."""
+        try:
+            saved = json.loads((self.directory / FINGERPRINTS).read_text())
+        except (OSError, ValueError):
+            return {}
+        present = {p.name.split(".", 1)[0] for p in self.directory.glob("*.parquet")}
+        return {name: fp for name, fp in saved.items() if name in present}
+
+    def _remember(self) -> None:
+        tmp = self.directory / f".{FINGERPRINTS}.tmp"
+        tmp.write_text(json.dumps(self._fingerprints, default=str))
+        tmp.replace(self.directory / FINGERPRINTS)
+
+    def _current(self) -> dict[str, str]:
         union = " UNION ALL ".join(
             f"SELECT '{s.name}' AS name, tuple(*) AS fp FROM ({s.fingerprint})"
             for s in self.sources
         )
-        return {r["name"]: tuple(r["fp"]) for r in self.store.query(union)}
+        # as JSON text: the same value whether just read or remembered across a restart
+        return {r["name"]: json.dumps(r["fp"], default=str) for r in self.store.query(union)}
 
     def export_changed(self) -> list[str]:
         """Export every table whose fingerprint moved since the last call; their names."""
@@ -65,6 +82,8 @@ class AnalystExporter:
             if fingerprint is not None:
                 self._fingerprints[source.name] = fingerprint
             done.append(source.name)
+        if done:
+            self._remember()
         return done
 
     def _export(self, source: Source) -> None:

@@ -91,14 +91,26 @@ def add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-def publicly_visible(cls: InfoClass, event_date: dt.date, today: dt.date) -> bool:
-    """Whether a record still belongs in public reports: penalties leave them after
-    `publication.max_months` from the decision date (they stay for authorized use until their
-    retention ends). Classes without a publication period stay public."""
-    if cls.publication is None:
-        return True
-    # the last day of the period still counts, as in sinks.reports.publication_end
-    return today <= add_months(event_date, cls.publication.max_months)
+def publication_window(
+    cls: InfoClass, row: Mapping[str, Any]
+) -> tuple[dt.date, dt.date, str] | None:
+    """(first day a repair may be applied for, last public day, severity) of a negative
+    record, by its severity (publication.yaml); None for classes without a period."""
+    rule = cls.publication
+    if rule is None or row.get("event_date") is None:
+        return None
+    severity = rule.severity(row.get(rule.severity_field) if rule.severity_field else None)
+    period = rule.period(severity)
+    event = row["event_date"]
+    return add_months(event, period.min_months), add_months(event, period.max_months), severity
+
+
+def publicly_visible(cls: InfoClass, row: Mapping[str, Any], today: dt.date) -> bool:
+    """Whether a record still belongs in public and bank views: a negative record leaves them
+    after its maximum publication period from the decision date (the last day still counts;
+    it stays for the credit office, the usage log and retention). Others stay public."""
+    window = publication_window(cls, row)
+    return window is None or today <= window[1]
 
 
 # -- objections -----------------------------------------------------------------------------------

@@ -11,12 +11,13 @@ USCCs readable and masks anything shaped like a citizen ID or a phone number.
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from schemas.catalog import Catalog, InfoClass
 from sinks.collection import census, collection_stats
+from sinks.governance import publication_window
 from sinks.queries import ARREARS_CLASSES, monthly_history
 from sinks.store import Store
 from sinks.subject_index import subject_records
@@ -49,19 +50,37 @@ def mask_subject(subject_id: str, kind: str) -> str:
     return f"{id_type}{sep}{mask_id(number)}"
 
 
-def add_months(day: dt.date, months: int) -> dt.date:
-    index = day.year * 12 + day.month - 1 + months
-    year, month = index // 12, index % 12 + 1
-    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+@dataclass(frozen=True)
+class _Shown:
+    """Which records a report shows, and how they are flagged."""
 
+    include_authorized: bool
+    withheld: frozenset[str]
+    repaired: frozenset[str]
+    show_repaired: bool
 
-def publication_end(cls: InfoClass, event: dt.date) -> dt.date | None:
-    """Last day a record of a class with a publication period appears in public reports:
-    `publication.max_months` after the event (decision) date, that day included — the rule
-    of `sinks.governance.publicly_visible`, so every reader draws the line on the same day."""
-    if cls.publication is None:
-        return None
-    return add_months(event, cls.publication.max_months)
+    def record(self, cls: InfoClass, row: dict[str, Any], today: dt.date,
+               counts: dict[str, int]) -> dict[str, Any] | None:  # fmt: skip
+        """The record as the report shows it, or None when it is left out (counted)."""
+        key = row["record_key"]
+        if key in self.withheld:
+            counts["withheld"] += 1
+            return None
+        window = publication_window(cls, row)
+        past = window is not None and today > window[1]
+        counts["beyond_publication"] += past
+        repaired = key in self.repaired
+        counts["repaired"] += repaired
+        if (past and not self.include_authorized) or (repaired and not self.show_repaired):
+            return None
+        doc = {k: row[k] for k in ("record_key", "event_date")}
+        doc |= {f.name: row[f.name] for f in cls.fields}
+        if window is not None:
+            doc |= {"published_until": window[1], "beyond_publication": past,
+                    "severity": window[2], "repair_from": window[0]}  # fmt: skip
+        if repaired:
+            doc["repaired"] = True
+        return _masked_record(cls, doc)
 
 
 def _masked_record(cls: InfoClass, row: dict[str, Any]) -> dict[str, Any]:
@@ -101,6 +120,8 @@ def subject_report(
     *,
     include_authorized: bool = False,
     withheld_record_keys: frozenset[str] = frozenset(),
+    repaired_record_keys: frozenset[str] = frozenset(),
+    show_repaired: bool = False,
     today: dt.date | None = None,
 ) -> dict[str, Any]:
     """The standardized credit report (标准化信用信息报告) of one legal or natural person.
@@ -108,8 +129,10 @@ def subject_report(
     Public classes only, unless `include_authorized` (the caller has checked the
     authorization); restricted classes never. Records under objection
     (`withheld_record_keys`) are left out (Liaoning rules §21: withheld while disputed).
-    Penalties past their publication period leave the public report (NDRC credit repair
-    rules) and stay, flagged, in the authorized one. Rolling aggregates derive from the
+    Negative records past their publication period leave the public report (NDRC credit
+    repair rules; the period by severity, publication.yaml) and stay, flagged, in the
+    authorized one; records whose repair was approved (`repaired_record_keys`) leave every
+    report but the credit office's (`show_repaired`), where they are flagged. Rolling aggregates derive from the
     authorized utility/fund classes, so only the authorized report carries them.
     """
     db, today = store.database, today or dt.date.today()
@@ -125,26 +148,13 @@ def subject_report(
     sections: list[dict[str, Any]] = []
     identity_rows: list[dict[str, Any]] = []
     industry = None
-    counts = {"records": 0, "negative_records": 0, "withheld": 0, "beyond_publication": 0}
+    counts = {"records": 0, "negative_records": 0, "withheld": 0, "beyond_publication": 0,
+              "repaired": 0}  # fmt: skip
+    shown = _Shown(include_authorized, withheld_record_keys, repaired_record_keys, show_repaired)
     for code, rows in found.items():
         cls = catalog.classes[code]
         identity_rows.append(rows[0] | {"subject_kind": cls.subject_kind})
-        records = []
-        for row in rows:
-            if row["record_key"] in withheld_record_keys:
-                counts["withheld"] += 1
-                continue
-            end = publication_end(cls, row["event_date"])
-            past = end is not None and today > end
-            if past:
-                counts["beyond_publication"] += 1
-                if not include_authorized:
-                    continue
-            doc = {k: row[k] for k in ("record_key", "event_date")}
-            doc |= {f.name: row[f.name] for f in cls.fields}
-            if end is not None:
-                doc |= {"published_until": end, "beyond_publication": past}
-            records.append(_masked_record(cls, doc))
+        records = [doc for row in rows if (doc := shown.record(cls, row, today, counts))]
         if not records:
             continue
         if cls.code == INDUSTRY_CLASS:
@@ -156,8 +166,8 @@ def subject_report(
             "negative": cls.negative, "count": len(records),
             "labels": {f.name: f.label for f in cls.fields}, "records": records,
         })  # fmt: skip
-    if not include_authorized:
-        del counts["beyond_publication"]  # credit repair: a public report does not hint at them
+    if not include_authorized:  # credit repair: a public report does not hint at them
+        del counts["beyond_publication"], counts["repaired"]
     if registry is None and not identity_rows:
         return {"found": False, "code": mask_subject(wanted, _guess_kind(wanted))}
     first = identity_rows[0] if identity_rows else {}

@@ -198,6 +198,12 @@ def test_the_cli_grants_and_revokes_authorizations_and_reads_the_usage_log(
     assert credit_cli("audit", data_dir=data_dir).returncode == 2
     news = credit_cli("blacklist-new", "--since", "2020-01-01", data_dir=data_dir)
     assert news.returncode == 0 and "entries" in json.loads(news.stdout)
+    repairs = credit_cli("repair", "list", "--status", "applied", data_dir=data_dir)
+    assert repairs.returncode == 0 and json.loads(repairs.stdout) == {"repairs": []}
+    missing = credit_cli("repair", "apply", "--class", "ent_admin_penalty", data_dir=data_dir)
+    assert missing.returncode == 2 and "--record-key" in missing.stderr
+    unknown = credit_cli("repair", "approve", "rep-none", "--reason", "x", data_dir=data_dir)
+    assert unknown.returncode == 1 and "rep-none" in unknown.stdout
     table = credit_cli("query", "blacklist-new", "--since", "2020-01-01", data_dir=data_dir)
     assert table.returncode == 0 and table.stdout.startswith("new black-list entries since")
 

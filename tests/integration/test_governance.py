@@ -164,12 +164,30 @@ def test_deadlines_count_working_days_from_the_day_after_receipt() -> None:
     assert gov.add_working_days(FRI, 3, closed) == dt.date(2026, 11, 26)
 
 
-def test_a_penalty_leaves_public_use_after_its_maximum_period(catalog: Catalog) -> None:
-    penalty = catalog.get("ent_admin_penalty")  # 3 to 36 months
-    decided = dt.date(2023, 1, 31)
-    assert gov.publicly_visible(penalty, decided, dt.date(2026, 1, 31))
-    assert not gov.publicly_visible(penalty, decided, dt.date(2026, 2, 1))
-    assert gov.publicly_visible(catalog.get("legal_arrears"), decided, dt.date(2030, 1, 1))
+def test_a_penalty_leaves_public_use_after_its_maximum_period_by_severity(
+    catalog: Catalog,
+) -> None:
+    penalty = catalog.get("ent_admin_penalty")
+    general = {"event_date": dt.date(2024, 6, 1), "severity": "一般"}
+    assert gov.publicly_visible(penalty, general, dt.date(2025, 6, 1))  # 1 year, last day in
+    assert not gov.publicly_visible(penalty, general, dt.date(2025, 6, 2))
+    assert not gov.publicly_visible(penalty, general, dt.date(2026, 12, 1))  # not 30 months on
+    serious = {"event_date": dt.date(2023, 1, 31), "severity": "严重"}
+    assert gov.publicly_visible(penalty, serious, dt.date(2026, 1, 31))
+    assert not gov.publicly_visible(penalty, serious, dt.date(2026, 2, 1))
+    unstated = {"event_date": dt.date(2024, 6, 1), "severity": None}  # the default: 一般
+    assert gov.publication_window(penalty, unstated) == (
+        dt.date(2024, 9, 1),
+        dt.date(2025, 6, 1),
+        "一般",
+    )
+    listed = {"event_date": dt.date(2024, 6, 1)}  # a serious-dishonesty list: 严重 always
+    assert gov.publication_window(catalog.get("ent_punishment_list"), listed) == (
+        dt.date(2025, 6, 1),
+        dt.date(2027, 6, 1),
+        "严重",
+    )
+    assert gov.publicly_visible(catalog.get("ent_business_licence"), general, dt.date(2030, 1, 1))
 
 
 def test_providers_see_only_their_own_uploads() -> None:
@@ -640,3 +658,63 @@ def test_the_cli_lists_and_revokes_tokens_and_rotates_provider_keys(
     grant = keys.check(second)
     assert grant is not None and (grant.provider, grant.department) == (WATER, "供水公司")
     assert main(["keys", "无钥单位", "--rotate", *d]) == 2
+
+
+# -- credit repair ------------------------------------------------------------------------------------
+def test_a_repair_is_refused_before_the_minimum_and_approved_after_it(world: Any) -> None:
+    """A 一般 penalty of 1 June may be repaired from 1 September; a 严重 one only a year on.
+    Approved, the record leaves the bank's and the public's view at once and stays for the
+    credit office; the courts' lists are not repaired here."""
+    from credit.api_repairs import add_repair_routes
+
+    ctx, tokens, clock, data_dir = world
+    penalty = ctx.catalog.get("ent_admin_penalty")
+    insert(ctx.store, penalty, ENT, "rk-general", event=dt.date(2026, 6, 1), severity="一般")
+    insert(ctx.store, penalty, ENT, "rk-serious", event=dt.date(2026, 6, 1), severity="严重")
+    debtor = ctx.catalog.get("ent_dishonest_debtor")
+    insert(ctx.store, debtor, ENT, "rk-court", event=dt.date(2024, 6, 1))
+    app = governed_app(ctx, data_dir, clock)
+    add_repair_routes(app, ctx, clock)
+    read = f"/api/records/ent_admin_penalty?subject={ENT}&purpose=授信"
+
+    async def body(api: Api) -> None:
+        def apply(key: str, code: str = "ent_admin_penalty") -> dict[str, Any]:
+            return {"json": {"class_code": code, "record_key": key, "grounds": "已缴清罚款并整改"}}
+
+        status, early = await api("POST", "/api/repairs", "subject", **apply("rk-serious"))
+        assert status == 400 and "2027-06-01" in early["message"]
+        status, court = await api("POST", "/api/repairs", "subject", **apply("rk-court",
+                                                                            debtor.code))  # fmt: skip
+        assert status == 400 and "court" in court["message"]
+        status, _ = await api("POST", "/api/repairs", "person", **apply("rk-general"))
+        assert status == 403
+        status, applied = await api("POST", "/api/repairs", "subject", **apply("rk-general"))
+        assert status == 201, applied
+        assert (applied["status"], applied["severity"], applied["due_on"]) == (
+            "applied",
+            "一般",
+            "2026-11-27",  # 5 working days from Friday 20 November
+        )
+        status, _ = await api("POST", f"/api/repairs/{applied['repair_id']}/approve", "subject",
+                              json={"reason": "x"})  # fmt: skip
+        assert status == 403  # only the credit office decides
+        _, before = await api("GET", read, "bank")
+        assert sorted(r["record_key"] for r in before["records"]) == ["rk-general", "rk-serious"]
+        status, decided = await api("POST", f"/api/repairs/{applied['repair_id']}/approve",
+                                    "analyst", json={"reason": "整改到位"})  # fmt: skip
+        assert status == 200 and decided["status"] == "approved"
+        _, after = await api("GET", read, "bank")
+        assert [r["record_key"] for r in after["records"]] == ["rk-serious"]
+        _, office = await api("GET", read, "analyst")
+        assert sorted(r["record_key"] for r in office["records"]) == ["rk-general", "rk-serious"]
+        _, report = await api("GET", f"/api/subjects/{ENT}?purpose=监测", "analyst")
+        flagged = [r for c in report["classes"] for r in c["records"] if r.get("repaired")]
+        assert [r["record_key"] for r in flagged] == ["rk-general"]
+        status, _ = await api("POST", "/api/repairs", "subject", **apply("rk-general"))
+        assert status == 409
+        _, mine = await api("GET", "/api/repairs", "subject")
+        assert [(r["repair_id"], r["status"]) for r in mine["repairs"]] == [
+            (applied["repair_id"], "approved")
+        ]
+
+    serve(app, tokens, body)

@@ -142,19 +142,29 @@ def test_penalty_past_its_publication_period_leaves_the_public_report(
     shared: Store, catalog: Catalog
 ) -> None:
     uscc = random_uscc(RNG)
-    old = put(shared, catalog, "ent_admin_penalty", uscc, "2020-01-15", decision_no="罚2020-1")
-    recent = put(shared, catalog, "ent_admin_penalty", uscc, "2024-12-01", decision_no="罚2024-9")
-    last_day = put(shared, catalog, "ent_admin_penalty", uscc, "2022-06-10", decision_no="罚2022-3")
+    old = put(shared, catalog, "ent_admin_penalty", uscc, "2020-01-15", decision_no="罚2020-1",
+              severity="严重")  # fmt: skip
+    recent = put(shared, catalog, "ent_admin_penalty", uscc, "2024-12-01", decision_no="罚2024-9",
+                 severity="一般")  # fmt: skip
+    last_day = put(shared, catalog, "ent_admin_penalty", uscc, "2022-06-10", decision_no="罚2022-3",
+                   severity="严重")  # fmt: skip
+    general = put(shared, catalog, "ent_admin_penalty", uscc, "2024-06-09", decision_no="罚2024-2",
+                  severity="一般")  # fmt: skip
 
     public = reports.subject_report(shared, catalog, uscc, today=TODAY)
     assert [r["record_key"] for r in public["classes"][0]["records"]] == [recent, last_day]
     full = reports.subject_report(shared, catalog, uscc, include_authorized=True, today=TODAY)
     records = {r["record_key"]: r for r in full["classes"][0]["records"]}
-    assert set(records) == {old, recent, last_day}
+    assert set(records) == {old, recent, last_day, general}
     assert records[old]["beyond_publication"] and not records[last_day]["beyond_publication"]
     assert records[old]["published_until"] == dt.date(2023, 1, 15)
-    assert records[last_day]["published_until"] == TODAY  # 36 months, the last day included
-    assert full["counts"]["beyond_publication"] == 1
+    assert records[last_day]["published_until"] == TODAY  # 严重: 36 months, the last day in
+    assert records[general]["published_until"] == dt.date(2025, 6, 9)  # 一般: 12 months
+    assert (records[recent]["severity"], records[recent]["repair_from"]) == (
+        "一般",
+        dt.date(2025, 3, 1),
+    )
+    assert full["counts"]["beyond_publication"] == 2
     tomorrow = reports.subject_report(shared, catalog, uscc, today=TODAY + dt.timedelta(days=1))
     assert [r["record_key"] for r in tomorrow["classes"][0]["records"]] == [recent]
 

@@ -195,11 +195,23 @@ def test_negative_classes_about_persons_are_kept_five_years(catalog: Catalog) ->
             assert cls.retention_years == 5, cls.code
 
 
-def test_administrative_penalties_are_published_3_months_to_3_years(catalog: Catalog) -> None:
-    for code in ("ent_admin_penalty", "person_admin_penalty"):
-        period = catalog.get(code).publication
-        assert period is not None
-        assert (period.min_months, period.max_months) == (3, 36)
+def test_every_negative_class_carries_its_publication_periods_by_severity(
+    catalog: Catalog,
+) -> None:
+    """NDRC rules: 一般 3 months to 1 year, 严重 1 to 3 years; serious-dishonesty lists are
+    严重 whatever the row says; the courts' lists run 2 years and are not repaired here."""
+    for cls in catalog:
+        rule = cls.publication
+        assert (rule is not None) == cls.negative, cls.code
+        if rule is None or rule.repair == "court":
+            continue
+        general, serious = rule.period("一般"), rule.period("严重")
+        assert (general.min_months, general.max_months) == (3, 12), cls.code
+        assert (serious.min_months, serious.max_months) == (12, 36), cls.code
+    assert catalog.get("ent_admin_penalty").publication.severity_field == "severity"  # type: ignore[union-attr]
+    assert catalog.get("ent_punishment_list").publication.default_severity == "严重"  # type: ignore[union-attr]
+    court = catalog.get("person_dishonest_debtor").publication
+    assert court is not None and court.repair == "court" and court.period(None).max_months == 24
 
 
 def test_enum_fields_name_a_known_enum(catalog: Catalog) -> None:
