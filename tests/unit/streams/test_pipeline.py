@@ -14,7 +14,13 @@ from schemas.avro import avro_schema
 from schemas.catalog import Catalog, InfoClass, default_catalog
 from schemas.codec import AvroDecoder, AvroEncoder
 from streams import envelope as env
-from streams.codes import random_citizen_id, random_org_code, random_uscc, uscc_check_char
+from streams.codes import (
+    random_citizen_id,
+    random_org_code,
+    random_reg_no,
+    random_uscc,
+    uscc_check_char,
+)
 from streams.identity import Resolution
 from streams.pipeline import Pipeline, enrich
 
@@ -111,6 +117,23 @@ def test_an_org_code_resolves_to_the_known_uscc_that_embeds_it(seed: int) -> Non
                     h.encode("legal_arrears", arrears(None, org_code=printed, _key=f"b{i}")))  # fmt: skip
         assert out.valid is not None, (printed, out.dead)
         assert out.valid["subject_id"] == uscc
+
+
+@given(st.integers(0, 2**32))
+@settings(max_examples=40, deadline=None)
+def test_a_registration_number_resolves_through_the_registry(seed: int) -> None:
+    """注册号 (the 15-digit number before USCCs) is paired with the USCC the first time a
+    record carries both; from then on a record with only the number is about that subject."""
+    h = Harness(default_catalog())
+    rng = random.Random(seed)
+    uscc, reg = random_uscc(rng), random_reg_no(rng)
+    alone = h.run("legal_arrears", h.encode("legal_arrears", arrears(None, reg_no=reg, _key="a")))
+    assert alone.valid is None
+    assert [r["code"] for r in alone.dead["reasons"]] == ["subject.unresolved"]
+    both = h.run("legal_arrears", h.encode("legal_arrears", arrears(uscc, reg_no=reg, _key="b")))
+    assert both.valid is not None
+    later = h.run("legal_arrears", h.encode("legal_arrears", arrears(None, reg_no=reg, _key="c")))
+    assert later.valid is not None and later.valid["subject_id"] == uscc
 
 
 def test_name_that_disagrees_with_the_registry_is_flagged_not_refused(catalog: Catalog) -> None:
