@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from credit.broker import free_port
-from credit.orphans import die_with_parent
+from credit.orphans import die_with_parent, stop_child
 from credit.settings import Settings
 from schemas.catalog import Catalog
 from sinks.analyst_export import AnalystExporter, pseudonym_key
@@ -71,12 +71,7 @@ class AnalystService:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        if self._proc is not None:
+            stop_child(self._proc, 10)
         if self._thread is not None:
             self._thread.join(timeout=10)

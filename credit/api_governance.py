@@ -245,6 +245,14 @@ def _own(me: Identity, asked: str | None) -> str:
     return me.org
 
 
+def class_of(ctx: ApiContext, body: dict[str, Any]) -> InfoClass:
+    """The class a request body names (`class_code`), or NotFoundError (404)."""
+    try:
+        return ctx.catalog.get(str(body.get("class_code", "")))
+    except UnknownClassError as exc:
+        raise gov.NotFoundError(str(exc)) from exc
+
+
 def _shown(identity: Identity, data: Any, subject: str = "") -> Any:
     """Admins and a subject reading itself see full values; everyone else masked ones."""
     if identity.role == "admin" or (subject and identity.org == subject):
@@ -262,10 +270,7 @@ def add_governance_routes(
 
     async def file_objection(request: web.Request, me: Identity) -> web.Response:
         body = await _body(request)
-        try:
-            cls = ctx.catalog.get(str(body.get("class_code", "")))
-        except UnknownClassError as exc:
-            raise gov.NotFoundError(str(exc)) from exc
+        cls = class_of(ctx, body)
         only = me.org if me.role == "subject" else None
         obj = await ctx.run(gov.file_objection, store, cls, str(body.get("record_key", "")),
                             gov.Reader(me.role, me.name, me.org), str(body.get("grounds", "")),

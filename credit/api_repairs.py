@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from credit.access import Identity
-from credit.api_governance import Today, _body, _guarded, _json, _shown
-from schemas.exceptions import UnknownClassError
+from credit.api_governance import Today, _body, _guarded, _json, _shown, class_of
 from sinks import governance as gov
 from sinks import repairs
 
@@ -30,10 +29,7 @@ def add_repair_routes(app: web.Application, ctx: ApiContext, today: Today = dt.d
 
     async def apply(request: web.Request, me: Identity) -> web.Response:
         body = await _body(request)
-        try:
-            cls = ctx.catalog.get(str(body.get("class_code", "")))
-        except UnknownClassError as exc:
-            raise gov.NotFoundError(str(exc)) from exc
+        cls = class_of(ctx, body)
         reader = gov.Reader(me.role, me.name, me.org)
         only = me.org if me.role == "subject" else None
         row = await ctx.run(lambda: repairs.apply_repair(

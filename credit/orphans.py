@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import Callable
 
@@ -33,3 +34,16 @@ def die_with_parent(sig: int = signal.SIGKILL) -> Callable[[], None] | None:
             os.kill(os.getpid(), sig)
 
     return preexec
+
+
+def stop_child(proc: subprocess.Popen[bytes], timeout: float, kill: bool = False) -> None:
+    """SIGTERM (or SIGKILL with `kill`) and wait; a child still there after `timeout` is
+    killed, so a stop never hangs on it."""
+    if proc.poll() is not None:
+        return
+    proc.kill() if kill else proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -51,7 +51,7 @@ from credit.errors import CreditError
 from credit.kafka_errors import count_broker_errors
 from credit.lag import LagMonitor, LagSampler, lag_groups
 from credit.metrics import Metrics, create_metrics
-from credit.orphans import die_with_parent
+from credit.orphans import die_with_parent, stop_child
 from credit.partitions import fixed_partitions
 from credit.recovery import Epoch, IntakeKeeper, broker_epoch, broker_lost
 from credit.settings import Settings
@@ -501,15 +501,7 @@ class Platform:
         """SIGTERM (Faust finishes its batch and commits) or, when its broker is gone, SIGKILL."""
         if self._worker is None:
             return
-        if kill:
-            self._worker.kill()
-        else:
-            self._worker.terminate()
-        try:
-            self._worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self._worker.kill()
-            self._worker.wait()
+        stop_child(self._worker, 20, kill)
         self._worker = None
 
     def __enter__(self) -> Platform:

@@ -122,24 +122,35 @@ _OBJ_COLUMNS = (
 )  # fmt: skip
 
 
-def _save_objection(store: Store, row: Mapping[str, Any]) -> dict[str, Any]:
-    out = {
-        **row,
-        "updated_at": _now(),
-        "version": _now_ms() * 1000 + int(row.get("version", 0)) % 1000 + 1,
-    }
-    store.insert("objections", [[out[c] for c in _OBJ_COLUMNS]], _OBJ_COLUMNS)
+def save_version(
+    store: Store, table: str, columns: tuple[str, ...], row: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Write the next version of a workflow row (objection, repair): the ReplacingMergeTree
+    keeps the highest `version`, which grows even within one millisecond."""
+    out = {**row, "updated_at": _now(),
+           "version": _now_ms() * 1000 + int(row.get("version", 0)) % 1000 + 1}  # fmt: skip
+    store.insert(table, [[out[c] for c in columns]], columns)
     return out
 
 
-def get_objection(store: Store, objection_id: str) -> dict[str, Any]:
+def latest_by_id(store: Store, table: str, column: str, value: str, missing: str) -> dict[str, Any]:
+    """The current version of one workflow row, or NotFoundError(`missing`)."""
     rows = store.query(
-        f"SELECT * FROM {store.database}.objections FINAL WHERE objection_id = {{i:String}}",
-        {"i": objection_id},
+        f"SELECT * FROM {store.database}.{table} FINAL WHERE {column} = {{v:String}}",
+        {"v": value},
     )
     if not rows:
-        raise NotFoundError(f"no objection '{objection_id}' (异议不存在)")
+        raise NotFoundError(missing)
     return rows[0]
+
+
+def _save_objection(store: Store, row: Mapping[str, Any]) -> dict[str, Any]:
+    return save_version(store, "objections", _OBJ_COLUMNS, row)
+
+
+def get_objection(store: Store, objection_id: str) -> dict[str, Any]:
+    return latest_by_id(store, "objections", "objection_id", objection_id,
+                        f"no objection '{objection_id}' (异议不存在)")  # fmt: skip
 
 
 def file_objection(
@@ -324,13 +335,8 @@ def grant_authorization(
 
 
 def get_authorization(store: Store, auth_id: str) -> dict[str, Any]:
-    rows = store.query(
-        f"SELECT * FROM {store.database}.authorizations FINAL WHERE auth_id = {{a:String}}",
-        {"a": auth_id},
-    )
-    if not rows:
-        raise NotFoundError(f"no authorization '{auth_id}' (授权不存在)")
-    return rows[0]
+    return latest_by_id(store, "authorizations", "auth_id", auth_id,
+                        f"no authorization '{auth_id}' (授权不存在)")  # fmt: skip
 
 
 def revoke_authorization(store: Store, auth_id: str, by: str) -> dict[str, Any]:

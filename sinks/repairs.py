@@ -14,7 +14,6 @@ Statuses: applied → approved | rejected.
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -26,7 +25,9 @@ from sinks.governance import (
     NotFoundError,
     Reader,
     StageError,
+    latest_by_id,
     publication_window,
+    save_version,
 )
 from sinks.store import Store
 from sinks.workdays import DEFAULT_CALENDAR, WorkCalendar
@@ -40,10 +41,7 @@ DECISIONS = ("approve", "reject")
 
 
 def _save(store: Store, row: Mapping[str, Any]) -> dict[str, Any]:
-    out = {**row, "updated_at": dt.datetime.now(dt.UTC),
-           "version": time.time_ns() // 1000 + int(row.get("version", 0)) % 1000 + 1}  # fmt: skip
-    store.insert("repairs", [[out[c] for c in _COLUMNS]], _COLUMNS)
-    return out
+    return save_version(store, "repairs", _COLUMNS, row)
 
 
 def _record(store: Store, cls: InfoClass, record_key: str) -> dict[str, Any]:
@@ -122,13 +120,8 @@ def decide_repair(
 
 
 def get_repair(store: Store, repair_id: str) -> dict[str, Any]:
-    rows = store.query(
-        f"SELECT * FROM {store.database}.repairs FINAL WHERE repair_id = {{i:String}}",
-        {"i": repair_id},
-    )
-    if not rows:
-        raise NotFoundError(f"no repair '{repair_id}' (修复申请不存在)")
-    return rows[0]
+    return latest_by_id(store, "repairs", "repair_id", repair_id,
+                        f"no repair '{repair_id}' (修复申请不存在)")  # fmt: skip
 
 
 def _by_record(store: Store, record_key: str, statuses: tuple[str, ...]) -> list[dict[str, Any]]:
