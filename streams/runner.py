@@ -6,6 +6,7 @@ end: results flushed), waits for the acknowledged offsets and commits them, then
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -86,12 +87,16 @@ def report_readiness(app: faust.App, path: Path) -> Readiness:
     tables from one that works, and keep it for the health endpoint."""
     state = Readiness()
 
-    @app.timer(1.0)  # type: ignore[untyped-decorator]
+    @app.task  # type: ignore[untyped-decorator]
     async def readiness() -> None:
-        state.ready = worker_ready(app)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"pid": os.getpid(), "ready": state.ready}))
-        tmp.replace(path)
+        # a task, not a timer: it starts with the app's tasks, the moment recovery ends, where
+        # a timer's first tick came a second later — after the first records were stored
+        while True:
+            state.ready = worker_ready(app)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"pid": os.getpid(), "ready": state.ready}))
+            tmp.replace(path)
+            await asyncio.sleep(1.0)
 
     return state
 

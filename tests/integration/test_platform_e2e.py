@@ -81,7 +81,11 @@ def test_records_are_stored_and_bad_ones_dead_lettered_with_reasons(
     assert "uscc.check_digit" in reasons[8]
     assert "field.required" in reasons[9]
     status = _credit("status", "--json", data_dir=platform["data_dir"])
-    assert status.returncode == 0, status.stderr
+    body = json.loads(status.stdout) if status.stdout.startswith("{") else {}
+    ready_file = Path(platform["data_dir"]) / "worker-ready.json"
+    assert status.returncode == 0, (status.stderr, body.get("degraded"), body.get("error"),
+                                    ready_file.read_text() if ready_file.exists() else None,
+                                    platform["worker_pid"])  # fmt: skip
     stored = json.loads(status.stdout)["stored"]
     assert stored["legal_arrears"] >= 5
     resent = httpx.get(
