@@ -70,7 +70,8 @@ from sinks.writer import Sink
 
 log = logging.getLogger("credit.runtime")
 MAX_WORKER_RESTARTS = 20
-EPOCH_CHECK_SECONDS = 30.0  # how often a real Kafka is asked whether it still has the epoch
+EPOCH_CHECK_SECONDS = 30.0
+WORKER_READY_STALE_SECONDS = 60.0  # the worker rewrites its readiness file every second  # how often a real Kafka is asked whether it still has the epoch
 
 
 class AlreadyRunningError(CreditError):
@@ -111,6 +112,7 @@ class Platform:
         self.lag_monitor: LagMonitor | None = None
         self._worker: subprocess.Popen[bytes] | None = None
         self._worker_env: dict[str, str] = {}
+        self._worker_unready_since = 0.0
         self.worker_restarts = 0
         self.started_at = 0.0
         self.intake = DurableIntake(settings.intake_dir)
@@ -347,6 +349,21 @@ class Platform:
             self._worker = subprocess.Popen(cmd, env=self._worker_env, stdout=out,
                                             stderr=subprocess.STDOUT,
                                             preexec_fn=die_with_parent())  # fmt: skip
+        self._worker_unready_since = time.monotonic()
+
+    def _worker_stuck(self) -> str | None:
+        """Why a live worker is restarted: not ready for `worker_recovery_timeout_seconds`
+        on end (a worker hung joining its group or recovering its tables never came back)."""
+        if self._worker is None or self._worker.poll() is not None:
+            return None
+        if self._worker_recovered():
+            self._worker_unready_since = time.monotonic()
+            return None
+        waited = time.monotonic() - self._worker_unready_since
+        if waited < self.settings.worker_recovery_timeout_seconds:
+            return None
+        self._stop_worker(kill=True)
+        return f"worker not ready for {waited:.0f}s: killed and started again"
 
     def supervise(self) -> None:
         """Called every second by `credit up`: a broker that lost its topics is recovered
@@ -360,7 +377,7 @@ class Platform:
             self._start_sink_thread()
         if self.analyst is not None:
             self.analyst.supervise()
-        failure = self.worker_failed()
+        failure = self.worker_failed() or self._worker_stuck()
         if failure is None:
             return
         self.worker_restarts += 1
@@ -425,7 +442,8 @@ class Platform:
         degraded = [why for bad, why in (
             (not broker_ok, "broker not running"),
             (not worker_ok, "worker restarting"),
-            (worker_ok and not worker_ready, "worker recovering its tables"),
+            (worker_ok and not worker_ready, "worker not ready (joining, recovering its tables "
+             "or not answering)"),
             (not sink_ok, "sink stopped"),
             (bool(store_error), f"store refuses writes: {store_error}"),
             (bool(keeper and keeper.recovering), "re-sending uploads the broker lost"),
@@ -455,14 +473,18 @@ class Platform:
         }
 
     def _worker_recovered(self) -> bool:
-        """The worker child says it holds its assignment and has read its tables."""
+        """The worker child says it holds its assignment and has read its tables, and said
+        so lately (it rewrites the file every second: a stale file is a frozen worker)."""
         if self._worker is None:
             return False
+        path = self.settings.worker_ready_file
         try:
-            state = json.loads(self.settings.worker_ready_file.read_text())
+            state = json.loads(path.read_text())
+            age = time.time() - path.stat().st_mtime
         except (OSError, json.JSONDecodeError):
             return False
-        return bool(state.get("pid") == self._worker.pid and state.get("ready"))
+        fresh = age < WORKER_READY_STALE_SECONDS
+        return bool(fresh and state.get("pid") == self._worker.pid and state.get("ready"))
 
     def worker_failed(self) -> str | None:
         """The worker's exit, with the tail of its log, if it has died."""

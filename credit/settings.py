@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     lag_interval_seconds: float = Field(
         10.0, gt=0, description="how often the sink process samples consumer lag"
     )
+    worker_recovery_timeout_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="a worker not ready this long (group join, table recovery) "
+        "is killed and started again",
+    )
     worker_store: Literal["rocksdb", "memory"] = Field(
         "rocksdb", description="worker table state: RocksDB under data_dir/worker, or memory"
     )

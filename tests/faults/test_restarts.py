@@ -203,3 +203,36 @@ def test_rows_whose_copy_is_gone_are_reported_lost_never_complete(
         f'credit_rows_lost_total{{class_code="legal_utility_payment"}} {float(fate["lost"])}'
         in metrics
     )
+
+
+def test_a_worker_that_never_becomes_ready_is_killed_and_started_again(
+    tmp_path: Path, platforms: list[Up]
+) -> None:
+    """A worker frozen before it is ready (here: SIGSTOP while it joins its group) used to
+    leave the platform degraded for good. After CREDIT_WORKER_RECOVERY_TIMEOUT_SECONDS the
+    platform kills it and starts another, and the upload in flight is stored in full."""
+    data = tmp_path / "dir"
+    data.mkdir()
+    up = start_up(data, CREDIT_WORKER_RECOVERY_TIMEOUT_SECONDS="8")
+    platforms.append(up)
+    up.wait_ready()
+    rows = provider_file(tmp_path / "bills.csv", companies=200, seed=7)
+    answer = publish(data, tmp_path / "bills.csv")
+    first = _worker_pid(up)
+    os.kill(first, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while (second := _worker_pid(up)) == first:
+        assert time.monotonic() < deadline, "no new worker"
+        time.sleep(0.05)
+    os.kill(second, signal.SIGSTOP)  # frozen while it starts: it never says ready
+    health = httpx.get(f"{up.api_url}/health", timeout=5)
+    assert health.status_code == 503
+    up.wait_ready(timeout=60)
+    assert _worker_pid(up) not in (first, second)
+    want = expected(rows)
+    fate = up.wait_complete(answer["upload_id"], timeout=120)
+    assert {k: fate[k] for k in ("received", "stored", "rejected")} == {
+        k: want[k] for k in ("received", "stored", "rejected")
+    }
+    assert "not ready for" in up.log()
+    assert httpx.get(f"{up.api_url}/health", timeout=5).json()["worker"]["restarts"] == 2
