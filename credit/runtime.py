@@ -45,7 +45,7 @@ from credit.api_repairs import add_repair_routes
 from credit.api_reports import add_report_routes
 from credit.api_server import ApiServer
 from credit.api_sql import add_sql_route
-from credit.broker import EmbeddedBroker, free_port
+from credit.broker import BrokerError, EmbeddedBroker, free_port
 from credit.client import read_runtime
 from credit.errors import CreditError
 from credit.kafka_errors import count_broker_errors
@@ -171,14 +171,26 @@ class Platform:
         elif self.components != EMBEDDED:
             raise CreditError("production processes need CREDIT_KAFKA_BOOTSTRAP (a real Kafka)")
         else:
-            port = self.broker.port if self.broker else 0  # a restart keeps the address
-            self.broker = EmbeddedBroker(self.data_dir / "logs" / "tansu.log", port=port).start()
+            self.broker = self._embedded_broker()
             self.bootstrap = self.broker.bootstrap
         ensure_topics(self.client_conf("admin"), self.catalog, self.settings.topic_partitions,
                       self.settings.topic_replication_factor)  # fmt: skip
         if self.components != GATEWAY:  # the process that runs the sink owns recovery
             self.epoch = broker_epoch(self.client_conf("admin"), self.data_dir,
                                       self.settings.topic_replication_factor)  # fmt: skip
+
+    def _embedded_broker(self) -> EmbeddedBroker:
+        """A restart keeps the broker's address, so providers' clients reconnect; if another
+        process took the port meanwhile, a new one (runtime.json says where)."""
+        log_path = self.data_dir / "logs" / "tansu.log"
+        port = self.broker.port if self.broker else 0
+        try:
+            return EmbeddedBroker(log_path, port=port).start()
+        except BrokerError:
+            if not port:
+                raise
+            log.error("the broker's port %d is taken: starting it on another", port)
+            return EmbeddedBroker(log_path, port=0).start()
 
     def kafka_conf(self) -> dict[str, Any]:
         """librdkafka keys (plain data: the demo and bench pass them on)."""

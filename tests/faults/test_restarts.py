@@ -236,3 +236,45 @@ def test_a_worker_that_never_becomes_ready_is_killed_and_started_again(
     }
     assert "not ready for" in up.log()
     assert httpx.get(f"{up.api_url}/health", timeout=5).json()["worker"]["restarts"] == 2
+
+
+def test_a_broker_whose_port_was_taken_comes_back_on_another(
+    tmp_path: Path, platforms: list[Up]
+) -> None:
+    """Tansu dies and another program takes its port before the platform restarts it: the
+    broker comes back on a new port, runtime.json says so, and the upload is stored in full."""
+    import socket
+
+    data = tmp_path / "dir"
+    data.mkdir()
+    up = start_up(data)
+    platforms.append(up)
+    up.wait_ready()
+    rows = provider_file(tmp_path / "a.csv", companies=300, seed=41)
+    first = publish(data, tmp_path / "a.csv")
+    bootstrap = json.loads((data / "runtime.json").read_text())["bootstrap"]
+    host, port = bootstrap.rsplit(":", 1)
+    [tansu] = _processes_with(f"tcp://{bootstrap} ")
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        os.kill(tansu, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                squatter.bind((host, int(port)))
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the port never came free"
+                time.sleep(0.01)
+        squatter.listen()
+        fate = up.wait_complete(first["upload_id"], timeout=180)
+        moved = json.loads((data / "runtime.json").read_text())["bootstrap"]
+    want = expected(rows)
+    assert (fate["received"], fate["stored"], fate["rejected"], fate["lost"]) == (
+        want["received"], want["stored"], want["rejected"], 0)  # fmt: skip
+    assert moved != bootstrap
+    assert "port" in up.log() and "is taken" in up.log()
+    more = provider_file(tmp_path / "b.csv", companies=100, seed=42)  # the CLI finds it
+    second = publish(data, tmp_path / "b.csv")
+    assert up.wait_complete(second["upload_id"])["stored"] == expected(more)["stored"]
+    assert up.stop() == 0
