@@ -90,6 +90,27 @@ def covers(bill: list[Any], arrears: list[Any]) -> bool:
     return bool(pay) and pay > a_end and start <= a_end and end >= a_start
 
 
+def outstanding(arrears: list[list[Any]], paid: list[list[Any]]) -> list[float]:
+    """What each arrears record still owes after the 补缴 payments that cover it.
+
+    A payment settles by its amount, not by its mere existence (a ¥12,290 payment does not
+    settle ¥150,977): payments are taken in the order they were made, each amount goes to the
+    oldest covered arrears still owing, and a record superseded by a newer statement of the
+    same debt takes nothing (the newer statement owes the debt)."""
+    owed = [0.0 if superseded(a, arrears) else float(a[4]) for a in arrears]
+    order = sorted(range(len(arrears)), key=lambda i: (arrears[i][1], arrears[i][2]))
+    for bill in sorted(paid, key=lambda b: (b[5], b[1])):
+        left = float(bill[4])
+        for i in order:
+            if left <= 0:
+                break
+            if owed[i] > 0 and covers(bill, arrears[i]):
+                taken = min(left, owed[i])
+                owed[i] -= taken
+                left -= taken
+    return owed
+
+
 def superseded(arrears: list[Any], others: Iterable[list[Any]]) -> bool:
     """A newer statement of the same debt: same account, same start, later end."""
     _, start, end, _, _, account = arrears
@@ -163,8 +184,9 @@ def _utility(state: dict[str, Any], as_of: dt.date) -> tuple[dict[str, Any], lis
             slot.on_time = slot.on_time and on_time
     paid = [b for b in bills if b[5] and b[5] <= today]
     seen = [a for _, a in sorted(state["a"].items()) if a[1] <= today]
-    repaid = [any(covers(b, a) for b in paid) for a in seen]
-    open_ = [a for a, r in zip(seen, repaid, strict=True) if not r and not superseded(a, seen)]
+    owed = outstanding(seen, paid)
+    repaid = [o < CENT and not superseded(a, seen) for a, o in zip(seen, owed, strict=True)]
+    open_ = [(a, o) for a, o in zip(seen, owed, strict=True) if o >= CENT]
     arrears_months: set[int] = set()
     for a in seen:
         arrears_months.update(range(month_of_ord(a[1]), min(month_of_ord(a[2]), now - 1) + 1))
@@ -182,8 +204,8 @@ def _utility(state: dict[str, Any], as_of: dt.date) -> tuple[dict[str, Any], lis
     out = _common(recent, now)
     out.update(
         arrears_flag=int(bool(open_)),
-        arrears_amount=round(sum((a[4] for a in open_), 0.0), 2),
-        days_overdue=max((a[3] + max(0, today - a[2]) for a in open_), default=0),
+        arrears_amount=round(sum((o for _, o in open_), 0.0), 2),
+        days_overdue=max((a[3] + max(0, today - a[2]) for a, _ in open_), default=0),
         months_in_arrears_12=sum(1 for m in arrears_months if now - 12 <= m < now),
         consecutive_paid_months=_run(ok, arrears_months.__contains__, now),
         last_on_time_date=_date(last_on_time),
@@ -195,7 +217,7 @@ def _utility(state: dict[str, Any], as_of: dt.date) -> tuple[dict[str, Any], lis
         "amount_12": round(sum(r[2] for r in recent), 2),
         "usage_12": round(sum(r[1] for r in recent), 4),
     }
-    return out, _utility_history(months, arrears_months, open_, now)
+    return out, _utility_history(months, arrears_months, [a for a, _ in open_], now)
 
 
 def _utility_history(

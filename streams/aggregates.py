@@ -50,10 +50,13 @@ calendar months before A; A itself is incomplete and never counted):
   end and ≤ as_of; a prepaid bill without a pay date counts as paid. Funds: a month is late
   when a record for it was paid after the last day of the following month.
 - 当前是否欠费 / amount / days overdue (utility): from open arrears records. An arrears record
-  exists from its arrears_start; it is settled (是否补缴) by a payment of the same utility
-  whose billing period overlaps the arrears period and whose pay_date is after arrears_end
-  and ≤ as_of. A payment for a later period does not settle old debt. A record superseded by
-  a newer statement (same account and start, later end) is not open either. Days overdue:
+  exists from its arrears_start and owes its amount; a payment of the same utility whose
+  billing period overlaps the arrears period and whose pay_date is after arrears_end and
+  ≤ as_of (补缴) pays it down by the payment's amount — payments in the order they were made,
+  each to the oldest covered debt still owing (`aggregate_figures.outstanding`). A record is
+  open while it owes a cent or more; 欠费金额 is what the open records still owe. A payment
+  for a later period does not settle old debt. A record superseded by a newer statement
+  (same account and start, later end) owes nothing itself. Days overdue:
   max over open records of overdue_days + days from arrears_end to as_of. 社保: months with
   due > paid; days from the deadline of the oldest such month. 公积金: no due amount, so 0.
 - Months in arrears (last 12): utility → months touched by any arrears period, settled or

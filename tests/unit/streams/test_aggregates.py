@@ -239,11 +239,34 @@ def test_payment_for_a_later_period_does_not_settle_old_arrears() -> None:
 
 
 def test_settlement_counts_only_from_its_pay_date() -> None:
-    events = [arrears("a", "2024-01-01", "2024-01-31", 3, 50), B_JAN_V1]  # paid 02-10
+    events = [arrears("a", "2024-01-01", "2024-01-31", 3, 30), B_JAN_V1]  # 30 paid 02-10
     state = replay(events, "water")
     assert figures(state, date(2024, 2, 9))["arrears_flag"] == 1
     got = figures(state, date(2024, 2, 10))
     assert (got["arrears_flag"], got["arrears_amount"], got["arrears_repaid"]) == (0, 0.0, 1)
+
+
+def test_a_payment_settles_only_its_amount() -> None:
+    """The issue's subject: one October payment of ¥12,290 against ¥150,977 owed for the
+    summer settled all of it. It settles ¥12,290; a second payment settles the rest."""
+    owed = arrears("a", "2026-06-01", "2026-09-30", 30, 150_977.0)
+    part = bill("part", "2026-09-01", "2026-09-30", 12_290.0, 900, "2026-10-15")
+    got = figures(replay([owed, part], "water"), date(2026, 11, 1))
+    assert (got["arrears_flag"], got["arrears_repaid"]) == (1, 0)
+    assert got["arrears_amount"] == pytest.approx(150_977.0 - 12_290.0)
+    rest = bill("rest", "2026-06-01", "2026-08-31", 138_687.0, 9000, "2026-10-20")
+    done = figures(replay([owed, part, rest], "water"), date(2026, 11, 1))
+    assert (done["arrears_flag"], done["arrears_amount"], done["arrears_repaid"]) == (0, 0.0, 1)
+
+
+def test_one_payment_is_spent_once_across_two_debts_oldest_first() -> None:
+    """Two accounts' arrears over the same months and one 补缴 of 70: 50 settles the older
+    statement, 20 goes to the newer, which still owes 20."""
+    old = arrears("a1", "2024-01-01", "2024-01-31", 10, 50)
+    new = arrears("a2", "2024-01-15", "2024-02-15", 5, 40, account="W2")
+    pay = bill("p", "2024-01-01", "2024-01-31", 70, 7, "2024-03-01")
+    got = figures(replay([old, new, pay], "water"), date(2024, 3, 10))
+    assert (got["arrears_flag"], got["arrears_amount"]) == (1, pytest.approx(20.0))
 
 
 def test_newer_statement_of_the_same_debt_replaces_the_older() -> None:
