@@ -52,6 +52,7 @@ _READERS = frozenset({"analyst", "bank", "admin", "subject"})  # subject: free s
 _OFFICE = frozenset({"analyst", "admin"})
 DEFAULT_RULES: tuple[Rule, ...] = (
     ("POST", "/api/records/", frozenset({"provider"})),
+    ("POST", "/api/files/", frozenset({"provider"})),
     ("GET", "/api/records/", _READERS),  # bank: see visible_classes
     ("GET", "/api/subjects", _READERS),
     ("GET", "/api/uploads/", frozenset({"provider", "analyst", "admin"})),  # provider: own only

@@ -229,7 +229,8 @@ class Platform:
         keys = ApiKeyStore(self.data_dir / "api-keys.json")
         gateway = Gateway(self.catalog, keys, self._gateway_publisher,
                           self.settings.max_request_records, self.intake,
-                          self.settings.dirty_threshold_for)  # fmt: skip
+                          self.settings.dirty_threshold_for,
+                          self.settings.max_upload_bytes)  # fmt: skip
         self._gateway = gateway
         access = build_access(self.data_dir, open_access=self.settings.api_open)
         app = build_api(ctx, registry, gateway, self.settings.max_request_bytes, [access])

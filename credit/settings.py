@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     token_hours: float = Field(12.0, gt=0, description="how long a person's access token lasts")
     max_request_bytes: int = Field(8 * 1024 * 1024, description="HTTP API request size limit")
     max_request_records: int = 10000
+    max_upload_bytes: int = Field(
+        256 * 1024 * 1024, description="largest file `POST /api/files/{class}` takes"
+    )
     query_row_limit: int = 10000
     query_seconds_limit: float = 10.0
     dirty_threshold: float = Field(

@@ -89,7 +89,9 @@ class Gateway:
         max_records: int,
         intake: DurableIntake | None = None,
         hold_above: Callable[[str, str], DirtyThreshold] | None = None,
+        max_file_bytes: int = 256 * 1024 * 1024,
     ) -> None:
+        self.max_file_bytes = max_file_bytes
         self.intake = intake
         self.hold_above = hold_above
         self.catalog = catalog
@@ -104,8 +106,22 @@ class Gateway:
         id is unknown to it, so each provider gets a new one on its next request."""
         self._publishers = {}
 
+    def publisher(self, provider: str) -> Publisher:
+        """The provider's producer, made on first use (call it under `_lock`)."""
+        found = self._publishers.get(provider)
+        if found is None:
+            found = self._publishers[provider] = self.publisher_for(provider)
+        return found
+
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/api/records/{class_code}", self.post_records)
+        app.router.add_post("/api/files/{class_code}", self.post_file)
+
+    async def post_file(self, request: web.Request) -> web.Response:
+        """A provider's .xlsx/.csv over HTTP (`producers.file_gateway`)."""
+        from producers.file_gateway import post_file
+
+        return await post_file(self, request, self.max_file_bytes)
 
     def _key(self, request: web.Request) -> str:
         auth = request.headers.get("Authorization", "")
@@ -149,9 +165,7 @@ class Gateway:
     ) -> web.Response:
         cls = self.catalog.get(code)
         async with self._lock:  # one producer per provider; keep requests in order
-            publisher = self._publishers.get(provider)
-            if publisher is None:
-                publisher = self._publishers[provider] = self.publisher_for(provider)
+            publisher = self.publisher(provider)
             upload_id = new_upload_id("api")
             rows = [(i + 1, r) for i, r in enumerate(records)]
             threshold = self.hold_above(code, provider) if self.hold_above else None

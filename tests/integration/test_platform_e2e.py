@@ -517,3 +517,61 @@ def test_lateness_is_judged_by_the_period_the_upload_declares(
     bad = _credit("publish", str(path), "--class", "legal_arrears", "--provider", "燃气甲",
                   "--department", "燃气公司", "--period", "10/2026", data_dir=data_dir)  # fmt: skip
     assert bad.returncode != 0 and "2026-Q3" in bad.stderr
+
+
+def test_a_provider_uploads_a_file_over_http_as_it_would_with_credit_publish(
+    platform: dict[str, Any], catalog: Catalog, tmp_path: Path
+) -> None:
+    """A GBK CSV as a browser sends it (multipart), and an .xlsx as a raw body: the same
+    checks and per-row answer as `credit publish`, the original name kept, the rows stored."""
+    cls = catalog.get("legal_arrears")
+    labels = [f.label for f in cls.fields if not f.added]
+    codes = _valid_codes(4, seed=23)
+    rows = [_arrears_row(f"网传企业{i}", c) for i, c in enumerate(codes)]
+    rows[2]["欠费金额"] = ""  # required
+    lines = [",".join(labels)] + [",".join(r.get(label, "") for label in labels) for r in rows]
+    body = ("\n".join(lines) + "\n").encode("gbk")
+    api, data_dir = platform["api_url"], platform["data_dir"]
+    keys = _credit("keys", "网传水务", "--department", "供水公司", "--json", data_dir=data_dir)
+    auth = {"Authorization": f"Bearer {json.loads(keys.stdout)['key']}"}
+    resp = httpx.post(f"{api}/api/files/legal_arrears", headers=auth, timeout=60,
+                      files={"file": ("十月欠费.csv", body, "text/csv")},
+                      data={"period": "2026-10"})  # fmt: skip
+    assert resp.status_code == 207, resp.text
+    answer = resp.json()
+    assert (answer["received"], answer["sent"], answer["rejected"]) == (4, 3, 1)
+    assert (answer["source_name"], answer["period"]) == ("十月欠费.csv", "2026-10")
+    assert [(e["row"], e["reason"]) for e in answer["errors"]] == [(4, "field.required")]
+    fate = _wait_fate(api, answer["upload_id"])
+    assert (fate["received"], fate["stored"], fate["rejected"]) == (4, 3, 1)
+    source = list((Path(data_dir) / "intake").rglob("十月欠费.csv"))
+    assert source and source[0].read_bytes() == body  # the original, as sent (来源可溯)
+
+    from openpyxl import Workbook
+
+    book = tmp_path / "十一月.xlsx"
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(labels)
+    ws.append([_arrears_row("网传企业X", _valid_codes(1, seed=24)[0]).get(x) for x in labels])
+    wb.save(book)
+    raw = httpx.post(f"{api}/api/files/legal_arrears", headers=auth, content=book.read_bytes(),
+                     params={"filename": "十一月.xlsx"}, timeout=60)  # fmt: skip
+    assert raw.status_code == 200 and raw.json()["sent"] == 1, raw.text
+
+    with_banned = [lines[0] + ",婚姻状况"] + [line + ",已婚" for line in lines[1:]]
+    banned = ("\n".join(with_banned) + "\n").encode("gbk")
+    refused = httpx.post(f"{api}/api/files/legal_arrears", headers=auth,
+                         files={"file": ("坏.csv", banned, "text/csv")})  # fmt: skip
+    assert refused.status_code == 400 and refused.json()["error"] == "file.invalid"
+    assert "婚姻状况" in refused.json()["message"]
+    legacy = httpx.post(f"{api}/api/files/legal_arrears", headers=auth,
+                        files={"file": ("旧.xls", b"\xd0\xcf\x11\xe0" + b"0" * 100)})  # fmt: skip
+    assert legacy.status_code == 400 and ".xlsx" in legacy.json()["message"]
+    assert httpx.post(f"{api}/api/files/legal_arrears",
+                      files={"file": ("a.csv", body)}).status_code == 401  # fmt: skip
+    other = httpx.post(f"{api}/api/files/ent_admin_penalty", headers=auth,
+                       files={"file": ("a.csv", body)})  # fmt: skip
+    assert other.status_code == 403
+    assert not list((Path(data_dir) / "incoming").glob("*/*"))  # nothing left behind
