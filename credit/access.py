@@ -53,6 +53,7 @@ _OFFICE = frozenset({"analyst", "admin"})
 DEFAULT_RULES: tuple[Rule, ...] = (
     ("POST", "/api/records/", frozenset({"provider"})),
     ("POST", "/api/files/", frozenset({"provider"})),
+    ("GET", "/api/templates/", frozenset({"provider", "analyst", "admin"})),
     ("GET", "/api/records/", _READERS),  # bank: see visible_classes
     ("GET", "/api/subjects", _READERS),
     ("GET", "/api/uploads/", frozenset({"provider", "analyst", "admin"})),  # provider: own only

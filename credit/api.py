@@ -61,6 +61,8 @@ class ApiContext:
         self.intake_entry: Callable[[str], IntakeEntry | None] = lambda _u: None
         self.lost_rows: Callable[[str], int] = lambda _u: 0
         self.decide_held: Callable[[str, str, str], None] = lambda _u, _a, _b: None
+        # the provider's original file of an upload, while the intake keeps it
+        self.source_file: Callable[[str], Path | None] = lambda _u: None
         # where analyst SQL is answered (`credit analyst`); "" = nowhere (503)
         self.analyst_url = ""
         # every deadline and lateness figure counts these working days (`sinks.workdays`)

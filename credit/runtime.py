@@ -36,6 +36,7 @@ from credit import gc_pause
 from credit.access import build_access
 from credit.analyst_service import AnalystService
 from credit.api import ApiContext, build_api
+from credit.api_files import add_file_routes
 from credit.api_governance import (
     add_governance_routes,
     governed_records,
@@ -223,6 +224,7 @@ class Platform:
             self.store, self.catalog, self.metrics, self.health, self.worker_metrics_dir
         )
         ctx.intake_entry = self.intake.entry
+        ctx.source_file = self.intake.source_file
         ctx.decide_held = self._decide_held
         ctx.lost_rows = lambda u: self.keeper.lost_of(u) if self.keeper else 0
         self.api_url = f"http://{self.settings.api_host}:{port}"
@@ -240,6 +242,7 @@ class Platform:
         add_repair_routes(app, ctx)
         add_report_routes(app, ctx, subject_handler=governed_subject_report(ctx))
         add_sql_route(app, ctx)
+        add_file_routes(app, ctx)
         ctx.calendar = WorkCalendar.load(self.settings.workday_calendar_path)
         self._ctx = ctx
         self._api = ApiServer(app, self.settings.api_host, port)

@@ -221,6 +221,13 @@ class DurableIntake:
         except FileNotFoundError as exc:
             raise IntakeError(f"the intake no longer holds the messages of {upload_id}") from exc
 
+    def source_file(self, upload_id: str) -> Path | None:
+        """The provider's original file of an upload, while it is kept (file channels)."""
+        if not upload_id or upload_id.startswith(".") or "/" in upload_id:
+            return None
+        found = sorted((self._folder(upload_id) / SOURCE).glob("*"))
+        return found[0] if found else None
+
     def entry(self, upload_id: str) -> IntakeEntry | None:
         if not upload_id or upload_id.startswith(".") or "/" in upload_id:
             return None

@@ -546,6 +546,20 @@ def test_a_provider_uploads_a_file_over_http_as_it_would_with_credit_publish(
     assert (fate["received"], fate["stored"], fate["rejected"]) == (4, 3, 1)
     source = list((Path(data_dir) / "intake").rglob("十月欠费.csv"))
     assert source and source[0].read_bytes() == body  # the original, as sent (来源可溯)
+    report = httpx.get(f"{api}/api/uploads/{answer['upload_id']}/report.xlsx", headers=auth)
+    assert report.status_code == 200, report.text
+    assert "filename*=UTF-8''" in report.headers["content-disposition"]
+    (tmp_path / "report.xlsx").write_bytes(report.content)
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(tmp_path / "report.xlsx").active
+    assert sheet is not None
+    lines_back = list(sheet.iter_rows(values_only=True))
+    assert [r[0] for r in lines_back[1:]] == [4]  # 原始行号 of the one rejected row
+    assert lines_back[1][1] == "网传企业2" and "field.required" in str(lines_back[1][-1])
+    template = httpx.get(f"{api}/api/templates/legal_arrears", headers=auth)
+    assert template.status_code == 200 and template.content[:2] == b"PK"
+    assert httpx.get(f"{api}/api/templates/nope", headers=auth).status_code == 404
 
     from openpyxl import Workbook
 
