@@ -23,7 +23,7 @@ from aiohttp import BodyPartReader, web
 from producers.channel import ReportedAs
 from producers.exceptions import PublishError, UploadFileError
 from producers.upload import publish_file
-from schemas.exceptions import PeriodError, UnknownClassError
+from schemas.exceptions import PeriodError
 from schemas.periods import Period
 
 if TYPE_CHECKING:
@@ -86,18 +86,10 @@ async def receive(request: web.Request, folder: Path, limit: int) -> tuple[Path,
 
 
 async def post_file(gateway: Gateway, request: web.Request, limit: int) -> web.Response:
-    key = gateway._key(request)
-    grant = gateway.keys.check(key) if key else None
-    if grant is None:
-        return _error(401, "auth.key", f"{'unknown' if key else 'missing'} API key: send "
-                      "'Authorization: Bearer <key>'")  # fmt: skip
-    try:
-        cls = gateway.catalog.get(request.match_info["class_code"])
-    except UnknownClassError as exc:
-        return _error(404, "class.unknown", str(exc))
-    if cls.code not in grant.classes:
-        return _error(403, "auth.class", f"'{grant.provider}' ({grant.department}) may not "
-                      f"publish {cls.code}; allowed: {sorted(grant.classes)}")  # fmt: skip
+    allowed = gateway.authorize(request)
+    if isinstance(allowed, web.Response):
+        return allowed
+    grant, cls = allowed
     if gateway.intake is None:
         return _error(503, "intake.unavailable", "this process keeps no intake for files")
     # next to the intake, not in it (its keeper reads every folder there as an upload)

@@ -15,13 +15,13 @@ from typing import Any
 
 from aiohttp import web
 
-from producers.apikeys import ApiKeyStore
+from producers.apikeys import ApiKeyStore, Grant
 from producers.channel import ReportedAs, publish_rows
 from producers.dirty import DirtyThreshold
 from producers.durable_intake import DurableIntake
 from producers.exceptions import PublishError
 from producers.publisher import Publisher, new_upload_id
-from schemas.catalog import Catalog
+from schemas.catalog import Catalog, InfoClass
 from schemas.exceptions import PeriodError, UnknownClassError
 from schemas.periods import Period
 
@@ -127,7 +127,8 @@ class Gateway:
         auth = request.headers.get("Authorization", "")
         return auth.removeprefix("Bearer ").strip() or request.headers.get("X-API-Key", "")
 
-    async def post_records(self, request: web.Request) -> web.Response:
+    def authorize(self, request: web.Request) -> tuple[Grant, InfoClass] | web.Response:
+        """The key's grant and the class it may publish, or the 401/403/404 that says why."""
         key = self._key(request)
         grant = self.keys.check(key) if key else None
         if grant is None:
@@ -140,6 +141,13 @@ class Gateway:
         if cls.code not in grant.classes:
             return _error(403, "auth.class", f"'{grant.provider}' ({grant.department}) may not "
                           f"publish {cls.code}; allowed: {sorted(grant.classes)}")  # fmt: skip
+        return grant, cls
+
+    async def post_records(self, request: web.Request) -> web.Response:
+        allowed = self.authorize(request)
+        if isinstance(allowed, web.Response):
+            return allowed
+        grant, cls = allowed
         body, refusal = await _read_json(request)
         if refusal is not None:
             return refusal
