@@ -24,6 +24,8 @@ from schemas.registry_api import add_registry_routes
 from schemas.registry_store import RegistryStore
 from sinks import queries
 from sinks.collection import collection_stats
+from sinks.figures import FigureKeeper
+from sinks.risk import risk_list
 from sinks.store import Store
 from sinks.workdays import DEFAULT_CALENDAR, WorkCalendar
 
@@ -67,6 +69,14 @@ class ApiContext:
         self.analyst_url = ""
         # every deadline and lateness figure counts these working days (`sinks.workdays`)
         self.calendar: WorkCalendar = DEFAULT_CALENDAR
+        # recomputes a subject's figures when a decision changes which facts count (the
+        # runtime shares the sink's, so the two take turns)
+        self.figures: FigureKeeper | None = None
+
+    def refigure(self, subject_id: str) -> None:
+        """After an objection or repair step: the subject's figures from the facts now shown."""
+        if self.figures is not None:
+            self.figures.refresh([subject_id], "governance")
 
     def upload_fate(self, upload_id: str) -> dict[str, Any]:
         """The store's account of an upload, with the intake's ledger when the store has not
@@ -159,8 +169,8 @@ def build_api(
     @routes.get("/api/summary")
     async def summary(_: web.Request) -> web.Response:
         classes = await ctx.run(queries.class_summary, ctx.store, ctx.catalog)
-        risk = await ctx.run(queries.risk_list, ctx.store, 10)
-        return _json({"classes": classes, "at_risk": risk})
+        at_risk = await ctx.run(risk_list, ctx.store, 10)
+        return _json({"classes": classes, "at_risk": at_risk})
 
     @routes.get("/api/uploads/{upload_id}")
     async def upload(request: web.Request) -> web.Response:
@@ -208,7 +218,7 @@ def build_api(
     @routes.get("/api/risk")
     async def risk(request: web.Request) -> web.Response:
         limit = int(request.query.get("limit", "20"))
-        rows = await ctx.run(queries.risk_list, ctx.store, limit, request.query.get("district"))
+        rows = await ctx.run(risk_list, ctx.store, limit, request.query.get("district"))
         return _json({"subjects": rows})
 
     app.add_routes(routes)

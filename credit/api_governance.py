@@ -275,6 +275,7 @@ def add_governance_routes(
         obj = await ctx.run(gov.file_objection, store, cls, str(body.get("record_key", "")),
                             gov.Reader(me.role, me.name, me.org), str(body.get("grounds", "")),
                             today(), only)  # fmt: skip
+        await ctx.run(ctx.refigure, obj["subject_id"])  # withheld: out of the figures at once
         return _json(_shown(me, obj, obj["subject_id"]), 201)
 
     async def list_objections(request: web.Request, me: Identity) -> web.Response:
@@ -299,6 +300,7 @@ def add_governance_routes(
             obj = await ctx.run(gov.resolve_objection, store, cls, oid,
                                 str(body.get("resolution", "")), str(body.get("reason", "")),
                                 me.name, today())  # fmt: skip
+            await ctx.run(ctx.refigure, obj["subject_id"])  # released, deleted or held
         elif me.role == "provider":
             raise gov.ForbiddenError(f"'{action}' is the credit office's step (analyst/admin)")
         elif action == "accept":

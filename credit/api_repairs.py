@@ -49,6 +49,7 @@ def add_repair_routes(app: web.Application, ctx: ApiContext, today: Today = dt.d
         rid, decision = request.match_info["repair_id"], request.match_info["decision"]
         row = await ctx.run(lambda: repairs.decide_repair(
             store, rid, decision, str(body.get("reason", "")), me.name, today()))  # fmt: skip
+        await ctx.run(ctx.refigure, row["subject_id"])  # an approved repair leaves the figures
         return _json(_shown(me, row, row["subject_id"]))
 
     app.router.add_post("/api/repairs", _guarded(apply))

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from sinks import reports
+from sinks import reports, risk
 from sinks.exceptions import QueryError
 
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ def add_report_routes(
     async def risk_monitor(request: web.Request) -> web.Response:
         q = request.query
         run = functools.partial(
-            reports.risk_monitor, ctx.store,
+            risk.risk_monitor, ctx.store,
             district=q.get("district") or None, industry=q.get("industry") or None,
             since=_date(request, "since"), until=_date(request, "until"),
             min_utilities=_int(request, "min_utilities", 2, 1, 10),

@@ -16,7 +16,7 @@ from producers.channel import ReportedAs, UploadResult, publish_rows
 from producers.publisher import Publisher, new_upload_id
 from schemas.catalog import Catalog
 from schemas.periods import Period
-from sinks import queries
+from sinks import queries, risk
 
 
 class DemoError(CreditError):
@@ -110,7 +110,7 @@ def run_demo(platform: Platform, companies: int, persons: int, timeout: float) -
     totals = wait_accounted(platform, [u.upload_id for u in uploads], len(rows), timeout)
     assert platform.store is not None
     summary = queries.class_summary(platform.store, platform.catalog)  # every run in the dir
-    risk = queries.risk_list(platform.store, 10)
+    at_risk = risk.risk_list(platform.store, 10)
     elapsed = time.monotonic() - started
     planted = {"received": len(rows), "stored": sum(not r.spoiled for r in rows),
                "rejected": sum(r.spoiled for r in rows), "pending": 0}  # fmt: skip
@@ -119,4 +119,4 @@ def run_demo(platform: Platform, companies: int, persons: int, timeout: float) -
             f"the store does not match the plan: planted {planted}, store says {totals}"
         )
     return {"month": month.isoformat()[:7], "rows": len(rows), "uploads": len(uploads),
-            "seconds": round(elapsed, 1), "totals": totals, "classes": summary, "at_risk": risk}  # fmt: skip
+            "seconds": round(elapsed, 1), "totals": totals, "classes": summary, "at_risk": at_risk}  # fmt: skip

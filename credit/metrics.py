@@ -46,6 +46,9 @@ class Metrics(NamedTuple):
     intake_republished: Counter  # uploads sent again from the intake (broker lost them)
     rows_lost: Counter  # rows neither stored nor rejected that the intake no longer holds
     worker_restarts: Counter  # worker processes that died and were started again
+    figures_subjects: Counter  # subjects whose figures were recomputed, per reason
+    figures_seconds: Histogram  # time per recomputation (one call, many subjects), per reason
+    figures_stale: Gauge  # subjects whose figures are of an earlier day than today
 
     def exposition(
         self,
@@ -173,4 +176,10 @@ def create_metrics(registry: CollectorRegistry | None = None) -> Metrics:
                     ["class_code"], registry=reg),
         worker_restarts=c("credit_worker_restarts", "worker processes started again after "
                           "they died", registry=reg),
+        figures_subjects=c("credit_figures_subjects", "subjects whose figures were recomputed "
+                           "from the stored facts", ["reason"], registry=reg),
+        figures_seconds=h("credit_figures_seconds", "time per recomputation of figures",
+                          ["reason"], registry=reg),
+        figures_stale=g("credit_figures_stale_subjects", "subjects whose figures are of an "
+                        "earlier day (the daily pass is behind)", registry=reg),
     )  # fmt: skip

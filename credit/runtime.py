@@ -65,6 +65,7 @@ from producers.publisher import Publisher
 from schemas.avro import avro_schema
 from schemas.catalog import Catalog, default_catalog
 from schemas.registry_store import RegistryStore
+from sinks.figures import FigureKeeper
 from sinks.store import Store, open_embedded, open_server
 from sinks.workdays import WorkCalendar
 from sinks.writer import Sink
@@ -106,6 +107,7 @@ class Platform:
         self.bootstrap = ""
         self.store: Store | None = None
         self.sink: Sink | None = None
+        self.figures: FigureKeeper | None = None  # shared by the sink and the API
         self.api_url = ""
         self._lock_file: IO[str] | None = None
         self._api: ApiServer | None = None
@@ -211,6 +213,7 @@ class Platform:
         for op in ("query", "command", "insert"):  # at 0 from the start (known labels)
             self.metrics.store_errors.labels(op)
         self.store.apply_ddl(self.catalog)
+        self.figures = FigureKeeper(self.store, self.catalog, self.metrics)
 
     def _start_api(self) -> None:
         assert self.store is not None
@@ -244,6 +247,7 @@ class Platform:
         add_sql_route(app, ctx)
         add_file_routes(app, ctx)
         ctx.calendar = WorkCalendar.load(self.settings.workday_calendar_path)
+        ctx.figures = self.figures
         self._ctx = ctx
         self._api = ApiServer(app, self.settings.api_host, port)
         self._api.start()
@@ -285,7 +289,7 @@ class Platform:
         conf = {**self.client_conf("sink"), "session.timeout.ms": self.settings.session_timeout_ms}
         self.sink = Sink(self.store, self.catalog, conf, self.metrics,
                          self.settings.sink_batch_size, self.settings.sink_batch_seconds,
-                         epoch=self.epoch.id)  # fmt: skip
+                         epoch=self.epoch.id, figures=self.figures)  # fmt: skip
         if self.epoch.lost:
             self.sink.forget_intents()
         self._start_sink_thread()

@@ -12,10 +12,9 @@ from schemas.catalog import Catalog
 
 VALID_TOPIC = "credit.valid"
 DEAD_LETTER_TOPIC = "credit.deadletter"
-AGGREGATES_TOPIC = "credit.aggregates"
 UPLOADS_TOPIC = "credit.uploads"
 SUBJECTS_TOPIC = "credit.subjects"
-INTERNAL_TOPICS = (VALID_TOPIC, DEAD_LETTER_TOPIC, AGGREGATES_TOPIC, UPLOADS_TOPIC, SUBJECTS_TOPIC)
+INTERNAL_TOPICS = (VALID_TOPIC, DEAD_LETTER_TOPIC, UPLOADS_TOPIC, SUBJECTS_TOPIC)
 
 
 class TopicError(CreditError):

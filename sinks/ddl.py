@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from schemas.catalog import Catalog, FieldSpec, InfoClass
+from sinks.retention import expiry_sql
 from sinks.subject_index import DEDUP_WINDOW, index_statements
 
 DDL_DIR = Path(__file__).parent / "ddl"
@@ -65,11 +66,8 @@ def class_columns(cls: InfoClass) -> list[tuple[str, str]]:
 
 def class_table_sql(cls: InfoClass, db: str) -> str:
     cols = ",\n    ".join(f"`{name}` {ctype}" for name, ctype in class_columns(cls))
-    ttl = ""
-    if cls.negative and cls.subject_kind == "natural" and cls.retention_years:
-        # seed 003 / Liaoning rules: negative personal information leaves 5 years after the
-        # behaviour ended.
-        ttl = f"\nTTL toDate(behaviour_end) + INTERVAL {cls.retention_years} YEAR DELETE"
+    expires = expiry_sql(cls)
+    ttl = f"\nTTL {expires} DELETE" if expires else ""
     return (
         f"CREATE TABLE IF NOT EXISTS {db}.{cls.table}\n(\n    {cols}\n)\n"
         f"ENGINE = ReplacingMergeTree(version)\n"

@@ -9,9 +9,8 @@ from typing import Any
 
 from schemas.catalog import Catalog, InfoClass
 from sinks.store import Store
+from streams.aggregate_figures import HISTORY_MONTHS, month_of
 from streams.codes import mask_id
-
-ARREARS_CLASSES = ("legal_arrears", "natural_arrears")
 
 
 def upload_fate(store: Store, upload_id: str) -> dict[str, Any]:
@@ -79,28 +78,6 @@ def class_summary(store: Store, catalog: Catalog) -> list[dict[str, Any]]:
             "top_reasons": reasons.get(code, [])[:5],
         })  # fmt: skip
     return out
-
-
-def risk_list(store: Store, limit: int = 10, district: str | None = None) -> list[dict[str, Any]]:
-    """Subjects in arrears with the most utilities, then the largest amounts (masked IDs)."""
-    db = store.database
-    where = "WHERE district = {d:String}" if district else ""
-    parts = [
-        f"SELECT subject_id, subject_kind, subject_name, district, arrears_type, "
-        f"toFloat64(arrears_amount) AS amount, overdue_days FROM {db}.cls_{c} FINAL {where}"
-        for c in ARREARS_CLASSES
-    ]
-    sql = (
-        "SELECT subject_id, any(subject_kind) AS kind, any(subject_name) AS name, any(district) AS district, "
-        "uniqExact(arrears_type) AS utilities, round(sum(amount), 2) AS arrears_amount, "
-        f"max(overdue_days) AS max_days_overdue FROM ({' UNION ALL '.join(parts)}) "
-        f"GROUP BY subject_id ORDER BY utilities DESC, arrears_amount DESC LIMIT {int(limit)}"
-    )
-    rows = store.query(sql, {"d": district} if district else None)
-    for r in rows:
-        if r["kind"] == "natural":
-            r["subject_id"] = mask_id(r["subject_id"])
-    return rows
 
 
 def table_counts(store: Store, catalog: Catalog) -> dict[str, int]:
@@ -189,7 +166,7 @@ def aggregates_of(store: Store, subject_id: str) -> list[dict[str, Any]]:
     monthly history (`history`, oldest month first)."""
     rows = store.query(
         f"SELECT * EXCEPT (monthly) FROM {store.database}.aggregates FINAL "
-        "WHERE subject_id = {s:String} ORDER BY kind",
+        "WHERE subject_id = {s:String} AND facts > 0 ORDER BY kind",
         {"s": subject_id},
     )
     history = monthly_history(store, subject_id)
@@ -201,14 +178,34 @@ def aggregates_of(store: Store, subject_id: str) -> list[dict[str, Any]]:
 
 
 def monthly_history(store: Store, subject_id: str) -> dict[str, list[dict[str, Any]]]:
-    """kind → the subject's months in `aggregates_monthly` (latest version of each month)."""
+    """kind → the subject's months in `aggregates_monthly`: those of the current figures, and
+    before their 24-month window the last value each month had (the long history).
+
+    A month the current figures lack inside their window is a month whose facts went away
+    (withheld, deleted, expired), so an older row of it is not shown.
+    """
+    db = store.database
+    current = {
+        str(r["kind"]): (int(r["version"]), r["as_of"])
+        for r in store.query(
+            f"SELECT kind, version, as_of FROM {db}.aggregates FINAL "
+            "WHERE subject_id = {s:String} AND facts > 0",
+            {"s": subject_id},
+        )
+    }
     rows = store.query(
-        "SELECT * EXCEPT (subject_id, subject_kind, version, updated_at) "
-        f"FROM {store.database}.aggregates_monthly FINAL WHERE subject_id = {{s:String}} "
+        "SELECT * EXCEPT (subject_id, subject_kind, updated_at) "
+        f"FROM {db}.aggregates_monthly FINAL WHERE subject_id = {{s:String}} "
         "ORDER BY kind, month",
         {"s": subject_id},
     )
     out: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        out.setdefault(row.pop("kind"), []).append(row)
+        kind, version = row.pop("kind"), int(row.pop("version"))
+        if kind not in current:
+            continue
+        now, as_of = current[kind]
+        window = month_of(as_of) - HISTORY_MONTHS
+        if version == now or month_of(row["month"]) < window:
+            out.setdefault(kind, []).append(row)
     return out

@@ -18,20 +18,19 @@ from typing import Any
 from schemas.catalog import Catalog, InfoClass
 from sinks.collection import census, collection_stats
 from sinks.governance import publication_window
-from sinks.queries import ARREARS_CLASSES, monthly_history
+from sinks.queries import monthly_history
+from sinks.risk import INDUSTRY_CLASS
 from sinks.store import Store
 from sinks.subject_index import subject_records
-from streams.codes import mask_id, mask_value, normalize_code
+from streams.codes import mask_id, mask_subject, mask_value, normalize_code
 
 # One import for the API and CLI; collection figures live in their own module.
-__all__ = ["census", "collection_stats", "new_blacklist_entries", "risk_monitor", "subject_report"]
+__all__ = ["census", "collection_stats", "new_blacklist_entries", "subject_report"]
 
 # Red/black list classes, recognised by their catalog codes (DESIGN: 红黑名单).
 BLACK_LIST_MARKERS = ("punishment_list", "dishonest", "serious_violation_list")
 RED_LIST_MARKERS = ("red_list", "incentive_list")
-LONG_OVERDUE_DAYS = 90  # "long overdue": a quarter past due
 ID_FIELD_CHECKS = ("citizen_id", "id_by_type")
-INDUSTRY_CLASS = "ent_industry"
 
 
 def is_black_list(cls: InfoClass) -> bool:
@@ -40,14 +39,6 @@ def is_black_list(cls: InfoClass) -> bool:
 
 def is_red_list(cls: InfoClass) -> bool:
     return any(m in cls.code for m in RED_LIST_MARKERS)
-
-
-def mask_subject(subject_id: str, kind: str) -> str:
-    """A natural person's subject id masked; `护照:E1234567` keeps its type readable."""
-    if kind != "natural":
-        return subject_id
-    id_type, sep, number = subject_id.rpartition(":")
-    return f"{id_type}{sep}{mask_id(number)}"
 
 
 @dataclass(frozen=True)
@@ -182,7 +173,7 @@ def subject_report(
             }
             for row in store.query(
                 f"SELECT * EXCEPT (subject_id, version, monthly) FROM {db}.aggregates FINAL "
-                "WHERE subject_id = {s:String} ORDER BY kind",
+                "WHERE subject_id = {s:String} AND facts > 0 ORDER BY kind",
                 {"s": subject_id},
             )
         ]
@@ -226,115 +217,6 @@ def _list_status(catalog: Catalog, sections: list[dict[str, Any]]) -> dict[str, 
         elif is_red_list(cls):
             red.append(entry)
     return {"on_black_list": bool(black), "on_red_list": bool(red), "black": black, "red": red}
-
-
-def _arrears_sql(db: str, where: str) -> str:
-    """The arrears rows, narrow: only what the aggregation reads (names come afterwards)."""
-    parts = [
-        f"SELECT subject_id, subject_kind AS kind, arrears_type, "
-        f"toFloat64(ifNull(arrears_amount, 0)) AS amount, ifNull(overdue_days, 0) AS days, "
-        f"event_date FROM {db}.cls_{code} FINAL WHERE {where}"
-        for code in ARREARS_CLASSES
-    ]
-    return " UNION ALL ".join(parts)
-
-
-def _names_of(store: Store, ids: list[str]) -> dict[str, dict[str, Any]]:
-    """Name, district and industry of a few subjects: the registry is ordered by subject id,
-    so this is a primary-key lookup (in the class tables' monthly parts it would be a scan)."""
-    db = store.database
-    out: dict[str, dict[str, Any]] = {
-        r["subject_id"]: {"name": r["name"], "district": r["district"], "industry": None}
-        for r in store.query(
-            f"SELECT subject_id, name, district FROM {db}.subjects FINAL "
-            "WHERE subject_id IN {ids:Array(String)}",
-            {"ids": ids},
-        )
-    }
-    missing = [i for i in ids if i not in out]
-    if missing:  # not in the registry (yet): from the arrears records themselves
-        parts = [
-            f"SELECT subject_id, subject_name, district FROM {db}.cls_{code} "
-            "WHERE subject_id IN {ids:Array(String)}"
-            for code in ARREARS_CLASSES
-        ]
-        for r in store.query(
-            "SELECT subject_id, any(subject_name) AS name, any(district) AS district "
-            f"FROM ({' UNION ALL '.join(parts)}) GROUP BY subject_id",
-            {"ids": missing},
-        ):
-            out[r["subject_id"]] = {"name": r["name"], "district": r["district"], "industry": None}
-    for r in store.query(
-        f"SELECT subject_id, any(industry) AS industry FROM {db}.cls_{INDUSTRY_CLASS} FINAL "
-        "WHERE subject_id IN {ids:Array(String)} GROUP BY subject_id",
-        {"ids": ids},
-    ):
-        out.setdefault(r["subject_id"], {"name": "", "district": ""})["industry"] = r["industry"]
-    return out
-
-
-def risk_monitor(
-    store: Store,
-    *,
-    district: str | None = None,
-    industry: str | None = None,
-    since: dt.date | None = None,
-    until: dt.date | None = None,
-    min_utilities: int = 2,
-    min_days_overdue: int = 0,
-    limit: int = 100,
-) -> list[dict[str, Any]]:
-    """Subjects in arrears with several utilities (seed-002 欠缴费用 tables).
-
-    `district` matches as a prefix (`3202` is the whole city); `industry` as a substring of
-    the 国民经济行业分类 of `ent_industry`, so it keeps legal persons only; `since`/`until`
-    keep arrears whose period overlaps that window. Per subject: how many utilities, which,
-    the total owed, the part at least `LONG_OVERDUE_DAYS` overdue and the longest overdue.
-    The seed-004 arrears classes name no utility type per row and are not merged in.
-    Names are looked up for the subjects listed only: reading every row's name to rank
-    them costs more than the ranking.
-    """
-    db = store.database
-    params: dict[str, Any] = {
-        "mu": min_utilities, "md": min_days_overdue, "long": LONG_OVERDUE_DAYS, "n": limit,
-    }  # fmt: skip
-    where = ["1"]
-    if district:
-        where.append("startsWith(district, {d:String})")
-        params["d"] = district
-    if since:
-        where.append("behaviour_end >= {since:Date32}")
-        params["since"] = since
-    if until:
-        where.append("event_date <= {until:Date32}")
-        params["until"] = until
-    if industry:
-        where.append(
-            f"subject_id IN (SELECT subject_id FROM {db}.cls_{INDUSTRY_CLASS} FINAL "
-            "WHERE positionUTF8(ifNull(industry, ''), {ind:String}) > 0)"
-        )
-        params["ind"] = industry
-    sql = (
-        "SELECT subject_id, any(kind) AS kind, uniqExact(arrears_type) AS utilities, "
-        "arraySort(groupUniqArray(arrears_type)) AS utility_types, "
-        "round(sum(amount), 2) AS arrears_amount, "
-        "round(sumIf(amount, days >= {long:Int64}), 2) AS long_overdue_amount, "
-        "max(days) AS max_days_overdue, min(event_date) AS arrears_since "
-        f"FROM ({_arrears_sql(db, ' AND '.join(where))}) GROUP BY subject_id "
-        "HAVING utilities >= {mu:UInt32} AND max_days_overdue >= {md:Int64} "
-        "ORDER BY utilities DESC, arrears_amount DESC, subject_id LIMIT {n:UInt32}"
-    )
-    rows = store.query(sql, params)
-    names = _names_of(store, [r["subject_id"] for r in rows]) if rows else {}
-    out = []
-    for r in rows:
-        extra = names.get(r["subject_id"], {"name": "", "district": "", "industry": None})
-        out.append({
-            "subject_id": mask_subject(r["subject_id"], r["kind"]), "kind": r["kind"],
-            "name": extra["name"], "district": extra["district"], "industry": extra["industry"],
-            **{k: v for k, v in r.items() if k not in ("subject_id", "kind")},
-        })  # fmt: skip
-    return out
 
 
 def new_blacklist_entries(

@@ -4,7 +4,6 @@ Message shapes read (both forms of each, so a worker that batches its outputs an
 does not can share the topics):
 
 * `credit.valid`: `{"class_code": C, "row": {...}}` or `{"class_code": C, "rows": [{...}, ...]}`;
-* `credit.aggregates`: one aggregate row, or `{"rows": [aggregate_row, ...]}`;
 * `credit.subjects`: one registry entry, or `{"rows": [entry, ...]}`;
 * `credit.deadletter`, `credit.uploads`: one object per message.
 """
@@ -26,6 +25,7 @@ STORE_REJECTED = "store.rejected"
 _LAST_ON_TIME = AGGREGATE_COLUMNS.index("last_on_time_date")
 _UPDATED_AT = AGGREGATE_COLUMNS.index("updated_at")
 _MONTHLY = AGGREGATE_COLUMNS.index("monthly")
+_AS_OF = AGGREGATE_COLUMNS.index("as_of")
 
 DEAD_LETTER_COLUMNS = (
     "dl_key", "class_code", "provider", "channel", "upload_id", "row", "source_key", "stage",
@@ -109,7 +109,7 @@ def valid_records(message: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def entries(message: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """The rows of one `credit.aggregates` / `credit.subjects` message, in either shape."""
+    """The rows of one `credit.subjects` message, in either shape."""
     rows = message.get("rows")
     return list(rows) if isinstance(rows, list) else [message]
 
@@ -174,11 +174,13 @@ def subject_row(entry: Mapping[str, Any], now: dt.datetime | int) -> list[Any]:
 
 
 def aggregate_row(row: Mapping[str, Any]) -> list[Any]:
-    """An aggregates-topic message as a row of `aggregates` (dates back from ISO text)."""
+    """A figures row (`streams.aggregates.to_row`) as a row of `aggregates` (dates also as
+    ISO text)."""
     out = list(map(row.get, AGGREGATE_COLUMNS))
-    value = out[_LAST_ON_TIME]
-    if isinstance(value, str):
-        out[_LAST_ON_TIME] = dt.date.fromisoformat(value) if value else None
+    for i in (_LAST_ON_TIME, _AS_OF):
+        value = out[i]
+        if isinstance(value, str):
+            out[i] = dt.date.fromisoformat(value) if value else None
     out[_UPDATED_AT] = to_ms(out[_UPDATED_AT])
     if out[_MONTHLY] is None:
         out[_MONTHLY] = []  # a message from a worker older than the monthly history

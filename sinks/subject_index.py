@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from schemas.catalog import Catalog, FieldSpec, InfoClass
+from sinks.retention import expiry_sql
 
 if TYPE_CHECKING:  # `sinks.ddl` imports this module, and `sinks.store` imports `sinks.ddl`
     from sinks.store import Store
@@ -42,10 +43,8 @@ def view_name(cls: InfoClass) -> str:
 
 
 def _expires(cls: InfoClass) -> str:
-    # Same condition and interval as the class table's TTL in `sinks.ddl.class_table_sql`.
-    if cls.negative and cls.subject_kind == "natural" and cls.retention_years:
-        return f"toDate(behaviour_end) + INTERVAL {cls.retention_years} YEAR"
-    return f"toDate('{NEVER}')"
+    # the class table's TTL (`sinks.retention`)
+    return expiry_sql(cls) or f"toDate('{NEVER}')"
 
 
 def _select(cls: InfoClass, db: str) -> str:

@@ -13,6 +13,8 @@ does nothing:
 * the upload ledger names the catalog department a provider reported as, its district unit
   and the period its data covers: an older `uploads` gets the `department`, `district`,
   `period_start` and `period_end` columns (older uploads read as '' and NULL);
+* the figures are recomputed from the stored facts (`sinks.figures`): an older
+  `aggregates` gets `as_of` and `facts` (its rows read as of their update, with facts);
 * the sink's intents name their whole batch (`sinks.batches`): an older `sink_batches` gets
   the `batch` column (`ADD COLUMN`, metadata only; its rows read as older intents).
 """
@@ -35,6 +37,11 @@ UPLOAD_COLUMNS_ADDED = (
     ("district", "LowCardinality(String) DEFAULT ''"),
     ("period_start", "Nullable(Date32)"),
     ("period_end", "Nullable(Date32)"),
+)
+# columns `aggregates` gained when the figures moved into the store (issue 20)
+AGGREGATE_COLUMNS_ADDED = (
+    ("as_of", "Date DEFAULT toDate(updated_at)"),
+    ("facts", "UInt32 DEFAULT 1"),
 )
 SINK_TABLES = ("dead_letters", "outcomes", "uploads", "subjects", "aggregates", INDEX_TABLE)
 
@@ -61,13 +68,8 @@ def upgrade(store: Store, catalog: Catalog, before: dict[str, str]) -> list[str]
                 f"ALTER TABLE {store.database}.{table} MODIFY SETTING {DEDUP_SETTING} = {DEDUP_WINDOW}"
             )
             done.append(f"{table}: {DEDUP_SETTING} = {DEDUP_WINDOW}")
-    uploads = before.get("uploads")
-    for column, ddl in UPLOAD_COLUMNS_ADDED:
-        if uploads is not None and f"`{column}`" not in uploads and f" {column} " not in uploads:
-            store.command(
-                f"ALTER TABLE {store.database}.uploads ADD COLUMN IF NOT EXISTS {column} {ddl}"
-            )
-            done.append(f"uploads: {column} column")
+    done += _add_columns(store, "uploads", before.get("uploads"), UPLOAD_COLUMNS_ADDED)
+    done += _add_columns(store, "aggregates", before.get("aggregates"), AGGREGATE_COLUMNS_ADDED)
     intents = before.get(INTENT_TABLE)
     if intents is not None and "`batch`" not in intents and " batch " not in intents:
         store.command(
@@ -75,4 +77,18 @@ def upgrade(store: Store, catalog: Catalog, before: dict[str, str]) -> list[str]
             "batch String DEFAULT ''"
         )
         done.append(f"{INTENT_TABLE}: batch column")
+    return done
+
+
+def _add_columns(
+    store: Store, table: str, query: str | None, columns: tuple[tuple[str, str], ...]
+) -> list[str]:
+    """`ADD COLUMN` (metadata only) for each column an existing table lacks."""
+    done = []
+    for column, ddl in columns:
+        if query is not None and f"`{column}`" not in query and f" {column} " not in query:
+            store.command(
+                f"ALTER TABLE {store.database}.{table} ADD COLUMN IF NOT EXISTS {column} {ddl}"
+            )
+            done.append(f"{table}: {column} column")
     return done

@@ -32,7 +32,6 @@ from credit import gc_pause
 from credit.broker import FETCH_MAX_WAIT_MS
 from credit.metrics import Metrics
 from credit.topics import (
-    AGGREGATES_TOPIC,
     DEAD_LETTER_TOPIC,
     SUBJECTS_TOPIC,
     UPLOADS_TOPIC,
@@ -42,9 +41,9 @@ from schemas.catalog import Catalog
 from sinks import batches as B
 from sinks import rows as R
 from sinks.exceptions import StoreError, StoreRejectedError
+from sinks.figures import FigureKeeper, aggregate_classes
 from sinks.store import Store
 from streams import envelope as env
-from streams.aggregates import AGGREGATE_COLUMNS
 
 log = logging.getLogger("credit.sink")
 SINK_GROUP = "credit-sink"
@@ -57,7 +56,6 @@ class SinkTopics(NamedTuple):
     dead_letters: str = DEAD_LETTER_TOPIC
     uploads: str = UPLOADS_TOPIC
     subjects: str = SUBJECTS_TOPIC
-    aggregates: str = AGGREGATES_TOPIC
 
     def suffixed(self, suffix: str) -> SinkTopics:
         return SinkTopics(*(f"{t}.{suffix}" for t in self))
@@ -67,7 +65,7 @@ DEFAULT_TOPICS = SinkTopics()
 SINK_TOPICS = tuple(DEFAULT_TOPICS)
 _FIXED_COLUMNS: dict[str, tuple[str, ...]] = {
     "outcomes": R.OUTCOME_COLUMNS, "dead_letters": R.DEAD_LETTER_COLUMNS,
-    "uploads": R.UPLOAD_COLUMNS, "subjects": R.SUBJECT_COLUMNS, "aggregates": AGGREGATE_COLUMNS,
+    "uploads": R.UPLOAD_COLUMNS, "subjects": R.SUBJECT_COLUMNS,
 }  # fmt: skip
 
 
@@ -106,6 +104,7 @@ class Sink:
         batch_seconds: float = 0.5,
         topics: SinkTopics = DEFAULT_TOPICS,
         epoch: str = "",
+        figures: FigureKeeper | None = None,
     ) -> None:
         # the broker's epoch (credit/recovery.py) is part of every insert token: offsets
         # start again at 0 on a broker that lost its topics, and the same ranges must not
@@ -117,6 +116,9 @@ class Sink:
         self.store = store
         self.catalog = catalog
         self.metrics = metrics
+        # the figures of the subjects a batch touched are recomputed before it is committed
+        self.figures = figures or FigureKeeper(store, catalog, metrics)
+        self._figure_tables = {f"cls_{c.code}" for c in aggregate_classes(catalog)}
         self.batch_size = batch_size
         self.batch_seconds = batch_seconds
         self.topics = topics
@@ -153,6 +155,7 @@ class Sink:
             while not self.stop_event.is_set():
                 msgs = self._consumer.consume(self.batch_size, timeout=self.batch_seconds)
                 self._handle([m for m in msgs if not self._is_error(m)])
+                self._refresh_stale_figures()
         finally:
             self._consumer.close()
 
@@ -269,9 +272,6 @@ class Sink:
             elif topic == self.topics.subjects:
                 for entry in R.entries(data):
                     table("subjects").add(R.subject_row(entry, now), Source(msg, "", entry, None))
-            elif topic == self.topics.aggregates:
-                for agg in R.entries(data):
-                    table("aggregates").add(R.aggregate_row(agg), Source(msg, "", agg, None))
         outcomes = tables.pop("outcomes", None)
         ordered = dict(sorted(tables.items(), key=lambda kv: not kv[0].startswith("cls_")))
         return ordered | ({"outcomes": outcomes} if outcomes else {})
@@ -344,12 +344,38 @@ class Sink:
             refused += self._insert_rows(name, rows, self._token(batch, name))
         if refused:
             self._dead_letter(batch, refused, outcomes)
+        self._refresh_figures(tables)
         if outcomes:
             self._insert_rows("outcomes", outcomes, self._token(batch, "outcomes"))
         self._observe_stored()
         self.metrics.sink_batch_rows.observe(len(msgs))
         self.metrics.sink_batch_seconds.observe(time.perf_counter() - started)
         self.batches += 1
+
+    def _refresh_figures(self, tables: Mapping[str, TableRows]) -> None:
+        """The figures of every subject whose facts the batch brought (stored now or before:
+        a replayed batch recomputes them too). A store that refuses them costs the figures,
+        not the batch: they are recomputed at the subject's next fact or the daily pass."""
+        subjects: set[str] = set()
+        for name, rows in tables.items():
+            if name in self._figure_tables and rows.rows:
+                si = rows.columns.index("subject_id")
+                subjects.update(str(row[si]) for row in rows.rows)
+        if not subjects:
+            return
+        try:
+            self._with_retry("aggregates", lambda: self.figures.refresh(subjects, "batch"))
+        except StoreRejectedError as exc:
+            self.metrics.sink_errors.labels("aggregates").inc()
+            log.error("figures of %d subjects not recomputed: %s", len(subjects), exc)
+
+    def _refresh_stale_figures(self) -> None:
+        """One step of the daily pass between batches (`FigureKeeper.refresh_stale`)."""
+        try:
+            self._with_retry("aggregates", self.figures.refresh_stale)
+        except StoreRejectedError as exc:
+            self.metrics.sink_errors.labels("aggregates").inc()
+            log.error("daily figures pass failed: %s", exc)
 
     def _token(self, batch: B.Batch, table: str) -> str:
         token = batch.token(table)

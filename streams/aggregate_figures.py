@@ -26,6 +26,7 @@ HAS_USAGE, PREPAID = 1, 2
 PENSION, HAS_DUE = 1, 2
 # Amounts carry 2 decimals; a shortfall below one cent is rounding, not arrears.
 CENT = 0.005
+LONG_OVERDUE_DAYS = 90  # "long overdue": a quarter past due (risk monitoring)
 # The monthly history: months before the as-of month, at most this far back (the state's
 # retention window, `aggregates.RETAIN_MONTHS`).
 HISTORY_MONTHS = 24
@@ -137,6 +138,10 @@ def _avg(values: list[float], digits: int) -> float:
     return round(sum(values) / len(values), digits) if values else 0.0
 
 
+def _iso(ordinal: int) -> str:
+    return dt.date.fromordinal(ordinal).isoformat() if ordinal else ""
+
+
 def _date(ordinal: int) -> dt.date | None:
     return dt.date.fromordinal(ordinal) if ordinal else None
 
@@ -214,19 +219,28 @@ def _utility(state: dict[str, Any], as_of: dt.date) -> tuple[dict[str, Any], lis
     out["extra"] = {
         **{f"bill_months_{n}": sum(1 for r in recent if r[0] >= now - n) for n in WINDOWS},
         "open_arrears": len(open_),
+        # what risk monitoring filters on: the open debts' span and the part long overdue
+        "arrears_since": _iso(min((a[1] for a, _ in open_), default=0)),
+        "arrears_until": _iso(max((a[2] for a, _ in open_), default=0)),
+        "long_overdue_amount": round(
+            sum((o for a, o in open_ if a[3] + max(0, today - a[2]) >= LONG_OVERDUE_DAYS), 0.0), 2
+        ),
         "amount_12": round(sum(r[2] for r in recent), 2),
         "usage_12": round(sum(r[1] for r in recent), 4),
     }
-    return out, _utility_history(months, arrears_months, [a for a, _ in open_], now)
+    return out, _utility_history(months, arrears_months, open_, now)
 
 
 def _utility_history(
-    months: dict[int, _BillMonth], arrears_months: set[int], open_: list[list[Any]], now: int
+    months: dict[int, _BillMonth],
+    arrears_months: set[int],
+    open_: list[tuple[list[Any], float]],
+    now: int,
 ) -> list[Monthly]:
-    owed: dict[int, float] = {}
-    for a in open_:
+    owed: dict[int, float] = {}  # what the open debts still owe, by the month they start
+    for a, still in open_:
         start = month_of_ord(a[1])
-        owed[start] = owed.get(start, 0.0) + a[4]
+        owed[start] = owed.get(start, 0.0) + still
     out: list[Monthly] = []
     for month in sorted({*months, *arrears_months, *owed}):
         if not now - HISTORY_MONTHS <= month < now:

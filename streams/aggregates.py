@@ -125,7 +125,7 @@ FIGURE_COLUMNS = (
 )  # fmt: skip
 AGGREGATE_COLUMNS = (
     "subject_id", "subject_kind", "kind", *FIGURE_COLUMNS, "extra", "monthly", "version",
-    "updated_at",
+    "updated_at", "as_of", "facts",
 )  # fmt: skip
 FACT_KEY_CHARS = 12
 
@@ -199,10 +199,13 @@ def to_row(
     version: int,
     updated_at: dt.datetime | None = None,
     monthly: Sequence[Monthly] = (),
+    as_of: dt.date | None = None,
+    facts: int = 1,
 ) -> dict[str, Any]:
     """A row of `aggregates`. `version` must grow with each emission for the same
     (subject, kind), e.g. the emission time in ms: ReplacingMergeTree keeps the highest.
     `monthly` (from `evaluate`) becomes the subject's rows in `aggregates_monthly`."""
+    updated_at = updated_at or dt.datetime.now(dt.UTC)
     return {
         "subject_id": subject_id,
         "subject_kind": subject_kind,
@@ -212,7 +215,9 @@ def to_row(
         "extra": orjson.dumps(figures["extra"], option=orjson.OPT_SORT_KEYS).decode(),
         "monthly": [list(m) for m in monthly],
         "version": version,
-        "updated_at": updated_at or dt.datetime.now(dt.UTC),
+        "updated_at": updated_at,
+        "as_of": as_of or updated_at.date(),
+        "facts": facts,
     }
 
 
@@ -228,7 +233,8 @@ def state_row(
     """The `aggregates` row of a state as of a date, figures and monthly history together
     (one pass over the state; what the worker emits for each touched subject and kind)."""
     figs, monthly = evaluate(state, as_of)
-    return to_row(subject_id, subject_kind, kind, figs, version, updated_at, monthly)
+    facts = sum(len(v) for v in state.values() if isinstance(v, dict))
+    return to_row(subject_id, subject_kind, kind, figs, version, updated_at, monthly, as_of, facts)
 
 
 # --- state upkeep -------------------------------------------------------------------------

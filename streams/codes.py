@@ -365,6 +365,14 @@ def mask_id(s: str) -> str:
     return _mask(s, keep, keep)
 
 
+def mask_subject(subject_id: str, kind: str) -> str:
+    """A natural person's subject id masked; `护照:E1234567` keeps its type readable."""
+    if kind != "natural":
+        return subject_id
+    id_type, sep, number = subject_id.rpartition(":")
+    return f"{id_type}{sep}{mask_id(number)}"
+
+
 def mask_phone(s: str) -> str:
     """`138****5678`: first 3 and last 4 of a mobile; other numbers keep a quarter per end."""
     s = s.strip()

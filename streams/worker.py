@@ -6,6 +6,10 @@ producer flushed per batch, before Faust acknowledges the batch (at-least-once; 
 deduplicates). The subject registry lives in Faust global tables with changelog topics, so
 a restarted worker recovers it; the worker writes its tables' changelogs with the same
 producer (`streams.changelog`), so they too are flushed before the acknowledgement.
+
+The rolling figures are not kept here: they follow the stored facts' fate (objections,
+repairs, retention), which only the store knows, so the sink computes them
+(`sinks.figures`). That also leaves the worker no state partitioned by subject.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ import datetime as dt
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,11 +32,11 @@ from credit.kafka_errors import count_broker_errors
 from credit.logs import mask_handlers
 from credit.metrics import Metrics
 from credit.settings import Settings
-from credit.topics import AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, SUBJECTS_TOPIC, VALID_TOPIC
+from credit.topics import DEAD_LETTER_TOPIC, SUBJECTS_TOPIC, VALID_TOPIC
 from schemas.catalog import Catalog
 from schemas.codec import AvroDecoder
-from streams import aggregates, faust_transport, state_store
 from streams import envelope as env
+from streams import faust_transport, state_store
 from streams.changelog import Changelog
 from streams.credentials import faust_credentials
 from streams.pipeline import Outcome, Pipeline
@@ -73,14 +76,11 @@ class _Results:
 class BatchHandler:
     """Runs a batch through the pipeline and publishes the results (flushed before ack).
 
-    Per batch, in order: (1) every record of every message through the pipeline, valid
-    records folded into the subject's aggregate state (in memory), dead letters produced as
-    they come; (2) each touched subject's state written to the aggregates table once (one
-    changelog write per subject per batch, not per record) and its figures emitted; (3)
-    valid rows, registry entries and figures produced as `{"rows": [...]}` messages of up to
-    `OUTPUT_CHUNK` rows, and the producer flushed; (4) Faust acknowledges the batch.
-    Aggregate state is keyed by record key, so a batch redelivered after a crash between
-    (2) and (4) changes nothing.
+    Per batch, in order: (1) every record of every message through the pipeline, dead
+    letters produced as they come; (2) valid rows and registry entries produced as
+    `{"rows": [...]}` messages of up to `OUTPUT_CHUNK` rows, and the producer flushed; (3)
+    Faust acknowledges the batch. A batch redelivered after a crash between (2) and (3)
+    reaches the sink twice, which stores each record version once.
     """
 
     def __init__(
@@ -88,7 +88,6 @@ class BatchHandler:
         pipeline: Pipeline,
         producer: Producer,
         metrics: Metrics,
-        aggregates: MutableMapping[str, Any],
         views: tuple[ChunkView, ...] = (),
         changelog: Changelog | None = None,
     ) -> None:
@@ -97,7 +96,6 @@ class BatchHandler:
         self.changelog = changelog
         self.producer = producer
         self.metrics = metrics
-        self.aggregates = aggregates
         self.processed = 0
         self._last_report = 0.0
 
@@ -107,17 +105,13 @@ class BatchHandler:
         for view in self.views:  # what other workers wrote meanwhile is read afresh
             view.forget()
         today = dt.date.today()
-        touched: dict[str, dict[str, Any]] = {}
         results = _Results()
         records = 0
         for msg in events:  # step 1
             for out in self.pipeline.process_message(msg, today):
                 records += 1
                 self._collect(msg, out, results)
-                if out.valid is not None:
-                    fold(self.aggregates, touched, out.class_code, out.valid)
-        changed = aggregate_rows(self.aggregates, touched, today)  # step 2
-        self._ship(results, changed)  # step 3
+        self._ship(results)  # step 2
         remaining = self.producer.flush(30)
         if remaining:
             raise RuntimeError(f"{remaining} results not acknowledged; batch will be redelivered")
@@ -144,7 +138,7 @@ class BatchHandler:
             for reason in {r["code"] for r in out.dead["reasons"]}:
                 results.reasons[(out.class_code, out.dead["provider"], reason)] += 1
 
-    def _ship(self, results: _Results, aggregate_rows: list[dict[str, Any]]) -> None:
+    def _ship(self, results: _Results) -> None:
         for code, rows in results.valid.items():
             for chunk in _chunks(rows):
                 self._produce(VALID_TOPIC, None, {"class_code": code, "rows": chunk})
@@ -153,8 +147,6 @@ class BatchHandler:
                    for sid in sorted(results.changed_subjects)]  # fmt: skip
         for chunk in _chunks(entries):
             self._produce(SUBJECTS_TOPIC, None, {"rows": chunk})
-        for chunk in _chunks(aggregate_rows):
-            self._produce(AGGREGATES_TOPIC, None, {"rows": chunk})
 
     def _count(self, results: _Results) -> None:
         for (code, outcome), n in results.counts.items():
@@ -170,44 +162,6 @@ class BatchHandler:
                 return
             except BufferError:
                 self.producer.poll(0.05)
-
-
-def fold(
-    table: MutableMapping[str, Any],
-    touched: dict[str, dict[str, Any]],
-    class_code: str,
-    row: dict[str, Any],
-) -> None:
-    """Fold a valid row into its subject's state, read from `table` once per batch."""
-    kind = aggregates.kind_of(class_code, row)
-    if kind is None:
-        return
-    sid = row["subject_id"]
-    if sid not in touched:
-        touched[sid] = {"kind_of_subject": row["subject_kind"], "kinds": set(),
-                        "states": dict(table.get(sid) or {})}  # fmt: skip
-    states = touched[sid]["states"]
-    try:
-        states[kind] = aggregates.apply(states.get(kind), kind, row, class_code)
-        touched[sid]["kinds"].add(kind)
-    except aggregates.AggregateError as exc:
-        log.warning("aggregate skipped for %s/%s: %s", class_code, kind, exc)
-
-
-def aggregate_rows(
-    table: MutableMapping[str, Any], touched: dict[str, dict[str, Any]], today: dt.date
-) -> list[dict[str, Any]]:
-    """Write each touched subject's state back once (one changelog record per subject per
-    batch) and build the rows of the kinds that changed; the other kinds' rows stand."""
-    version = int(time.time() * 1000)
-    now = dt.datetime.now(dt.UTC)
-    rows = []
-    for sid, entry in touched.items():
-        table[sid] = entry["states"]
-        for kind in entry["kinds"]:
-            rows.append(aggregates.state_row(sid, entry["kind_of_subject"], kind,
-                                             entry["states"][kind], today, version, now))  # fmt: skip
-    return rows
 
 
 def _chunks(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -272,17 +226,15 @@ def build_app(
 
     subjects = app.GlobalTable("subjects", default=None, **table_opts())
     aliases = app.GlobalTable("aliases", default=None, **table_opts())
-    # subject id → {kind: state}; keyed like the class topics, so it is co-partitioned
-    aggregate_states = app.Table("aggregates", default=None, **table_opts())
     registry = SchemaRegistryClient({"url": registry_url})
     decoder = AvroDecoder(lambda sid: registry.get_schema(sid).schema_str or "")
     producer = Producer(count_broker_errors({**settings.kafka_config(bootstrap), "linger.ms": 5,
                          "partitioner": "murmur2_random", "enable.idempotence": True},
                          metrics, "worker"))  # fmt: skip
     changelog = Changelog(producer)  # table writes: store + changelog, flushed with the outputs
-    views = tuple(ChunkView(t, changelog) for t in (subjects, aliases, aggregate_states))
+    views = tuple(ChunkView(t, changelog) for t in (subjects, aliases))
     pipeline = Pipeline(catalog, decoder, views[0], views[1])
-    handler = BatchHandler(pipeline, producer, metrics, views[2], views, changelog)
+    handler = BatchHandler(pipeline, producer, metrics, views, changelog)
     source = app.topic(*[c.topic for c in catalog], key_serializer="raw", value_serializer="raw")
 
     @app.task  # type: ignore[untyped-decorator]

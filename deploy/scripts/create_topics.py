@@ -27,7 +27,7 @@ DAY_MS = 24 * 3600 * 1000
 # app.Table(...)). Spelled out, not imported, because importing streams.worker loads Faust; a
 # unit test keeps them in step with the worker.
 WORKER_APP_ID = "credit-worker"
-WORKER_TABLES = ("subjects", "aliases", "aggregates")
+WORKER_TABLES = ("subjects", "aliases")
 DEAD_LETTER_TOPIC = "credit.deadletter"  # credit.topics.DEAD_LETTER_TOPIC
 
 
@@ -53,8 +53,8 @@ def plan(
         specs.append(TopicSpec(name, partitions, replication,
                                {"retention.ms": str(int(days * DAY_MS))}))  # fmt: skip
     compacted = {"cleanup.policy": "compact"}
-    # Faust: a table's changelog has the app's partition count (the aggregates table is
-    # co-partitioned with the class topics) and is compacted; the leader topic has one partition.
+    # Faust: a table's changelog has the app's partition count and is compacted; the leader
+    # topic has one partition.
     for table in WORKER_TABLES:
         specs.append(TopicSpec(f"{WORKER_APP_ID}-{table}-changelog", partitions, replication,
                                dict(compacted)))  # fmt: skip

@@ -1,4 +1,5 @@
--- Latest rolling figures per subject and utility/fund, as emitted by the stream on change.
+-- Rolling figures per subject and utility/fund, recomputed from the visible stored facts
+-- (sinks/figures.py) whenever a fact or its fate changes, and daily for the day's date.
 CREATE TABLE IF NOT EXISTS {db}.aggregates
 (
     subject_id        String,
@@ -25,9 +26,12 @@ CREATE TABLE IF NOT EXISTS {db}.aggregates
     -- 090_aggregates_monthly.sql unrolls them into the monthly history
     monthly           Array(Tuple(String, Float64, UInt8, Float64, UInt8, Float64, UInt8, UInt32, Float64, Float64)),
     version           UInt64,
-    updated_at        DateTime64(3)
+    updated_at        DateTime64(3),
+    -- the day the figures are as of, and how many visible facts they come from (0: the
+    -- subject's last fact of this kind was withheld, deleted or expired: no figures)
+    as_of             Date DEFAULT toDate(updated_at),
+    facts             UInt32 DEFAULT 1
 )
 ENGINE = ReplacingMergeTree(version)
 ORDER BY (subject_id, kind)
--- insert deduplication: the sink's re-sent batch after a crash is dropped (sinks/writer.py)
 SETTINGS non_replicated_deduplication_window = {dedup_window}

@@ -27,7 +27,7 @@ from typing import Any
 from schemas.catalog import Catalog, FieldSpec, InfoClass, default_catalog
 from sinks import queries, reports
 from sinks.ddl import META_COLUMNS, class_columns
-from sinks.queries import ARREARS_CLASSES
+from sinks.risk import ARREARS_CLASSES
 from sinks.rows import SUBJECT_COLUMNS
 from sinks.store import Store, open_embedded
 from sinks.subject_index import INDEX_TABLE, drop_index
@@ -192,11 +192,11 @@ def main() -> int:
             ]  # fmt: skip
 
         risk: list[Case] = [
-            ("risk monitor (city)", lambda: reports.risk_monitor(store), args.risk_runs, 500),
-            ("risk monitor (district, since)", lambda: reports.risk_monitor(
+            ("risk monitor (city)", lambda: risk.risk_monitor(store), args.risk_runs, 500),
+            ("risk monitor (district, since)", lambda: risk.risk_monitor(
                 store, district=rng.choice(DISTRICTS), since=dt.date(2024, 6, 1)),
                 args.risk_runs, 500),
-            ("risk list (queries.risk_list)", lambda: queries.risk_list(store, 20),
+            ("risk list (risk.risk_list)", lambda: queries.risk_list(store, 20),
                 args.risk_runs, 500),
         ]  # fmt: skip
         print(f"\n{args.records:,} records, {len(legal):,} companies + "

@@ -19,6 +19,7 @@ from credit.api_reports import add_report_routes
 from credit.cli import main as credit_main
 from credit.metrics import create_metrics
 from schemas.catalog import Catalog
+from sinks.figures import FigureKeeper
 from sinks.rows import ClassRows
 from sinks.store import Store, open_embedded
 from streams.codes import random_uscc
@@ -49,7 +50,9 @@ def data(chdb_path: Path, catalog: Catalog) -> Iterator[tuple[Store, str]]:
     company = random_uscc(RNG)
     for n, fee in enumerate(("水费", "电费")):
         _put(store, catalog, "legal_arrears", company, f"a{n}", arrears_type=fee,
-             arrears_amount=Decimal("10"), overdue_days=5)  # fmt: skip
+             arrears_amount=Decimal("10"), overdue_days=5, arrears_start="2025-04-01",
+             arrears_end="2025-04-30", account_no=f"W{n}")  # fmt: skip
+    FigureKeeper(store, catalog).refresh([company], "test")  # as the sink does after a batch
     _put(store, catalog, "ent_punishment_list", company, "black-1")
     _put(store, catalog, "ent_incentive_list", company, "red-1")
     yield store, company

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from schemas.catalog import Catalog
-from sinks import reports
+from sinks import reports, risk
+from sinks.figures import FigureKeeper
 from sinks.rows import OUTCOME_COLUMNS, SUBJECT_COLUMNS, UPLOAD_COLUMNS, ClassRows
 from sinks.store import Store, open_embedded
 from sinks.subject_index import (
@@ -206,44 +207,64 @@ def test_unknown_subject_is_not_found(shared: Store, catalog: Catalog) -> None:
     assert report == {"found": False, "code": person[:6] + "********" + person[-4:]}
 
 
+def _arrears(store: Store, catalog: Catalog, subject: str, fee: str, amount: str,
+             start: str, end: str, days: int = 0) -> None:  # fmt: skip
+    code = "natural_arrears" if len(subject) == 18 and subject[:17].isdigit() else "legal_arrears"
+    put(store, catalog, code, subject, start, district="320282", behaviour_end=end,
+        arrears_type=fee, arrears_amount=Decimal(amount), overdue_days=days,
+        arrears_start=start, arrears_end=end)  # fmt: skip
+
+
 def test_risk_monitor_finds_arrears_across_utilities(shared: Store, catalog: Catalog) -> None:
+    """Ranked from the figures: days overdue run to today, and a 补缴 payment settles a debt
+    (its utility no longer counts), as the subject's report says."""
     many, one, person = (
         random_uscc(RNG, "320282"),
         random_uscc(RNG, "320282"),
         random_citizen_id(RNG, "320282"),
     )
-    for fee, amount, days in (("水费", "100", 120), ("电费", "300.25", 30), ("燃气费", "50", 95)):
-        put(shared, catalog, "legal_arrears", many, "2025-02-01", district="320282",
-            arrears_type=fee, arrears_amount=Decimal(amount), overdue_days=days)  # fmt: skip
-    put(shared, catalog, "legal_arrears", one, "2025-02-01", district="320282",
-        arrears_type="水费", arrears_amount=Decimal("999"), overdue_days=300)  # fmt: skip
-    for fee in ("水费", "通信费"):
-        put(shared, catalog, "natural_arrears", person, "2024-01-01", district="320282",
-            behaviour_end="2024-03-31", arrears_type=fee, arrears_amount=Decimal("10"),
-            overdue_days=10)  # fmt: skip
+    _arrears(shared, catalog, many, "水费", "100", "2025-01-01", "2025-01-31")  # 130 days
+    _arrears(shared, catalog, many, "电费", "300.25", "2025-05-01", "2025-05-31")  # 10 days
+    _arrears(shared, catalog, many, "燃气费", "50", "2025-02-01", "2025-02-28")  # 102 days
+    _arrears(shared, catalog, many, "热力费", "80", "2025-02-01", "2025-02-28")
+    put(shared, catalog, "legal_utility_payment", many, "2025-02-01", payment_type="热力费",
+        period_start="2025-02-01", period_end="2025-02-28", amount=Decimal("80"),
+        pay_date="2025-03-20")  # fmt: skip  # 补缴: the heating debt is paid
+    _arrears(shared, catalog, one, "水费", "999", "2025-03-01", "2025-03-31", days=200)
+    for fee in ("水费", "通信费"):  # 10 + 436 days
+        _arrears(shared, catalog, person, fee, "10", "2024-01-01", "2024-03-31", days=10)
     put(
         shared, catalog, "ent_industry", many, "2025-01-01", industry="C26 化学原料和化学制品制造业"
     )
     register(shared, many, "legal", "江阴长江化工有限公司")
+    FigureKeeper(shared, catalog, today=lambda: TODAY).refresh([many, one, person], "test")
 
-    rows = reports.risk_monitor(shared, district="32028")
+    rows = risk.risk_monitor(shared, district="32028")
     assert [r["subject_id"] for r in rows][:1] == [many]
     top = rows[0]
     assert (top["utilities"], top["utility_types"]) == (3, ["水费", "燃气费", "电费"])
     assert (top["arrears_amount"], top["long_overdue_amount"]) == (450.25, 150.0)
-    assert (top["max_days_overdue"], top["industry"]) == (120, "C26 化学原料和化学制品制造业")
-    assert (top["name"], top["kind"]) == ("江阴长江化工有限公司", "legal")  # from the registry
+    assert (top["max_days_overdue"], top["industry"]) == (130, "C26 化学原料和化学制品制造业")
+    assert (top["name"], top["kind"], top["arrears_since"]) == (
+        "江阴长江化工有限公司", "legal", dt.date(2025, 1, 1))  # from the registry  # fmt: skip
     unregistered = next(r for r in rows if r["kind"] == "natural")
     assert (unregistered["name"], unregistered["district"]) == ("江阴某某有限公司", "320282")
+    assert unregistered["max_days_overdue"] == 446
     assert {r["subject_id"] for r in rows} == {many, person[:6] + "********" + person[-4:]}
     assert [
-        r["subject_id"] for r in reports.risk_monitor(shared, district="320282", industry="化学")
+        r["subject_id"] for r in risk.risk_monitor(shared, district="320282", industry="化学")
     ] == [many]
-    assert reports.risk_monitor(shared, district="320282", min_days_overdue=200) == []
-    recent = reports.risk_monitor(shared, district="320282", since=dt.date(2024, 6, 1))
+    assert risk.risk_monitor(shared, district="320282", min_days_overdue=500) == []
+    recent = risk.risk_monitor(shared, district="320282", since=dt.date(2024, 6, 1))
     assert [r["subject_id"] for r in recent] == [many]
-    one_utility = reports.risk_monitor(shared, district="320282", min_utilities=1, limit=10)
+    one_utility = risk.risk_monitor(shared, district="320282", min_utilities=1, limit=10)
     assert one in {r["subject_id"] for r in one_utility}
+    listed = risk.risk_list(shared, 10, district="320282")
+    assert [(r["subject_id"], r["utilities"], r["arrears_amount"]) for r in listed][:1] == [
+        (many, 3, 450.25)]  # fmt: skip
+    report = reports.subject_report(shared, catalog, many, include_authorized=True, today=TODAY)
+    owed = {a["kind"]: a["arrears_amount"] for a in report["aggregates"] if a["arrears_flag"]}
+    assert owed == {"water": 100.0, "power": 300.25, "gas": 50.0}  # heat: settled
 
 
 def test_new_blacklist_entries_since_a_date(shared: Store, catalog: Catalog) -> None:

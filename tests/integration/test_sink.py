@@ -24,7 +24,6 @@ from sinks.exceptions import StoreError
 from sinks.rows import STORE_REJECTED
 from sinks.store import Store, open_embedded
 from sinks.writer import Sink, SinkTopics
-from streams import aggregates
 from streams import envelope as env
 from streams.codes import random_uscc
 
@@ -53,6 +52,7 @@ def record(i: int, amount: float = 120.5) -> dict[str, Any]:
         "behaviour_end": "2025-03-01", "ingest_provider": "供水公司", "ingest_channel": "file",
         "ingest_upload_id": "u-sink", "ingest_row": i, "ingest_source_key": f"s{i}",
         "ingest_received_at": now_ms, "arrears_type": "水费", "arrears_amount": amount,
+        "arrears_start": "2025-02-01", "arrears_end": "2025-02-28", "overdue_days": 10,
     }  # fmt: skip
 
 
@@ -200,16 +200,15 @@ def test_rows_clickhouse_refuses_are_dead_lettered_and_the_rest_stored(
 
 
 def test_batched_message_shapes_are_stored_row_by_row(store: Store, catalog: Catalog) -> None:
+    """Both shapes of every topic land, and the figures of the subjects the batch touched are
+    computed from the stored facts (the worker sends none)."""
     sink = Sink(store, catalog, {}, create_metrics())
     t = sink.topics
-    state = aggregates.new_state("water")
-    agg = [aggregates.to_row(f"s{i}", "legal", "water", aggregates.figures(state, dt.date(2025, 6, 1)), i)
-           for i in range(3)]  # fmt: skip
     subjects = [{"subject_id": f"s{i}", "kind": "legal", "name": f"公司{i}"} for i in range(4)]
+    rows = [record(i) for i in range(3)]
     bodies = [
-        (t.valid, {"class_code": CLASS, "row": record(0)}),
-        (t.valid, {"class_code": CLASS, "rows": [record(1), record(2)]}),
-        (t.aggregates, agg[0]), (t.aggregates, {"rows": agg[1:]}),
+        (t.valid, {"class_code": CLASS, "row": rows[0]}),
+        (t.valid, {"class_code": CLASS, "rows": rows[1:]}),
         (t.subjects, subjects[0]), (t.subjects, {"rows": subjects[1:]}),
     ]  # fmt: skip
     sink.write_batch(
@@ -219,8 +218,15 @@ def test_batched_message_shapes_are_stored_row_by_row(store: Store, catalog: Cat
         ]
     )
     assert [count(store, t) for t in ("cls_legal_arrears", "aggregates", "subjects")] == [3, 3, 4]
+    figures = store.query(
+        f"SELECT subject_id, kind, arrears_flag, arrears_amount, facts "
+        f"FROM {store.database}.aggregates FINAL ORDER BY subject_id"
+    )
+    assert sorted((r["subject_id"], r["kind"], r["arrears_flag"], r["arrears_amount"], r["facts"])
+                  for r in figures) == sorted((r["subject_id"], "water", 1, 120.5, 1)
+                                              for r in rows)  # fmt: skip
     sample = sink.metrics.registry.get_sample_value
-    assert sample("credit_sink_rows_total", {"table": "aggregates"}) == 3
+    assert sample("credit_figures_subjects_total", {"reason": "batch"}) == 3
     assert sample("credit_sink_rows_total", {"table": "subjects"}) == 4
     assert sample("credit_end_to_end_seconds_count", {"class_code": CLASS}) == 3
 

@@ -186,6 +186,10 @@ WATER_EXTRA = {
     "bill_months_6": 6,
     "bill_months_12": 9,
     "open_arrears": 1,
+    # the open November debt: its span, and all of it long overdue (≥ 90 days)
+    "arrears_since": "2023-11-01",
+    "arrears_until": "2023-11-30",
+    "long_overdue_amount": 21.0,
     "amount_12": 368.0,
     "usage_12": 143.0,
 }
