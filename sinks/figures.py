@@ -89,7 +89,7 @@ def figure_rows(
     """One `aggregates` row per (subject, kind) of the facts, plus an empty one (`facts` 0)
     for each (subject, kind) in `earlier` (→ its subject kind) that no fact feeds any more."""
     now = now or dt.datetime.now(dt.UTC)
-    states: dict[tuple[str, str], dict[str, Any]] = {}
+    grouped: dict[tuple[str, str], list[Fact]] = {}
     kinds: dict[str, str] = {}
     for code, record in facts:
         kind = agg.kind_of(code, record)
@@ -97,10 +97,8 @@ def figure_rows(
             continue
         sid = str(record["subject_id"])
         kinds[sid] = str(record["subject_kind"])
-        try:
-            states[(sid, kind)] = agg.apply(states.get((sid, kind)), kind, record, code)
-        except agg.AggregateError as exc:
-            log.warning("a %s fact of a subject is left out of its figures: %s", code, exc)
+        grouped.setdefault((sid, kind), []).append((code, record))
+    states = {key: _state(key[1], group) for key, group in grouped.items()}
     out = [
         agg.state_row(sid, kinds[sid], kind, state, as_of, version, now)
         for (sid, kind), state in sorted(states.items())
@@ -110,6 +108,20 @@ def figure_rows(
             out.append(agg.state_row(sid, subject_kind, kind, agg.new_state(kind), as_of,
                                      version, now) | {"facts": 0})  # fmt: skip
     return out
+
+
+def _state(kind: str, facts: list[Fact]) -> dict[str, Any]:
+    """All facts in one pass; if one is unusable, the others one by one without it."""
+    try:
+        return agg.fold(kind, facts)
+    except agg.AggregateError:
+        state = agg.new_state(kind)
+        for code, record in facts:
+            try:
+                state = agg.apply(state, kind, record, code)
+            except agg.AggregateError as exc:
+                log.warning("a %s fact of a subject is left out of its figures: %s", code, exc)
+        return state
 
 
 class FigureKeeper:

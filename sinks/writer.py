@@ -344,9 +344,11 @@ class Sink:
             refused += self._insert_rows(name, rows, self._token(batch, name))
         if refused:
             self._dead_letter(batch, refused, outcomes)
-        self._refresh_figures(tables)
         if outcomes:
             self._insert_rows("outcomes", outcomes, self._token(batch, "outcomes"))
+        # after the outcomes: the records are queryable first, their figures a moment later
+        # (before the commit, so a crash in between replays the batch and the figures)
+        self._refresh_figures(tables)
         self._observe_stored()
         self.metrics.sink_batch_rows.observe(len(msgs))
         self.metrics.sink_batch_seconds.observe(time.perf_counter() - started)

@@ -22,6 +22,7 @@ from streams.aggregates import (
     AggregateError,
     apply,
     figures,
+    fold,
     kind_of,
     to_row,
 )
@@ -542,6 +543,14 @@ def test_random_histories_are_order_and_duplicate_independent(
     assert figures(replay(shuffled, "water"), as_of) == figures(replay(events, "water"), as_of)
 
 
+@settings(max_examples=80, deadline=None)
+@given(events=utility_events(), data=st.data())
+def test_fold_in_one_pass_equals_apply_one_by_one(events: list[Event], data: st.DataObject) -> None:
+    """`fold` (what the store's recomputation uses) prunes once at the end: same state."""
+    shuffled = data.draw(st.permutations(events))
+    assert fold("water", shuffled) == replay(events, "water")
+
+
 @st.composite
 def fund_events(draw: st.DrawFn, kind: str) -> list[Event]:
     """Random 社保 or 公积金 records over 20 months; keys collide, so versions compete."""
@@ -573,6 +582,7 @@ def test_random_fund_histories_are_order_and_duplicate_independent(
     as_of = date(2023, 1, 1) + timedelta(days=data.draw(st.integers(0, 700)))
     assert replay(shuffled, kind) == replay(events, kind)
     assert figures(replay(shuffled, kind), as_of) == figures(replay(events, kind), as_of)
+    assert fold(kind, shuffled) == replay(events, kind)
 
 
 def ten_years_of_bills() -> list[Event]:
