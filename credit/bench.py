@@ -156,10 +156,10 @@ class _Run:
     """The phases against one running platform; each writes its figures into `result`."""
 
     def __init__(self, platform: Any, work: Path, result: dict[str, Any]) -> None:
-        assert platform.store is not None and platform.broker is not None and platform._worker
+        assert platform.store is not None and platform.broker is not None and platform.workers
         self.platform, self.store, self.result = platform, platform.store, result
         self.kafka, self.registry = platform.kafka_conf(), platform.registry_url
-        self.pids = {"platform": os.getpid(), "worker": platform._worker.pid,
+        self.pids = {"platform": os.getpid(), "worker": platform.workers[0].pid or 0,
                      "broker": platform.broker._proc.pid if platform.broker._proc else 0}  # fmt: skip
         self.month = reported_month(dt.date.today())
         self.base = {"kafka": self.kafka, "registry": self.registry,

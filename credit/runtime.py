@@ -25,8 +25,6 @@ import json
 import logging
 import os
 import shutil
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -52,11 +50,11 @@ from credit.errors import CreditError
 from credit.kafka_errors import count_broker_errors
 from credit.lag import LagMonitor, LagSampler, lag_groups
 from credit.metrics import Metrics, create_metrics
-from credit.orphans import die_with_parent, stop_child
 from credit.partitions import fixed_partitions
 from credit.recovery import Epoch, IntakeKeeper, broker_epoch, broker_lost
 from credit.settings import Settings
 from credit.topics import ensure_named_topics, ensure_topics
+from credit.worker_process import WorkerProcess
 from producers.apikeys import ApiKeyStore
 from producers.durable_intake import DurableIntake
 from producers.exceptions import PublishError
@@ -73,7 +71,6 @@ from sinks.writer import Sink
 log = logging.getLogger("credit.runtime")
 MAX_WORKER_RESTARTS = 20
 EPOCH_CHECK_SECONDS = 30.0
-WORKER_READY_STALE_SECONDS = 60.0  # the worker rewrites its readiness file every second  # how often a real Kafka is asked whether it still has the epoch
 
 
 class AlreadyRunningError(CreditError):
@@ -113,9 +110,7 @@ class Platform:
         self._api: ApiServer | None = None
         self._sink_thread: threading.Thread | None = None
         self.lag_monitor: LagMonitor | None = None
-        self._worker: subprocess.Popen[bytes] | None = None
-        self._worker_env: dict[str, str] = {}
-        self._worker_unready_since = 0.0
+        self.workers: list[WorkerProcess] = []
         self.worker_restarts = 0
         self.started_at = 0.0
         self.intake = DurableIntake(settings.intake_dir)
@@ -348,10 +343,12 @@ class Platform:
             "CREDIT_TOPIC_PARTITIONS": str(self.settings.topic_partitions),
             "CREDIT_API_PORT": "0",  # this process's API serves the worker's health and metrics
         }
-        self._worker_env = env
         if self.epoch.lost and self.settings.worker_store == "rocksdb":
             self._reseed_worker()
-        self._spawn_worker()
+        self.workers = [WorkerProcess(i, self.data_dir, env)
+                        for i in range(self.settings.worker_count)]  # fmt: skip
+        for worker in self.workers:
+            worker.spawn()
 
     def _reseed_worker(self) -> None:
         from streams.reseed import reseed
@@ -361,29 +358,6 @@ class Platform:
         admin = self.client_conf("admin")
         reseed(self.data_dir / "worker", self.client_conf("reseed"), APP_ID,
                lambda topic: ensure_named_topics(admin, [topic], parts, repl))  # fmt: skip
-
-    def _spawn_worker(self) -> None:
-        log_path = self.data_dir / "logs" / "worker.log"
-        cmd = [sys.executable, "-m", "credit.cli", "worker"]
-        with log_path.open("ab") as out:
-            self._worker = subprocess.Popen(cmd, env=self._worker_env, stdout=out,
-                                            stderr=subprocess.STDOUT,
-                                            preexec_fn=die_with_parent())  # fmt: skip
-        self._worker_unready_since = time.monotonic()
-
-    def _worker_stuck(self) -> str | None:
-        """Why a live worker is restarted: not ready for `worker_recovery_timeout_seconds`
-        on end (a worker hung joining its group or recovering its tables never came back)."""
-        if self._worker is None or self._worker.poll() is not None:
-            return None
-        if self._worker_recovered():
-            self._worker_unready_since = time.monotonic()
-            return None
-        waited = time.monotonic() - self._worker_unready_since
-        if waited < self.settings.worker_recovery_timeout_seconds:
-            return None
-        self._stop_worker(kill=True)
-        return f"worker not ready for {waited:.0f}s: killed and started again"
 
     def supervise(self) -> None:
         """Called every second by `credit up`: a broker that lost its topics is recovered
@@ -397,16 +371,28 @@ class Platform:
             self._start_sink_thread()
         if self.analyst is not None:
             self.analyst.supervise()
-        failure = self.worker_failed() or self._worker_stuck()
+        timeout = self.settings.worker_recovery_timeout_seconds
+        failure = next((f for w in self.workers if (f := w.failed() or w.stuck(timeout))), None)
         if failure is None:
             return
         self.worker_restarts += 1
         self.metrics.worker_restarts.inc()
         log.error("worker died (restart %d): %s", self.worker_restarts, failure[-500:])
         if self.worker_restarts > MAX_WORKER_RESTARTS:
-            raise CreditError(f"the worker died {self.worker_restarts} times; last: {failure}")
-        self._spawn_worker()
+            raise CreditError(f"the workers died {self.worker_restarts} times; last: {failure}")
+        self._respawn_workers()
         self._write_runtime()
+
+    def _respawn_workers(self) -> None:
+        """Start the dead one again; with several, all of them together. Why: a lone new
+        member joins before Faust has subscribed it to the class topics, and the group's
+        leader then assigns partitions to it that it never takes — on Tansu such a partition
+        stayed unread for minutes. Members that join together subscribe alike. The live
+        ones get SIGTERM first, so they finish their batch and commit."""
+        for worker in self.workers:
+            if len(self.workers) > 1 or not worker.alive():
+                worker.stop()
+                worker.spawn()
 
     def _broker_lost(self) -> bool:
         if "sink" not in self.components:
@@ -443,7 +429,8 @@ class Platform:
     def _write_runtime(self) -> None:
         info = {"pid": os.getpid(), "api_url": self.api_url, "bootstrap": self.bootstrap,
                 "registry_url": self.registry_url, "data_dir": str(self.data_dir),
-                "worker_pid": self._worker.pid if self._worker else None}  # fmt: skip
+                "worker_pid": self.workers[0].pid if self.workers else None,
+                "worker_pids": [w.pid for w in self.workers]}  # fmt: skip
         tmp = self.settings.runtime_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(info, indent=2))
         tmp.replace(self.settings.runtime_file)
@@ -452,11 +439,11 @@ class Platform:
     def health(self) -> dict[str, Any]:
         """Ready only when every stage works; otherwise `degraded` says why (one line each)."""
         broker_ok = self.broker.alive() if self.broker else bool(self.bootstrap)
-        worker_ok = self._worker is not None and self._worker.poll() is None
+        worker_ok = bool(self.workers) and all(w.alive() for w in self.workers)
         sink_ok = self._sink_thread is not None and self._sink_thread.is_alive()
         worker_ok = worker_ok or "worker" not in self.components
         sink_ok = sink_ok or "sink" not in self.components
-        worker_ready = "worker" not in self.components or self._worker_recovered()
+        worker_ready = "worker" not in self.components or self._workers_recovered()
         store_error = self.sink.store_error if self.sink else ""
         keeper = self.keeper.state if self.keeper else None
         degraded = [why for bad, why in (
@@ -478,7 +465,13 @@ class Platform:
                 "embedded": self.broker is not None,
                 "epoch": self.epoch.id,
             },
-            "worker": {"ok": worker_ok, "ready": worker_ready, "restarts": self.worker_restarts},
+            "worker": {
+                "ok": worker_ok,
+                "ready": worker_ready,
+                "restarts": self.worker_restarts,
+                "processes": len(self.workers),
+                "ready_processes": sum(w.recovered() for w in self.workers),
+            },
             "sink": {"ok": sink_ok, "batches": self.sink.batches if self.sink else 0},
             "store": {
                 "embedded": bool(self.store and self.store.embedded),
@@ -492,26 +485,13 @@ class Platform:
             "uptime_s": round(time.time() - self.started_at, 1) if self.started_at else 0,
         }
 
-    def _worker_recovered(self) -> bool:
-        """The worker child says it holds its assignment and has read its tables, and said
-        so lately (it rewrites the file every second: a stale file is a frozen worker)."""
-        if self._worker is None:
-            return False
-        path = self.settings.worker_ready_file
-        try:
-            state = json.loads(path.read_text())
-            age = time.time() - path.stat().st_mtime
-        except (OSError, json.JSONDecodeError):
-            return False
-        fresh = age < WORKER_READY_STALE_SECONDS
-        return bool(fresh and state.get("pid") == self._worker.pid and state.get("ready"))
+    def _workers_recovered(self) -> bool:
+        """Every worker holds its assignment and has read its tables (`WorkerProcess`)."""
+        return bool(self.workers) and all(w.recovered() for w in self.workers)
 
     def worker_failed(self) -> str | None:
-        """The worker's exit, with the tail of its log, if it has died."""
-        if self._worker is None or self._worker.poll() is None:
-            return None
-        tail = (self.data_dir / "logs" / "worker.log").read_text(errors="replace")[-3000:]
-        return f"worker exited with {self._worker.returncode}:\n{tail}"
+        """The first dead worker's exit, with the tail of its log."""
+        return next((f for w in self.workers if (f := w.failed()) is not None), None)
 
     # -- stop --------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -541,10 +521,9 @@ class Platform:
 
     def _stop_worker(self, kill: bool = False) -> None:
         """SIGTERM (Faust finishes its batch and commits) or, when its broker is gone, SIGKILL."""
-        if self._worker is None:
-            return
-        stop_child(self._worker, 20, kill)
-        self._worker = None
+        for worker in self.workers:
+            worker.stop(kill)
+        self.workers = []
 
     def __enter__(self) -> Platform:
         return self.start()

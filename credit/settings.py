@@ -58,6 +58,15 @@ class Settings(BaseSettings):
     lag_interval_seconds: float = Field(
         10.0, gt=0, description="how often the sink process samples consumer lag"
     )
+    workers: int = Field(
+        1,
+        ge=1,
+        description="worker processes `credit up` runs in one group (more than one: see "
+        "README, a killed member's partition can stay unread on Tansu)",
+    )
+    worker_index: int = Field(
+        0, ge=0, description="which of the platform's workers this process is (set by it)"
+    )
     worker_recovery_timeout_seconds: float = Field(
         600.0,
         gt=0,
@@ -163,9 +172,19 @@ class Settings(BaseSettings):
     @property
     def worker_ready_file(self) -> Path:
         """Where a worker says whether it has recovered its tables (the platform's /health)."""
-        return self.data_dir / "worker-ready.json"
+        return worker_file(self.data_dir, "worker-ready", ".json", self.worker_index)
+
+    @property
+    def worker_count(self) -> int:
+        """`workers`, but no more than there are partitions to share (the rest would idle)."""
+        return min(self.workers, self.topic_partitions)
 
     @property
     def runtime_file(self) -> Path:
         """Where a running `credit up` writes its addresses for the other commands."""
         return self.data_dir / "runtime.json"
+
+
+def worker_file(folder: Path, stem: str, suffix: str, index: int) -> Path:
+    """A worker's own file: `worker-ready.json` for the first, `worker-ready-1.json` …"""
+    return folder / (f"{stem}{suffix}" if index == 0 else f"{stem}-{index}{suffix}")

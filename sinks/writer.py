@@ -346,12 +346,12 @@ class Sink:
             self._dead_letter(batch, refused, outcomes)
         if outcomes:
             self._insert_rows("outcomes", outcomes, self._token(batch, "outcomes"))
-        # after the outcomes: the records are queryable first, their figures a moment later
-        # (before the commit, so a crash in between replays the batch and the figures)
-        self._refresh_figures(tables)
-        self._observe_stored()
+        self._observe_stored()  # queryable now: the latency and batch time end here
         self.metrics.sink_batch_rows.observe(len(msgs))
         self.metrics.sink_batch_seconds.observe(time.perf_counter() - started)
+        # the figures follow (`credit_figures_seconds`), before the commit: a crash in
+        # between replays the batch, and its figures with it
+        self._refresh_figures(tables)
         self.batches += 1
 
     def _refresh_figures(self, tables: Mapping[str, TableRows]) -> None:

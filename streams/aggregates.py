@@ -156,21 +156,10 @@ def apply(
     state: dict[str, Any] | None, kind: str, record: Mapping[str, Any], class_code: str
 ) -> dict[str, Any]:
     """The state with one record added (a new dict; `state` is not changed)."""
-    if kind_of(class_code, record) != kind:
-        raise AggregateError(
-            f"类别 {class_code} 的记录不计入 {kind} 汇总 / "
-            f"this {class_code} record does not feed '{kind}'"
-        )
-    role = CLASS_ROLES[class_code]
     out = new_state(kind) if state is None else _copy(state)
     if out["k"] != kind:
         raise AggregateError(f"状态属于 {out['k']} / state belongs to '{out['k']}', not '{kind}'")
-    table, fact, stamp = _READERS[role](record, int(record.get("version") or 0))
-    key = fact_key(_text(record, "record_key"))
-    old = out[table].get(key)
-    if old is None or _newer(fact, old):
-        out[table][key] = fact
-    out["hw"] = max(out["hw"], _month_or(record, "provide_date", stamp))
+    _add(out, kind, record, class_code)
     _prune(out)
     return out
 
@@ -181,18 +170,25 @@ def fold(kind: str, facts: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str,
     depend on order, so it does not depend on when the pruning happens either)."""
     out = new_state(kind)
     for class_code, record in facts:
-        if kind_of(class_code, record) != kind:
-            raise AggregateError(f"this {class_code} record does not feed '{kind}'")
-        table, fact, stamp = _READERS[CLASS_ROLES[class_code]](
-            record, int(record.get("version") or 0)
-        )
-        key = fact_key(_text(record, "record_key"))
-        old = out[table].get(key)
-        if old is None or _newer(fact, old):
-            out[table][key] = fact
-        out["hw"] = max(out["hw"], _month_or(record, "provide_date", stamp))
+        _add(out, kind, record, class_code)
     _prune(out)
     return out
+
+
+def _add(state: dict[str, Any], kind: str, record: Mapping[str, Any], class_code: str) -> None:
+    """Put a record's fact into `state` in place: the highest version per record key."""
+    if kind_of(class_code, record) != kind:
+        raise AggregateError(
+            f"类别 {class_code} 的记录不计入 {kind} 汇总 / "
+            f"this {class_code} record does not feed '{kind}'"
+        )
+    role = CLASS_ROLES[class_code]
+    table, fact, stamp = _READERS[role](record, int(record.get("version") or 0))
+    key = fact_key(_text(record, "record_key"))
+    old = state[table].get(key)
+    if old is None or _newer(fact, old):
+        state[table][key] = fact
+    state["hw"] = max(state["hw"], _month_or(record, "provide_date", stamp))
 
 
 def _newer(fact: list[Any], old: list[Any]) -> bool:

@@ -98,8 +98,8 @@ class _suppress_missing:
 
 
 def start_up(data_dir: Path, **env: str) -> Up:
-    log = (data_dir / "up.out").open("ab")
     data_dir.mkdir(parents=True, exist_ok=True)
+    log = (data_dir / "up.out").open("ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "credit.cli", "up", "--data-dir", str(data_dir)],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
