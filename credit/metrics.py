@@ -156,9 +156,8 @@ def create_metrics(registry: CollectorRegistry | None = None) -> Metrics:
         sink_rows=c("credit_sink_rows", "rows inserted into the store", ["table"], registry=reg),
         sink_batch_rows=h("credit_sink_batch_rows", "rows per sink batch",
                           buckets=(10, 100, 1000, 5000, 20000, 100000), registry=reg),
-        sink_batch_seconds=h("credit_sink_batch_seconds", "time per sink batch until its rows "
-                               "are queryable (then its figures: credit_figures_seconds)",
-                               registry=reg),
+        sink_batch_seconds=h("credit_sink_batch_seconds", "time per sink batch (rows, figures, "
+                               "outcomes)", registry=reg),
         sink_errors=c("credit_sink_errors", "failed inserts (retried)", ["table"], registry=reg),
         end_to_end_seconds=h("credit_end_to_end_seconds", "provider receipt to queryable in the store",
                              ["class_code"], buckets=_LATENCY_BUCKETS, registry=reg),

@@ -344,14 +344,14 @@ class Sink:
             refused += self._insert_rows(name, rows, self._token(batch, name))
         if refused:
             self._dead_letter(batch, refused, outcomes)
+        # the figures before the outcomes: an upload that says "complete" has its figures
+        # (read right after it, they must agree); a crash before the commit replays both
+        self._refresh_figures(tables)
         if outcomes:
             self._insert_rows("outcomes", outcomes, self._token(batch, "outcomes"))
-        self._observe_stored()  # queryable now: the latency and batch time end here
+        self._observe_stored()
         self.metrics.sink_batch_rows.observe(len(msgs))
         self.metrics.sink_batch_seconds.observe(time.perf_counter() - started)
-        # the figures follow (`credit_figures_seconds`), before the commit: a crash in
-        # between replays the batch, and its figures with it
-        self._refresh_figures(tables)
         self.batches += 1
 
     def _refresh_figures(self, tables: Mapping[str, TableRows]) -> None:
