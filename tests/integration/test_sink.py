@@ -203,6 +203,14 @@ def test_batched_message_shapes_are_stored_row_by_row(store: Store, catalog: Cat
     """Both shapes of every topic land, and the figures of the subjects the batch touched are
     computed from the stored facts (the worker sends none)."""
     sink = Sink(store, catalog, {}, create_metrics())
+    order: list[str] = []
+    insert = store.insert
+
+    def recorded(table: str, *args: Any, **kwargs: Any) -> None:
+        order.append(table)
+        insert(table, *args, **kwargs)
+
+    store.insert = recorded  # type: ignore[method-assign]
     t = sink.topics
     subjects = [{"subject_id": f"s{i}", "kind": "legal", "name": f"公司{i}"} for i in range(4)]
     rows = [record(i) for i in range(3)]
@@ -225,6 +233,9 @@ def test_batched_message_shapes_are_stored_row_by_row(store: Store, catalog: Cat
     assert sorted((r["subject_id"], r["kind"], r["arrears_flag"], r["arrears_amount"], r["facts"])
                   for r in figures) == sorted((r["subject_id"], "water", 1, 120.5, 1)
                                               for r in rows)  # fmt: skip
+    # an upload that reads "complete" (its outcomes) already has its figures
+    assert order.index("aggregates") < order.index("outcomes")
+    assert order.index("cls_legal_arrears") < order.index("aggregates")
     sample = sink.metrics.registry.get_sample_value
     assert sample("credit_figures_subjects_total", {"reason": "batch"}) == 3
     assert sample("credit_sink_rows_total", {"table": "subjects"}) == 4
