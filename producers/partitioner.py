@@ -1,9 +1,8 @@
 """Kafka's default key partitioner (murmur2, as the Java client and librdkafka's
 `murmur2_random` compute it), so the SDK can group records by the partition they will land in.
 
-A record batch holds records of one partition only: every record of a subject must reach the
-partition whose worker owns that subject's aggregate state (the Faust table is keyed and
-partitioned the same way).
+A record batch holds records of one partition only, and every record of a subject goes to
+the same partition, so one worker decides a subject's records in the order they were sent.
 """
 
 from __future__ import annotations

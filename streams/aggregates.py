@@ -1,8 +1,8 @@
 """Rolling aggregates per (subject, kind): utility payments and arrears, social insurance,
 housing fund (DESIGN.md "Rolling aggregates"; seed 004 items 27, 28, 46–51).
 
-Pure functions over plain records; the Faust agent keeps the state in a changelogged table
-keyed by (subject_id, kind) and writes `to_row(...)` to `aggregates` (050_aggregates.sql).
+Pure functions over plain records. The sink (`sinks.figures`) folds a subject's visible
+stored facts into a state and writes `state_row(...)` to `aggregates` (050_aggregates.sql).
 
     state = apply(state, kind_of(class_code, record), record, class_code)
     row = state_row(subject_id, subject_kind, kind, state, as_of, version)

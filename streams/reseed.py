@@ -1,7 +1,7 @@
 """Re-seed the worker's changelog topics from its RocksDB databases after a broker loss.
 
 Why: the embedded broker keeps topics in memory. After it restarts, the worker's tables
-(subject registry, aggregate state) survive on disk, but their changelog topics are empty
+(the subject registry) survive on disk, but their changelog topics are empty
 and the offsets Faust persisted in each database point past their end: Faust stopped with
 `ConsistencyError`, again on every restart (issue 17). Before such a worker starts, the
 platform copies every entry of every partition database into that partition of the table's

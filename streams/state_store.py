@@ -1,6 +1,6 @@
 """Where the worker keeps its Faust table state: RocksDB on disk (default) or memory.
 
-Why disk: a subject's aggregate state and registry entries cost ≈2.5–3 KB of Python objects
+Why disk: a subject's registry entries (and, before issue 20, its figures' state) cost ≈2.5–3 KB of Python objects
 in the memory store, so 1M subjects would not fit the worker's 600 MB budget (issue #10); in
 RocksDB they are compact JSON bytes on disk behind a small, bounded cache. The changelog
 topics stay the source of truth either way: a worker that starts without (or with an old)
