@@ -1,10 +1,12 @@
-"""Read-side queries over the store (upload fate, collection counts, risk list, subjects).
+"""Read-side queries over the store (upload fate, collection counts, subjects, figures).
 
 Every query reads class tables with FINAL so re-sent and corrected records count once.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from schemas.catalog import Catalog, InfoClass
@@ -169,7 +171,7 @@ def aggregates_of(store: Store, subject_id: str) -> list[dict[str, Any]]:
         "WHERE subject_id = {s:String} AND facts > 0 ORDER BY kind",
         {"s": subject_id},
     )
-    history = monthly_history(store, subject_id)
+    history = monthly_history(store, subject_id, current_figures(rows))
     for row in rows:
         row["history"] = history.get(row["kind"], [])
         if row["subject_kind"] == "natural":
@@ -177,22 +179,28 @@ def aggregates_of(store: Store, subject_id: str) -> list[dict[str, Any]]:
     return rows
 
 
-def monthly_history(store: Store, subject_id: str) -> dict[str, list[dict[str, Any]]]:
+def current_figures(rows: Iterable[Mapping[str, Any]]) -> dict[str, tuple[int, dt.date]]:
+    """kind → (version, as_of) of a subject's `aggregates` rows (with facts)."""
+    return {str(r["kind"]): (int(r["version"]), r["as_of"]) for r in rows}
+
+
+def monthly_history(
+    store: Store, subject_id: str, current: Mapping[str, tuple[int, dt.date]] | None = None
+) -> dict[str, list[dict[str, Any]]]:
     """kind → the subject's months in `aggregates_monthly`: those of the current figures, and
     before their 24-month window the last value each month had (the long history).
 
     A month the current figures lack inside their window is a month whose facts went away
-    (withheld, deleted, expired), so an older row of it is not shown.
+    (withheld, deleted, expired), so an older row of it is not shown. `current`: the
+    subject's figures as the caller has just read them (`current_figures`), else read here.
     """
     db = store.database
-    current = {
-        str(r["kind"]): (int(r["version"]), r["as_of"])
-        for r in store.query(
+    if current is None:
+        current = current_figures(store.query(
             f"SELECT kind, version, as_of FROM {db}.aggregates FINAL "
             "WHERE subject_id = {s:String} AND facts > 0",
             {"s": subject_id},
-        )
-    }
+        ))  # fmt: skip
     rows = store.query(
         "SELECT * EXCEPT (subject_id, subject_kind, updated_at) "
         f"FROM {db}.aggregates_monthly FINAL WHERE subject_id = {{s:String}} "

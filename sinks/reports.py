@@ -18,7 +18,7 @@ from typing import Any
 from schemas.catalog import Catalog, InfoClass
 from sinks.collection import census, collection_stats
 from sinks.governance import publication_window
-from sinks.queries import monthly_history
+from sinks.queries import current_figures, monthly_history
 from sinks.risk import INDUSTRY_CLASS
 from sinks.store import Store
 from sinks.subject_index import subject_records
@@ -165,18 +165,20 @@ def subject_report(
     kind = kind or str(first.get("subject_kind", _guess_kind(wanted)))
     aggregates = []
     if include_authorized:
-        history = monthly_history(store, subject_id)
+        rows = store.query(
+            f"SELECT * EXCEPT (subject_id, monthly) FROM {db}.aggregates FINAL "
+            "WHERE subject_id = {s:String} AND facts > 0 ORDER BY kind",
+            {"s": subject_id},
+        )
+        history = monthly_history(store, subject_id, current_figures(rows))
         aggregates = [
             {
-                **{k: mask_value(v) if isinstance(v, str) else v for k, v in row.items()},
+                **{k: mask_value(v) if isinstance(v, str) else v for k, v in row.items()
+                   if k != "version"},
                 "history": history.get(row["kind"], []),
             }
-            for row in store.query(
-                f"SELECT * EXCEPT (subject_id, version, monthly) FROM {db}.aggregates FINAL "
-                "WHERE subject_id = {s:String} AND facts > 0 ORDER BY kind",
-                {"s": subject_id},
-            )
-        ]
+            for row in rows
+        ]  # fmt: skip
     return {
         "found": True,
         "title": "标准化信用信息报告",

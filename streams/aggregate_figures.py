@@ -139,7 +139,8 @@ def _avg(values: list[float], digits: int) -> float:
 
 
 def _iso(ordinal: int) -> str:
-    return dt.date.fromordinal(ordinal).isoformat() if ordinal else ""
+    day = _date(ordinal)
+    return day.isoformat() if day else ""
 
 
 def _date(ordinal: int) -> dt.date | None:
@@ -210,7 +211,7 @@ def _utility(state: dict[str, Any], as_of: dt.date) -> tuple[dict[str, Any], lis
     out.update(
         arrears_flag=int(bool(open_)),
         arrears_amount=round(sum((o for _, o in open_), 0.0), 2),
-        days_overdue=max((a[3] + max(0, today - a[2]) for a, _ in open_), default=0),
+        days_overdue=max((_overdue(a, today) for a, _ in open_), default=0),
         months_in_arrears_12=sum(1 for m in arrears_months if now - 12 <= m < now),
         consecutive_paid_months=_run(ok, arrears_months.__contains__, now),
         last_on_time_date=_date(last_on_time),
@@ -223,12 +224,17 @@ def _utility(state: dict[str, Any], as_of: dt.date) -> tuple[dict[str, Any], lis
         "arrears_since": _iso(min((a[1] for a, _ in open_), default=0)),
         "arrears_until": _iso(max((a[2] for a, _ in open_), default=0)),
         "long_overdue_amount": round(
-            sum((o for a, o in open_ if a[3] + max(0, today - a[2]) >= LONG_OVERDUE_DAYS), 0.0), 2
+            sum((o for a, o in open_ if _overdue(a, today) >= LONG_OVERDUE_DAYS), 0.0), 2
         ),
         "amount_12": round(sum(r[2] for r in recent), 2),
         "usage_12": round(sum(r[1] for r in recent), 4),
     }
     return out, _utility_history(months, arrears_months, open_, now)
+
+
+def _overdue(arrears: list[Any], today: int) -> int:
+    """Days an arrears record is overdue today: the days it states plus those since its end."""
+    return int(arrears[3] + max(0, today - arrears[2]))
 
 
 def _utility_history(
