@@ -136,6 +136,7 @@ class AvroDecoder:
         self._fetch = fetch_schema
         self._parsed: dict[int, Any] = {}
         self._flat: dict[int, FlatReader | None] = {}
+        self._texts: dict[int, str] = {}
 
     def _schema(self, schema_id: int) -> Any:
         parsed = self._parsed.get(schema_id)
@@ -147,8 +148,15 @@ class AvroDecoder:
             raw = json.loads(text)
             parsed = fastavro.parse_schema(raw)
             self._flat[schema_id] = compile_reader(raw)
+            self._texts[schema_id] = text
             self._parsed[schema_id] = parsed
         return parsed
+
+    def flat_schema(self, schema_id: int) -> str | None:
+        """The schema's text when it is flat (its bodies can be read as columns), else None;
+        raises CodecError for an unknown schema id."""
+        self._schema(schema_id)
+        return self._texts[schema_id] if self._flat.get(schema_id) is not None else None
 
     def decode(self, data: bytes | None) -> tuple[int, dict[str, Any]]:
         schema_id, body = unframe(data)

@@ -29,6 +29,11 @@ class CodecError(CreditError):
         self.reason = reason
 
 
+class BlockError(CreditError):
+    """A batch's bodies do not decode as one Avro block (a corrupt, truncated or foreign
+    body): read them one by one instead."""
+
+
 class InvalidSchemaError(CreditError):
     """Text that is not valid Avro, or a schema type the embedded registry does not keep."""
 

@@ -67,15 +67,20 @@ def _step(field: Any) -> Step | None:
     return None if kind is None else (field["name"], kind, False)
 
 
-def compile_reader(schema: Any) -> FlatReader | None:
-    """A reader for a flat record schema (parsed or not), or None for any other schema."""
+def flat_steps(schema: Any) -> tuple[Step, ...] | None:
+    """The (name, kind, nullable) steps of a flat record schema, or None for any other."""
     if not isinstance(schema, dict) or schema.get("type") != "record":
         return None
     steps = [_step(f) for f in schema.get("fields", ())]
     if not steps or any(s is None for s in steps):
         return None
-    plan = tuple(s for s in steps if s is not None)
-    return lambda body: read_flat(plan, body)
+    return tuple(s for s in steps if s is not None)
+
+
+def compile_reader(schema: Any) -> FlatReader | None:
+    """A reader for a flat record schema (parsed or not), or None for any other schema."""
+    plan = flat_steps(schema)
+    return None if plan is None else lambda body: read_flat(plan, body)
 
 
 def _varint_rest(data: bytes, pos: int, first: int) -> tuple[int, int]:

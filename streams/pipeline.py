@@ -17,6 +17,7 @@ from schemas.catalog import Catalog, InfoClass
 from schemas.codec import AvroDecoder, is_batch, split_batch
 from schemas.exceptions import CodecError, UnknownClassError
 from schemas.violations import Violation
+from streams import block_judge
 from streams import envelope as env
 from streams.banned import strip_banned
 from streams.identity import Resolution, learn, resolve
@@ -78,6 +79,14 @@ def _epoch_ms(value: Any, fallback: int) -> int:
     if isinstance(value, int):
         return value
     return fallback
+
+
+def _provenance(msg: env.Inbound, meta: dict[str, Any], decoded: Mapping[str, Any]) -> int:
+    """The record's own provenance fields over the headers' (in `meta`); its receipt time."""
+    for name, field in _INGEST_META:
+        meta[name] = decoded.get(field) or meta[name]
+    meta["row"] = decoded.get("ingest_row", meta["row"])
+    return _epoch_ms(decoded.get("ingest_received_at"), msg.timestamp_ms)
 
 
 def _event_date(cls: InfoClass, record: Mapping[str, Any], received: dt.date) -> dt.date:
@@ -195,7 +204,21 @@ class Pipeline:
             return _dead(msg, cls.code, meta, "decode", [why], None, msg.value)
         return self.process_record(cls, msg, meta, decoded, today or dt.date.today())
 
-    def process_message(self, msg: env.Inbound, today: dt.date | None = None) -> list[Outcome]:
+    def process_messages(
+        self, msgs: list[env.Inbound], today: dt.date | None = None
+    ) -> list[list[Outcome]]:
+        """`process_message` of each message, in order, their batches judged together
+        (`streams.block_judge`)."""
+        day = today or dt.date.today()
+        verdicts = block_judge.judge_all(self.catalog, self.decoder, msgs, day)
+        return [self.process_message(m, day, verdicts.get(block_judge.position(m))) for m in msgs]
+
+    def process_message(
+        self,
+        msg: env.Inbound,
+        today: dt.date | None = None,
+        verdicts: block_judge.Verdicts | None = None,
+    ) -> list[Outcome]:
         """Every record of a message: one for a Confluent-framed record, N for a record batch.
 
         Each record of a batch ends as a valid row or a dead letter; records the batch promised
@@ -226,16 +249,49 @@ class Pipeline:
             expected = count if count is not None else max(len(rows), 1)
             return self._lost(msg, class_code, meta, rows, 0, expected, why)
         expected = count if count is not None else len(bodies)
-        out = [
-            self._batch_record(cls, msg, self._row_meta(meta, msg, rows, i), schema_id, body, day)
-            for i, body in enumerate(bodies)
-        ]
+        if verdicts is None and broken is None and bodies:
+            verdicts = self._judge(cls, schema_id, bodies, day)
+        if verdicts is not None and len(verdicts.guilty) == len(bodies):
+            out = self._judged_together(cls, msg, meta, rows, schema_id, bodies, verdicts, day)
+        else:
+            out = [self._batch_record(cls, msg, self._row_meta(meta, msg, rows, i), schema_id,
+                                      body, day) for i, body in enumerate(bodies)]  # fmt: skip
         if broken is not None or len(bodies) < expected:
             reason = broken or CodecError(
                 "avro.truncated", f"batch announced {expected} records, holds {len(bodies)}"
             )
             why = Violation(reason.reason, None, "消息无法解码", str(reason))
             out += self._lost(msg, cls.code, meta, rows, len(bodies), expected, why)
+        return out
+
+    def _judge(
+        self, cls: InfoClass, schema_id: int, bodies: list[bytes], today: dt.date
+    ) -> block_judge.Verdicts | None:
+        """The bodies judged on their columns; None sends them the per-record way (which
+        says what is wrong with each)."""
+        return block_judge.judge(self.catalog, self.decoder, cls, schema_id, bodies, today)
+
+    def _judged_together(
+        self,
+        cls: InfoClass,
+        msg: env.Inbound,
+        meta: Mapping[str, Any],
+        rows: list[int | None],
+        schema_id: int,
+        bodies: list[bytes],
+        verdicts: block_judge.Verdicts,
+        today: dt.date,
+    ) -> list[Outcome]:
+        """The batch's rules ran on its columns (`streams.column_rules`); a row that breaks
+        one goes the per-record way, which builds its reasons; the others skip the rules."""
+        clean = iter(verdicts.clean)
+        out = []
+        for i, body in enumerate(bodies):
+            row_meta = self._row_meta(meta, msg, rows, i)
+            if verdicts.guilty[i]:
+                out.append(self._batch_record(cls, msg, row_meta, schema_id, body, today))
+            else:
+                out.append(self.accept(cls, msg, row_meta, next(clean), today))
         return out
 
     def _class_of(self, msg: env.Inbound) -> str:
@@ -305,14 +361,36 @@ class Pipeline:
         decoded: dict[str, Any],
         today: dt.date,
     ) -> Outcome:
-        received_ms = _epoch_ms(decoded.get("ingest_received_at"), msg.timestamp_ms)
-        for name, field in _INGEST_META:
-            meta[name] = decoded.get(field) or meta[name]
-        meta["row"] = decoded.get("ingest_row", meta["row"])
+        received_ms = _provenance(msg, meta, decoded)
         record, banned = strip_banned(decoded, cls.subject_kind)
         problems = self._forgive_pilot_code(
             cls, record, banned + validate(cls, record, self.catalog, today)
         )
+        return self._resolved(cls, msg, meta, record, problems, received_ms, today)
+
+    def accept(
+        self,
+        cls: InfoClass,
+        msg: env.Inbound,
+        meta: dict[str, Any],
+        decoded: dict[str, Any],
+        today: dt.date,
+    ) -> Outcome:
+        """`process_record` for a record the column rules found nothing against: no banned
+        field and no rule broken, so only identity can still refuse it."""
+        received_ms = _provenance(msg, meta, decoded)
+        return self._resolved(cls, msg, meta, decoded, [], received_ms, today)
+
+    def _resolved(
+        self,
+        cls: InfoClass,
+        msg: env.Inbound,
+        meta: dict[str, Any],
+        record: dict[str, Any],
+        problems: list[Violation],
+        received_ms: int,
+        today: dt.date,
+    ) -> Outcome:
         res = resolve(cls, record, self.subjects, self.aliases, today)
         if problems or res.violations:  # every problem of the row in one answer
             seen = {v.code for v in problems}  # the rules check the subject's code too

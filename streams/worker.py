@@ -107,8 +107,9 @@ class BatchHandler:
         today = dt.date.today()
         results = _Results()
         records = 0
-        for msg in events:  # step 1
-            for out in self.pipeline.process_message(msg, today):
+        for msg, outcomes in zip(events, self.pipeline.process_messages(events, today),
+                                 strict=True):  # step 1  # fmt: skip
+            for out in outcomes:
                 records += 1
                 self._collect(msg, out, results)
         self._ship(results)  # step 2

@@ -7,8 +7,7 @@ Not a test (pytest collects `test_*.py` only). Run it directly:
 
 The default `mixed` shape is the worker's output (`streams.worker`): per 5,000-record chunk,
 `{"class_code": C, "rows": [...]}` messages of up to 500 rows for the four utility classes,
-~5% dead letters (one message each), `{"rows": [...]}` messages of registry entries and of
-aggregates, spread over two partitions; the sink takes them `--batch` messages at a time, as
+~5% dead letters (one message each), `{"rows": [...]}` messages of registry entries, spread over two partitions; the sink takes them `--batch` messages at a time, as
 `credit up` does. `--shape single --class C` times one class in one-record messages instead.
 
 Printed: CPU µs per record (process CPU, so chDB's own threads count), records/s, and
@@ -34,12 +33,11 @@ from typing import Any
 from confluent_kafka import Message
 
 from credit.metrics import create_metrics
-from credit.topics import AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, SUBJECTS_TOPIC, VALID_TOPIC
+from credit.topics import DEAD_LETTER_TOPIC, SUBJECTS_TOPIC, VALID_TOPIC
 from schemas.catalog import Catalog, FieldSpec, InfoClass, default_catalog
 from sinks.store import Store, open_embedded
 from sinks.subject_index import drop_index
 from sinks.writer import Sink
-from streams import aggregates
 from streams import envelope as env
 from streams.codes import random_uscc
 
@@ -112,12 +110,6 @@ def _dead_letter(cls: InfoClass, i: int, upload: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _aggregate(subject: str, kind: str, version: int) -> dict[str, Any]:
-    figures = aggregates.evaluate(aggregates.new_state("water"), dt.date(2025, 6, 1))[0]
-    monthly = [[f"2025-0{m}", 12.5, 1, 40.0, 0, 0.0, 1, 0, 0.0, 40.0] for m in range(1, 7)]
-    return aggregates.to_row(subject, kind, "water", figures, version, None, monthly)
-
-
 class Mixed:
     """The worker's output for `records` records, message by message, partitions at random
     (the worker produces without keys)."""
@@ -141,7 +133,6 @@ class Mixed:
         valid: dict[str, list[dict[str, Any]]] = {c.code: [] for c in self.classes}
         dead: list[Message] = []
         subjects: list[dict[str, Any]] = []
-        aggs: list[dict[str, Any]] = []
         for i in range(start, start + n):
             cls = self.classes[i % len(self.classes)]
             if self.rng.random() < 0.05:
@@ -152,15 +143,13 @@ class Mixed:
             subjects.append({"subject_id": row["subject_id"], "kind": cls.subject_kind,
                              "name": row["subject_name"], "district": "320281",
                              "registered": False})  # fmt: skip
-            aggs.append(_aggregate(row["subject_id"], cls.subject_kind, row["version"]))
         yield from dead
         for code, rows in valid.items():
             for at in range(0, len(rows), OUTPUT_CHUNK):
                 body = {"class_code": code, "rows": rows[at : at + OUTPUT_CHUNK]}
                 yield self._msg(VALID_TOPIC, body)
-        for topic, entries in ((SUBJECTS_TOPIC, subjects), (AGGREGATES_TOPIC, aggs)):
-            for at in range(0, len(entries), OUTPUT_CHUNK):
-                yield self._msg(topic, {"rows": entries[at : at + OUTPUT_CHUNK]})
+        for at in range(0, len(subjects), OUTPUT_CHUNK):
+            yield self._msg(SUBJECTS_TOPIC, {"rows": subjects[at : at + OUTPUT_CHUNK]})
 
 
 def mixed_batches(catalog: Catalog, records: int, batch: int) -> list[list[Message]]:
