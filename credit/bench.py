@@ -315,6 +315,19 @@ def _latency(store: Any, out: dict[str, Any], rate: int, seconds: float,
             "p99_is_lower_bound": bound}  # fmt: skip
 
 
+def _leg_rows(value: bytes, valid: bool) -> list[dict[str, Any]]:
+    """The records of a worker output message, with upload id and receipt time (epoch ms)."""
+    from sinks.arrow_rows import records
+    from streams import envelope as env
+
+    if valid and env.is_columns(value):
+        table = env.read_valid(value)[1].select(["ingest_upload_id", "ingest_received_at"])
+        return records(table)
+    data = json.loads(value)
+    rows: list[dict[str, Any]] = data.get("rows", [data.get("row")]) if valid else [data]
+    return rows
+
+
 def worker_leg(kafka: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
     """send → the worker's result on `credit.valid` / `credit.deadletter` (its Kafka timestamp)."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
@@ -335,11 +348,10 @@ def worker_leg(kafka: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
                 if msg.error() is not None or ts < since_ms:
                     continue
                 idle = time.monotonic() + 2
-                data = json.loads(msg.value() or b"{}")
-                rows = data.get("rows", [data.get("row")]) if msg.topic() == VALID_TOPIC else [data]
+                rows = _leg_rows(msg.value() or b"{}", msg.topic() == VALID_TOPIC)
                 for row in rows:
                     if row.get("ingest_upload_id", row.get("upload_id")) in uploads:
-                        legs.append(ts - int(row.get("ingest_received_at", row.get("received_ms"))))
+                        legs.append(ts - int(row.get("ingest_received_at") or row["received_ms"]))
     finally:
         consumer.close()
     legs.sort()

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import clickhouse_connect
+import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DataError
 
@@ -122,6 +123,18 @@ class Store:
                 self.client.insert(table, data, column_names=list(columns), database=self.database,
                                    column_type_names=[types[c] for c in columns],
                                    column_oriented=True, settings=settings)  # fmt: skip
+            except Exception as exc:
+                self._failed("insert")
+                kind = StoreRejectedError if refuses_data(exc) else StoreError
+                raise kind(f"insert into {table}: {_explain(exc)}") from exc
+
+    def insert_arrow(self, table: str, data: pa.Table, dedup_token: str | None = None) -> None:
+        """Insert an Arrow table as it is (ClickHouse converts its columns to the table's
+        types); `dedup_token` and errors as for `insert`."""
+        settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
+        with self._lock:
+            try:
+                self.client.insert_arrow(table, data, database=self.database, settings=settings)
             except Exception as exc:
                 self._failed("insert")
                 kind = StoreRejectedError if refuses_data(exc) else StoreError

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+import pyarrow as pa
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from credit import gc_pause
@@ -38,6 +39,7 @@ from credit.topics import (
     VALID_TOPIC,
 )
 from schemas.catalog import Catalog
+from sinks import arrow_rows as A
 from sinks import batches as B
 from sinks import rows as R
 from sinks.exceptions import StoreError, StoreRejectedError
@@ -89,6 +91,15 @@ class TableRows:
     def add(self, row: list[Any], source: Source) -> None:
         self.rows.append(row)
         self.sources.append(source)
+
+
+@dataclass
+class _Columns:
+    """What the columnar inserts of a batch left for later steps."""
+
+    outcomes: list[pa.Table] = field(default_factory=list)  # inserted after the figures
+    subjects: set[str] = field(default_factory=set)  # whose figures to recompute
+    as_rows: set[str] = field(default_factory=set)  # classes refused as columns
 
 
 class Sink:
@@ -238,9 +249,12 @@ class Sink:
 
     # -- messages to rows -----------------------------------------------------------------------
 
-    def tables_for(self, msgs: list[Message]) -> dict[str, TableRows]:
+    def tables_for(
+        self, msgs: list[Message], as_rows: frozenset[str] | None = None
+    ) -> dict[str, TableRows]:
         """Rows per table for messages of any internal topic, in either message shape
-        (`sinks.rows`); class tables first, `outcomes` last."""
+        (`sinks.rows`); class tables first, `outcomes` last. Valid records in columns are
+        left to `_insert_columns`, but for the classes in `as_rows` (None: all of them)."""
         now = R.to_ms(dt.datetime.now(dt.UTC))  # epoch ms: sent as it is (`R.to_ms`)
         tables: dict[str, TableRows] = {}
 
@@ -250,8 +264,15 @@ class Sink:
             return tables[name]
 
         for msg in msgs:
-            data = env.loads(msg.value() or b"{}")
+            value = msg.value() or b"{}"
             topic = msg.topic()
+            if topic == self.topics.valid and env.is_columns(value):
+                code, columns = env.read_valid(value)
+                if as_rows is None or code in as_rows:
+                    self._valid_rows(msg, {"class_code": code, "rows": A.records(columns)},
+                                     now, table)  # fmt: skip
+                continue
+            data = env.loads(value)
             if topic == self.topics.valid:
                 self._valid_rows(msg, data, now, table)
             elif topic == self.topics.dead_letters:
@@ -335,7 +356,8 @@ class Sink:
     def _write_tables(self, batch: B.Batch) -> None:
         started = time.perf_counter()
         msgs = batch.msgs
-        tables = self.tables_for(msgs)
+        columns = self._insert_columns(batch)
+        tables = self.tables_for(msgs, frozenset(columns.as_rows))
         outcomes = tables.pop("outcomes", None)
         refused: list[tuple[Source, str]] = []
         for name, rows in tables.items():
@@ -346,19 +368,24 @@ class Sink:
             self._dead_letter(batch, refused, outcomes)
         # the figures before the outcomes: an upload that says "complete" has its figures
         # (read right after it, they must agree); a crash before the commit replays both
-        self._refresh_figures(tables)
+        self._refresh_figures(tables, columns.subjects)
         if outcomes:
             self._insert_rows("outcomes", outcomes, self._token(batch, "outcomes"))
+        if columns.outcomes:
+            stored = pa.concat_tables(columns.outcomes)
+            token = self._token(batch, "outcomes.columns")
+            self._with_retry("outcomes", lambda: self.store.insert_arrow("outcomes", stored, token))
+            self.metrics.sink_rows.labels("outcomes").inc(stored.num_rows)
         self._observe_stored()
         self.metrics.sink_batch_rows.observe(len(msgs))
         self.metrics.sink_batch_seconds.observe(time.perf_counter() - started)
         self.batches += 1
 
-    def _refresh_figures(self, tables: Mapping[str, TableRows]) -> None:
+    def _refresh_figures(self, tables: Mapping[str, TableRows], subjects: set[str]) -> None:
         """The figures of every subject whose facts the batch brought (stored now or before:
-        a replayed batch recomputes them too). A store that refuses them costs the figures,
-        not the batch: they are recomputed at the subject's next fact or the daily pass."""
-        subjects: set[str] = set()
+        a replayed batch recomputes them too; `subjects`: those of the columns). A store
+        that refuses them costs the figures, not the batch: they are recomputed at the
+        subject's next fact or the daily pass."""
         for name, rows in tables.items():
             if name in self._figure_tables and rows.rows:
                 si = rows.columns.index("subject_id")
@@ -378,6 +405,60 @@ class Sink:
         except StoreRejectedError as exc:
             self.metrics.sink_errors.labels("aggregates").inc()
             log.error("daily figures pass failed: %s", exc)
+
+    def _insert_columns(self, batch: B.Batch) -> _Columns:
+        """Step 3 for valid records in columns: one `insert_arrow` per class table (the
+        newest version of each record the store lacks), with its token; their `stored`
+        outcomes wait for the figures. A class whose insert ClickHouse refuses goes the
+        row way instead (`as_rows`), which bisects down to the rows it refuses."""
+        now = R.to_ms(dt.datetime.now(dt.UTC))
+        parts: dict[str, list[pa.Table]] = {}
+        for msg in batch.msgs:
+            value = msg.value() or b""
+            if msg.topic() == self.topics.valid and env.is_columns(value):
+                code, table = env.read_valid(value)
+                parts.setdefault(code, []).append(table)
+        done = _Columns()
+        for code, tables in parts.items():
+            full = A.class_table(tables, self._class_rows[code].columns, now)
+            if not self._insert_class(batch, f"cls_{code}", full):
+                done.as_rows.add(code)
+                continue
+            done.outcomes.append(A.stored_outcomes(code, full, now))
+            if f"cls_{code}" in self._figure_tables:
+                done.subjects.update(full["subject_id"].to_pylist())
+            received = full["ingest_received_at"].cast(pa.int64()).to_pylist()
+            self._received += [(code, ms / 1000) for ms in received]
+        return done
+
+    def _insert_class(self, batch: B.Batch, name: str, full: pa.Table) -> bool:
+        """Insert the rows of `full` that can change the table (`_without_stored`); False
+        when ClickHouse refuses them."""
+        fresh = A.newest(full, self._stored_versions(name, full))
+        if full.num_rows > fresh.num_rows:
+            log.info("%s: %d rows repeated records already stored", name,
+                     full.num_rows - fresh.num_rows)  # fmt: skip
+        if not fresh.num_rows:
+            return True
+        token = self._token(batch, f"{name}.columns")
+        try:
+            self._with_retry(name, lambda: self.store.insert_arrow(name, fresh, token))
+        except StoreRejectedError as exc:
+            self.metrics.sink_errors.labels(name).inc()
+            log.warning("%s refused %d rows as columns; finding the refused ones: %s",
+                        name, fresh.num_rows, exc)  # fmt: skip
+            return False
+        self.metrics.sink_rows.labels(name).inc(fresh.num_rows)
+        return True
+
+    def _stored_versions(self, table: str, rows: pa.Table) -> dict[str, int]:
+        """Record key → highest version the store holds, for the keys of `rows`."""
+        found = self._with_retry(table, lambda: self.store.query(
+            f"SELECT record_key, max(version) AS v FROM {self.store.database}.{table} "
+            "WHERE subject_id IN {s:Array(String)} AND record_key IN {k:Array(String)} "
+            "GROUP BY record_key", {"s": sorted(set(rows["subject_id"].to_pylist())),
+                                    "k": rows["record_key"].to_pylist()}))  # fmt: skip
+        return {str(r["record_key"]): int(r["v"]) for r in found}
 
     def _token(self, batch: B.Batch, table: str) -> str:
         token = batch.token(table)

@@ -1,7 +1,11 @@
 """What travels on the internal topics: valid records, dead letters and row outcomes.
 
-Internal topics carry JSON (dates as ISO strings): only our own sink reads them, and JSON
-keeps a dead letter readable by a person with `kcat` when something goes wrong.
+Valid records travel as columns: one Arrow IPC stream per message, the rows of one class
+with the class-table columns (`valid_message`), which the sink inserts as they are
+(`insert_arrow`) instead of building a Python row per record. Dead letters, uploads and
+registry entries stay JSON (dates as ISO strings): they are few, and JSON keeps a dead
+letter readable by a person with `kcat` when something goes wrong. The sink still reads
+valid records as JSON too (`{"class_code": C, "rows": [...]}`), as workers before wrote them.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import pyarrow as pa
 
 from credit.errors import CreditError
+from schemas.catalog import InfoClass
 
 # Kafka headers the producers set, so that even an unreadable value can be accounted for.
 H_PROVIDER = "credit-provider"
@@ -172,3 +178,56 @@ def dead_letter(
         "received_ms": received_ms,
         "rejected_ms": int(dt.datetime.now(dt.UTC).timestamp() * 1000),
     }
+
+
+# --- valid records as columns ------------------------------------------------------------
+
+ARROW_STREAM = b"\xff\xff\xff\xff"  # an Arrow IPC stream's first bytes (continuation)
+_CLASS_KEY = b"credit.class_code"
+_FIELD_TYPES: dict[str, pa.DataType] = {
+    "string": pa.string(), "month": pa.string(), "enum": pa.string(), "int": pa.int64(),
+    "amount": pa.float64(), "quantity": pa.float64(), "ratio": pa.float64(),
+    "bool": pa.bool_(), "date": pa.date32(), "period_start": pa.date32(),
+    "period_end": pa.date32(),
+}  # fmt: skip
+# What `streams.pipeline.enrich` adds to the catalog fields, in the class tables' order.
+ENRICHED: tuple[tuple[str, pa.DataType], ...] = (
+    ("record_key", pa.string()), ("version", pa.uint64()), ("subject_id", pa.string()),
+    ("subject_kind", pa.string()), ("subject_name", pa.string()), ("district", pa.string()),
+    ("name_mismatch", pa.uint8()), ("code_flag", pa.string()), ("event_date", pa.date32()),
+    ("behaviour_end", pa.date32()), ("ingest_provider", pa.string()),
+    ("ingest_channel", pa.string()), ("ingest_upload_id", pa.string()),
+    ("ingest_row", pa.int64()), ("ingest_source_key", pa.string()),
+    ("ingest_received_at", pa.timestamp("ms", tz="UTC")),
+)  # fmt: skip
+_SCHEMAS: dict[str, tuple[InfoClass, pa.Schema]] = {}
+
+
+def valid_schema(cls: InfoClass) -> pa.Schema:
+    """The Arrow schema of a class's valid records (enriched columns, then the fields)."""
+    known = _SCHEMAS.get(cls.code)
+    if known is None or known[0] is not cls:
+        fields = [*ENRICHED, *((f.name, _FIELD_TYPES[f.type]) for f in cls.fields)]
+        known = _SCHEMAS[cls.code] = (cls, pa.schema(fields, metadata={_CLASS_KEY: cls.code}))
+    return known[1]
+
+
+def valid_message(cls: InfoClass, rows: list[dict[str, Any]]) -> bytes:
+    """Valid records of one class as one Arrow IPC stream."""
+    table = pa.Table.from_pylist(rows, schema=valid_schema(cls))
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue())
+
+
+def is_columns(value: bytes | None) -> bool:
+    """A `credit.valid` message in columns (else the older JSON shape)."""
+    return bool(value) and value[:4] == ARROW_STREAM  # type: ignore[index]
+
+
+def read_valid(value: bytes) -> tuple[str, pa.Table]:
+    """(class code, its rows) of a `credit.valid` message in columns."""
+    table = pa.ipc.open_stream(value).read_all()
+    code = (table.schema.metadata or {}).get(_CLASS_KEY, b"").decode()
+    return code, table

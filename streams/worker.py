@@ -140,9 +140,10 @@ class BatchHandler:
                 results.reasons[(out.class_code, out.dead["provider"], reason)] += 1
 
     def _ship(self, results: _Results) -> None:
+        catalog = self.pipeline.catalog
         for code, rows in results.valid.items():
-            for chunk in _chunks(rows):
-                self._produce(VALID_TOPIC, None, {"class_code": code, "rows": chunk})
+            for chunk in _chunks(rows):  # columns: the sink inserts them as they are
+                self._send(VALID_TOPIC, None, env.valid_message(catalog.get(code), chunk))
         subjects = self.pipeline.subjects
         entries = [{"subject_id": sid, **(subjects.get(sid) or {})}
                    for sid in sorted(results.changed_subjects)]  # fmt: skip
@@ -156,7 +157,9 @@ class BatchHandler:
             self.metrics.worker_rejected.labels(code, provider, reason).inc(n)
 
     def _produce(self, topic: str, key: bytes | None, value: dict[str, Any]) -> None:
-        data = env.dumps(value)
+        self._send(topic, key, env.dumps(value))
+
+    def _send(self, topic: str, key: bytes | None, data: bytes) -> None:
         while True:
             try:
                 self.producer.produce(topic, data, key)

@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from confluent_kafka import Message
 
 from credit.metrics import create_metrics
@@ -114,17 +115,29 @@ class Mixed:
     """The worker's output for `records` records, message by message, partitions at random
     (the worker produces without keys)."""
 
-    def __init__(self, catalog: Catalog, seed: int = 7) -> None:
+    def __init__(self, catalog: Catalog, seed: int = 7, as_json: bool = False) -> None:
         self.classes = [catalog.get(c) for c in MIXED_CLASSES]
+        self.as_json = as_json  # the shape workers sent before they sent columns
         self.rng = random.Random(seed)
         self.offsets: dict[tuple[str, int], int] = {}
         self.records = 0
 
-    def _msg(self, topic: str, body: dict[str, Any]) -> Message:
+    def _msg(self, topic: str, body: dict[str, Any] | bytes) -> Message:
         partition = self.rng.randrange(PARTITIONS)
         offset = self.offsets.get((topic, partition), 0)
         self.offsets[(topic, partition)] = offset + 1
-        return Message(topic=topic, partition=partition, offset=offset, value=env.dumps(body))
+        value = body if isinstance(body, bytes) else env.dumps(body)
+        return Message(topic=topic, partition=partition, offset=offset, value=value)
+
+    def _valid(self, code: str, rows: list[dict[str, Any]]) -> Message:
+        if self.as_json:
+            return self._msg(VALID_TOPIC, {"class_code": code, "rows": rows})
+        cls = next(c for c in self.classes if c.code == code)
+        dates = {f.name for f in cls.fields if f.type in ("date", "period_start", "period_end")}
+        dates |= {"event_date", "behaviour_end"}
+        typed = [{k: dt.date.fromisoformat(v) if k in dates and v else v for k, v in r.items()}
+                 for r in rows]  # fmt: skip
+        return self._msg(VALID_TOPIC, env.valid_message(cls, typed))
 
     def chunk(self, n: int) -> Iterator[Message]:
         """One worker step of `n` records."""
@@ -146,15 +159,16 @@ class Mixed:
         yield from dead
         for code, rows in valid.items():
             for at in range(0, len(rows), OUTPUT_CHUNK):
-                body = {"class_code": code, "rows": rows[at : at + OUTPUT_CHUNK]}
-                yield self._msg(VALID_TOPIC, body)
+                yield self._valid(code, rows[at : at + OUTPUT_CHUNK])
         for at in range(0, len(subjects), OUTPUT_CHUNK):
             yield self._msg(SUBJECTS_TOPIC, {"rows": subjects[at : at + OUTPUT_CHUNK]})
 
 
-def mixed_batches(catalog: Catalog, records: int, batch: int) -> list[list[Message]]:
+def mixed_batches(
+    catalog: Catalog, records: int, batch: int, as_json: bool = False
+) -> list[list[Message]]:
     """The messages of `records` records cut into sink batches of `batch` messages."""
-    gen = Mixed(catalog)
+    gen = Mixed(catalog, as_json=as_json)
     msgs = [m for _ in range(0, records, CHUNK_RECORDS) for m in gen.chunk(CHUNK_RECORDS)]
     return [msgs[at : at + batch] for at in range(0, len(msgs), batch)]
 
@@ -163,7 +177,9 @@ def records_in(batch: list[Message]) -> int:
     """Provider records a batch accounts for: class rows and dead letters."""
     n = 0
     for msg in batch:
-        if msg.topic() == VALID_TOPIC:
+        if msg.topic() == VALID_TOPIC and msg.value()[:1] != b"{":
+            n += pa.ipc.open_stream(msg.value()).read_all().num_rows
+        elif msg.topic() == VALID_TOPIC:
             n += len(env.loads(msg.value() or b"{}")["rows"])
         elif msg.topic() == DEAD_LETTER_TOPIC:
             n += 1
@@ -179,6 +195,10 @@ class CountingStore(Store):
         CountingStore.inserts += 1
         super().insert(*args, **kwargs)
 
+    def insert_arrow(self, *args: Any, **kwargs: Any) -> None:
+        CountingStore.inserts += 1
+        super().insert_arrow(*args, **kwargs)
+
 
 def open_store(tmp: str, catalog: Catalog, index: bool) -> Store:
     base = open_embedded(Path(tmp) / "chdb", "bench")
@@ -190,12 +210,12 @@ def open_store(tmp: str, catalog: Catalog, index: bool) -> Store:
 
 
 def run_mixed(args: argparse.Namespace, catalog: Catalog) -> str:
-    batches = mixed_batches(catalog, args.records, args.batch)
+    batches = mixed_batches(catalog, args.records, args.batch, args.json)
     records = sum(records_in(b) for b in batches)
     with tempfile.TemporaryDirectory(prefix="credit-bench-sink-") as tmp:
         store = open_store(tmp, catalog, not args.no_index)
         sink = Sink(store, catalog, {}, create_metrics())
-        sink.write_batch(mixed_batches(catalog, 2 * CHUNK_RECORDS, args.batch)[0])  # warm up
+        sink.write_batch(mixed_batches(catalog, 2 * CHUNK_RECORDS, args.batch, args.json)[0])
         CountingStore.inserts = 0
         t, cpu = time.perf_counter(), time.process_time()
         for batch in batches:
@@ -235,6 +255,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3, help="single: runs")
     ap.add_argument("--repeat", type=int, default=1, help="alternate baseline and this N times")
     ap.add_argument("--no-index", action="store_true", help="without the subject index's views")
+    ap.add_argument("--json", action="store_true",
+                    help="valid records as JSON rows (the shape before columns)")  # fmt: skip
     ap.add_argument("--baseline-src", help="a checkout whose sinks/ to time first, same run")
     args = ap.parse_args()
     catalog = default_catalog()
@@ -242,7 +264,7 @@ def main() -> int:
     for _ in range(args.repeat):
         if args.baseline_src:
             child = [a for a in sys.argv[1:] if a != args.baseline_src and
-                     not a.startswith("--baseline-src")]  # fmt: skip
+                     not a.startswith("--baseline-src")] + ["--json"]  # fmt: skip
             env_ = {**os.environ, "PYTHONPATH": args.baseline_src}
             base = subprocess.run([sys.executable, __file__, *child, "--repeat", "1"], env=env_,
                                   capture_output=True, text=True, check=True)  # fmt: skip

@@ -258,3 +258,68 @@ def test_an_unreachable_store_is_waited_for_and_nothing_is_dropped(
     assert (sink.metrics.registry.get_sample_value("credit_sink_errors_total",
                                                   {"table": "sink_batches"}) or 0) >= 1  # fmt: skip
     absent.command(f"DROP DATABASE IF EXISTS {absent.database}")
+
+
+def columns(catalog: Catalog, records: list[dict[str, Any]]) -> bytes:
+    """Records as the worker sends them: one Arrow IPC stream (dates as dates)."""
+    dates = ("event_date", "behaviour_end", "arrears_start", "arrears_end")
+    rows = [{k: dt.date.fromisoformat(v) if k in dates else v for k, v in r.items()}
+            for r in records]  # fmt: skip
+    return env.valid_message(catalog.get(CLASS), rows)
+
+
+def test_records_in_columns_are_inserted_once_with_their_outcomes_and_figures(
+    store: Store, catalog: Catalog
+) -> None:
+    """Two messages in columns and one in JSON: every record stored once, its outcome and
+    its subject's figures too; the same batch again (a replay) and a re-sent record that is
+    already stored add nothing."""
+    sink = Sink(store, catalog, {}, create_metrics())
+    rows = [record(i) for i in range(6)]
+    t = sink.topics
+
+    def batch(offset: int) -> list[Message]:
+        values = [columns(catalog, rows[:3]), columns(catalog, rows[3:5]), valid(99)]
+        return [Message(topic=t.valid, partition=0, offset=offset + n, value=v)
+                for n, v in enumerate(values)]  # fmt: skip
+
+    sink.write_batch(batch(0))
+    sink.write_batch(batch(0))  # the same offsets: the same tokens
+    again = [Message(topic=t.valid, partition=1, offset=0, value=columns(catalog, rows[:1]))]
+    sink.write_batch(again)  # the first record re-sent by a restarted worker
+    assert count(store, "cls_legal_arrears") == 6
+    stored = store.query(
+        f"SELECT record_key, arrears_amount, arrears_start, ingest_received_at "
+        f"FROM {store.database}.cls_legal_arrears FINAL WHERE record_key = 'rk1'"
+    )[0]
+    assert (stored["arrears_amount"], stored["arrears_start"]) == (120.5, dt.date(2025, 2, 1))
+    assert int(stored["ingest_received_at"].timestamp() * 1000) == rows[1]["ingest_received_at"]
+    outcomes = store.query(
+        f"SELECT row_key, outcome, record_key, class_code FROM {store.database}.outcomes FINAL "
+        "ORDER BY row_key"
+    )
+    assert [(o["row_key"], o["outcome"], o["record_key"]) for o in outcomes] == sorted(
+        [(f"r{i}", "stored", f"rk{i}") for i in (*range(5), 99)]
+    )
+    figures = store.query(f"SELECT count() AS n FROM {store.database}.aggregates FINAL "
+                          "WHERE facts > 0")  # fmt: skip
+    assert figures[0]["n"] == 6
+    sample = sink.metrics.registry.get_sample_value
+    assert sample("credit_end_to_end_seconds_count", {"class_code": CLASS}) == 6 + 6 + 1
+
+
+def test_a_row_clickhouse_refuses_in_columns_is_found_and_dead_lettered(
+    store: Store, catalog: Catalog
+) -> None:
+    sink = Sink(store, catalog, {}, create_metrics())
+    rows = [record(i) for i in range(5)] + [record(5, amount=1e20)]  # beyond Decimal(18, 2)
+    sink.write_batch(
+        [Message(topic=sink.topics.valid, partition=0, offset=0, value=columns(catalog, rows))]
+    )
+    assert count(store, "cls_legal_arrears") == 5
+    letters = store.query(f"SELECT row, stage, reason_codes FROM {store.database}.dead_letters")
+    assert letters == [{"row": 5, "stage": "sink", "reason_codes": [STORE_REJECTED]}]
+    fates = store.query(
+        f"SELECT outcome, count() AS n FROM {store.database}.outcomes FINAL GROUP BY outcome"
+    )
+    assert {r["outcome"]: r["n"] for r in fates} == {"rejected": 1, "stored": 5}
