@@ -68,12 +68,13 @@ def visible_facts(
         names = [*_FACT_META, *(f.name for f in cls.fields)]
         expires = expiry_sql(cls)
         alive = f"AND {expires} > {{d:Date}}" if expires else ""
-        rows = store.query(
+        rows = store.query_keyed(
             f"SELECT {', '.join(f'`{n}`' for n in dict.fromkeys(names))} "
             f"FROM {store.database}.{cls.table} FINAL "
-            "WHERE subject_id IN {s:Array(String)} AND NOT has({h:Array(String)}, record_key) "
+            "WHERE subject_id IN {s:Keys} AND record_key NOT IN {h:Keys} "
             f"{alive}",
-            {"s": list(subject_ids), "h": sorted(hidden), "d": as_of},
+            {"s": subject_ids, "h": sorted(hidden)},
+            {"d": as_of},
         )
         facts += [(cls.code, row) for row in rows]
     return facts
@@ -189,9 +190,9 @@ class FigureKeeper:
     def _earlier(self, ids: list[str]) -> dict[tuple[str, str], str]:
         """(subject, kind) → subject kind of the figures stored now, to empty those that lost
         their last fact."""
-        rows = self.store.query(
+        rows = self.store.query_keyed(
             f"SELECT subject_id, kind, subject_kind FROM {self.store.database}.aggregates FINAL "
-            "WHERE subject_id IN {s:Array(String)} AND facts > 0",
+            "WHERE subject_id IN {s:Keys} AND facts > 0",
             {"s": ids},
         )
         return {(str(r["subject_id"]), str(r["kind"])): str(r["subject_kind"]) for r in rows}

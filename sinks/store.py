@@ -10,7 +10,7 @@ import logging
 import re
 import struct
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -70,6 +70,7 @@ class Store:
         # column → type per table: without them clickhouse-connect asks `DESCRIBE TABLE`
         # before every insert (a second query each time); forgotten when the DDL is applied
         self._types: dict[str, dict[str, str]] = {}
+        self._probes: set[str] = set()  # Memory tables of `query_keyed`, made at first use
 
     def _failed(self, operation: str) -> None:
         if self.on_error is not None:
@@ -99,6 +100,43 @@ class Store:
                 raise StoreError(f"{exc}") from exc
         names = result.column_names
         return [dict(zip(names, row, strict=True)) for row in result.result_rows]
+
+    def query_keyed(
+        self,
+        sql: str,
+        keys: Mapping[str, Sequence[str]],
+        parameters: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """`query` with sets of string keys: `{name:Keys}` in `sql` stands for the set
+        `keys[name]` (`subject_id IN {s:Keys}`, `record_key NOT IN {h:Keys}`).
+
+        Why: chDB spends ~4 µs per element parsing an `Array(String)` parameter, and the
+        sink's look-ups name thousands of subjects and record keys per batch (a third of its
+        time). The embedded store therefore loads each set into a Memory table and reads it
+        as a subquery, under the store's lock; a server gets the usual array parameter.
+        """
+        params = dict(parameters or {})
+        with self._lock:
+            for name, values in keys.items():
+                marker = "{" + name + ":Keys}"
+                if not self.embedded:
+                    sql = sql.replace(marker, "{" + name + ":Array(String)}")
+                    params[name] = list(values)
+                    continue
+                probe = self._probe(name)
+                self.command(f"TRUNCATE TABLE {probe}")
+                if values:
+                    self.insert_arrow(probe.split(".", 1)[1], pa.table({"k": list(values)}))
+                sql = sql.replace(marker, f"(SELECT k FROM {probe})")
+            return self.query(sql, params)
+
+    def _probe(self, name: str) -> str:
+        """The Memory table that holds key set `name` during a keyed query."""
+        table = f"{self.database}._keys_{name}"
+        if table not in self._probes:
+            self.command(f"CREATE TABLE IF NOT EXISTS {table} (k String) ENGINE = Memory")
+            self._probes.add(table)
+        return table
 
     def insert(
         self,

@@ -453,9 +453,9 @@ class Sink:
 
     def _stored_versions(self, table: str, rows: pa.Table) -> dict[str, int]:
         """Record key → highest version the store holds, for the keys of `rows`."""
-        found = self._with_retry(table, lambda: self.store.query(
+        found = self._with_retry(table, lambda: self.store.query_keyed(
             f"SELECT record_key, max(version) AS v FROM {self.store.database}.{table} "
-            "WHERE subject_id IN {s:Array(String)} AND record_key IN {k:Array(String)} "
+            "WHERE subject_id IN {s:Keys} AND record_key IN {k:Keys} "
             "GROUP BY record_key", {"s": sorted(set(rows["subject_id"].to_pylist())),
                                     "k": rows["record_key"].to_pylist()}))  # fmt: skip
         return {str(r["record_key"]): int(r["v"]) for r in found}
@@ -483,9 +483,9 @@ class Sink:
             if j is None or int(row[vi]) > int(rows.rows[j][vi]):
                 best[row[ki]] = i
         subjects = sorted({rows.rows[i][si] for i in best.values()})
-        found = self._with_retry(table, lambda: self.store.query(
+        found = self._with_retry(table, lambda: self.store.query_keyed(
             f"SELECT record_key, max(version) AS v FROM {self.store.database}.{table} "
-            "WHERE subject_id IN {s:Array(String)} AND record_key IN {k:Array(String)} "
+            "WHERE subject_id IN {s:Keys} AND record_key IN {k:Keys} "
             "GROUP BY record_key", {"s": subjects, "k": list(best)}))  # fmt: skip
         stored = {str(r["record_key"]): int(r["v"]) for r in found}
         kept = TableRows(rows.columns)
