@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import polars as pl
@@ -31,7 +30,9 @@ class Verdicts:
     """The rows of one batch message: which break a rule, and the others decoded."""
 
     guilty: np.ndarray  # one bool per body
-    clean: list[dict[str, Any]]  # the bodies not guilty, in order
+    clean: pl.DataFrame  # the bodies not guilty, in order
+    schema_id: int = 0
+    bodies: list[bytes] | None = None  # the batch's bodies (not cut out again)
 
 
 def position(msg: env.Inbound) -> Position:
@@ -71,8 +72,9 @@ def judge_all(
         # one spoiled body spoils the block: then every message on its own
         shared: list[Verdicts | None] = list(together) if together is not None else [
             judge(catalog, decoder, cls, schema_id, b, today) for _, b in members]  # fmt: skip
-        for (msg, _), verdicts in zip(members, shared, strict=True):
+        for (msg, bodies), verdicts in zip(members, shared, strict=True):
             if verdicts is not None:
+                verdicts.schema_id, verdicts.bodies = schema_id, bodies
                 out[position(msg)] = verdicts
     return out
 
@@ -89,12 +91,12 @@ def _verdicts(
     except (CodecError, BlockError):
         return None
     guilty = column_rules.guilty(cls, catalog, frame, today)
-    clean = frame.filter(pl.Series(~guilty)).to_dicts()
+    clean = frame.filter(pl.Series(~guilty))
     out, start, taken = [], 0, 0
     for bodies in messages:
         mine = guilty[start : start + len(bodies)]
         innocent = len(bodies) - int(mine.sum())
-        out.append(Verdicts(mine, clean[taken : taken + innocent]))
+        out.append(Verdicts(mine, clean.slice(taken, innocent)))
         start += len(bodies)
         taken += innocent
     return out

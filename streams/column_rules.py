@@ -186,9 +186,9 @@ def _code_guilty(
     if check == "id_by_type":
         citizen = _says_citizen(cls, catalog, frame)
         too_long = (values.str.len_chars() > OTHER_ID_MAX_LEN).fill_null(False).to_numpy()
-        bad = np.where(citizen, ~_citizen_ids_ok(values, today), too_long)
+        bad = np.where(citizen, ~citizen_ids_ok(values, today), too_long)
     elif check == "citizen_id":
-        bad = ~_citizen_ids_ok(values, today)
+        bad = ~citizen_ids_ok(values, today)
     elif check == "phone":
         bad = ~_phones_ok(values)
     else:
@@ -274,19 +274,32 @@ def _reg_nos_ok(values: pl.Series) -> np.ndarray:
     return out
 
 
-def _citizen_ids_ok(values: pl.Series, today: date) -> np.ndarray:
-    """GB 11643: 17 digits and a digit or X, a real birth date since 1900, the check char."""
-    shaped = values.str.contains(r"^[0-9]{17}[0-9X]$").fill_null(False)
-    born = values.str.slice(6, 8).str.to_date("%Y%m%d", strict=False)
-    real = born.is_not_null() & (born <= today) & (born.dt.year() >= ID_MIN_BIRTH_YEAR)
-    candidates = shaped & real.fill_null(False)
-    mask, m = _fixed(values.filter(candidates), 18)
-    total = ((m[:, :17] - ord("0")) * np.array(ID_WEIGHTS)).sum(axis=1)
-    expected = np.array([ord(c) for c in ID_CHECK_CHARS], dtype=np.int64)[total % 11]
-    ok = np.zeros(int(candidates.sum()), dtype=bool)
-    ok[mask] = expected == m[:, 17]
+def citizen_id_shaped(col: pl.Expr, today: date) -> pl.Expr:
+    """GB 11643 but the check character: 17 digits and a digit or X, and a real birth date
+    between 1900 and `today`."""
+    born = col.str.slice(6, 8).str.to_date("%Y%m%d", strict=False)
+    real = born.is_not_null() & (born <= pl.lit(today)) & (born.dt.year() >= ID_MIN_BIRTH_YEAR)
+    return (col.str.contains(r"^[0-9]{17}[0-9X]$") & real).fill_null(False)
+
+
+_ID_CHECK = np.array([ord(c) for c in ID_CHECK_CHARS], dtype=np.int64)
+
+
+def id_check_chars_ok(ids: list[str]) -> np.ndarray:
+    """The check character of each of `ids` (all of them `citizen_id_shaped`)."""
+    if not ids:
+        return np.zeros(0, dtype=bool)
+    m = np.frombuffer("".join(ids).encode("ascii"), dtype=np.uint8).reshape(-1, 18)
+    total = ((m[:, :17].astype(np.int64) - ord("0")) * np.array(ID_WEIGHTS)).sum(axis=1)
+    ok: np.ndarray = _ID_CHECK[total % 11] == m[:, 17]
+    return ok
+
+
+def citizen_ids_ok(values: pl.Series, today: date) -> np.ndarray:
+    """GB 11643 of each value: shape, birth date, check character."""
+    shaped = values.to_frame("v").select(citizen_id_shaped(pl.col("v"), today)).to_series()
     out = np.zeros(len(values), dtype=bool)
-    out[candidates.to_numpy().astype(bool)] = ok
+    out[shaped.to_numpy().astype(bool)] = id_check_chars_ok(values.filter(shaped).to_list())
     return out
 
 

@@ -212,9 +212,18 @@ def valid_schema(cls: InfoClass) -> pa.Schema:
     return known[1]
 
 
+def valid_table(cls: InfoClass, rows: list[dict[str, Any]]) -> pa.Table:
+    """Valid records of one class (`streams.pipeline.enrich` rows) as columns."""
+    return pa.Table.from_pylist(rows, schema=valid_schema(cls))
+
+
 def valid_message(cls: InfoClass, rows: list[dict[str, Any]]) -> bytes:
     """Valid records of one class as one Arrow IPC stream."""
-    table = pa.Table.from_pylist(rows, schema=valid_schema(cls))
+    return table_message(valid_table(cls, rows))
+
+
+def table_message(table: pa.Table) -> bytes:
+    """A `valid_schema` table as one Arrow IPC stream."""
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)

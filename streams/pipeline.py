@@ -10,14 +10,18 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
 
 from schemas.catalog import Catalog, InfoClass
 from schemas.codec import AvroDecoder, is_batch, split_batch
 from schemas.exceptions import CodecError, UnknownClassError
 from schemas.violations import Violation
-from streams import block_judge
+from streams import block_judge, column_enrich
 from streams import envelope as env
 from streams.banned import strip_banned
 from streams.identity import Resolution, learn, resolve
@@ -26,12 +30,19 @@ from streams.rules import validate
 
 @dataclass
 class Outcome:
-    """Either `valid` (a class-table row) or `dead` (a dead letter)."""
+    """Either `valid` (a class-table row), `dead` (a dead letter), or `columns`: the valid
+    rows of a batch's clean records at once (`changed_subjects`: whom they registered)."""
 
     class_code: str
     valid: dict[str, Any] | None = None
     dead: dict[str, Any] | None = None
     registry_changed: bool = False
+    columns: pa.Table | None = None
+    changed_subjects: set[str] = field(default_factory=set)
+
+    @property
+    def records(self) -> int:
+        return self.columns.num_rows if self.columns is not None else 1
 
 
 # meta keys the record's own provenance fields override (headers are only the fallback)
@@ -83,8 +94,8 @@ def _epoch_ms(value: Any, fallback: int) -> int:
 
 def _provenance(msg: env.Inbound, meta: dict[str, Any], decoded: Mapping[str, Any]) -> int:
     """The record's own provenance fields over the headers' (in `meta`); its receipt time."""
-    for name, field in _INGEST_META:
-        meta[name] = decoded.get(field) or meta[name]
+    for name, column in _INGEST_META:
+        meta[name] = decoded.get(column) or meta[name]
     meta["row"] = decoded.get("ingest_row", meta["row"])
     return _epoch_ms(decoded.get("ingest_received_at"), msg.timestamp_ms)
 
@@ -105,6 +116,7 @@ class _RowShape:
     cls: InfoClass
     names: tuple[str, ...]  # the catalog fields, in column order
     end_fields: tuple[str, ...]  # *_end / *_to fields: when the behaviour ended
+    typed: tuple[str, ...]  # fields not of text: a blank text there is no value
 
 
 _SHAPES: dict[str, _RowShape] = {}
@@ -116,7 +128,8 @@ def _shape(cls: InfoClass) -> _RowShape:
     if shape is None or shape.cls is not cls:
         names = tuple(cls.by_name)
         ends = tuple(n for n in names if n.endswith("_end") or n.endswith("_to"))
-        shape = _SHAPES[cls.code] = _RowShape(cls, names, ends)
+        typed = tuple(f.name for f in cls.fields if f.type not in ("string", "month", "enum"))
+        shape = _SHAPES[cls.code] = _RowShape(cls, names, ends, typed)
     return shape
 
 
@@ -146,6 +159,9 @@ def enrich(
     provide_days = provide.toordinal() if isinstance(provide, dt.date) else 0
     rkey = env.record_key(meta["provider"], cls.code, meta["source_key"])
     row = dict(zip(shape.names, map(record.get, shape.names), strict=True))
+    for name in shape.typed:  # a blank text passed the rules as "no value" (a provider
+        if isinstance(row[name], str):  # schema that types the field as text)
+            row[name] = None
     row.update(
         record_key=rkey,
         # latest provider date wins; among equal dates, the later receipt
@@ -173,6 +189,22 @@ def is_subject_check_digit(cls: InfoClass, v: Violation) -> bool:
     return (
         cls.subject_kind == "legal" and v.code == "uscc.check_digit" and v.field == cls.subject.code
     )
+
+
+@dataclass
+class _Clean:
+    """The clean rows of one batch message, waiting to be enriched with the step's others."""
+
+    cls: InfoClass
+    schema_id: int
+    msg: env.Inbound
+    meta: Mapping[str, Any]
+    rows: list[int | None]
+    frame: pl.DataFrame  # the rows (those identity refused taken out)
+    indices: np.ndarray  # their records' places in the batch
+    subjects: column_enrich.Subjects = field(default_factory=column_enrich.Subjects)
+    outcomes: list[Outcome] = field(default_factory=list)  # the message's outcomes
+    changed: set[str] = field(default_factory=set)  # subjects the registry learned
 
 
 class Pipeline:
@@ -211,13 +243,18 @@ class Pipeline:
         (`streams.block_judge`)."""
         day = today or dt.date.today()
         verdicts = block_judge.judge_all(self.catalog, self.decoder, msgs, day)
-        return [self.process_message(m, day, verdicts.get(block_judge.position(m))) for m in msgs]
+        pending: list[_Clean] = []
+        out = [self.process_message(m, day, verdicts.get(block_judge.position(m)), pending)
+               for m in msgs]  # fmt: skip
+        self._enrich(pending, day)
+        return out
 
     def process_message(
         self,
         msg: env.Inbound,
         today: dt.date | None = None,
         verdicts: block_judge.Verdicts | None = None,
+        pending: list[_Clean] | None = None,
     ) -> list[Outcome]:
         """Every record of a message: one for a Confluent-framed record, N for a record batch.
 
@@ -241,7 +278,10 @@ class Pipeline:
             return [_dead(msg, self._class_of(msg), meta, "decode", [why], None, msg.value)]
         try:
             cls = self.catalog.by_topic(msg.topic)
-            schema_id, bodies, broken = split_batch(msg.value)
+            if verdicts is not None and verdicts.bodies is not None:  # cut out already, whole
+                schema_id, bodies, broken = verdicts.schema_id, verdicts.bodies, None
+            else:
+                schema_id, bodies, broken = split_batch(msg.value)
         except (UnknownClassError, CodecError) as exc:
             code = exc.reason if isinstance(exc, CodecError) else "class.unknown"
             why = Violation(code, None, "消息无法解码", str(exc))
@@ -252,7 +292,11 @@ class Pipeline:
         if verdicts is None and broken is None and bodies:
             verdicts = self._judge(cls, schema_id, bodies, day)
         if verdicts is not None and len(verdicts.guilty) == len(bodies):
-            out = self._judged_together(cls, msg, meta, rows, schema_id, bodies, verdicts, day)
+            later = [] if pending is None else pending  # alone: enriched right away
+            out = self._judged_together(cls, msg, meta, rows, schema_id, bodies, verdicts, day,
+                                        later)  # fmt: skip
+            if pending is None:
+                self._enrich(later, day)
         else:
             out = [self._batch_record(cls, msg, self._row_meta(meta, msg, rows, i), schema_id,
                                       body, day) for i, body in enumerate(bodies)]  # fmt: skip
@@ -281,18 +325,114 @@ class Pipeline:
         bodies: list[bytes],
         verdicts: block_judge.Verdicts,
         today: dt.date,
+        pending: list[_Clean],
     ) -> list[Outcome]:
-        """The batch's rules ran on its columns (`streams.column_rules`); a row that breaks
-        one goes the per-record way, which builds its reasons; the others skip the rules."""
-        clean = iter(verdicts.clean)
-        out = []
-        for i, body in enumerate(bodies):
-            row_meta = self._row_meta(meta, msg, rows, i)
-            if verdicts.guilty[i]:
-                out.append(self._batch_record(cls, msg, row_meta, schema_id, body, today))
-            else:
-                out.append(self.accept(cls, msg, row_meta, next(clean), today))
+        """The batch's rules ran on its columns (`streams.column_rules`): a row that breaks
+        one goes the per-record way, which builds its reasons. The others wait in `pending`
+        to be resolved and enriched as columns with the rest of the step (`_enrich`); legal
+        persons are resolved here, in order (a record may name a subject an earlier one
+        registered)."""
+        clean = verdicts.clean
+        if not column_enrich.readable(clean):
+            records = iter(clean.to_dicts())
+            return [self._batch_record(cls, msg, self._row_meta(meta, msg, rows, i), schema_id,
+                                       body, today) if verdicts.guilty[i] else
+                    self.accept(cls, msg, self._row_meta(meta, msg, rows, i), next(records),
+                                today) for i, body in enumerate(bodies)]  # fmt: skip
+        indices = np.flatnonzero(~verdicts.guilty)
+        part = _Clean(cls, schema_id, msg, meta, rows, clean, indices)
+        if cls.subject_kind == "natural":
+            part.outcomes += [self._batch_record(cls, msg, self._row_meta(meta, msg, rows, int(i)),
+                                                 schema_id, bodies[i], today)
+                              for i in np.flatnonzero(verdicts.guilty)]  # fmt: skip
+        else:
+            part.subjects, ok = self._legal_in_order(part, bodies, verdicts, today)
+            self._refuse(part, ok, today)
+        pending.append(part)
+        return part.outcomes
+
+    def _refuse(self, part: _Clean, ok: np.ndarray, today: dt.date) -> None:
+        """Rows identity refuses go the per-record way, for their reasons; the others stay."""
+        for j in np.flatnonzero(~ok):
+            row_meta = self._row_meta(part.meta, part.msg, part.rows, int(part.indices[j]))
+            record = part.frame.row(int(j), named=True)
+            part.outcomes.append(self.accept(part.cls, part.msg, row_meta, record, today))
+        if not ok.all():
+            part.frame, part.indices = part.frame.filter(pl.Series(ok)), part.indices[ok]
+
+    def _enrich(self, pending: list[_Clean], today: dt.date) -> None:
+        """The clean rows of a step's batches, a class and schema at a time: natural persons
+        resolved, then all enriched at once (`column_enrich.rows`); the outcome goes with
+        the last message of each group."""
+        groups: dict[tuple[str, int], list[_Clean]] = {}
+        for part in pending:
+            groups.setdefault((part.cls.code, part.schema_id), []).append(part)
+        for parts in groups.values():
+            cls = parts[0].cls
+            if cls.subject_kind == "natural":
+                for part, (subjects, ok) in zip(parts, self._natural(parts, today), strict=True):
+                    part.subjects = subjects.only(ok)
+                    self._refuse(part, ok, today)
+            parts = [p for p in parts if p.frame.height]
+            if not parts:
+                continue
+            headers, subjects = column_enrich.Headers(), column_enrich.Subjects()
+            for p in parts:
+                position = f"{p.msg.topic}:{p.msg.partition}:{p.msg.offset}"
+                headers.add(p.meta, position, p.rows, p.indices.tolist(), p.msg.timestamp_ms)
+                subjects.extend(p.subjects)
+            frame = pl.concat([p.frame for p in parts])
+            table = column_enrich.rows(cls, frame, subjects, headers)
+            changed = set().union(*(p.changed for p in parts))
+            parts[-1].outcomes.append(Outcome(cls.code, columns=table, changed_subjects=changed))
+
+    @staticmethod
+    def _natural(
+        parts: list[_Clean], today: dt.date
+    ) -> list[tuple[column_enrich.Subjects, np.ndarray]]:
+        """`natural_subjects` of the parts' rows in one query, cut back into the parts."""
+        every, ok = column_enrich.natural_subjects(
+            parts[0].cls, pl.concat([p.frame for p in parts]), today
+        )
+        out, start = [], 0
+        for p in parts:
+            stop = start + p.frame.height
+            out.append((every.slice(start, stop), ok[start:stop]))
+            start = stop
         return out
+
+    def _legal_in_order(
+        self,
+        part: _Clean,
+        bodies: list[bytes],
+        verdicts: block_judge.Verdicts,
+        today: dt.date,
+    ) -> tuple[column_enrich.Subjects, np.ndarray]:
+        """Legal persons record by record, in the batch's order: a record may name a subject
+        an earlier one registered. Clean rows are resolved from their subject columns only;
+        which resolve without a violation."""
+        cls, spec = part.cls, part.cls.subject
+        names = [n for n in dict.fromkeys((spec.name, spec.code, *spec.alt_codes))
+                 if n in part.frame.columns]  # fmt: skip
+        clean = iter(part.frame.select(names).iter_rows())
+        subjects = column_enrich.Subjects()
+        ok: list[bool] = []
+        for i, body in enumerate(bodies):
+            if verdicts.guilty[i]:
+                row_meta = self._row_meta(part.meta, part.msg, part.rows, i)
+                part.outcomes.append(
+                    self._batch_record(cls, part.msg, row_meta, part.schema_id, body, today)
+                )
+                continue
+            record = dict(zip(names, next(clean), strict=True))
+            res = resolve(cls, record, self.subjects, self.aliases, today)
+            ok.append(not res.violations)
+            if res.violations:
+                continue
+            if learn(cls, record, res, self.subjects, self.aliases):
+                part.changed.add(res.subject_id)
+            subjects.add(res)
+        return subjects, np.array(ok, dtype=bool)
 
     def _class_of(self, msg: env.Inbound) -> str:
         try:

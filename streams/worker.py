@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+import pyarrow as pa
 from confluent_kafka import Producer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
@@ -68,6 +69,7 @@ class _Results:
     """What one batch produced, gathered so it leaves as a few large messages."""
 
     valid: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    columns: dict[str, list[pa.Table]] = field(default_factory=lambda: defaultdict(list))
     changed_subjects: set[str] = field(default_factory=set)
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
     reasons: Counter[tuple[str, str, str]] = field(default_factory=Counter)
@@ -110,7 +112,7 @@ class BatchHandler:
         for msg, outcomes in zip(events, self.pipeline.process_messages(events, today),
                                  strict=True):  # step 1  # fmt: skip
             for out in outcomes:
-                records += 1
+                records += out.records
                 self._collect(msg, out, results)
         self._ship(results)  # step 2
         remaining = self.producer.flush(30)
@@ -127,7 +129,11 @@ class BatchHandler:
         return records
 
     def _collect(self, msg: env.Inbound, out: Outcome, results: _Results) -> None:
-        if out.valid is not None:
+        if out.columns is not None:
+            results.columns[out.class_code].append(out.columns)
+            results.counts[(out.class_code, "stored")] += out.columns.num_rows
+            results.changed_subjects |= out.changed_subjects
+        elif out.valid is not None:
             results.valid[out.class_code].append(out.valid)
             results.counts[(out.class_code, "stored")] += 1
             if out.registry_changed:
@@ -141,9 +147,15 @@ class BatchHandler:
 
     def _ship(self, results: _Results) -> None:
         catalog = self.pipeline.catalog
-        for code, rows in results.valid.items():
-            for chunk in _chunks(rows):  # columns: the sink inserts them as they are
-                self._send(VALID_TOPIC, None, env.valid_message(catalog.get(code), chunk))
+        for code in {*results.valid, *results.columns}:  # the sink inserts columns as they are
+            cls = catalog.get(code)
+            tables = results.columns.get(code, [])
+            if results.valid.get(code):  # records of the per-record path
+                tables = [*tables, env.valid_table(cls, results.valid[code])]
+            whole = pa.concat_tables(tables)
+            for start in range(0, whole.num_rows, OUTPUT_CHUNK):
+                chunk = whole.slice(start, OUTPUT_CHUNK)
+                self._send(VALID_TOPIC, None, env.table_message(chunk))
         subjects = self.pipeline.subjects
         entries = [{"subject_id": sid, **(subjects.get(sid) or {})}
                    for sid in sorted(results.changed_subjects)]  # fmt: skip
