@@ -25,6 +25,7 @@ import numpy as np
 import polars as pl
 from polars.exceptions import PanicException
 
+from schemas.codec import varint
 from schemas.exceptions import BlockError
 from schemas.flat_reader import BOOLEAN, DOUBLE, STRING, Step, flat_steps
 
@@ -33,25 +34,15 @@ _SYNC = b"credit-ingest-bk"  # any 16 bytes: the block is read once, never appen
 _VARINT_LIMITS = np.array([1 << (7 * n) for n in range(1, 10)], dtype=np.uint64)
 
 
-def _varint(n: int) -> bytes:
-    z = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while z > 0x7F:
-        out.append((z & 0x7F) | 0x80)
-        z >>= 7
-    out.append(z)
-    return bytes(out)
-
-
 def _bytes(value: bytes) -> bytes:
-    return _varint(len(value)) + value
+    return varint(len(value)) + value
 
 
 def container(schema_text: str, data: bytes, count: int) -> bytes:
     """An Avro object container file of one block: `count` bodies in `data`, codec null."""
-    meta = _varint(2) + _bytes(b"avro.schema") + _bytes(schema_text.encode())
-    meta += _bytes(b"avro.codec") + _bytes(b"null") + _varint(0)
-    return b"Obj\x01" + meta + _SYNC + _varint(count) + _bytes(data) + _SYNC
+    meta = varint(2) + _bytes(b"avro.schema") + _bytes(schema_text.encode())
+    meta += _bytes(b"avro.codec") + _bytes(b"null") + varint(0)
+    return b"Obj\x01" + meta + _SYNC + varint(count) + _bytes(data) + _SYNC
 
 
 def read_block(schema_text: str, bodies: list[bytes]) -> pl.DataFrame:

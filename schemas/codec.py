@@ -48,7 +48,7 @@ def unframe(data: bytes | None, magic_expected: int = MAGIC) -> tuple[int, bytes
     return schema_id, data[_HEADER.size :]
 
 
-def _varint(n: int) -> bytes:
+def varint(n: int) -> bytes:
     """Avro's zig-zag varint (the same encoding Avro uses for `long`)."""
     z = (n << 1) ^ (n >> 63)
     out = bytearray()
@@ -76,7 +76,7 @@ def frame_batch(schema_id: int, bodies: list[bytes]) -> bytes:
     """A record batch: header, then each Avro body prefixed by its length."""
     parts = [_HEADER.pack(BATCH_MAGIC, schema_id)]
     for body in bodies:
-        parts.append(_varint(len(body)))
+        parts.append(varint(len(body)))
         parts.append(body)
     return b"".join(parts)
 

@@ -1,8 +1,14 @@
-"""The per-record path through the worker, as plain functions over plain records.
+"""The path through the worker, as plain functions over plain records and columns.
 
 decode → banned data → rules → identity → enrich, ending in exactly one of: a valid record
 for the class table, or a dead letter with reasons (nothing lost). No Kafka or Faust here:
 the worker feeds messages in and sends the results out.
+
+Two ways, one verdict. Record batches of a worker step are read and judged as columns
+(`streams.block_judge`, `streams.column_rules`); their clean rows are resolved and enriched
+as columns too (`streams.column_enrich`) into one Arrow table per class and schema. Rows
+that break a rule, rows identity refuses, single Confluent-framed records and batches that
+do not decode as a block go record by record (`process_record`), which builds the reasons.
 """
 
 from __future__ import annotations
@@ -337,8 +343,8 @@ class Pipeline:
             records = iter(clean.to_dicts())
             return [self._batch_record(cls, msg, self._row_meta(meta, msg, rows, i), schema_id,
                                        body, today) if verdicts.guilty[i] else
-                    self.accept(cls, msg, self._row_meta(meta, msg, rows, i), next(records),
-                                today) for i, body in enumerate(bodies)]  # fmt: skip
+                    self.process_record(cls, msg, self._row_meta(meta, msg, rows, i),
+                                        next(records), today, clean=True) for i, body in enumerate(bodies)]  # fmt: skip
         indices = np.flatnonzero(~verdicts.guilty)
         part = _Clean(cls, schema_id, msg, meta, rows, clean, indices)
         if cls.subject_kind == "natural":
@@ -356,7 +362,9 @@ class Pipeline:
         for j in np.flatnonzero(~ok):
             row_meta = self._row_meta(part.meta, part.msg, part.rows, int(part.indices[j]))
             record = part.frame.row(int(j), named=True)
-            part.outcomes.append(self.accept(part.cls, part.msg, row_meta, record, today))
+            part.outcomes.append(
+                self.process_record(part.cls, part.msg, row_meta, record, today, clean=True)
+            )
         if not ok.all():
             part.frame, part.indices = part.frame.filter(pl.Series(ok)), part.indices[ok]
 
@@ -500,26 +508,18 @@ class Pipeline:
         meta: dict[str, Any],
         decoded: dict[str, Any],
         today: dt.date,
+        clean: bool = False,
     ) -> Outcome:
+        """One decoded record to its outcome. `clean`: the column rules found nothing against
+        it (no banned field, no rule broken), so only identity can still refuse it."""
         received_ms = _provenance(msg, meta, decoded)
+        if clean:
+            return self._resolved(cls, msg, meta, decoded, [], received_ms, today)
         record, banned = strip_banned(decoded, cls.subject_kind)
         problems = self._forgive_pilot_code(
             cls, record, banned + validate(cls, record, self.catalog, today)
         )
         return self._resolved(cls, msg, meta, record, problems, received_ms, today)
-
-    def accept(
-        self,
-        cls: InfoClass,
-        msg: env.Inbound,
-        meta: dict[str, Any],
-        decoded: dict[str, Any],
-        today: dt.date,
-    ) -> Outcome:
-        """`process_record` for a record the column rules found nothing against: no banned
-        field and no rule broken, so only identity can still refuse it."""
-        received_ms = _provenance(msg, meta, decoded)
-        return self._resolved(cls, msg, meta, decoded, [], received_ms, today)
 
     def _resolved(
         self,
