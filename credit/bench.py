@@ -371,7 +371,8 @@ def _judge(r: dict[str, Any]) -> None:
                                                   / max(r["cpu_s_per_1k"]["worker"] * 1000, 1e-9), 2)}  # fmt: skip
     stages = r["profile"]["us_per_record"]
     r["profile"]["worker_cpu_us"] = round(r["cpu_s_per_1k"]["worker"] * 1000, 1)
-    inside = stages["pipeline_process_and_json"] + stages["producer"]  # figures: in the sink
+    # the worker's own path (columns) and its sends; the figures are the sink's
+    inside = stages["columns_pipeline_and_arrow"] + stages["producer"]
     r["profile"]["worker_outside_us"] = round(r["profile"]["worker_cpu_us"] - inside, 1)
     rss = r["worker_rss"]
     checks = [

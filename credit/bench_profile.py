@@ -84,9 +84,10 @@ def profile_pipeline(items: list[Item], kafka: dict[str, Any]) -> dict[str, Any]
     resolved = timed("identity", identity)
     meta = {"provider": "p", "channel": "sdk", "upload_id": "bench", "row": 1, "source_key": "k"}
     rows = timed("enrich", lambda: [enrich(c, r, res, meta, now) for c, r, res in resolved])
-    # the worker sends valid rows 500 to a message (streams/worker.py OUTPUT_CHUNK)
-    blobs = timed("json_dumps", lambda: [env.dumps({"class_code": "x", "rows": rows[i : i + 500]})
-                                         for i in range(0, len(rows), 500)])  # fmt: skip
+    batches = _batches(catalog, encoders, values, now)
+    columns = Pipeline(catalog, AvroDecoder(texts.__getitem__), {}, {})
+    # the worker's path: a step of 10 batch messages at a time, valid rows sent as Arrow
+    blobs = timed("columns_pipeline_and_arrow", lambda: _columns(columns, batches, today))
     timed("figures", lambda: _figures([(c.code, r) for (c, _, _), r in
                                              zip(resolved, rows, strict=True)], today))  # fmt: skip
     producer = KafkaProducer({**kafka, "linger.ms": 5, "enable.idempotence": True,
@@ -112,12 +113,47 @@ def profile_pipeline(items: list[Item], kafka: dict[str, Any]) -> dict[str, Any]
             out = pipeline.process(m, today)
             env.dumps({"row": out.valid} if out.valid is not None else out.dead or {})
 
-    timed("pipeline_process_and_json", lambda: whole(msgs))
-    pipeline = Pipeline(catalog, AvroDecoder(texts.__getitem__), {}, {})
-    prof = cProfile.Profile()
-    sample = msgs[:PROFILE_CPROFILE]
-    prof.runcall(whole, sample)
-    return {"records": count, "us_per_record": stage, "top": _top_functions(prof, len(sample))}
+    timed("per_record_pipeline_and_json", lambda: whole(msgs))
+    prof = cProfile.Profile()  # the worker's own path over a sample
+    sample = batches[: max(1, PROFILE_CPROFILE // 500)]
+    sampled = sum(env.batch_count(m.headers) or 1 for m in sample)
+    prof.runcall(_columns, Pipeline(catalog, AvroDecoder(texts.__getitem__), {}, {}), sample,
+                 today)  # fmt: skip
+    return {"records": count, "us_per_record": stage, "top": _top_functions(prof, sampled)}
+
+
+def _batches(catalog: Any, encoders: dict[str, Any], values: list[tuple[str, dict[str, Any]]],
+             now: int) -> list[Any]:  # fmt: skip
+    """The records as the SDK sends them: record batches of 500 per class."""
+    from schemas.codec import frame_batch
+    from streams import envelope as env
+
+    by_class: dict[str, list[bytes]] = {}
+    for code, value in values:
+        by_class.setdefault(code, []).append(encoders[code].body(value))
+    msgs = []
+    for code, bodies in by_class.items():
+        for at in range(0, len(bodies), 500):
+            chunk = bodies[at : at + 500]
+            msgs.append(env.Inbound(catalog.get(code).topic, 0, at, b"",
+                                    frame_batch(encoders[code].schema_id, chunk),
+                                    {env.H_BATCH: str(len(chunk))}, now))  # fmt: skip
+    return msgs
+
+
+def _columns(pipeline: Any, msgs: list[Any], today: dt.date) -> list[bytes]:
+    """What the worker does with a step of 10 messages: the pipeline, then the valid rows
+    as Arrow IPC messages of up to 500 rows (`streams.worker`); the messages."""
+    from streams import envelope as env
+
+    blobs = []
+    for at in range(0, len(msgs), 10):
+        tables = [o.columns for outs in pipeline.process_messages(msgs[at : at + 10], today)
+                  for o in outs if o.columns is not None]  # fmt: skip
+        for table in tables:
+            for start in range(0, table.num_rows, 500):
+                blobs.append(env.table_message(table.slice(start, 500)))
+    return blobs
 
 
 def _figures(rows: list[tuple[str, dict[str, Any]]], today: dt.date) -> int:

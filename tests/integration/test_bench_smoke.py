@@ -36,7 +36,16 @@ FIGURES: dict[str, tuple[str, ...]] = {
         "share_of_end_to_end_cpu",
     ),
 }
-STAGES = ("avro_decode", "banned_data", "rules", "identity", "enrich", "json_dumps", "producer")
+STAGES = (
+    "avro_decode",
+    "banned_data",
+    "rules",
+    "identity",
+    "enrich",
+    "columns_pipeline_and_arrow",
+    "per_record_pipeline_and_json",
+    "producer",
+)
 
 
 @pytest.fixture(scope="module")
