@@ -42,6 +42,7 @@ from schemas.catalog import Catalog
 from sinks import arrow_rows as A
 from sinks import batches as B
 from sinks import rows as R
+from sinks.ddl import class_columns
 from sinks.exceptions import StoreError, StoreRejectedError
 from sinks.figures import FigureKeeper, aggregate_classes
 from sinks.store import Store
@@ -134,6 +135,7 @@ class Sink:
         self.batch_seconds = batch_seconds
         self.topics = topics
         self._class_rows = {c.code: R.ClassRows(c) for c in catalog}
+        self._decimals = {c.table: A.decimal_columns(class_columns(c)) for c in catalog}
         self._conf = {
             "group.id": SINK_GROUP,
             "enable.auto.commit": False,
@@ -442,8 +444,9 @@ class Sink:
             return True
         token = self._token(batch, f"{name}.columns")
         try:
-            self._with_retry(name, lambda: self.store.insert_arrow(name, fresh, token))
-        except StoreRejectedError as exc:
+            typed = A.as_decimals(fresh, self._decimals[name])
+            self._with_retry(name, lambda: self.store.insert_arrow(name, typed, token))
+        except (StoreRejectedError, pa.ArrowInvalid) as exc:
             self.metrics.sink_errors.labels(name).inc()
             log.warning("%s refused %d rows as columns; finding the refused ones: %s",
                         name, fresh.num_rows, exc)  # fmt: skip

@@ -11,6 +11,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -275,7 +276,9 @@ def test_records_in_columns_are_inserted_once_with_their_outcomes_and_figures(
     its subject's figures too; the same batch again (a replay) and a re-sent record that is
     already stored add nothing."""
     sink = Sink(store, catalog, {}, create_metrics())
-    rows = [record(i) for i in range(6)]
+    # amounts ClickHouse would truncate by a cent converting Float64 to Decimal(18, 2)
+    amounts = [18771.92, 167153.02, 152456.02, 4297.94, 66539.04, 120.5]
+    rows = [record(i, amount) for i, amount in enumerate(amounts)]
     t = sink.topics
 
     def batch(offset: int) -> list[Message]:
@@ -292,7 +295,11 @@ def test_records_in_columns_are_inserted_once_with_their_outcomes_and_figures(
         f"SELECT record_key, arrears_amount, arrears_start, ingest_received_at "
         f"FROM {store.database}.cls_legal_arrears FINAL WHERE record_key = 'rk1'"
     )[0]
-    assert (stored["arrears_amount"], stored["arrears_start"]) == (120.5, dt.date(2025, 2, 1))
+    assert (stored["arrears_amount"], stored["arrears_start"]) == (
+        Decimal("167153.02"), dt.date(2025, 2, 1))  # fmt: skip
+    held = store.query(f"SELECT arrears_amount AS a FROM {store.database}.cls_legal_arrears "
+                       "FINAL WHERE record_key != 'rk99' ORDER BY record_key")  # fmt: skip
+    assert [r["a"] for r in held] == [Decimal(repr(a)) for a in amounts[:5]]
     assert int(stored["ingest_received_at"].timestamp() * 1000) == rows[1]["ingest_received_at"]
     outcomes = store.query(
         f"SELECT row_key, outcome, record_key, class_code FROM {store.database}.outcomes FINAL "
