@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from streams.codes import random_citizen_id
+from streams.codes import random_citizen_id, random_uscc
 
 RNG = random.Random(20261207)
 PID = random_citizen_id(RNG)
@@ -238,3 +238,33 @@ def test_formula_like_text_is_stored_as_sent_and_exported_as_text(
         "subject_name",
         '"\'=HYPERLINK(""http://evil.example"",""点我"")"',
     ]
+
+
+def test_amounts_arrive_to_the_cent_through_the_columnar_path(
+    stored: dict[str, Any], credit_cli: Callable[..., Any]
+) -> None:
+    """Amounts whose float is just below their cents (18771.92 is 18771.9199…): the worker
+    sends them as Arrow floats and the sink stores them in Decimal(18, 2) — rounded, where
+    ClickHouse's own conversion truncated a cent off 6% of amounts."""
+    api, data_dir = stored["api_url"], stored["data_dir"]
+    keys = credit_cli("keys", "供电公司", "--rotate", "--json", data_dir=data_dir)
+    key = json.loads(keys.stdout)["key"]
+    amounts = ["18771.92", "167153.02", "152456.02", "4297.94", "66539.04", "64.80"]
+    codes = [random_uscc(RNG) for _ in amounts]
+    records = [{"机构全称": f"分位{n}", "统一社会信用代码": code, "账号": f"C{n}",
+                "欠缴类型名称": "电费", "欠缴统计开始日期": "2026-07-01",
+                "欠缴统计截止日期": "2026-09-30", "拖欠天数": "92", "欠费金额": amount,
+                "信息来源部门全称": "供电公司", "提供单位全称": "供电公司",
+                "提供日期": "2026-10-20"}
+               for n, (code, amount) in enumerate(zip(codes, amounts, strict=True))]  # fmt: skip
+    resp = httpx.post(f"{api}/api/records/legal_arrears", json=records,
+                      headers={"Authorization": f"Bearer {key}"}, timeout=30)  # fmt: skip
+    assert resp.status_code == 200 and resp.json()["accepted"] == len(amounts), resp.text
+    listed = ", ".join(f"'{c}'" for c in codes)
+    sql = (f"SELECT toString(arrears_amount) FROM cls_legal_arrears "
+           f"WHERE subject_id IN ({listed}) ORDER BY account_no")  # fmt: skip
+    deadline = time.monotonic() + 60
+    while len(rows := _sql(api, sql).json().get("rows") or []) < len(amounts):
+        assert time.monotonic() < deadline, _sql(api, sql).text
+        time.sleep(0.5)
+    assert [r[0] for r in rows] == [a.rstrip("0").rstrip(".") for a in amounts]
