@@ -48,7 +48,10 @@ class Settings(BaseSettings):
     )
     worker_batch_seconds: float = Field(0.2, gt=0)
     worker_chunk_records: int = Field(
-        5000, ge=1, description="records per synchronous step (keeps heartbeats flowing)"
+        5000,
+        ge=1,
+        description="records per synchronous step (keeps heartbeats flowing; its batches of "
+        "one schema are judged and enriched as one block)",
     )
     publish_batch_records: int = Field(
         DEFAULT_BATCH_RECORDS, ge=1, description="records per Kafka message; 1 = Confluent wire"
