@@ -22,7 +22,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -436,7 +436,9 @@ class Sink:
     def _insert_class(self, batch: B.Batch, name: str, full: pa.Table) -> bool:
         """Insert the rows of `full` that can change the table (`_without_stored`); False
         when ClickHouse refuses them."""
-        fresh = A.newest(full, self._stored_versions(name, full))
+        stored = self._stored_versions(name, full["subject_id"].to_pylist(),
+                                       full["record_key"].to_pylist())  # fmt: skip
+        fresh = A.newest(full, stored)
         if full.num_rows > fresh.num_rows:
             log.info("%s: %d rows repeated records already stored", name,
                      full.num_rows - fresh.num_rows)  # fmt: skip
@@ -454,13 +456,15 @@ class Sink:
         self.metrics.sink_rows.labels(name).inc(fresh.num_rows)
         return True
 
-    def _stored_versions(self, table: str, rows: pa.Table) -> dict[str, int]:
-        """Record key → highest version the store holds, for the keys of `rows`."""
+    def _stored_versions(
+        self, table: str, subjects: Iterable[str], keys: Iterable[str]
+    ) -> dict[str, int]:
+        """Record key → highest version the store holds, for `keys` of `subjects` (the
+        look-up goes by the table's primary key, subject_id)."""
         found = self._with_retry(table, lambda: self.store.query_keyed(
             f"SELECT record_key, max(version) AS v FROM {self.store.database}.{table} "
             "WHERE subject_id IN {s:Keys} AND record_key IN {k:Keys} "
-            "GROUP BY record_key", {"s": sorted(set(rows["subject_id"].to_pylist())),
-                                    "k": rows["record_key"].to_pylist()}))  # fmt: skip
+            "GROUP BY record_key", {"s": sorted(set(subjects)), "k": list(keys)}))  # fmt: skip
         return {str(r["record_key"]): int(r["v"]) for r in found}
 
     def _token(self, batch: B.Batch, table: str) -> str:
@@ -485,12 +489,8 @@ class Sink:
             j = best.get(row[ki])
             if j is None or int(row[vi]) > int(rows.rows[j][vi]):
                 best[row[ki]] = i
-        subjects = sorted({rows.rows[i][si] for i in best.values()})
-        found = self._with_retry(table, lambda: self.store.query_keyed(
-            f"SELECT record_key, max(version) AS v FROM {self.store.database}.{table} "
-            "WHERE subject_id IN {s:Keys} AND record_key IN {k:Keys} "
-            "GROUP BY record_key", {"s": subjects, "k": list(best)}))  # fmt: skip
-        stored = {str(r["record_key"]): int(r["v"]) for r in found}
+        subjects = [rows.rows[i][si] for i in best.values()]
+        stored = self._stored_versions(table, subjects, best)
         kept = TableRows(rows.columns)
         for i in sorted(best.values()):
             row = rows.rows[i]

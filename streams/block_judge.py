@@ -31,8 +31,8 @@ class Verdicts:
 
     guilty: np.ndarray  # one bool per body
     clean: pl.DataFrame  # the bodies not guilty, in order
-    schema_id: int = 0
-    bodies: list[bytes] | None = None  # the batch's bodies (not cut out again)
+    schema_id: int
+    bodies: list[bytes]  # the batch's bodies (not cut out again)
 
 
 def position(msg: env.Inbound) -> Position:
@@ -72,9 +72,8 @@ def judge_all(
         # one spoiled body spoils the block: then every message on its own
         shared: list[Verdicts | None] = list(together) if together is not None else [
             judge(catalog, decoder, cls, schema_id, b, today) for _, b in members]  # fmt: skip
-        for (msg, bodies), verdicts in zip(members, shared, strict=True):
+        for (msg, _), verdicts in zip(members, shared, strict=True):
             if verdicts is not None:
-                verdicts.schema_id, verdicts.bodies = schema_id, bodies
                 out[position(msg)] = verdicts
     return out
 
@@ -96,7 +95,7 @@ def _verdicts(
     for bodies in messages:
         mine = guilty[start : start + len(bodies)]
         innocent = len(bodies) - int(mine.sum())
-        out.append(Verdicts(mine, clean.slice(taken, innocent)))
+        out.append(Verdicts(mine, clean.slice(taken, innocent), schema_id, bodies))
         start += len(bodies)
         taken += innocent
     return out

@@ -118,10 +118,10 @@ def natural_subjects(
     Rows whose number is not ASCII (full-width digits) are left out (False): `normalize_code`
     folds them, which the per-record path does."""
     spec = cls.subject
-    given, number = _text(spec.id_type, frame), _text(spec.code, frame).str.to_uppercase()
+    given, raw = _text(spec.id_type, frame), _text(spec.code, frame)
+    number = raw.str.to_uppercase()
     kind = pl.when(given == "").then(pl.lit(CITIZEN_ID_TYPE)).otherwise(given)
     citizen = kind == CITIZEN_ID_TYPE
-    raw = _text(spec.code, frame)
     ascii_ = raw.str.len_bytes() == raw.str.len_chars()
     got = frame.select(
         pl.when(citizen).then(number).otherwise(kind + ":" + number).alias("id"),

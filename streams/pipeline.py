@@ -284,7 +284,7 @@ class Pipeline:
             return [_dead(msg, self._class_of(msg), meta, "decode", [why], None, msg.value)]
         try:
             cls = self.catalog.by_topic(msg.topic)
-            if verdicts is not None and verdicts.bodies is not None:  # cut out already, whole
+            if verdicts is not None:  # cut out already, whole
                 schema_id, bodies, broken = verdicts.schema_id, verdicts.bodies, None
             else:
                 schema_id, bodies, broken = split_batch(msg.value)
@@ -339,12 +339,17 @@ class Pipeline:
         persons are resolved here, in order (a record may name a subject an earlier one
         registered)."""
         clean = verdicts.clean
-        if not column_enrich.readable(clean):
+        if not column_enrich.readable(clean):  # provenance of odd types: record by record
             records = iter(clean.to_dicts())
-            return [self._batch_record(cls, msg, self._row_meta(meta, msg, rows, i), schema_id,
-                                       body, today) if verdicts.guilty[i] else
-                    self.process_record(cls, msg, self._row_meta(meta, msg, rows, i),
-                                        next(records), today, clean=True) for i, body in enumerate(bodies)]  # fmt: skip
+            out = []
+            for i, body in enumerate(bodies):
+                row_meta = self._row_meta(meta, msg, rows, i)
+                if verdicts.guilty[i]:
+                    out.append(self._batch_record(cls, msg, row_meta, schema_id, body, today))
+                else:
+                    out.append(self.process_record(cls, msg, row_meta, next(records), today,
+                                                   clean=True))  # fmt: skip
+            return out
         indices = np.flatnonzero(~verdicts.guilty)
         part = _Clean(cls, schema_id, msg, meta, rows, clean, indices)
         if cls.subject_kind == "natural":
@@ -513,24 +518,12 @@ class Pipeline:
         """One decoded record to its outcome. `clean`: the column rules found nothing against
         it (no banned field, no rule broken), so only identity can still refuse it."""
         received_ms = _provenance(msg, meta, decoded)
-        if clean:
-            return self._resolved(cls, msg, meta, decoded, [], received_ms, today)
-        record, banned = strip_banned(decoded, cls.subject_kind)
-        problems = self._forgive_pilot_code(
-            cls, record, banned + validate(cls, record, self.catalog, today)
-        )
-        return self._resolved(cls, msg, meta, record, problems, received_ms, today)
-
-    def _resolved(
-        self,
-        cls: InfoClass,
-        msg: env.Inbound,
-        meta: dict[str, Any],
-        record: dict[str, Any],
-        problems: list[Violation],
-        received_ms: int,
-        today: dt.date,
-    ) -> Outcome:
+        record, problems = decoded, []
+        if not clean:
+            record, banned = strip_banned(decoded, cls.subject_kind)
+            problems = self._forgive_pilot_code(
+                cls, record, banned + validate(cls, record, self.catalog, today)
+            )
         res = resolve(cls, record, self.subjects, self.aliases, today)
         if problems or res.violations:  # every problem of the row in one answer
             seen = {v.code for v in problems}  # the rules check the subject's code too
