@@ -71,7 +71,7 @@ def class_table_sql(cls: InfoClass, db: str) -> str:
     return (
         f"CREATE TABLE IF NOT EXISTS {db}.{cls.table}\n(\n    {cols}\n)\n"
         f"ENGINE = ReplacingMergeTree(version)\n"
-        f"PARTITION BY toYYYYMM(event_date)\n"
+        f"PARTITION BY toYear(event_date)\n"
         f"ORDER BY (subject_id, record_key){ttl}\n"
         f"SETTINGS non_replicated_deduplication_window = {DEDUP_WINDOW}\n"
         f"COMMENT '{cls.name}'"

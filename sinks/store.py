@@ -56,6 +56,18 @@ def _explain(exc: BaseException) -> str:
     return f"{exc} ({root})" if root is not exc and str(root) not in str(exc) else str(exc)
 
 
+def _insert_settings(dedup_token: str | None) -> dict[str, Any]:
+    """Settings of every insert. Why no partition limit: ClickHouse refuses an insert whose
+    rows fall in more than 100 partitions with TOO_MANY_PARTS, which reads as the store's
+    state and was retried forever — a department's backlog of 10 years of penalties stalled
+    the sink. Class tables are partitioned by year now (`sinks.ddl`); stores made before
+    keep their monthly partitions and take such a batch as one part per month."""
+    settings: dict[str, Any] = {"max_partitions_per_insert_block": 0}
+    if dedup_token:
+        settings["insert_deduplication_token"] = dedup_token
+    return settings
+
+
 class Store:
     """A clickhouse-connect client behind a lock (chDB handles are not shared across threads)."""
 
@@ -154,7 +166,7 @@ class Store:
         if not rows:
             return
         data = list(zip(*rows, strict=True))
-        settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
+        settings = _insert_settings(dedup_token)
         with self._lock:
             try:
                 types = self._column_types(table)
@@ -169,7 +181,7 @@ class Store:
     def insert_arrow(self, table: str, data: pa.Table, dedup_token: str | None = None) -> None:
         """Insert an Arrow table as it is (ClickHouse converts its columns to the table's
         types); `dedup_token` and errors as for `insert`."""
-        settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
+        settings = _insert_settings(dedup_token)
         with self._lock:
             try:
                 self.client.insert_arrow(table, data, database=self.database, settings=settings)

@@ -330,3 +330,31 @@ def test_a_row_clickhouse_refuses_in_columns_is_found_and_dead_lettered(
         f"SELECT outcome, count() AS n FROM {store.database}.outcomes FINAL GROUP BY outcome"
     )
     assert {r["outcome"]: r["n"] for r in fates} == {"rejected": 1, "stored": 5}
+
+
+def test_a_backlog_spanning_decades_is_stored_in_one_insert_per_table(
+    store: Store, catalog: Catalog
+) -> None:
+    """A department's first upload holds its whole backlog: 25 years of arrears in one
+    batch, columns and JSON. ClickHouse refuses an insert that makes more than 100 parts,
+    so with monthly partitions this batch was refused and bisected into dozens of inserts;
+    it is one insert per class table and way, none refused, nothing dead-lettered."""
+    sink = Sink(store, catalog, {}, create_metrics())
+    rows = []
+    for i in range(300):
+        day = dt.date(2000 + i // 12, i % 12 + 1, 1)
+        rows.append(record(i) | {"event_date": day.isoformat(), "arrears_start": day.isoformat(),
+                                 "arrears_end": (day + dt.timedelta(days=27)).isoformat()})  # fmt: skip
+    t = sink.topics
+    msgs = [Message(topic=t.valid, partition=0, offset=0, value=columns(catalog, rows[:200])),
+            Message(topic=t.valid, partition=0, offset=1, value=env.dumps(
+                {"class_code": CLASS, "rows": rows[200:]}))]  # fmt: skip
+    sink.write_batch(msgs)
+    assert count(store, "cls_legal_arrears") == 300
+    assert count(store, "dead_letters") == 0
+    sample = sink.metrics.registry.get_sample_value
+    assert (sample("credit_sink_errors_total", {"table": "cls_legal_arrears"}) or 0) == 0
+    parts = store.query(
+        "SELECT count() AS n FROM system.parts WHERE database = {d:String} "
+        "AND table = 'cls_legal_arrears' AND active", {"d": store.database})  # fmt: skip
+    assert parts[0]["n"] <= 2 * 25  # one part per year and insert
