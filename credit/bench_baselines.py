@@ -236,11 +236,13 @@ def naive_baseline(bootstrap: str, registry: str, topics: list[str], partitions:
             "cpu_us_per_record": round((got["cpu"] - got["cpu0"]) / got["n"] * 1e6, 1)}  # fmt: skip
 
 
-def create_topics(kafka: dict[str, Any], topics: list[str], partitions: int) -> None:
+def create_topics(kafka: dict[str, Any], topics: list[str], partitions: int,
+                  config: dict[str, str] | None = None) -> None:  # fmt: skip
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
     admin = AdminClient(kafka)
-    futures = admin.create_topics([NewTopic(t, partitions, 1) for t in topics])
+    futures = admin.create_topics([NewTopic(t, partitions, 1, config=config or {})
+                                   for t in topics])  # fmt: skip
     for future in futures.values():
         future.result(30)
 
