@@ -448,8 +448,9 @@ def format_table(r: dict[str, Any]) -> str:
          f"{'>' if lat['p99_is_lower_bound'] else ''}{lat['p99_queryable_ms']:,.0f} ms", *t[3]),
         ("  of which send -> worker output p50 / p99",
          f"{leg['p50_ms'] or 0:,.0f} / {leg['p99_ms'] or 0:,.0f} ms", "", ""),
-        ("CPU s/1k rec: platform + worker + broker", f"{cpu['platform']:.2f} + {cpu['worker']:.2f}"
-         f" + {cpu['broker']:.2f} = {cpu['total']:.2f}", *t[2]),
+        ("CPU µs/rec: platform + worker + broker", f"{cpu['platform'] * 1000:,.0f} + "
+         f"{cpu['worker'] * 1000:,.0f} + {cpu['broker'] * 1000:,.0f} = "
+         f"{cpu['total'] * 1000:,.0f}", *t[2]),
         ("CPU s/1k rec: producer (not platform)", f"{prod['cpu_s_per_1k']:.2f}", "", ""),
         ("durable intake µs/rec: producer with / without",
          f"{r['intake']['producer_us_with']:,.1f} / {r['intake']['producer_us_without']:,.1f} "

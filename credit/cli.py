@@ -410,8 +410,24 @@ def cmd_keys(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from credit.bench import run_bench
 
+    if args.scale:
+        return _bench_scale(args.scale, args.json)
     run_bench(_settings(args), args.records, args.latency_rate, args.subjects, args.json,
               latency_seconds=args.latency_seconds)  # fmt: skip
+    return 0
+
+
+def _bench_scale(records: int, as_json: bool) -> int:
+    import time
+
+    from credit.bench_scale import format_scale, run_scale
+
+    def say(msg: str) -> None:
+        if not as_json:
+            print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+    result = run_scale(records, say)
+    print(json.dumps(result, ensure_ascii=False, indent=2) if as_json else format_scale(result))
     return 0
 
 
@@ -603,6 +619,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--latency-rate", type=int, default=1000, help="records/s, latency phase")
     bench.add_argument("--latency-seconds", type=float, default=20.0)
     bench.add_argument("--subjects", type=int, default=0, help="distinct subjects (0: records/2)")
+    bench.add_argument("--scale", type=int, default=0, metavar="N",
+                       help="instead: plant N stored records and time the subject report, the "
+                            "risk list and the analyst export (e.g. 10000000)")  # fmt: skip
     return parser
 
 

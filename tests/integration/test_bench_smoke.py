@@ -97,3 +97,21 @@ def test_bench_accounts_for_every_record_sent(bench: dict[str, Any]) -> None:
     assert acc["received"] == acc["sent"]
     assert acc["pending"] == 0
     assert acc["rejected"] > 0, "the workload's invalid rows must be dead-lettered"
+
+
+def test_the_scale_run_plants_the_records_and_times_the_reads() -> None:
+    """`credit bench --scale N` on a small N: the records are planted (every subject report
+    asked for finds its subject), and each read and target is reported."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "credit.cli", "bench", "--scale", "40000", "--json"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    assert (result["records"], result["subjects"]) == (40000, 20000)
+    assert result["reports_found_of_20"] == 20
+    for key in ("report_ms", "risk_list_ms", "district_risk_list_ms"):
+        assert 0 < result[key]["p50"] <= result[key]["p95"] <= result[key]["max"]
+    assert result["analyst_export_ms"] > 0 and result["store_bytes"] > 0
+    assert [t["name"] for t in result["targets"]] == ["subject report p95 ms", "risk list ms"]
+    assert all(isinstance(t["met"], bool) for t in result["targets"])
