@@ -10,7 +10,11 @@ The intake keeper, every `intake_check_seconds` (`IntakeKeeper.check`, in order)
   1. count the decided rows (stored or rejected, `outcomes FINAL`) of every undecided
      upload; an upload whose rows are all decided is marked decided in the intake;
   2. an upload accepted but never acknowledged by the broker (its publisher died or the
-     broker was down) is sent from the intake;
+     broker was down) is sent from the intake; so is one whose decided rows have not grown
+     for `stall_s` (then 2x, 4x … that long): a safety net for rows a stage dropped — with
+     two workers on Tansu, a killed member's partition was once left with no committed
+     offset and its new owner never read it (issue 20's notes). The sink stores each
+     record version once, so what was already decided is dropped again;
   3. an undecided upload whose messages the intake no longer has (pruned, damaged) and
      that the broker lost is counted `lost` — never reported complete;
   4. decided uploads past their retention are pruned.
@@ -88,6 +92,16 @@ class KeeperState:
     lost_rows: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Progress:
+    """An undecided upload's decided rows, since when they are that many, and how long a
+    stall may last before the upload is sent again."""
+
+    decided: int
+    since: float
+    wait: float
+
+
 class IntakeKeeper:
     """Keeps the intake in step with the store (module docstring, steps 1-4)."""
 
@@ -100,8 +114,11 @@ class IntakeKeeper:
         interval_s: float = 2.0,
         retention_s: float = 86400.0,
         source_retention_s: float = 5 * 365 * 86400.0,
+        stall_s: float = 60.0,
     ) -> None:
         self.intake = intake
+        self.stall_s = stall_s
+        self._progress: dict[str, _Progress] = {}  # undecided, published uploads
         self.store = store
         self._publisher_factory = publisher
         self._publisher: Publisher | None = None
@@ -168,11 +185,31 @@ class IntakeKeeper:
                 late = now_ms - e.accepted_ms > UNPUBLISHED_GRACE_S * 1000
                 if late and e.has_messages and not self.intake.is_published(e.upload_id):
                     self._republish(e)
+                elif e.has_messages and self.intake.is_published(e.upload_id):
+                    self._resend_if_stalled(e, decided.get(e.upload_id, 0))
+            self._progress = {e.upload_id: self._progress[e.upload_id] for e in still
+                              if e.upload_id in self._progress}  # fmt: skip
             self._count_lost(still, decided)  # step 3
             self.intake.prune(self.retention_s, self.source_retention_s)  # step 4
             self.intake.discard_unaccepted()
             self._gauges(still)
             self.state.recovering = bool(self.recovering)
+
+    def _resend_if_stalled(self, e: IntakeEntry, decided: int) -> None:
+        now = time.monotonic()
+        seen = self._progress.get(e.upload_id)
+        if seen is None or decided != seen.decided:
+            wait = seen.wait if seen else self.stall_s
+            self._progress[e.upload_id] = _Progress(decided, now, wait)
+            return
+        if now - seen.since < seen.wait:
+            return
+        received = int(e.ledger.get("received", 0))
+        log.warning("upload %s: %d of %d rows undecided and none decided for %.0f s: sending "
+                    "it again from the intake", e.upload_id, received - decided, received,
+                    now - seen.since)  # fmt: skip
+        if self._republish(e):
+            self._progress[e.upload_id] = _Progress(decided, now, seen.wait * 2)
 
     def _decided_counts(self, upload_ids: list[str]) -> dict[str, int]:
         if not upload_ids:

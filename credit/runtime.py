@@ -112,6 +112,7 @@ class Platform:
         self.lag_monitor: LagMonitor | None = None
         self.workers: list[WorkerProcess] = []
         self.worker_restarts = 0
+        self._respawn_at = 0.0  # when stopped workers start again (0: none waiting)
         self.started_at = 0.0
         self.intake = DurableIntake(settings.intake_dir)
         self.epoch = Epoch("", lost=False)
@@ -314,7 +315,7 @@ class Platform:
         self.keeper = IntakeKeeper(
             self.intake, self.store, lambda: self._gateway_publisher("intake"), self.metrics,
             s.intake_check_seconds, s.intake_retention_hours * 3600,
-            s.intake_source_retention_days * 86400,
+            s.intake_source_retention_days * 86400, s.intake_stall_seconds,
         )  # fmt: skip
         self.keeper.start(recover=self.epoch.lost)
 
@@ -371,6 +372,9 @@ class Platform:
             self._start_sink_thread()
         if self.analyst is not None:
             self.analyst.supervise()
+        if self._respawn_at:
+            self._respawn_when_due()
+            return
         timeout = self.settings.worker_recovery_timeout_seconds
         failure = next((f for w in self.workers if (f := w.failed() or w.stuck(timeout))), None)
         if failure is None:
@@ -384,15 +388,28 @@ class Platform:
         self._write_runtime()
 
     def _respawn_workers(self) -> None:
-        """Start the dead one again; with several, all of them together. Why: a lone new
-        member joins before Faust has subscribed it to the class topics, and the group's
-        leader then assigns partitions to it that it never takes — on Tansu such a partition
-        stayed unread for minutes. Members that join together subscribe alike. The live
-        ones get SIGTERM first, so they finish their batch and commit."""
+        """Start the dead one again; with several, all of them together once the dead one's
+        group session has run out. Why: a killed member stays in the consumer group until
+        its session times out, and members that joined before then were given an assignment
+        that counted it — on Tansu its partitions then stayed unread for minutes (no new
+        rebalance followed its expiry). And a lone new member joins before Faust has
+        subscribed it to the class topics. So the live ones get SIGTERM (they finish their
+        batch, commit and leave the group) and all start together a session later."""
+        if len(self.workers) == 1:
+            self.workers[0].stop()
+            self.workers[0].spawn()
+            return
         for worker in self.workers:
-            if len(self.workers) > 1 or not worker.alive():
-                worker.stop()
-                worker.spawn()
+            worker.stop()
+        self._respawn_at = time.monotonic() + self.settings.session_timeout_ms / 1000 + 1
+
+    def _respawn_when_due(self) -> None:
+        if time.monotonic() < self._respawn_at:
+            return
+        self._respawn_at = 0.0
+        for worker in self.workers:
+            worker.spawn()
+        self._write_runtime()
 
     def _broker_lost(self) -> bool:
         if "sink" not in self.components:

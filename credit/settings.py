@@ -112,6 +112,12 @@ class Settings(BaseSettings):
     intake_check_seconds: float = Field(
         2.0, gt=0, description="how often the platform checks the intake against the store"
     )
+    intake_stall_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="an upload with no row decided for this long is sent again "
+        "from the intake (then after twice as long, and so on)",
+    )
     analyst_url: str | None = Field(
         None, description="the analyst SQL engine (`credit analyst`); `credit up` sets its own"
     )
