@@ -7,7 +7,6 @@ platform's and chDB keeps its one path per process.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import os
@@ -18,6 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from credit.bench_peer import watch_child
 from credit.bench_workload import BenchError, Item, workload
 
 NAIVE_TIME_BOX_S = 45.0
@@ -210,24 +210,7 @@ def naive_baseline(bootstrap: str, registry: str, topics: list[str], partitions:
     with (work / "logs" / "naive.log").open("ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "credit.bench", "naive", json.dumps(spec)],
                                 stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    got: dict[str, Any] = {"n": 0, "first": 0.0, "last": 0.0}
-    start_by = time.monotonic() + 60  # group join and changelog topic creation
-    try:
-        while proc.poll() is None:
-            with contextlib.suppress(FileNotFoundError, ValueError):
-                got = json.loads(out.read_text())
-            if got["n"] >= expected or (not got["n"] and time.monotonic() > start_by):
-                break
-            if got["first"] and time.time() > got["first"] + NAIVE_TIME_BOX_S:
-                break  # time-boxed: the rate over the records it got through
-            time.sleep(0.5)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    got = watch_child(proc, out, expected, 60, NAIVE_TIME_BOX_S)  # join, changelog topic
     if got["n"] < 2000:
         raise BenchError(f"the naive Faust app processed {got['n']} records; see naive.log")
     secs = got["last"] - got["first"]

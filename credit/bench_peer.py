@@ -68,7 +68,7 @@ def peer_baseline(bootstrap: str, registry: str, topics: list[str], expected: in
     with (work / "logs" / "peer.log").open("ab") as log:
         proc = subprocess.Popen([str(peer_python()), "-m", "credit.bench_peer", json.dumps(spec)],
                                 stdout=log, stderr=subprocess.STDOUT, env=env)  # fmt: skip
-    got = _watch(proc, out, expected)
+    got = watch_child(proc, out, expected, 90, PEER_TIME_BOX_S)  # join, state, changelogs
     from credit.bench_workload import BenchError
 
     if got["n"] < 2000:
@@ -79,17 +79,20 @@ def peer_baseline(bootstrap: str, registry: str, topics: list[str], expected: in
             "cpu_us_per_record": round((got["cpu"] - got["cpu0"]) / got["n"] * 1e6, 1)}  # fmt: skip
 
 
-def _watch(proc: subprocess.Popen[bytes], out: Path, expected: int) -> dict[str, Any]:
-    """The peer's last progress report once it is done, stalled or out of time; it is stopped."""
+def watch_child(proc: subprocess.Popen[bytes], out: Path, expected: int, start_s: float,
+                time_box_s: float) -> dict[str, Any]:  # fmt: skip
+    """A baseline child's last progress report (`out`, JSON) once it has seen `expected`
+    records, or saw none `start_s` after its start, or ran `time_box_s` from its first
+    record; the child is stopped."""
     got: dict[str, Any] = {"n": 0, "first": 0.0, "last": 0.0}
-    start_by = time.monotonic() + 90  # group join, state and changelog topics
+    start_by = time.monotonic() + start_s
     try:
         while proc.poll() is None:
             with contextlib.suppress(FileNotFoundError, ValueError):
                 got = json.loads(out.read_text())
             if got["n"] >= expected or (not got["n"] and time.monotonic() > start_by):
                 break
-            if got["first"] and time.time() > got["first"] + PEER_TIME_BOX_S:
+            if got["first"] and time.time() > got["first"] + time_box_s:
                 break  # time-boxed: the rate over the records it got through
             time.sleep(0.5)
     finally:

@@ -33,13 +33,13 @@ def test_a_worker_stopped_mid_upload_loses_nothing(
     tmp_path: Path, platforms: list[Up], workers: int, sig: int
 ) -> None:
     data = tmp_path / "dir"
-    rows = provider_file(tmp_path / "bills.csv", companies=6000)
+    rows = provider_file(tmp_path / "bills.csv", companies=4000)
     up = start_up(
         data,
         CREDIT_WORKERS=str(workers),
         CREDIT_TOPIC_PARTITIONS=str(workers),
         CREDIT_WORKER_CHUNK_RECORDS="500",  # a stop between two chunks is likely
-        CREDIT_INTAKE_STALL_SECONDS="20",
+        CREDIT_INTAKE_STALL_SECONDS="15",
     )
     platforms.append(up)
     up.wait_ready()
