@@ -11,10 +11,11 @@ The intake keeper, every `intake_check_seconds` (`IntakeKeeper.check`, in order)
      upload; an upload whose rows are all decided is marked decided in the intake;
   2. an upload accepted but never acknowledged by the broker (its publisher died or the
      broker was down) is sent from the intake; so is one whose decided rows have not grown
-     for `stall_s` (then 2x, 4x … that long): a safety net for rows a stage dropped — with
-     two workers on Tansu, a killed member's partition was once left with no committed
-     offset and its new owner never read it (issue 20's notes). The sink stores each
-     record version once, so what was already decided is dropped again;
+     for `stall_s` (then 2x, 4x … that long) while no other upload gained any either (one
+     queued behind a big upload is waiting, not stalled): a safety net for rows a stage
+     dropped — with two workers on Tansu, a killed member's partition was once left with
+     no committed offset and its new owner never read it (issue 20's notes). The sink
+     stores each record version once, so what was already decided is dropped again;
   3. an undecided upload whose messages the intake no longer has (pruned, damaged) and
      that the broker lost is counted `lost` — never reported complete;
   4. decided uploads past their retention are pruned.
@@ -102,6 +103,13 @@ class _Progress:
     wait: float
 
 
+def stalled(seen: _Progress, decided: int, now: float, moved_at: float) -> bool:
+    """No row of this upload decided for its wait, and none of any other upload either
+    (`moved_at`: one queued behind a big upload is waiting, not stalled)."""
+    return (decided == seen.decided and now - seen.since >= seen.wait
+            and now - moved_at >= seen.wait)  # fmt: skip
+
+
 class IntakeKeeper:
     """Keeps the intake in step with the store (module docstring, steps 1-4)."""
 
@@ -119,6 +127,7 @@ class IntakeKeeper:
         self.intake = intake
         self.stall_s = stall_s
         self._progress: dict[str, _Progress] = {}  # undecided, published uploads
+        self._moved_at = time.monotonic()  # when any undecided upload last gained a row
         self.store = store
         self._publisher_factory = publisher
         self._publisher: Publisher | None = None
@@ -180,6 +189,11 @@ class IntakeKeeper:
                     self.state.lost_rows.pop(e.upload_id, None)
                 else:
                     still.append(e)
+            if len(still) < len(undecided) or any(
+                decided.get(e.upload_id, 0) != p.decided
+                for e in still if (p := self._progress.get(e.upload_id))
+            ):  # fmt: skip
+                self._moved_at = time.monotonic()  # the pipeline is busy, not stuck
             now_ms = time.time() * 1000
             for e in still:  # step 2
                 late = now_ms - e.accepted_ms > UNPUBLISHED_GRACE_S * 1000
@@ -202,7 +216,7 @@ class IntakeKeeper:
             wait = seen.wait if seen else self.stall_s
             self._progress[e.upload_id] = _Progress(decided, now, wait)
             return
-        if now - seen.since < seen.wait:
+        if not stalled(seen, decided, now, self._moved_at):
             return
         received = int(e.ledger.get("received", 0))
         log.warning("upload %s: %d of %d rows undecided and none decided for %.0f s: sending "
