@@ -280,10 +280,11 @@ async def handle_whole_batch(handler: BatchHandler, chunks: list[list[env.Inboun
     Why: Faust's `take_events` acknowledges the whole batch when the agent moves on, even
     when it moves on because it was cancelled (SIGTERM: a rolling restart, or the platform
     restarting its workers together) or because the handler raised. The acknowledged
-    offsets are then committed, and the chunks not yet handled were lost — on a durable
-    broker for good (a worker stopped mid-upload lost 6,600 of 24,000 rows). So a stop
-    between chunks waits for the rest of the batch, and a handler that fails ends the
-    process at once, unacknowledged: its restart reads the batch again.
+    offsets are then committed, and the chunks not yet handled would be lost — on a durable
+    broker for good (read in faust/streams.py; no test caught it happening, since a stop
+    must land between two chunks). So a stop between chunks waits for the rest of the
+    batch, and a handler that fails ends the process at once, unacknowledged: its restart
+    reads the batch again.
     """
     for n, chunk in enumerate(chunks):
         _handle_or_die(handler, chunk)
