@@ -126,7 +126,7 @@ class IntakeKeeper:
     ) -> None:
         self.intake = intake
         self.stall_s = stall_s
-        self._progress: dict[str, _Progress] = {}  # undecided, published uploads
+        self._progress: dict[str, _Progress] = {}  # undecided uploads the broker has
         self._moved_at = time.monotonic()  # when any undecided upload last gained a row
         self.store = store
         self._publisher_factory = publisher
@@ -189,33 +189,40 @@ class IntakeKeeper:
                     self.state.lost_rows.pop(e.upload_id, None)
                 else:
                     still.append(e)
-            if len(still) < len(undecided) or any(
-                decided.get(e.upload_id, 0) != p.decided
-                for e in still if (p := self._progress.get(e.upload_id))
-            ):  # fmt: skip
-                self._moved_at = time.monotonic()  # the pipeline is busy, not stuck
+            sent = [e for e in still if e.has_messages and self.intake.is_published(e.upload_id)]
+            self._track(sent, decided, finished=len(still) < len(undecided))
             now_ms = time.time() * 1000
             for e in still:  # step 2
                 late = now_ms - e.accepted_ms > UNPUBLISHED_GRACE_S * 1000
-                if late and e.has_messages and not self.intake.is_published(e.upload_id):
-                    self._republish(e)
-                elif e.has_messages and self.intake.is_published(e.upload_id):
+                if e.upload_id in self._progress:
                     self._resend_if_stalled(e, decided.get(e.upload_id, 0))
-            self._progress = {e.upload_id: self._progress[e.upload_id] for e in still
-                              if e.upload_id in self._progress}  # fmt: skip
+                elif late and e.has_messages:
+                    self._republish(e)
             self._count_lost(still, decided)  # step 3
             self.intake.prune(self.retention_s, self.source_retention_s)  # step 4
             self.intake.discard_unaccepted()
             self._gauges(still)
             self.state.recovering = bool(self.recovering)
 
+    def _track(self, sent: list[IntakeEntry], decided: dict[str, int], finished: bool) -> None:
+        """Each undecided upload's decided rows and since when, for those the broker has;
+        `_moved_at` when any of them gained a row or an upload finished (the pipeline is
+        busy, not stuck)."""
+        now, moved = time.monotonic(), finished
+        progress = {}
+        for e in sent:
+            got, seen = decided.get(e.upload_id, 0), self._progress.get(e.upload_id)
+            if seen is None or got != seen.decided:
+                moved = moved or seen is not None
+                seen = _Progress(got, now, seen.wait if seen else self.stall_s)
+            progress[e.upload_id] = seen
+        self._progress = progress
+        if moved:
+            self._moved_at = now
+
     def _resend_if_stalled(self, e: IntakeEntry, decided: int) -> None:
         now = time.monotonic()
-        seen = self._progress.get(e.upload_id)
-        if seen is None or decided != seen.decided:
-            wait = seen.wait if seen else self.stall_s
-            self._progress[e.upload_id] = _Progress(decided, now, wait)
-            return
+        seen = self._progress[e.upload_id]
         if not stalled(seen, decided, now, self._moved_at):
             return
         received = int(e.ledger.get("received", 0))
