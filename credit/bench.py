@@ -121,7 +121,7 @@ def run_bench(settings: Settings, records: int, rate: int, subjects: int, json_o
     settings = settings.model_copy(update={"data_dir": work, "kafka_bootstrap": None,
                                            "clickhouse_url": None, "schema_registry_url": None})  # fmt: skip
     subjects = subjects or max(1, records // 2)
-    say = _progress(json_out)
+    say = progress(json_out)
     result: dict[str, Any] = {"machine": machine(), "load_start": load(), "data_dir": str(work)}
     try:
         say(f"platform up in {work} (load {load()})")
@@ -416,7 +416,7 @@ def _rss_met(rss: dict[str, Any]) -> bool | None:
     return bool(rss["after_mb"] <= TARGETS["worker_rss_mb"])
 
 
-def _progress(quiet: bool) -> Callable[[str], None]:
+def progress(quiet: bool) -> Callable[[str], None]:
     def say(msg: str) -> None:
         print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 

@@ -36,11 +36,11 @@ TOPIC_CONFIG = {"retention.ms": str(7 * 24 * 3600 * 1000)}
 
 def peer_python(cache: Path | None = None) -> Path:
     """The peer's interpreter: a virtualenv with `PEER_REQUIREMENTS`, made on first use."""
+    from credit.bench_workload import BenchError  # the peer's side has not the platform's deps
+
     home = cache or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     venv = home / "credit-ingest" / ("peer-" + "-".join(PEER_REQUIREMENTS[0].split("==")))
     python = venv / "bin" / "python"
-    from credit.bench_workload import BenchError  # the peer's side has not the platform's deps
-
     stamp = venv / ".installed"
     if stamp.exists() and stamp.read_text() == "\n".join(PEER_REQUIREMENTS):
         return python
@@ -69,13 +69,18 @@ def peer_baseline(bootstrap: str, registry: str, topics: list[str], expected: in
         proc = subprocess.Popen([str(peer_python()), "-m", "credit.bench_peer", json.dumps(spec)],
                                 stdout=log, stderr=subprocess.STDOUT, env=env)  # fmt: skip
     got = watch_child(proc, out, expected, 90, PEER_TIME_BOX_S)  # join, state, changelogs
-    from credit.bench_workload import BenchError
+    return child_rate(got, expected, "the quixstreams peer", "peer.log") | {"valid": got["valid"]}
+
+
+def child_rate(got: dict[str, Any], expected: int, who: str, log: str) -> dict[str, Any]:
+    """A baseline child's rate and CPU per record from its last report (`watch_child`)."""
+    from credit.bench_workload import BenchError  # the peer's side has not the platform's deps
 
     if got["n"] < 2000:
-        raise BenchError(f"the quixstreams peer processed {got['n']} records; see peer.log")
+        raise BenchError(f"{who} processed {got['n']} records; see {log}")
     secs = got["last"] - got["first"]
-    return {"records": got["n"], "of": expected, "valid": got["valid"],
-            "seconds": round(secs, 2), "records_per_s": round(got["n"] / secs, 1) if secs else 0.0,
+    return {"records": got["n"], "of": expected, "seconds": round(secs, 2),
+            "records_per_s": round(got["n"] / secs, 1) if secs > 0 else 0.0,
             "cpu_us_per_record": round((got["cpu"] - got["cpu0"]) / got["n"] * 1e6, 1)}  # fmt: skip
 
 

@@ -115,8 +115,7 @@ def _class_chunk(cls: InfoClass, role: str, start: int, n: int, subjects: int,
     days = rng.integers(day0, day0 + 5 * 365, n).astype(np.int32)
     begin = pa.array(days, pa.int32()).cast(pa.date32())
     end = pa.array(days + 29, pa.int32()).cast(pa.date32())
-    now = pa.array(np.full(n, int(time.time() * 1000)), pa.int64()).cast(
-        pa.timestamp("ms", tz="UTC"))  # fmt: skip
+    now = A.moments(n, int(time.time() * 1000))
     labels = list(UTILITY_KIND)
     kinds = pa.array(np.array(labels, dtype=object)[rng.integers(0, len(labels), n)])
     amounts = pa.array(np.round(rng.gamma(2.0, 300.0, n), 2))
@@ -150,8 +149,7 @@ def _figures_chunk(start: int, n: int, rng: np.random.Generator) -> pa.Table:
     days = np.where(owing, rng.integers(1, 700, n), 0)
     extra = [f'{{"long_overdue_amount": {a if d >= 90 else 0}, "arrears_since": "2025-01-01"}}'
              for a, d in zip(amount.tolist(), days.tolist(), strict=True)]  # fmt: skip
-    now = pa.array(np.full(n, int(time.time() * 1000)), pa.int64()).cast(
-        pa.timestamp("ms", tz="UTC"))  # fmt: skip
+    now = A.moments(n, int(time.time() * 1000))
     return pa.table({
         "subject_id": subject_ids(numbers),
         "subject_kind": pa.array(np.where(numbers % 2 == 0, "legal", "natural")),

@@ -418,15 +418,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _bench_scale(records: int, as_json: bool) -> int:
-    import time
-
+    from credit.bench import progress
     from credit.bench_scale import format_scale, run_scale
 
-    def say(msg: str) -> None:
-        if not as_json:
-            print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-    result = run_scale(records, say)
+    result = run_scale(records, progress(as_json))
     print(json.dumps(result, ensure_ascii=False, indent=2) if as_json else format_scale(result))
     return 0
 

@@ -18,13 +18,15 @@ import pyarrow.compute as pc
 from sinks.rows import OUTCOME_COLUMNS
 
 
+def moments(n: int, ms: int) -> pa.Array:
+    """`n` times the instant `ms` (epoch milliseconds), as the tables' DateTime64(3) take it."""
+    return pa.array(np.full(n, ms, dtype=np.int64)).cast(pa.timestamp("ms", tz="UTC"))
+
+
 def class_table(parts: list[pa.Table], columns: list[str], now_ms: int) -> pa.Table:
     """The parts as one table with the class table's columns, stored `now_ms`."""
     table = pa.concat_tables(parts, promote_options="none") if len(parts) > 1 else parts[0]
-    stored = pa.array(np.full(table.num_rows, now_ms, dtype=np.int64)).cast(
-        pa.timestamp("ms", tz="UTC")
-    )
-    return table.append_column("stored_at", stored).select(columns)
+    return table.append_column("stored_at", moments(table.num_rows, now_ms)).select(columns)
 
 
 _DECIMAL = re.compile(r"Decimal\((\d+), *(\d+)\)")
@@ -72,9 +74,7 @@ def stored_outcomes(class_code: str, table: pa.Table, now_ms: int) -> pa.Table:
         "record_key": table["record_key"],
         "reason_codes": pa.array([[]] * n, pa.list_(pa.string())),
         "received_at": table["ingest_received_at"],
-        "decided_at": pa.array(np.full(n, now_ms, dtype=np.int64)).cast(
-            pa.timestamp("ms", tz="UTC")
-        ),
+        "decided_at": moments(n, now_ms),
     }
     return pa.table([columns[c] for c in OUTCOME_COLUMNS], names=list(OUTCOME_COLUMNS))
 
