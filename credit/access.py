@@ -30,9 +30,9 @@ from typing import Any
 
 from aiohttp import web
 
-from credit.errors import CreditError
 from producers.apikeys import ApiKeyStore, HashedSecrets
 from schemas.catalog import Catalog
+from schemas.errors import CreditError
 from sinks.governance import active_authorization
 from sinks.store import Store
 

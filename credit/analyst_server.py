@@ -16,8 +16,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from credit.errors import CreditError
-from credit.settings import Settings
+from base.settings import Settings
+from schemas.errors import CreditError
 from sinks.analyst_engine import AnalystEngine, Limits
 from sinks.exceptions import QueryError
 

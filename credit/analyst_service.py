@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from credit.broker import free_port
-from credit.orphans import die_with_parent, stop_child
-from credit.settings import Settings
+from base.broker import free_port
+from base.orphans import die_with_parent, stop_child
+from base.settings import Settings
 from schemas.catalog import Catalog
 from sinks.analyst_export import AnalystExporter, pseudonym_key
 from sinks.store import Store

@@ -15,8 +15,9 @@ from typing import Any
 
 from aiohttp import web
 
+from base.metrics import Metrics
 from credit.access import identity_of, upload_refusal
-from credit.metrics import Metrics
+from producers import file_gateway
 from producers.durable_intake import IntakeEntry
 from producers.gateway import Gateway
 from schemas.catalog import Catalog
@@ -223,5 +224,6 @@ def build_api(
 
     app.add_routes(routes)
     gateway.add_routes(app)
+    file_gateway.add_routes(app, gateway)
     add_registry_routes(app, registry)
     return app

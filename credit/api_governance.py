@@ -17,11 +17,11 @@ from aiohttp import web
 
 from credit.access import Identity, identity_of, refuse, visible_classes
 from schemas.catalog import InfoClass
+from schemas.codes import check_uscc, mask_id, mask_phone, mask_value
 from schemas.exceptions import UnknownClassError
 from sinks import governance as gov
 from sinks import queries
 from sinks.repairs import repaired_record_keys
-from streams.codes import check_uscc, mask_id, mask_phone, mask_value
 
 if TYPE_CHECKING:
     from credit.api import ApiContext

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from base.settings import Settings
 from credit.bench_baselines import (
     NAIVE_PREFIX,
     ProducerChild,
@@ -53,7 +54,6 @@ from credit.bench_workload import (
     proc_mb,
     workload,
 )
-from credit.settings import Settings
 from credit.synthetic import reported_month
 
 WARMUP_RECORDS = 2000
@@ -332,8 +332,8 @@ def _latency(store: Any, out: dict[str, Any], rate: int, seconds: float,
 
 def _leg_rows(value: bytes, valid: bool) -> list[dict[str, Any]]:
     """The records of a worker output message, with upload id and receipt time (epoch ms)."""
+    from schemas import envelope as env
     from sinks.arrow_rows import records
-    from streams import envelope as env
 
     if valid and env.is_columns(value):
         table = env.read_valid(value)[1].select(["ingest_upload_id", "ingest_received_at"])
@@ -347,7 +347,7 @@ def worker_leg(kafka: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
     """send → the worker's result on `credit.valid` / `credit.deadletter` (its Kafka timestamp)."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-    from credit.topics import DEAD_LETTER_TOPIC, VALID_TOPIC
+    from base.topics import DEAD_LETTER_TOPIC, VALID_TOPIC
 
     uploads, since_ms = set(out["uploads"]), (out["first_send"] - 1) * 1000
     consumer = Consumer({**kafka, "group.id": f"bench-leg-{uuid.uuid4().hex[:6]}"})

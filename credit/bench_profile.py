@@ -27,10 +27,10 @@ def profile_pipeline(items: list[Item], kafka: dict[str, Any]) -> dict[str, Any]
     """
     from confluent_kafka import Producer as KafkaProducer
 
+    from schemas import envelope as env
     from schemas.avro import avro_schema
     from schemas.catalog import default_catalog
     from schemas.codec import AvroDecoder, AvroEncoder
-    from streams import envelope as env
     from streams.banned import strip_banned
     from streams.identity import learn, resolve
     from streams.pipeline import Pipeline, enrich
@@ -125,8 +125,8 @@ def profile_pipeline(items: list[Item], kafka: dict[str, Any]) -> dict[str, Any]
 def _batches(catalog: Any, encoders: dict[str, Any], values: list[tuple[str, dict[str, Any]]],
              now: int) -> list[Any]:  # fmt: skip
     """The records as the SDK sends them: record batches of 500 per class."""
+    from schemas import envelope as env
     from schemas.codec import frame_batch
-    from streams import envelope as env
 
     by_class: dict[str, list[bytes]] = {}
     for code, value in values:
@@ -144,7 +144,7 @@ def _batches(catalog: Any, encoders: dict[str, Any], values: list[tuple[str, dic
 def _columns(pipeline: Any, msgs: list[Any], today: dt.date) -> list[bytes]:
     """What the worker does with a step of 10 messages: the pipeline, then the valid rows
     as Arrow IPC messages of up to 500 rows (`streams.worker`); the messages."""
-    from streams import envelope as env
+    from schemas import envelope as env
 
     blobs = []
     for at in range(0, len(msgs), 10):

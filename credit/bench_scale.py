@@ -34,6 +34,7 @@ from schemas.catalog import Catalog, InfoClass, default_catalog
 from sinks import arrow_rows as A
 from sinks.ddl import class_columns
 from sinks.store import Store, open_embedded
+from sinks.upgrade import apply_ddl
 from streams.aggregates import UTILITY_KIND
 
 CHUNK = 1_000_000
@@ -54,7 +55,7 @@ def run_scale(records: int, say: Callable[[str], None]) -> dict[str, Any]:
     try:
         store = open_embedded(work / "chdb", "credit")
         catalog = default_catalog()
-        store.apply_ddl(catalog)
+        apply_ddl(store, catalog)
         started = time.perf_counter()
         subjects = plant(store, catalog, records, say)
         result["plant_seconds"] = round(time.perf_counter() - started, 1)

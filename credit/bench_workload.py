@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from credit.demo import last_month
-from credit.errors import CreditError
 from credit.synthetic import UTILITIES, Subject, Utility, make_subjects
+from schemas.errors import CreditError
 
 Item = tuple[str, str, dict[str, Any]]  # class code, provider, typed record
 CLASSES = ("legal_utility_payment", "natural_utility_payment", "legal_arrears", "natural_arrears")

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from credit.errors import CreditError
-from credit.settings import Settings
+from base.settings import Settings
+from schemas.errors import CreditError
 
 
 def _print_json(data: Any) -> None:
@@ -160,7 +160,7 @@ def cmd_analyst_ddl(args: argparse.Namespace) -> int:
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
-    from producers.poller import format_result, run_poller
+    from credit.poll_command import format_result, run_poller
 
     def emit(result: dict[str, Any]) -> None:
         line = json.dumps(result, ensure_ascii=False, default=str) if args.json else None
@@ -622,7 +622,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from credit.logs import configure
+    from base.logs import configure
 
     settings = Settings()
     verbose = args.command in ("worker", "analyst")

@@ -9,9 +9,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from base.settings import Settings
 from credit.client import connect
-from credit.errors import CreditError
-from credit.settings import Settings
+from schemas.errors import CreditError
 
 Add = Callable[..., argparse.ArgumentParser]
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
-from credit.errors import CreditError
-from credit.settings import Settings
+from base.settings import Settings
+from schemas.errors import CreditError
 
 
 class NotRunningError(CreditError):

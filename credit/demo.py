@@ -9,12 +9,12 @@ from typing import Any
 
 from tqdm import tqdm
 
-from credit.errors import CreditError
 from credit.runtime import Platform
 from credit.synthetic import Row, department_of, reported_month, synthetic_month
 from producers.channel import ReportedAs, UploadResult, publish_rows
 from producers.publisher import Publisher, new_upload_id
 from schemas.catalog import Catalog
+from schemas.errors import CreditError
 from schemas.periods import Period
 from sinks import queries, risk
 

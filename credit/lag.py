@@ -28,8 +28,8 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 from prometheus_client import Gauge
 
-from credit.errors import CreditError
 from schemas.catalog import Catalog
+from schemas.errors import CreditError
 from sinks.writer import SINK_GROUP, SINK_TOPICS
 
 log = logging.getLogger("credit.lag")

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from credit.errors import CreditError
-from credit.settings import Settings
+from base.settings import Settings
+from schemas.errors import CreditError
 
 RECORD_FILE = "topic-partitions"
 # Dirs that have worker state but no record were made when the default was 2 (an explicit

@@ -34,8 +34,8 @@ from typing import Any
 
 from confluent_kafka.admin import AdminClient
 
-from credit.metrics import Metrics
-from credit.topics import ensure_named_topics
+from base.metrics import Metrics
+from base.topics import ensure_named_topics
 from producers.durable_intake import DurableIntake, IntakeEntry, IntakeError
 from producers.exceptions import PublishError
 from producers.publisher import Publisher

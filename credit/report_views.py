@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from credit.client import ApiClient
-from credit.errors import CreditError
+from schemas.errors import CreditError
 from schemas.exports import write_table
 
 REPORT_QUERIES = ("subject", "stats", "census", "sql")

@@ -30,7 +30,12 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from credit import gc_pause
+from base import gc_pause
+from base.broker import BrokerError, EmbeddedBroker, free_port
+from base.kafka_errors import count_broker_errors
+from base.metrics import Metrics, create_metrics
+from base.settings import Settings
+from base.topics import ensure_named_topics, ensure_topics
 from credit.access import build_access
 from credit.analyst_service import AnalystService
 from credit.api import ApiContext, build_api
@@ -44,16 +49,10 @@ from credit.api_repairs import add_repair_routes
 from credit.api_reports import add_report_routes
 from credit.api_server import ApiServer
 from credit.api_sql import add_sql_route
-from credit.broker import BrokerError, EmbeddedBroker, free_port
 from credit.client import read_runtime
-from credit.errors import CreditError
-from credit.kafka_errors import count_broker_errors
 from credit.lag import LagMonitor, LagSampler, lag_groups
-from credit.metrics import Metrics, create_metrics
 from credit.partitions import fixed_partitions
 from credit.recovery import Epoch, IntakeKeeper, broker_epoch, broker_lost
-from credit.settings import Settings
-from credit.topics import ensure_named_topics, ensure_topics
 from credit.worker_process import WorkerProcess
 from producers.apikeys import ApiKeyStore
 from producers.durable_intake import DurableIntake
@@ -62,9 +61,11 @@ from producers.gateway import Gateway
 from producers.publisher import Publisher
 from schemas.avro import avro_schema
 from schemas.catalog import Catalog, default_catalog
+from schemas.errors import CreditError
 from schemas.registry_store import RegistryStore
 from sinks.figures import FigureKeeper
 from sinks.store import Store, open_embedded, open_server
+from sinks.upgrade import apply_ddl
 from sinks.workdays import WorkCalendar
 from sinks.writer import Sink
 
@@ -208,7 +209,7 @@ class Platform:
         self.store.on_error = lambda op: self.metrics.store_errors.labels(op).inc()
         for op in ("query", "command", "insert"):  # at 0 from the start (known labels)
             self.metrics.store_errors.labels(op)
-        self.store.apply_ddl(self.catalog)
+        apply_ddl(self.store, self.catalog)
         self.figures = FigureKeeper(self.store, self.catalog, self.metrics)
 
     def _start_api(self) -> None:

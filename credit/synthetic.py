@@ -12,7 +12,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from streams.codes import random_citizen_id, random_uscc
+from schemas.codes import random_citizen_id, random_uscc
 
 DISTRICT = "320281"  # 江阴市
 # Every date a synthetic row carries lies at most this many days after its month's end

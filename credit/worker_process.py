@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from credit.orphans import die_with_parent, stop_child
-from credit.settings import worker_file
+from base.orphans import die_with_parent, stop_child
+from base.settings import worker_file
 
 # A ready file older than this says the worker froze (it rewrites it every second).
 WORKER_READY_STALE_SECONDS = 60.0

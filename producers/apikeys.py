@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from credit.errors import CreditError
 from schemas.catalog import Catalog
+from schemas.errors import CreditError
 
 
 class ApiKeyError(CreditError):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from producers.dirty import DirtyThreshold
+from base.dirty import DirtyThreshold
 from producers.durable_intake import DurableIntake
 from producers.exceptions import PublishError
 from producers.intake import intake as intake_row

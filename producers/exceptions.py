@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from credit.errors import CreditError
+from schemas.errors import CreditError
 
 
 class UploadFileError(CreditError):

@@ -15,19 +15,18 @@ import json
 import re
 import shutil
 import uuid
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import BodyPartReader, web
 
 from producers.channel import ReportedAs
 from producers.exceptions import PublishError, UploadFileError
+from producers.gateway import Gateway
 from producers.upload import publish_file
 from schemas.exceptions import PeriodError
 from schemas.periods import Period
-
-if TYPE_CHECKING:
-    from producers.gateway import Gateway
 
 CHUNK = 1 << 20
 MAX_ERRORS_ANSWERED = 1000
@@ -83,6 +82,12 @@ async def receive(request: web.Request, folder: Path, limit: int) -> tuple[Path,
     path = folder / safe_name(name)
     await _stream_to(path, lambda: request.content.read(CHUNK), limit)
     return path, period
+
+
+def add_routes(app: web.Application, gateway: Gateway) -> None:
+    """`POST /api/files/{class_code}`, answered with the gateway's keys and intake."""
+    handler = partial(post_file, gateway, limit=gateway.max_file_bytes)
+    app.router.add_post("/api/files/{class_code}", handler)
 
 
 async def post_file(gateway: Gateway, request: web.Request, limit: int) -> web.Response:

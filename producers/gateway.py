@@ -15,9 +15,9 @@ from typing import Any
 
 from aiohttp import web
 
+from base.dirty import DirtyThreshold
 from producers.apikeys import ApiKeyStore, Grant
 from producers.channel import ReportedAs, publish_rows
-from producers.dirty import DirtyThreshold
 from producers.durable_intake import DurableIntake
 from producers.exceptions import PublishError
 from producers.publisher import Publisher, new_upload_id
@@ -114,14 +114,8 @@ class Gateway:
         return found
 
     def add_routes(self, app: web.Application) -> None:
+        """JSON records; files come through `producers.file_gateway.add_routes`."""
         app.router.add_post("/api/records/{class_code}", self.post_records)
-        app.router.add_post("/api/files/{class_code}", self.post_file)
-
-    async def post_file(self, request: web.Request) -> web.Response:
-        """A provider's .xlsx/.csv over HTTP (`producers.file_gateway`)."""
-        from producers.file_gateway import post_file
-
-        return await post_file(self, request, self.max_file_bytes)
 
     def _key(self, request: web.Request) -> str:
         auth = request.headers.get("Authorization", "")

@@ -24,15 +24,15 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from fastavro.validation import ValidationError, validate
 
-from credit.topics import DEAD_LETTER_TOPIC, UPLOADS_TOPIC
+from base.topics import DEAD_LETTER_TOPIC, UPLOADS_TOPIC
 from producers.durable_intake import Frame, UploadRecorder
 from producers.exceptions import PublishError
-from producers.partitioner import partition_for
+from schemas import envelope as env
 from schemas.avro import avro_schema
 from schemas.catalog import InfoClass
 from schemas.codec import DEFAULT_BATCH_RECORDS, AvroEncoder, frame_batch
+from schemas.partitioner import partition_for
 from schemas.violations import Violation
-from streams import envelope as env
 
 
 @dataclass

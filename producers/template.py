@@ -24,8 +24,8 @@ from openpyxl.utils import get_column_letter, quote_sheetname
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from schemas.catalog import Catalog, FieldSpec, FieldType, InfoClass
+from schemas.codes import random_citizen_id, random_org_code, random_reg_no, random_uscc
 from schemas.values import FORMAT_HINTS
-from streams.codes import random_citizen_id, random_org_code, random_reg_no, random_uscc
 
 GUIDE_SHEET = "说明"
 LISTS_SHEET = "可选值"

@@ -14,9 +14,9 @@ from typing import Any
 
 from tqdm import tqdm
 
+from base.dirty import DirtyThreshold
 from producers.apikeys import assigned_classes
 from producers.channel import UNNAMED, ReportedAs, UploadResult, publish_rows
-from producers.dirty import DirtyThreshold
 from producers.durable_intake import DurableIntake
 from producers.exceptions import DepartmentError, HeaderError
 from producers.files import Upload, open_upload, write_error_report

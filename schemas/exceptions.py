@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from credit.errors import CreditError
+from schemas.errors import CreditError
 
 
 class CatalogError(CreditError):

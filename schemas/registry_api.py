@@ -26,8 +26,8 @@ from typing import Any, Final, TypeVar
 
 from aiohttp import web
 
-from credit.errors import CreditError
 from schemas.compatibility import CompatibilityLevel
+from schemas.errors import CreditError
 from schemas.exceptions import (
     IncompatibleSchemaError,
     InvalidCompatibilityLevelError,

@@ -28,13 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal, TypeAlias, TypeVar
 
-from credit.errors import CreditError
 from schemas.compatibility import (
     CompatibilityLevel,
     check_against_versions,
     parse_avro,
     parse_level,
 )
+from schemas.errors import CreditError
 from schemas.exceptions import (
     IncompatibleSchemaError,
     InvalidSchemaError,

@@ -1,4 +1,4 @@
-"""Valid records in columns (`streams.envelope.valid_message`) made ready for their tables.
+"""Valid records in columns (`schemas.envelope.valid_message`) made ready for their tables.
 
 The pure half of the sink's columnar path: the class table's columns in its order with
 `stored_at`, the `stored` outcome of every record, the newest version per record key, and

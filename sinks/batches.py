@@ -34,12 +34,10 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from confluent_kafka import Message
 
-if TYPE_CHECKING:
-    from sinks.store import Store
+from sinks.store import Store
 
 INTENT_TABLE = "sink_batches"
 INTENT_COLUMNS = (

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import re
 
-from credit.errors import CreditError
 from schemas.catalog import Catalog
+from schemas.errors import CreditError
 from sinks.ddl import all_statements
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

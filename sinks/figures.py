@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from credit.metrics import Metrics
+from base.metrics import Metrics
 from schemas.catalog import Catalog, InfoClass
 from sinks import rows as R
 from sinks.governance import withheld_record_keys

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas.catalog import Catalog, InfoClass
+from schemas.codes import mask_id, mask_subject, mask_value, normalize_code
 from sinks.collection import census, collection_stats
 from sinks.governance import publication_window
 from sinks.queries import current_figures, monthly_history
 from sinks.risk import INDUSTRY_CLASS
 from sinks.store import Store
 from sinks.subject_index import subject_records
-from streams.codes import mask_id, mask_subject, mask_value, normalize_code
 
 # One import for the API and CLI; collection figures live in their own module.
 __all__ = ["census", "collection_stats", "new_blacklist_entries", "subject_report"]

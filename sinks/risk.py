@@ -13,9 +13,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from schemas.codes import mask_subject
 from sinks.store import Store
 from streams.aggregates import UTILITY_KIND
-from streams.codes import mask_subject
 
 ARREARS_CLASSES = ("legal_arrears", "natural_arrears")
 INDUSTRY_CLASS = "ent_industry"

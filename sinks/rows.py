@@ -15,11 +15,11 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from schemas import envelope as env
 from schemas.catalog import InfoClass
+from schemas.codes import mask_value
 from sinks.ddl import class_columns
-from streams import envelope as env
 from streams.aggregates import AGGREGATE_COLUMNS
-from streams.codes import mask_value
 
 STORE_REJECTED = "store.rejected"
 _LAST_ON_TIME = AGGREGATE_COLUMNS.index("last_on_time_date")

@@ -20,10 +20,7 @@ import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DataError
 
-from schemas.catalog import Catalog
-from sinks.ddl import all_statements
 from sinks.exceptions import StoreError, StoreRejectedError
-from sinks.upgrade import existing_tables, upgrade
 
 log = logging.getLogger("credit.store")
 
@@ -203,17 +200,9 @@ class Store:
             self._types[table] = {str(r[0]): str(r[1]) for r in described.result_rows}
         return self._types[table]
 
-    def apply_ddl(self, catalog: Catalog) -> int:
-        """Create what is missing (a no-op the second time), then upgrade an older store once
-        (`sinks.upgrade`: backfill the subject index, add insert deduplication)."""
-        statements = all_statements(catalog, self.database)
+    def forget_types(self) -> None:
+        """Ask the column types again (after DDL changed a table)."""
         self._types.clear()
-        before = existing_tables(self)
-        for sql in statements:
-            self.command(sql)
-        for step in upgrade(self, catalog, before):
-            log.info("store %s upgraded: %s", self.database, step)
-        return len(statements)
 
     def close(self) -> None:
         with self._lock:

@@ -22,13 +22,11 @@ import datetime as dt
 import weakref
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from schemas.catalog import Catalog, FieldSpec, InfoClass
 from sinks.retention import expiry_sql
-
-if TYPE_CHECKING:  # `sinks.ddl` imports this module, and `sinks.store` imports `sinks.ddl`
-    from sinks.store import Store
+from sinks.store import Store
 
 INDEX_TABLE = "subject_index"
 # Inserts per table whose deduplication tokens are remembered (`sinks.ddl` uses it for every

@@ -21,14 +21,13 @@ does nothing:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
 
 from schemas.catalog import Catalog
 from sinks.batches import INTENT_TABLE
+from sinks.ddl import all_statements
+from sinks.store import Store
 from sinks.subject_index import DEDUP_WINDOW, INDEX_TABLE, backfill_index
-
-if TYPE_CHECKING:
-    from sinks.store import Store
 
 DEDUP_SETTING = "non_replicated_deduplication_window"
 # columns the upload ledger gained, in table order (an ADD COLUMN appends)
@@ -44,6 +43,9 @@ AGGREGATE_COLUMNS_ADDED = (
     ("facts", "UInt32 DEFAULT 1"),
 )
 SINK_TABLES = ("dead_letters", "outcomes", "uploads", "subjects", "aggregates", INDEX_TABLE)
+
+
+log = logging.getLogger("credit.store")
 
 
 def existing_tables(store: Store) -> dict[str, str]:
@@ -92,3 +94,16 @@ def _add_columns(
             )
             done.append(f"{table}: {column} column")
     return done
+
+
+def apply_ddl(store: Store, catalog: Catalog) -> int:
+    """Create what is missing (a no-op the second time), then upgrade an older store once
+    (backfill the subject index, add insert deduplication); how many statements ran."""
+    statements = all_statements(catalog, store.database)
+    store.forget_types()
+    before = existing_tables(store)
+    for sql in statements:
+        store.command(sql)
+    for step in upgrade(store, catalog, before):
+        log.info("store %s upgraded: %s", store.database, step)
+    return len(statements)

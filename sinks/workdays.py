@@ -23,7 +23,7 @@ from pathlib import Path
 import chinese_calendar
 import yaml
 
-from credit.errors import CreditError
+from schemas.errors import CreditError
 
 
 class CalendarRangeError(CreditError):

@@ -29,15 +29,16 @@ from typing import Any, NamedTuple
 import pyarrow as pa
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
-from credit import gc_pause
-from credit.broker import FETCH_MAX_WAIT_MS
-from credit.metrics import Metrics
-from credit.topics import (
+from base import gc_pause
+from base.broker import FETCH_MAX_WAIT_MS
+from base.metrics import Metrics
+from base.topics import (
     DEAD_LETTER_TOPIC,
     SUBJECTS_TOPIC,
     UPLOADS_TOPIC,
     VALID_TOPIC,
 )
+from schemas import envelope as env
 from schemas.catalog import Catalog
 from sinks import arrow_rows as A
 from sinks import batches as B
@@ -46,7 +47,6 @@ from sinks.ddl import class_columns
 from sinks.exceptions import StoreError, StoreRejectedError
 from sinks.figures import FigureKeeper, aggregate_classes
 from sinks.store import Store
-from streams import envelope as env
 
 log = logging.getLogger("credit.sink")
 SINK_GROUP = "credit-sink"
@@ -141,7 +141,7 @@ class Sink:
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",  # Tansu's end offsets are unreliable
             "session.timeout.ms": 6000,
-            # Tansu looks for data only at a few points of the wait (credit/broker.py)
+            # Tansu looks for data only at a few points of the wait (base/broker.py)
             "fetch.wait.max.ms": FETCH_MAX_WAIT_MS,
             **consumer_conf,
         }
@@ -352,7 +352,7 @@ class Sink:
     def _write(self, batch: B.Batch) -> None:
         """Step 3: one insert per table, class tables first, `outcomes` last (so a refused
         class row's outcome is already turned `rejected`)."""
-        with gc_pause.paused():  # a batch makes ≈10^5 acyclic objects (credit/gc_pause.py)
+        with gc_pause.paused():  # a batch makes ≈10^5 acyclic objects (base/gc_pause.py)
             self._write_tables(batch)
 
     def _write_tables(self, batch: B.Batch) -> None:

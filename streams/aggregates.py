@@ -81,7 +81,7 @@ from typing import Any
 
 import orjson
 
-from credit.errors import CreditError
+from schemas.errors import CreditError
 from streams.aggregate_figures import (
     CENT,
     FUND_KINDS,

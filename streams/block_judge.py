@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from schemas import envelope as env
 from schemas.avro_block import read_block
 from schemas.catalog import Catalog, InfoClass
 from schemas.codec import AvroDecoder, is_batch, split_batch
 from schemas.exceptions import BlockError, CodecError, UnknownClassError
 from streams import column_rules
-from streams import envelope as env
 
 Position = tuple[str, int, int]  # topic, partition, offset of a message
 

@@ -26,7 +26,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from faust.types import TP
 
-from credit.errors import CreditError
+from schemas.errors import CreditError
 from streams.state_store import KeyPartitionedRocksDBStore, changelog_partitions, partition_of
 
 FENCE_KEY = b'"__credit_fence__"'  # a table key in Faust's JSON encoding, used by no table

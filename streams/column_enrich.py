@@ -22,8 +22,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from schemas import envelope as env
 from schemas.catalog import InfoClass
-from streams import envelope as env
 from streams.column_rules import PY_SPACE, citizen_id_shaped, id_check_chars_ok
 from streams.identity import CITIZEN_ID_TYPE, Resolution
 

@@ -22,8 +22,7 @@ import numpy as np
 import polars as pl
 
 from schemas.catalog import Catalog, FieldSpec, InfoClass
-from streams.banned import banned_attribute
-from streams.codes import (
+from schemas.codes import (
     ID_CHECK_CHARS,
     ID_MIN_BIRTH_YEAR,
     ID_WEIGHTS,
@@ -31,6 +30,7 @@ from streams.codes import (
     USCC_ALPHABET,
     USCC_WEIGHTS,
 )
+from streams.banned import banned_attribute
 from streams.rules import (
     CITIZEN_ID_TYPE,
     MAX_DECIMALS,

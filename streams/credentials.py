@@ -13,8 +13,8 @@ import ssl
 import faust
 from faust.types.auth import CredentialsT
 
-from credit.errors import CreditError
-from credit.settings import Settings
+from base.settings import Settings
+from schemas.errors import CreditError
 
 # what aiokafka speaks; OAUTHBEARER needs a token callback the settings cannot express
 SASL_MECHANISMS = frozenset({"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI"})

@@ -1,7 +1,7 @@
 """Faust's aiokafka transport with a short fetch wait (scheme `credit-kafka://`).
 
 Faust hard-codes `fetch_max_wait_ms=1500` for its consumer. Tansu (the embedded broker) looks
-for data only at a few points of that wait (`credit.broker.FETCH_MAX_WAIT_MS` says where), so
+for data only at a few points of that wait (`base.broker.FETCH_MAX_WAIT_MS` says where), so
 each record waited up to 750 ms before the worker saw it (measured: 1,500 ms wait → ≈380 ms
 median delivery at a steady trickle, 100 ms → ≈15 ms). A real Kafka answers early either
 way; the only cost of the short wait there is a few more idle fetch requests.
@@ -14,7 +14,7 @@ from typing import Any
 from faust.transport import drivers
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from credit.broker import FETCH_MAX_WAIT_MS
+from base.broker import FETCH_MAX_WAIT_MS
 
 SCHEME = "credit-kafka"
 

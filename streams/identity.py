@@ -13,14 +13,14 @@ from datetime import date
 from typing import Any
 
 from schemas.catalog import InfoClass, normalize_label
-from schemas.violations import Violation
-from streams.codes import (
+from schemas.codes import (
     check_citizen_id,
     check_uscc,
     district_of_id,
     district_of_uscc,
     normalize_code,
 )
+from schemas.violations import Violation
 
 CITIZEN_ID_TYPE = "身份证"
 # Set on an accepted record whose USCC fails the check but is known from registration records

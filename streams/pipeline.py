@@ -23,12 +23,12 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from schemas import envelope as env
 from schemas.catalog import Catalog, InfoClass
 from schemas.codec import AvroDecoder, is_batch, split_batch
 from schemas.exceptions import CodecError, UnknownClassError
 from schemas.violations import Violation
 from streams import block_judge, column_enrich
-from streams import envelope as env
 from streams.banned import strip_banned
 from streams.identity import Resolution, learn, resolve
 from streams.rules import validate

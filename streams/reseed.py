@@ -24,7 +24,7 @@ from typing import Any
 from confluent_kafka import KafkaError, Message, Producer
 from rocksdict import AccessType, Options, Rdict
 
-from credit.errors import CreditError
+from schemas.errors import CreditError
 
 log = logging.getLogger("credit.reseed")
 OFFSET_KEY = b"__faust\0offset__"  # faust.stores.rocksdb.Store.offset_key

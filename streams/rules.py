@@ -21,14 +21,14 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from schemas.catalog import Catalog, FieldSpec, InfoClass
-from schemas.violations import Violation
-from streams.codes import (
+from schemas.codes import (
     check_citizen_id,
     check_org_code,
     check_phone,
     check_reg_no,
     check_uscc,
 )
+from schemas.violations import Violation
 
 CITIZEN_ID_TYPE = "身份证"  # the id_type value whose numbers follow GB 11643
 OTHER_ID_MAX_LEN = 40

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import faust
 
-from credit.errors import CreditError
-from credit.metrics import Metrics, create_metrics
-from credit.settings import Settings
+from base.metrics import Metrics, create_metrics
+from base.settings import Settings
 from schemas.catalog import default_catalog
+from schemas.errors import CreditError
 from streams.worker import build_app
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import faust
 
-from credit.metrics import Metrics
+from base.metrics import Metrics
 
 COMPONENT = "faust"
 

@@ -31,9 +31,9 @@ import faust.stores
 import orjson
 from faust.stores.rocksdb import Store as RocksDBStore
 
-from credit.errors import CreditError
-from credit.settings import Settings
-from producers.partitioner import partition_for
+from base.settings import Settings
+from schemas.errors import CreditError
+from schemas.partitioner import partition_for
 
 SCHEME = "credit-rocksdb"
 STORE_URLS = {"rocksdb": f"{SCHEME}://", "memory": "memory://"}

@@ -29,15 +29,15 @@ import pyarrow as pa
 from confluent_kafka import Producer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
-from credit import gc_pause
-from credit.kafka_errors import count_broker_errors
-from credit.logs import mask_handlers
-from credit.metrics import Metrics
-from credit.settings import Settings
-from credit.topics import DEAD_LETTER_TOPIC, SUBJECTS_TOPIC, VALID_TOPIC
+from base import gc_pause
+from base.kafka_errors import count_broker_errors
+from base.logs import mask_handlers
+from base.metrics import Metrics
+from base.settings import Settings
+from base.topics import DEAD_LETTER_TOPIC, SUBJECTS_TOPIC, VALID_TOPIC
+from schemas import envelope as env
 from schemas.catalog import Catalog
 from schemas.codec import AvroDecoder
-from streams import envelope as env
 from streams import faust_transport, state_store
 from streams.changelog import Changelog
 from streams.credentials import faust_credentials
@@ -262,7 +262,7 @@ def build_app(
 
     @app.task  # type: ignore[untyped-decorator]
     async def freeze_startup() -> None:
-        gc_pause.freeze_startup()  # Faust's objects need no more scanning (credit/gc_pause.py)
+        gc_pause.freeze_startup()  # Faust's objects need no more scanning (base/gc_pause.py)
 
     @app.agent(source)  # type: ignore[untyped-decorator]
     async def process(stream: Any) -> None:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from credit.broker import EmbeddedBroker
+from base.broker import EmbeddedBroker
 from schemas.catalog import Catalog, default_catalog
+from sinks.upgrade import apply_ddl
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +41,7 @@ def store(chdb_path: Path, catalog: Catalog):  # type: ignore[no-untyped-def]
 
     db = f"t_{uuid.uuid4().hex[:10]}"
     s = open_embedded(chdb_path, db)
-    s.apply_ddl(catalog)
+    apply_ddl(s, catalog)
     yield s
     s.command(f"DROP DATABASE IF EXISTS {db}")
 

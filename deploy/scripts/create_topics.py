@@ -1,6 +1,6 @@
 """Create every topic of the platform with a real replication factor, before it starts.
 
-Why this exists: `credit.topics.ensure_topics` and the Faust worker create the topics they
+Why this exists: `base.topics.ensure_topics` and the Faust worker create the topics they
 miss with replication factor 1, which is right for the embedded single broker. On a cluster
 with `min.insync.replicas=2` an `acks=all` producer (every producer of the platform is
 idempotent, hence `acks=all`) cannot write to a topic with one replica: NOT_ENOUGH_REPLICAS.
@@ -28,7 +28,7 @@ DAY_MS = 24 * 3600 * 1000
 # unit test keeps them in step with the worker.
 WORKER_APP_ID = "credit-worker"
 WORKER_TABLES = ("subjects", "aliases")
-DEAD_LETTER_TOPIC = "credit.deadletter"  # credit.topics.DEAD_LETTER_TOPIC
+DEAD_LETTER_TOPIC = "credit.deadletter"  # base.topics.DEAD_LETTER_TOPIC
 
 
 @dataclass(frozen=True)
@@ -97,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
 
-    from credit.settings import Settings
-    from credit.topics import all_topics
+    from base.settings import Settings
+    from base.topics import all_topics
     from schemas.catalog import default_catalog
 
     settings = Settings()

@@ -25,13 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from schemas.catalog import Catalog, FieldSpec, InfoClass, default_catalog
+from schemas.codes import random_citizen_id, random_uscc
 from sinks import queries, reports
 from sinks.ddl import META_COLUMNS, class_columns
 from sinks.risk import ARREARS_CLASSES
 from sinks.rows import SUBJECT_COLUMNS
 from sinks.store import Store, open_embedded
 from sinks.subject_index import INDEX_TABLE, drop_index
-from streams.codes import random_citizen_id, random_uscc
+from sinks.upgrade import apply_ddl
 
 BATCH = 100_000
 # Share of all records per class; the rest is spread evenly over every other class.
@@ -168,7 +169,7 @@ def main() -> int:
     catalog = default_catalog()
     with tempfile.TemporaryDirectory(prefix="credit-bench-") as tmp:
         store = open_embedded(Path(tmp) / "chdb", "bench")
-        store.apply_ddl(catalog)  # the shipped DDL, subject index included
+        apply_ddl(store, catalog)  # the shipped DDL, subject index included
         filler = Filler(catalog, args.companies, args.persons)
         seconds = fill(store, filler, args.records)
         t = time.perf_counter()

@@ -33,14 +33,15 @@ from typing import Any
 import pyarrow as pa
 from confluent_kafka import Message
 
-from credit.metrics import create_metrics
-from credit.topics import DEAD_LETTER_TOPIC, SUBJECTS_TOPIC, VALID_TOPIC
+from base.metrics import create_metrics
+from base.topics import DEAD_LETTER_TOPIC, SUBJECTS_TOPIC, VALID_TOPIC
+from schemas import envelope as env
 from schemas.catalog import Catalog, FieldSpec, InfoClass, default_catalog
+from schemas.codes import random_uscc
 from sinks.store import Store, open_embedded
 from sinks.subject_index import drop_index
+from sinks.upgrade import apply_ddl
 from sinks.writer import Sink
-from streams import envelope as env
-from streams.codes import random_uscc
 
 MIXED_CLASSES = ("legal_utility_payment", "natural_utility_payment", "legal_arrears",
                  "natural_arrears")  # fmt: skip
@@ -203,7 +204,7 @@ class CountingStore(Store):
 def open_store(tmp: str, catalog: Catalog, index: bool) -> Store:
     base = open_embedded(Path(tmp) / "chdb", "bench")
     store = CountingStore(base.client, base.database, base.embedded)
-    store.apply_ddl(catalog)
+    apply_ddl(store, catalog)
     if not index:
         drop_index(store, catalog)
     return store

@@ -85,8 +85,8 @@ def fold(
 
 
 def emit(touched: dict[str, tuple[str, dict[str, Any]]], today: dt.date) -> int:
+    from schemas import envelope as env
     from streams import aggregates as agg
-    from streams import envelope as env
 
     count = 0
     for sid, (subject_kind, states) in touched.items():
@@ -128,7 +128,7 @@ def cpu(subjects: int, per_subject: int) -> dict[str, Any]:
 def _tables(store: str) -> dict[str, Any]:
     import faust
 
-    from credit.settings import Settings
+    from base.settings import Settings
     from streams import state_store
 
     settings = Settings(worker_store=store)  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from credit.orphans import die_with_parent
+from base.orphans import die_with_parent
 from credit.synthetic import Row, reported_month, synthetic_month
 
 FAST_ENV = {"CREDIT_API_OPEN": "true", "CREDIT_INTAKE_CHECK_SECONDS": "0.5"}

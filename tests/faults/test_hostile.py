@@ -18,9 +18,9 @@ import pytest
 from confluent_kafka import Producer
 from faultkit import FAST_ENV, Up, start_up
 
+from schemas import envelope as env
 from schemas.codec import frame_batch
-from streams import envelope as env
-from streams.codes import random_uscc
+from schemas.codes import random_uscc
 
 pytestmark = pytest.mark.integration
 CODE = "legal_arrears"

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from credit.orphans import die_with_parent
+from base.orphans import die_with_parent
 
 Fate = dict[str, Any]
 

@@ -16,7 +16,7 @@ import pytest
 from bills import bill, send
 
 from schemas.catalog import Catalog
-from streams.codes import random_uscc
+from schemas.codes import random_uscc
 
 pytestmark = pytest.mark.integration
 

@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
+from schemas import envelope as env
 from schemas.catalog import Catalog
 from sinks import rows as R
 from sinks.queries import aggregates_of, monthly_history
 from sinks.store import Store
+from sinks.upgrade import apply_ddl
 from streams import aggregates as agg
-from streams import envelope as env
 
 pytestmark = pytest.mark.integration
 AS_OF = dt.date(2024, 7, 10)
@@ -82,7 +83,7 @@ def test_late_and_corrected_bills_correct_their_months(store: Store, catalog: Ca
         "2024-06": (15.0, 45.0, 1, 45.0, 0, 0, 0.0, 0.0),
     }
     # re-applying the DDL (and its view) changes nothing
-    store.apply_ddl(catalog)
+    apply_ddl(store, catalog)
     rows = store.query(f"SELECT count() AS n FROM {store.database}.aggregates_monthly FINAL")
     assert rows[0]["n"] == 4
     (water,) = aggregates_of(store, "S1")

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from streams.codes import random_citizen_id, random_uscc
+from schemas.codes import random_citizen_id, random_uscc
 
 RNG = random.Random(20261207)
 PID = random_citizen_id(RNG)
@@ -169,7 +169,7 @@ def test_the_cli_runs_analyst_sql_with_its_purpose(
 def test_the_cli_grants_and_revokes_authorizations_and_reads_the_usage_log(
     stored: dict[str, Any], credit_cli: Callable[..., Any]
 ) -> None:
-    from streams.codes import random_uscc
+    from schemas.codes import random_uscc
 
     data_dir = stored["data_dir"]
     uscc = random_uscc(RNG)
@@ -211,7 +211,7 @@ def test_the_cli_grants_and_revokes_authorizations_and_reads_the_usage_log(
 def test_formula_like_text_is_stored_as_sent_and_exported_as_text(
     stored: dict[str, Any], credit_cli: Callable[..., Any], tmp_path: Any
 ) -> None:
-    from streams.codes import random_uscc
+    from schemas.codes import random_uscc
 
     api, data_dir = stored["api_url"], stored["data_dir"]
     keys = credit_cli("keys", "供电公司", "--rotate", "--json", data_dir=data_dir)

@@ -14,15 +14,16 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from base.metrics import create_metrics
 from credit.api import ApiContext
 from credit.api_reports import add_report_routes
 from credit.cli import main as credit_main
-from credit.metrics import create_metrics
 from schemas.catalog import Catalog
+from schemas.codes import random_uscc
 from sinks.figures import FigureKeeper
 from sinks.rows import ClassRows
 from sinks.store import Store, open_embedded
-from streams.codes import random_uscc
+from sinks.upgrade import apply_ddl
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +47,7 @@ def _put(store: Store, catalog: Catalog, code: str, subject: str, key: str, **fi
 @pytest.fixture(scope="module")
 def data(chdb_path: Path, catalog: Catalog) -> Iterator[tuple[Store, str]]:
     store = open_embedded(chdb_path, f"t_api_{RNG.getrandbits(32):08x}")
-    store.apply_ddl(catalog)
+    apply_ddl(store, catalog)
     company = random_uscc(RNG)
     for n, fee in enumerate(("水费", "电费")):
         _put(store, catalog, "legal_arrears", company, f"a{n}", arrears_type=fee,

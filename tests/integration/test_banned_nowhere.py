@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from streams.codes import random_citizen_id
+from schemas.codes import random_citizen_id
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from credit.broker import EmbeddedBroker
+from base.broker import EmbeddedBroker
 from streams.changelog import FENCE_KEY, Changelog, ChangelogError
 from streams.state_store import partition_of
 

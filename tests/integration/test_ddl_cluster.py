@@ -14,7 +14,7 @@ from sinks.ddl import all_statements
 from sinks.ddl_cluster import cluster_statements, cluster_variant, render
 from sinks.store import Store
 from sinks.subject_index import DEDUP_WINDOW, index_statements
-from sinks.upgrade import DEDUP_SETTING, SINK_TABLES, existing_tables, upgrade
+from sinks.upgrade import DEDUP_SETTING, SINK_TABLES, apply_ddl, existing_tables, upgrade
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +36,7 @@ def test_applying_the_ddl_twice_changes_nothing(store: Store, catalog: Catalog) 
     before = _tables(store)
     counts = store.query(f"SELECT count() AS n FROM {store.database}.uploads")
 
-    assert store.apply_ddl(catalog) == len(all_statements(catalog, store.database))
+    assert apply_ddl(store, catalog) == len(all_statements(catalog, store.database))
     assert _tables(store) == before
     assert store.query(f"SELECT count() AS n FROM {store.database}.uploads") == counts
     assert len(before) == len(all_statements(catalog, store.database)) - 1  # minus CREATE DATABASE

@@ -23,15 +23,15 @@ from confluent_kafka import Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from credit.metrics import create_metrics
+from base.metrics import create_metrics
+from schemas import envelope as env
 from schemas.catalog import Catalog
+from schemas.codes import random_citizen_id, random_uscc
 from sinks import governance as gov
 from sinks.figures import FigureKeeper, figure_rows
 from sinks.store import Store
 from sinks.writer import Sink
 from streams import aggregates as agg
-from streams import envelope as env
-from streams.codes import random_citizen_id, random_uscc
 
 pytestmark = pytest.mark.integration
 START = dt.date(2025, 6, 10)

@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from base.metrics import create_metrics
 from credit.access import (
     DEFAULT_RULES,
     AccessStore,
@@ -27,16 +28,16 @@ from credit.access import (
 )
 from credit.api import ApiContext, build_api
 from credit.api_governance import add_governance_routes, governed_records, governed_subject_report
-from credit.metrics import create_metrics
 from producers.apikeys import ApiKeyStore
 from producers.gateway import Gateway
 from schemas.catalog import Catalog, InfoClass
+from schemas.codes import random_citizen_id, random_uscc
 from schemas.registry_store import RegistryStore
 from sinks import governance as gov
 from sinks.ddl import class_columns
 from sinks.store import Store
+from sinks.upgrade import apply_ddl
 from sinks.workdays import WorkCalendar
-from streams.codes import random_citizen_id, random_uscc
 
 pytestmark = pytest.mark.integration
 
@@ -99,7 +100,7 @@ def shared_store(chdb_path: Path, catalog: Catalog) -> Iterator[Store]:
 
     db = f"t_gov_{uuid.uuid4().hex[:8]}"
     s = open_embedded(chdb_path, db)
-    s.apply_ddl(catalog)
+    apply_ddl(s, catalog)
     yield s
     s.command(f"DROP DATABASE IF EXISTS {db}")
 

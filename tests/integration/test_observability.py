@@ -17,18 +17,18 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from prometheus_client.parser import text_string_to_metric_families
 
-from credit.broker import EmbeddedBroker, free_port
+from base.broker import EmbeddedBroker, free_port
+from base.metrics import create_metrics
+from base.orphans import die_with_parent
+from base.topics import ensure_topics
 from credit.lag import NO_OFFSET, WORKER_GROUP, LagMonitor, LagSampler
-from credit.metrics import create_metrics
-from credit.orphans import die_with_parent
-from credit.topics import ensure_topics
 from producers.channel import publish_rows
 from producers.publisher import Publisher, new_upload_id
 from schemas.catalog import Catalog
+from schemas.codes import random_uscc
 from sinks.exceptions import StoreError
 from sinks.store import Store
 from sinks.writer import SINK_GROUP
-from streams.codes import random_uscc
 
 pytestmark = pytest.mark.integration
 
@@ -237,14 +237,14 @@ def test_a_failed_clickhouse_query_counts_as_a_store_error(store: Store) -> None
 def test_every_declared_metric_family_has_samples_after_an_upload(
     platform: dict[str, Any], catalog: Catalog
 ) -> None:
-    """Each family `credit/metrics.py` declares is exposed with at least one sample once an
+    """Each family `base/metrics.py` declares is exposed with at least one sample once an
     upload went through (error counters start at 0 for their known labels), so dashboards
     and alert rules never read a series that cannot exist."""
     import random
 
     from prometheus_client import CollectorRegistry
 
-    from credit.metrics import create_metrics
+    from base.metrics import create_metrics
 
     rng = random.Random(92)
     rows: list[tuple[int | None, dict[str, str]]] = [

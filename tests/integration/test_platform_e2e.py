@@ -55,7 +55,7 @@ def test_records_are_stored_and_bad_ones_dead_lettered_with_reasons(
 ) -> None:
     import random
 
-    from streams.codes import random_uscc
+    from schemas.codes import random_uscc
 
     rng = random.Random(7)
     codes = [random_uscc(rng) for _ in range(5)]
@@ -109,7 +109,7 @@ def test_status_reports_ready_and_a_second_up_is_refused(
 def _valid_codes(n: int, seed: int) -> list[str]:
     import random
 
-    from streams.codes import random_uscc
+    from schemas.codes import random_uscc
 
     rng = random.Random(seed)
     return [random_uscc(rng) for _ in range(n)]
@@ -184,7 +184,7 @@ def test_malformed_messages_are_dead_lettered_and_the_worker_goes_on(
 ) -> None:
     from confluent_kafka import Producer
 
-    from streams import envelope as env
+    from schemas import envelope as env
 
     upload = f"raw-{time.time_ns()}"
     producer = Producer({"bootstrap.servers": platform["bootstrap"]})
@@ -425,8 +425,8 @@ def test_a_district_unit_reports_for_a_period_and_rolls_up_to_its_department(
     import random
 
     from producers.template import example_row
+    from schemas.codes import random_uscc
     from sinks.cycles import deadline
-    from streams.codes import random_uscc
 
     api, data_dir = platform["api_url"], platform["data_dir"]
     refused = _credit("keys", "大冶工商", "--department", "市工商局", "--district", "999999",
@@ -492,9 +492,9 @@ def test_lateness_is_judged_by_the_period_the_upload_declares(
     import datetime as dt
     import random
 
+    from schemas.codes import random_uscc
     from sinks.cycles import deadline
     from sinks.workdays import DEFAULT_CALENDAR
-    from streams.codes import random_uscc
 
     data_dir, api = platform["data_dir"], platform["api_url"]
     today = dt.date.today()

@@ -23,10 +23,11 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from credit.settings import Settings
-from producers.poller import Poller, connect_publisher, load_config
+from base.settings import Settings
+from credit.poll_command import connect_publisher
+from producers.poller import Poller, load_config
 from schemas.catalog import Catalog
-from streams.codes import random_uscc
+from schemas.codes import random_uscc
 
 pytestmark = pytest.mark.integration
 

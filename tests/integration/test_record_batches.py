@@ -13,13 +13,13 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from credit.broker import EmbeddedBroker
+from base.broker import EmbeddedBroker
 from producers.channel import publish_rows
-from producers.partitioner import partition_for
 from producers.publisher import Publisher, new_upload_id
+from schemas import envelope as env
 from schemas.catalog import Catalog
-from streams import envelope as env
-from streams.codes import random_uscc
+from schemas.codes import random_uscc
+from schemas.partitioner import partition_for
 
 pytestmark = pytest.mark.integration
 CODE = "legal_arrears"

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from schemas.catalog import Catalog
+from schemas.codes import random_citizen_id, random_uscc
 from sinks import reports, risk
 from sinks.figures import FigureKeeper
 from sinks.rows import OUTCOME_COLUMNS, SUBJECT_COLUMNS, UPLOAD_COLUMNS, ClassRows
@@ -24,7 +25,7 @@ from sinks.subject_index import (
     has_index,
     subject_records,
 )
-from streams.codes import random_citizen_id, random_uscc
+from sinks.upgrade import apply_ddl
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +80,7 @@ def shared(chdb_path: Path, catalog: Catalog) -> Iterator[Store]:
     """One database for the read-only tests; each test uses its own subjects."""
     db = f"t_{uuid.uuid4().hex[:10]}"
     store = open_embedded(chdb_path, db)
-    store.apply_ddl(catalog)
+    apply_ddl(store, catalog)
     yield store
     store.command(f"DROP DATABASE IF EXISTS {db}")
 
@@ -130,12 +131,12 @@ def test_subject_index_and_its_fallback_give_the_same_records(
     assert indexed == scanned
     assert indexed["legal_arrears"][0]["arrears_end"] == dt.date(2025, 3, 31)
     # A store that holds records from before the index gets it at its next start, filled once.
-    store.apply_ddl(catalog)
+    apply_ddl(store, catalog)
     assert backfill_index(store, catalog) == 0  # already filled by apply_ddl
     assert has_index(store) and subject_records(store, uscc, wanted) == indexed
     count = f"SELECT count() AS n FROM {store.database}.subject_index"
     indexed_rows = store.query(count)
-    store.apply_ddl(catalog)  # the next start: no second backfill
+    apply_ddl(store, catalog)  # the next start: no second backfill
     assert store.query(count) == indexed_rows == [{"n": 3}]
 
 

@@ -18,15 +18,16 @@ import pytest
 from confluent_kafka import Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from credit.broker import EmbeddedBroker
-from credit.metrics import create_metrics
+from base.broker import EmbeddedBroker
+from base.metrics import create_metrics
+from schemas import envelope as env
 from schemas.catalog import Catalog
+from schemas.codes import random_uscc
 from sinks.exceptions import StoreError
 from sinks.rows import STORE_REJECTED
 from sinks.store import Store, open_embedded
+from sinks.upgrade import apply_ddl
 from sinks.writer import Sink, SinkTopics
-from streams import envelope as env
-from streams.codes import random_uscc
 
 pytestmark = pytest.mark.integration
 
@@ -251,7 +252,7 @@ def test_an_unreachable_store_is_waited_for_and_nothing_is_dropped(
     sink = Sink(absent, catalog, {}, create_metrics())
     with pytest.raises(StoreError):
         absent.insert("outcomes", [["x"]], ["upload_id"])
-    comes_up = threading.Timer(1.5, absent.apply_ddl, [catalog])
+    comes_up = threading.Timer(1.5, apply_ddl, [absent, catalog])
     comes_up.start()
     sink.write_batch([Message(topic=sink.topics.valid, partition=0, offset=0, value=valid(0))])
     comes_up.join()  # the rest of the DDL, before the database is dropped

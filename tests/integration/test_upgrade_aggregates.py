@@ -15,6 +15,7 @@ from sinks.ddl import DDL_DIR
 from sinks.figures import FigureKeeper
 from sinks.store import open_embedded
 from sinks.subject_index import DEDUP_WINDOW
+from sinks.upgrade import apply_ddl
 
 pytestmark = pytest.mark.integration
 
@@ -37,10 +38,10 @@ def test_worker_written_figures_are_upgraded_then_recomputed(
             "arrears_amount, extra, version, updated_at) "
             "VALUES ('S1', 'legal', 'water', 1, 150977.0, '{}', 1, '2026-10-01 08:00:00')"
         )
-        store.apply_ddl(catalog)
+        apply_ddl(store, catalog)
         (row,) = store.query(f"SELECT as_of, facts FROM {db}.aggregates FINAL")
         assert (row["as_of"], row["facts"]) == (dt.date(2026, 10, 1), 1)
-        assert store.apply_ddl(catalog)  # a second start changes nothing
+        assert apply_ddl(store, catalog)  # a second start changes nothing
         keeper = FigureKeeper(store, catalog, today=lambda: dt.date(2026, 12, 7))
         assert keeper.refresh_stale() == 1 and keeper.refresh_stale() == 0
         (row,) = store.query(

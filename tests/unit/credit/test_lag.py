@@ -9,8 +9,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from base.metrics import create_metrics
 from credit.lag import NO_OFFSET, WORKER_GROUP, behind, lag_groups
-from credit.metrics import create_metrics
 from schemas.catalog import Catalog
 from sinks.writer import SINK_GROUP, SINK_TOPICS
 
@@ -42,7 +42,7 @@ def test_worker_group_is_the_faust_app_id() -> None:
 
 def test_a_family_counted_here_and_in_the_worker_is_exposed_once(tmp_path: Path) -> None:
     # the worker is another process writing multiprocess files, as `credit up` runs it
-    script = ("from credit.metrics import create_metrics; "
+    script = ("from base.metrics import create_metrics; "
               "create_metrics().broker_errors.labels('worker', '_TRANSPORT').inc(2)")  # fmt: skip
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
     subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=60)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from base.settings import Settings
 from credit.partitions import RECORD_FILE, PartitionCountError, fixed_partitions
-from credit.settings import Settings
 
 
 @pytest.fixture(autouse=True)

@@ -12,9 +12,9 @@ import pytest
 
 from credit.synthetic import PROVIDE_LAG_DAYS, month_end, reported_month, synthetic_month
 from producers.intake import intake
+from schemas import envelope as env
 from schemas.catalog import default_catalog
 from schemas.codec import AvroDecoder
-from streams import envelope as env
 from streams.pipeline import Pipeline
 
 DAYS = [

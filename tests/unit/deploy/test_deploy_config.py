@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 import yaml
 
+from base.metrics import create_metrics
+from base.settings import Settings
 from credit.cli import build_parser
-from credit.metrics import create_metrics
-from credit.settings import Settings
 from schemas.catalog import Catalog
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -291,7 +291,7 @@ def test_credit_variables_are_settings_fields() -> None:
         for var in re.findall(r"\bCREDIT_[A-Z0-9_]+\b", path.read_text(encoding="utf-8")):
             seen.add(var)
             assert var.removeprefix("CREDIT_").lower() in fields, (
-                f"{path.relative_to(DEPLOY)}: {var} is not a field of credit.settings.Settings"
+                f"{path.relative_to(DEPLOY)}: {var} is not a field of base.settings.Settings"
             )
     assert {"CREDIT_KAFKA_BOOTSTRAP", "CREDIT_SCHEMA_REGISTRY_URL", "CREDIT_CLICKHOUSE_URL"} <= seen
 
@@ -492,7 +492,7 @@ def test_grafana_provisioning_points_at_the_mounted_dashboards() -> None:
 def test_create_topics_plans_every_platform_topic_with_the_replication_factor(
     catalog: Catalog,
 ) -> None:
-    from credit.topics import DEAD_LETTER_TOPIC, all_topics
+    from base.topics import DEAD_LETTER_TOPIC, all_topics
 
     script = _load_create_topics()
     topics = all_topics(catalog)

@@ -10,6 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from producers import file_gateway
 from producers.apikeys import ApiKeyStore
 from producers.durable_intake import DurableIntake
 from producers.file_gateway import safe_name
@@ -25,6 +26,7 @@ def _app(tmp_path: Path) -> tuple[web.Application, str]:
                       DurableIntake(tmp_path / "intake"), None, max_file_bytes=1000)  # fmt: skip
     app = web.Application()
     gateway.add_routes(app)
+    file_gateway.add_routes(app, gateway)
     return app, key
 
 

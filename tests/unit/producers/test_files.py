@@ -317,7 +317,7 @@ def test_a_row_refused_at_the_channel_hears_of_every_problem_at_once() -> None:
 
     from producers.intake import intake
     from schemas.catalog import default_catalog
-    from streams.codes import random_uscc
+    from schemas.codes import random_uscc
 
     catalog = default_catalog()
     cls = catalog.get("legal_arrears")
@@ -341,8 +341,8 @@ def test_a_row_refused_at_the_channel_hears_of_every_problem_at_once() -> None:
 
 
 def test_the_dirty_data_threshold_holds_only_uploads_large_enough_to_judge() -> None:
+    from base.dirty import DirtyThreshold
     from producers.channel import UploadResult, dirty_hold
-    from producers.dirty import DirtyThreshold
 
     def result(received: int, rejected: int) -> UploadResult:
         return UploadResult("u", "c", "p", "file", received, received - rejected, rejected)

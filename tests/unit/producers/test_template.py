@@ -10,8 +10,8 @@ from openpyxl import load_workbook
 from producers.files import open_upload
 from producers.template import GUIDE_SHEET, write_template
 from schemas.catalog import Catalog, InfoClass, default_catalog
+from schemas.codes import check_uscc
 from schemas.values import coerce_record
-from streams.codes import check_uscc
 
 CATALOG: Catalog = default_catalog()
 ARREARS: InfoClass = CATALOG.get("legal_arrears")

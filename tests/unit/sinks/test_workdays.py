@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from credit.errors import CreditError
+from schemas.errors import CreditError
 from sinks import governance as gov
 from sinks.workdays import DEFAULT_CALENDAR, CalendarRangeError, WorkCalendar
 

@@ -13,12 +13,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_pipeline import TODAY, Harness, arrears
 
+from schemas import envelope as env
 from schemas.catalog import Catalog
 from schemas.codec import AvroEncoder, frame_batch, is_batch, split_batch
+from schemas.codes import random_uscc
 from schemas.exceptions import CodecError
 from sinks.arrow_rows import records
-from streams import envelope as env
-from streams.codes import random_uscc
 from streams.pipeline import Outcome
 
 CODE = "legal_arrears"

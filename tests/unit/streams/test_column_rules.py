@@ -22,20 +22,20 @@ import numpy as np
 import orjson
 import pytest
 
+from schemas import envelope as env
 from schemas.avro import INGEST_FIELDS, avro_schema
 from schemas.avro_block import read_block
 from schemas.catalog import Catalog, FieldSpec, InfoClass, default_catalog
 from schemas.codec import AvroDecoder, frame_batch
-from schemas.exceptions import BlockError
-from sinks.arrow_rows import records
-from streams import envelope as env
-from streams.banned import strip_banned
-from streams.codes import (
+from schemas.codes import (
     random_citizen_id,
     random_org_code,
     random_reg_no,
     random_uscc,
 )
+from schemas.exceptions import BlockError
+from sinks.arrow_rows import records
+from streams.banned import strip_banned
 from streams.column_rules import PY_SPACE, guilty
 from streams.pipeline import Pipeline
 from streams.rules import validate

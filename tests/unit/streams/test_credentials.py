@@ -8,7 +8,7 @@ import faust
 import pytest
 from pydantic import SecretStr
 
-from credit.settings import Settings
+from base.settings import Settings
 from streams.credentials import CredentialsError, faust_credentials
 
 

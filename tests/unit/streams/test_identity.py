@@ -6,7 +6,7 @@ import random
 from datetime import date
 
 from schemas.catalog import Catalog
-from streams.codes import random_citizen_id
+from schemas.codes import random_citizen_id
 from streams.identity import resolve
 
 

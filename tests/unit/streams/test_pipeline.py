@@ -10,11 +10,11 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from schemas import envelope as env
 from schemas.avro import avro_schema
 from schemas.catalog import Catalog, InfoClass, default_catalog
 from schemas.codec import AvroDecoder, AvroEncoder
-from streams import envelope as env
-from streams.codes import (
+from schemas.codes import (
     random_citizen_id,
     random_org_code,
     random_reg_no,

@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 
 from schemas.catalog import Catalog, default_catalog, load_catalog
+from schemas.codes import random_citizen_id, random_org_code, random_reg_no, random_uscc
 from streams import rules
-from streams.codes import random_citizen_id, random_org_code, random_reg_no, random_uscc
 from streams.rules import _decimals, class_plan, validate
 
 TODAY = date(2024, 6, 30)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from credit.metrics import create_metrics
+from base.metrics import create_metrics
 from streams.sensors import BrokerErrorSensor
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aiokafka.partitioner import DefaultPartitioner
 
-from credit.settings import Settings
+from base.settings import Settings
 from streams.state_store import claim_datadir, partition_of, store_url, table_options
 
 

@@ -8,9 +8,9 @@ from typing import Any
 from confluent_kafka import KafkaError, Producer
 from confluent_kafka.admin import AdminClient
 
-from credit.broker import free_port
-from credit.kafka_errors import count_broker_errors
-from credit.metrics import create_metrics
+from base.broker import free_port
+from base.kafka_errors import count_broker_errors
+from base.metrics import create_metrics
 
 
 def _errors(metrics: Any, component: str) -> float:

@@ -1,4 +1,4 @@
-"""Check digits, masking and generators of `streams.codes`."""
+"""Check digits, masking and generators of `schemas.codes`."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas.violations import Violation
-from streams.codes import (
+from schemas.codes import (
     ID_WEIGHTS,
     USCC_ALPHABET,
     _fold_width,
@@ -39,6 +38,7 @@ from streams.codes import (
     uscc_check_char,
     uscc_faults,
 )
+from schemas.violations import Violation
 
 TODAY = date(2024, 6, 30)
 

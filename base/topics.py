@@ -7,8 +7,8 @@ from typing import Any
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from credit.errors import CreditError
 from schemas.catalog import Catalog
+from schemas.errors import CreditError
 
 VALID_TOPIC = "credit.valid"
 DEAD_LETTER_TOPIC = "credit.deadletter"

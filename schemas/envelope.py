@@ -20,8 +20,8 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from credit.errors import CreditError
 from schemas.catalog import InfoClass
+from schemas.errors import CreditError
 
 # Kafka headers the producers set, so that even an unreadable value can be accounted for.
 H_PROVIDER = "credit-provider"

@@ -12,7 +12,7 @@ import logging
 import time
 from typing import Literal
 
-from streams.codes import mask_value
+from schemas.codes import mask_value
 
 
 class MaskingFilter(logging.Filter):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from producers.partitioner import murmur2, partition_for
+from schemas.partitioner import murmur2, partition_for
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from producers.dirty import DirtyThreshold
+from base.dirty import DirtyThreshold
 from schemas.codec import DEFAULT_BATCH_RECORDS
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError
 
-from credit.metrics import Metrics
+from base.metrics import Metrics
 
 log = logging.getLogger("credit.kafka")
 ErrorCallback = Callable[[KafkaError], None]

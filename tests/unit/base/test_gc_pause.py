@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from credit import gc_pause
+from base import gc_pause
 
 
 def test_paused_turns_collection_off_and_back_on_only_if_it_was_on() -> None:

@@ -7,8 +7,8 @@ import json
 import logging
 import random
 
-from credit.logs import JsonFormatter, MaskingFilter
-from streams.codes import random_citizen_id
+from base.logs import JsonFormatter, MaskingFilter
+from schemas.codes import random_citizen_id
 
 
 def test_ids_and_phones_are_masked_in_messages_args_and_tracebacks() -> None:

@@ -16,8 +16,8 @@ from types import TracebackType
 
 from confluent_kafka.admin import AdminClient
 
-from credit.errors import CreditError
-from credit.orphans import die_with_parent
+from base.orphans import die_with_parent
+from schemas.errors import CreditError
 
 # How long a consumer's fetch may wait at the broker (the worker's Faust consumer, the sink).
 # Tansu (v0.6, `fetch.rs`) reads every partition a fetch names, sleeps half the time left (all
