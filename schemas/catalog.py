@@ -24,6 +24,7 @@ CLASS_FILES = ("seed002.yaml", "seed004.yaml", "generic.yaml")
 ENUM_FILE = "enums.yaml"
 DEPARTMENT_FILE = "departments.yaml"
 PUBLICATION_FILE = "publication.yaml"
+CHECKS_FILE = "checks.yaml"
 
 FieldType = Literal[
     "string", "int", "amount", "quantity", "ratio", "date", "month",
@@ -199,6 +200,14 @@ class InfoClass(_Model):
 class EnumSpec(_Model):
     values: tuple[str, ...]
     synonyms: dict[str, str] = {}
+    codes: dict[str, str] = {}  # a stable ASCII code per value, where code needs one
+
+    @model_validator(mode="after")
+    def _codes_name_values(self) -> EnumSpec:
+        unknown = sorted(set(self.codes) - set(self.values))
+        if unknown:
+            raise ValueError(f"codes for values the enum lacks: {unknown}")
+        return self
 
     def canonical(self, raw: str) -> str | None:
         """The catalog value a provider's spelling stands for, or None if unknown."""
@@ -206,6 +215,15 @@ class EnumSpec(_Model):
         if value in self.values:
             return value
         return self.synonyms.get(value)
+
+
+class FieldChecks(_Model):
+    """Checks by field name or type across every class (checks.yaml)."""
+
+    citizen_id_type: str
+    past_date_fields: tuple[str, ...]
+    date_pairs: tuple[tuple[str, str], ...]
+    max_decimals: dict[str, int]
 
 
 class Department(_Model):
@@ -239,11 +257,13 @@ class Catalog:
         classes: list[InfoClass],
         enums: dict[str, EnumSpec],
         departments: list[Department],
+        checks: FieldChecks | None = None,
     ) -> None:
         self.classes: dict[str, InfoClass] = {c.code: c for c in classes}
         self.by_name = {c.name: c for c in classes}
         self.enums = enums
         self.departments = departments
+        self.checks = checks or _default_checks()
         self._check_references()
 
     def _check_references(self) -> None:
@@ -325,7 +345,25 @@ def load_catalog(directory: Path = CATALOG_DIR) -> Catalog:
         seen.add(cls.code)
     rules = _publication(directory / PUBLICATION_FILE, seen)
     classes = [c.model_copy(update={"publication": rules.rule_for(c)}) for c in classes]
-    return Catalog(classes, enums, departments)
+    return Catalog(classes, enums, departments, _checks(directory / CHECKS_FILE))
+
+
+def _checks(path: Path) -> FieldChecks:
+    try:
+        return FieldChecks.model_validate(_section(path, "checks", dict))
+    except ValidationError as exc:
+        raise CatalogError(f"{path.name}: {exc}") from exc
+
+
+@functools.cache
+def _default_checks() -> FieldChecks:
+    """The repo's checks, for a catalog built in code (tests) without its own."""
+    return _checks(CATALOG_DIR / CHECKS_FILE)
+
+
+def class_roles(catalog: Catalog) -> dict[str, str]:
+    """Class code → its `aggregate:` role, for the classes that feed figures."""
+    return {c.code: c.aggregate for c in catalog if c.aggregate}
 
 
 def _publication(path: Path, codes: set[str]) -> PublicationSettings:

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-UTILITY_KINDS = ("water", "power", "gas", "telecom", "heat")
+from schemas.catalog import default_catalog
+
+UTILITY_KINDS = tuple(default_catalog().enums["utility_type"].codes.values())  # water, power…
 FUND_KINDS = ("social_insurance", "housing_fund")
 WINDOWS = (3, 6, 12)
 # Bill flags (bit set in the fact's last slot).

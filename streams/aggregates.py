@@ -81,6 +81,7 @@ from typing import Any
 
 import orjson
 
+from schemas.catalog import class_roles, default_catalog
 from schemas.errors import CreditError
 from streams.aggregate_figures import (
     CENT,
@@ -101,22 +102,11 @@ from streams.aggregate_figures import evaluate as evaluate
 from streams.aggregate_figures import figures as figures
 
 RETAIN_MONTHS = 24
-# Class code → the catalog's `aggregate:` role (a test keeps the two in step).
-CLASS_ROLES = {
-    "legal_utility_payment": "utility_payment",
-    "natural_utility_payment": "utility_payment",
-    "legal_arrears": "utility_arrears",
-    "natural_arrears": "utility_arrears",
-    "legal_social_insurance": "social_insurance",
-    "legal_housing_fund": "housing_fund",
-}
-UTILITY_KIND = {
-    "水费": "water",
-    "电费": "power",
-    "燃气费": "gas",
-    "通信费": "telecom",
-    "热力费": "heat",
-}
+_CATALOG = default_catalog()
+# Class code → its `aggregate:` role; utility (水费) → the figures' kind (water): both from
+# the catalog's files (seed002.yaml, enums.yaml).
+CLASS_ROLES = class_roles(_CATALOG)
+UTILITY_KIND = _CATALOG.enums["utility_type"].codes
 FIGURE_COLUMNS = (
     "arrears_flag", "arrears_amount", "days_overdue", "months_in_arrears_12", "last_month",
     "last_month_usage", "last_month_amount", "avg_usage_3", "avg_usage_6", "avg_usage_12",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from schemas.catalog import InfoClass, normalize_label
+from schemas.catalog import InfoClass, default_catalog, normalize_label
 from schemas.codes import (
     check_citizen_id,
     check_uscc,
@@ -22,7 +22,7 @@ from schemas.codes import (
 )
 from schemas.violations import Violation
 
-CITIZEN_ID_TYPE = "身份证"
+CITIZEN_ID_TYPE = default_catalog().checks.citizen_id_type
 # Set on an accepted record whose USCC fails the check but is known from registration records
 # (codes issued in early pilot regions, e.g. 91350100M0001TGQXM).
 PILOT_CODE_FLAG = "uscc.pilot_registered"

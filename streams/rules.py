@@ -20,7 +20,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import NamedTuple
 
-from schemas.catalog import Catalog, FieldSpec, InfoClass
+from schemas.catalog import Catalog, FieldSpec, InfoClass, default_catalog
 from schemas.codes import (
     check_citizen_id,
     check_org_code,
@@ -30,18 +30,12 @@ from schemas.codes import (
 )
 from schemas.violations import Violation
 
-CITIZEN_ID_TYPE = "身份证"  # the id_type value whose numbers follow GB 11643
+CHECKS = default_catalog().checks  # checks by field name or type (catalog/checks.yaml)
+CITIZEN_ID_TYPE = CHECKS.citizen_id_type
 OTHER_ID_MAX_LEN = 40
-# Dates that record something already done: never after the day the record is checked.
-# `valid_until` and other validity ends are absent on purpose: they lie in the future.
-PAST_DATE_FIELDS = ("provide_date", "pay_date", "first_reg_date", "open_date", "approval_date")
-# Named start/end pairs beyond the generic `*_start/*_end`, `*_from/*_to` naming.
-DATE_PAIRS = (
-    ("period_start", "period_end"),
-    ("arrears_start", "arrears_end"),
-    ("pay_month_from", "pay_month_to"),
-)
-MAX_DECIMALS = {"amount": 2, "quantity": 4}
+PAST_DATE_FIELDS = CHECKS.past_date_fields
+DATE_PAIRS = CHECKS.date_pairs
+MAX_DECIMALS = CHECKS.max_decimals
 _MONTH_RE = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 _NUMBER_TYPES = ("amount", "quantity", "ratio")
 _DATE_TYPES = ("date", "period_start", "period_end")

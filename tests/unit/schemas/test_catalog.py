@@ -3,21 +3,26 @@ departments, and look-up by code or Chinese name."""
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from schemas.catalog import (
     CATALOG_DIR,
+    CHECKS_FILE,
     CLASS_FILES,
     PROVENANCE_FIELDS,
     Catalog,
+    EnumSpec,
     default_catalog,
+    load_catalog,
     normalize_label,
 )
-from schemas.exceptions import UnknownClassError
+from schemas.exceptions import CatalogError, UnknownClassError
 from streams.banned import banned_attribute
 
 # Seed 002 annex: the nine header rows exactly as the PDF prints them (stray spaces included).
@@ -324,3 +329,34 @@ def test_a_misspelt_name_gets_a_suggestion(catalog: Catalog) -> None:
         catalog.get("自然人欠费信息")
     with pytest.raises(UnknownClassError, match="did you mean 'ent_water_arrears'"):
         catalog.get("ent_water_arrear")
+
+
+# --- facts by field name (checks.yaml) and enum codes ------------------------------------
+
+
+def test_every_utility_has_one_figures_kind(catalog: Catalog) -> None:
+    utility = catalog.enums["utility_type"]
+    assert set(utility.codes) == set(utility.values)
+    assert len(set(utility.codes.values())) == len(utility.codes)
+
+
+def test_codes_for_values_an_enum_lacks_are_refused() -> None:
+    with pytest.raises(ValidationError, match="codes for values the enum lacks"):
+        EnumSpec.model_validate({"values": ["水费"], "codes": {"物业费": "property"}})
+
+
+def test_the_checks_name_fields_and_types_the_classes_have(catalog: Catalog) -> None:
+    names = {f.name for c in catalog for f in c.fields}
+    types = {f.type for c in catalog for f in c.fields}
+    checks = catalog.checks
+    assert set(checks.past_date_fields) <= names
+    assert {n for pair in checks.date_pairs for n in pair} <= names
+    assert set(checks.max_decimals) <= types
+    assert checks.citizen_id_type in catalog.enums["id_type"].values
+
+
+def test_a_catalog_without_its_checks_names_the_file(tmp_path: Path) -> None:
+    shutil.copytree(CATALOG_DIR, tmp_path / "catalog")
+    (tmp_path / "catalog" / CHECKS_FILE).unlink()
+    with pytest.raises(CatalogError, match=CHECKS_FILE):
+        load_catalog(tmp_path / "catalog")

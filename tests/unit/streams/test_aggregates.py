@@ -441,9 +441,10 @@ def test_kind_of_maps_classes_and_types() -> None:
     assert kind_of("logistics_freight", {}) is None
 
 
-def test_class_roles_follow_the_catalog() -> None:
-    catalog_roles = {c.code: c.aggregate for c in default_catalog() if c.aggregate}
-    assert catalog_roles == CLASS_ROLES
+def test_every_class_with_a_role_feeds_figures() -> None:
+    roles = set(CLASS_ROLES.values())
+    assert roles == {"utility_payment", "utility_arrears", "social_insurance", "housing_fund"}
+    assert {c.code for c in default_catalog() if c.aggregate} == set(CLASS_ROLES)
 
 
 def test_to_row_has_the_columns_of_the_table() -> None:
