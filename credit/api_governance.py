@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from schemas.exceptions import UnknownClassError
 from sinks import governance as gov
 from sinks import queries
 from sinks.repairs import repaired_record_keys
+from sinks.store import Store
 
 if TYPE_CHECKING:
     from credit.api import ApiContext
@@ -222,7 +223,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _guarded(fn: Callable[[web.Request, Identity], Awaitable[web.Response]]) -> Handler:
+def _guarded(fn: GovernanceHandler, ctx: ApiContext, today: Today) -> Handler:
     """Needs an identity; governance errors become 4xx with a reason code."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
@@ -230,7 +231,7 @@ def _guarded(fn: Callable[[web.Request, Identity], Awaitable[web.Response]]) -> 
         if identity is None:
             return refuse(401, "auth.token", "no identity: the access middleware is not installed")
         try:
-            return await fn(request, identity)
+            return await fn(Call(request, identity, ctx, today()))
         except gov.GovernanceError as exc:
             status, reason = next((st, r) for kind, st, r in _STATUS if isinstance(exc, kind))
             return refuse(status, reason, str(exc))
@@ -260,118 +261,167 @@ def _shown(identity: Identity, data: Any, subject: str = "") -> Any:
     return mask_any(data)
 
 
+@dataclass(frozen=True)
+class Call:
+    """One governance request: who asks, about what, on which day."""
+
+    request: web.Request
+    me: Identity
+    ctx: ApiContext
+    today: dt.date
+
+    @property
+    def store(self) -> Store:
+        return self.ctx.store
+
+
+# -- role policy: pure functions of the caller and what it asks --------------------------------
+
+
+def objection_scope(me: Identity, query: Mapping[str, str]) -> dict[str, str | None]:
+    """Which objections a caller lists: a provider its queue, a bank its own, a subject its
+    own; the credit office whatever it filters on."""
+    return {
+        "provider": me.name if me.role == "provider" else query.get("provider"),
+        "applicant": me.name if me.role == "bank" else query.get("applicant"),
+        "subject_id": me.org if me.role == "subject" else query.get("subject"),
+        "stage": query.get("stage"),
+    }
+
+
+def check_step(me: Identity, objection: Mapping[str, Any], action: str) -> None:
+    """A provider resolves objections in its own queue; the other steps are the office's."""
+    if action == "resolve":
+        if me.role == "provider" and objection["provider"] != me.name:
+            oid, queue = objection["objection_id"], objection["provider"]
+            raise gov.ForbiddenError(f"objection {oid} is in the queue of '{queue}'")
+    elif me.role == "provider":
+        raise gov.ForbiddenError(f"'{action}' is the credit office's step (analyst/admin)")
+    elif action not in ("accept", "inform"):
+        raise gov.NotFoundError(f"no step '{action}'; steps are accept, resolve, inform")
+
+
+def authorization_scope(me: Identity, query: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """(subject, institution) a caller may list authorizations of."""
+    subject = query.get("subject", "").strip().upper() or None
+    if me.role == "subject":
+        subject = _own(me, subject)
+    institution = me.institution if me.role == "bank" else query.get("institution")
+    if me.role == "admin" and not (subject or institution):
+        raise gov.GovernanceError("give ?subject=CODE or ?institution=NAME")
+    return subject, institution
+
+
+# -- handlers --------------------------------------------------------------------------------
+
+
+async def file_objection(call: Call) -> web.Response:
+    body = await _body(call.request)
+    cls = class_of(call.ctx, body)
+    me = call.me
+    only = me.org if me.role == "subject" else None
+    obj = await call.ctx.run(gov.file_objection, call.store, cls, str(body.get("record_key", "")),
+                             gov.Reader(me.role, me.name, me.org), str(body.get("grounds", "")),
+                             call.today, only)  # fmt: skip
+    await call.ctx.run(call.ctx.refigure, obj["subject_id"])  # withheld: out of the figures
+    return _json(_shown(me, obj, obj["subject_id"]), 201)
+
+
+async def list_objections(call: Call) -> web.Response:
+    scope = objection_scope(call.me, call.request.query)
+    rows = await call.ctx.run(lambda: gov.list_objections(call.store, **scope))
+    return _json({"objections": [_shown(call.me, r, r["subject_id"]) for r in rows]})
+
+
+async def objection_step(call: Call) -> web.Response:
+    oid, action = call.request.match_info["objection_id"], call.request.match_info["step"]
+    obj = await call.ctx.run(gov.get_objection, call.store, oid)
+    check_step(call.me, obj, action)
+    if action == "resolve":
+        body = await _body(call.request)
+        cls = call.ctx.catalog.get(obj["class_code"])
+        obj = await call.ctx.run(gov.resolve_objection, call.store, cls, oid,
+                                 str(body.get("resolution", "")), str(body.get("reason", "")),
+                                 call.me.name, call.today)  # fmt: skip
+        await call.ctx.run(call.ctx.refigure, obj["subject_id"])  # released, deleted or held
+    else:
+        step = gov.accept_objection if action == "accept" else gov.inform_objection
+        obj = await call.ctx.run(step, call.store, oid, call.today)
+    return _json(_shown(call.me, obj, obj["subject_id"]))
+
+
+async def overdue(call: Call) -> web.Response:
+    as_of = call.request.query.get("as_of")
+    day = _date(as_of, "as_of") if as_of else call.today
+    rows = await call.ctx.run(gov.overdue, call.store, day, call.ctx.calendar)
+    return _json({"as_of": day, "overdue": [_shown(call.me, r) for r in rows]})
+
+
+async def grant(call: Call) -> web.Response:
+    body = await _body(call.request)
+    subject = str(body.get("subject", "")).strip().upper()
+    if call.me.role == "subject" and subject != call.me.org:
+        raise gov.ForbiddenError(f"a subject authorizes for itself only ({call.me.org})")
+    row = await call.ctx.run(gov.grant_authorization, call.store, subject,
+                             str(body.get("institution", "")), str(body.get("purpose", "")),
+                             _date(body.get("valid_from") or call.today, "valid_from"),
+                             _date(body.get("valid_to"), "valid_to"), call.me.name)  # fmt: skip
+    return _json(row, 201)
+
+
+async def revoke(call: Call) -> web.Response:
+    aid = call.request.match_info["auth_id"]
+    row = await call.ctx.run(gov.get_authorization, call.store, aid)
+    if call.me.role == "subject" and row["subject_id"] != call.me.org:
+        raise gov.ForbiddenError(f"authorization {aid} was not granted by {call.me.org}")
+    return _json(await call.ctx.run(gov.revoke_authorization, call.store, aid, call.me.name))
+
+
+async def authorizations(call: Call) -> web.Response:
+    subject, institution = authorization_scope(call.me, call.request.query)
+    rows = await call.ctx.run(gov.list_authorizations, call.store, subject, institution)
+    for r in rows:
+        r["active"] = r["revoked_at"] is None and r["valid_from"] <= call.today <= r["valid_to"]
+    return _json({"authorizations": [_shown(call.me, r, r["subject_id"]) for r in rows]})
+
+
+async def audit(call: Call) -> web.Response:
+    me, query = call.me, call.request.query
+    by = query.get("reader", "").strip()
+    if by:  # what one reader read (the credit office audits its analysts and banks)
+        if me.role != "admin":
+            raise gov.ForbiddenError("only the credit office may list a reader's reads")
+        return _json({"reader": by, "reads": await call.ctx.run(gov.reads_by, call.store, by)})
+    subject = query.get("subject", "").strip().upper()
+    if me.role == "subject":
+        subject = _own(me, subject or None)
+    if not subject:
+        raise gov.GovernanceError("give ?subject=CODE")
+    reader = gov.Reader(me.role, me.name, me.org)
+    purpose = query.get("purpose", "") or ("self" if me.role == "subject" else "audit")
+    rows = await call.ctx.run(gov.reads_of, call.store, subject)
+    await call.ctx.run(lambda: gov.record_read(call.store, reader, subject, "audit", purpose,
+                                               detail=f"{len(rows)} entries"))  # fmt: skip
+    return _json({"subject": subject, "reads": _shown(me, rows, subject)})
+
+
+GovernanceHandler = Callable[[Call], Awaitable[web.Response]]
+ROUTES: tuple[tuple[str, str, GovernanceHandler], ...] = (
+    ("POST", "/api/objections", file_objection),
+    ("GET", "/api/objections", list_objections),
+    ("GET", "/api/objections/overdue", overdue),
+    ("POST", "/api/objections/{objection_id}/{step}", objection_step),
+    ("POST", "/api/authorizations", grant),
+    ("POST", "/api/authorizations/{auth_id}/revoke", revoke),
+    ("GET", "/api/authorizations", authorizations),
+    ("GET", "/api/audit", audit),
+)
+
+
 def add_governance_routes(
     app: web.Application, ctx: ApiContext, today: Today = dt.date.today
 ) -> None:
-    """POST/GET /api/objections, POST /api/objections/{id}/accept|resolve|inform,
-    GET /api/objections/overdue, POST/GET /api/authorizations, POST
-    /api/authorizations/{id}/revoke, GET /api/audit (?subject= or, for admins, ?reader=)."""
-    store = ctx.store
-
-    async def file_objection(request: web.Request, me: Identity) -> web.Response:
-        body = await _body(request)
-        cls = class_of(ctx, body)
-        only = me.org if me.role == "subject" else None
-        obj = await ctx.run(gov.file_objection, store, cls, str(body.get("record_key", "")),
-                            gov.Reader(me.role, me.name, me.org), str(body.get("grounds", "")),
-                            today(), only)  # fmt: skip
-        await ctx.run(ctx.refigure, obj["subject_id"])  # withheld: out of the figures at once
-        return _json(_shown(me, obj, obj["subject_id"]), 201)
-
-    async def list_objections(request: web.Request, me: Identity) -> web.Response:
-        q = request.query
-        scope: dict[str, str | None] = {
-            "provider": me.name if me.role == "provider" else q.get("provider"),
-            "applicant": me.name if me.role == "bank" else q.get("applicant"),
-            "subject_id": me.org if me.role == "subject" else q.get("subject"),
-            "stage": q.get("stage"),
-        }
-        rows = await ctx.run(lambda: gov.list_objections(store, **scope))
-        return _json({"objections": [_shown(me, r, r["subject_id"]) for r in rows]})
-
-    async def step(request: web.Request, me: Identity) -> web.Response:
-        oid, action = request.match_info["objection_id"], request.match_info["step"]
-        obj = await ctx.run(gov.get_objection, store, oid)
-        if action == "resolve":
-            if me.role == "provider" and obj["provider"] != me.name:
-                raise gov.ForbiddenError(f"objection {oid} is in the queue of '{obj['provider']}'")
-            body = await _body(request)
-            cls = ctx.catalog.get(obj["class_code"])
-            obj = await ctx.run(gov.resolve_objection, store, cls, oid,
-                                str(body.get("resolution", "")), str(body.get("reason", "")),
-                                me.name, today())  # fmt: skip
-            await ctx.run(ctx.refigure, obj["subject_id"])  # released, deleted or held
-        elif me.role == "provider":
-            raise gov.ForbiddenError(f"'{action}' is the credit office's step (analyst/admin)")
-        elif action == "accept":
-            obj = await ctx.run(gov.accept_objection, store, oid, today())
-        elif action == "inform":
-            obj = await ctx.run(gov.inform_objection, store, oid, today())
-        else:
-            raise gov.NotFoundError(f"no step '{action}'; steps are accept, resolve, inform")
-        return _json(_shown(me, obj, obj["subject_id"]))
-
-    async def overdue(request: web.Request, me: Identity) -> web.Response:
-        as_of = request.query.get("as_of")
-        day = _date(as_of, "as_of") if as_of else today()
-        rows = await ctx.run(gov.overdue, store, day, ctx.calendar)
-        return _json({"as_of": day, "overdue": [_shown(me, r) for r in rows]})
-
-    async def grant(request: web.Request, me: Identity) -> web.Response:
-        body = await _body(request)
-        subject = str(body.get("subject", "")).strip().upper()
-        if me.role == "subject" and subject != me.org:
-            raise gov.ForbiddenError(f"a subject authorizes for itself only ({me.org})")
-        row = await ctx.run(gov.grant_authorization, store, subject,
-                            str(body.get("institution", "")), str(body.get("purpose", "")),
-                            _date(body.get("valid_from") or today(), "valid_from"),
-                            _date(body.get("valid_to"), "valid_to"), me.name)  # fmt: skip
-        return _json(row, 201)
-
-    async def revoke(request: web.Request, me: Identity) -> web.Response:
-        aid = request.match_info["auth_id"]
-        row = await ctx.run(gov.get_authorization, store, aid)
-        if me.role == "subject" and row["subject_id"] != me.org:
-            raise gov.ForbiddenError(f"authorization {aid} was not granted by {me.org}")
-        return _json(await ctx.run(gov.revoke_authorization, store, aid, me.name))
-
-    async def authorizations(request: web.Request, me: Identity) -> web.Response:
-        subject = request.query.get("subject", "").strip().upper() or None
-        if me.role == "subject":
-            subject = _own(me, subject)
-        institution = me.institution if me.role == "bank" else request.query.get("institution")
-        if me.role == "admin" and not (subject or institution):
-            raise gov.GovernanceError("give ?subject=CODE or ?institution=NAME")
-        rows = await ctx.run(gov.list_authorizations, store, subject, institution)
-        day = today()
-        for r in rows:
-            r["active"] = r["revoked_at"] is None and r["valid_from"] <= day <= r["valid_to"]
-        return _json({"authorizations": [_shown(me, r, r["subject_id"]) for r in rows]})
-
-    async def audit(request: web.Request, me: Identity) -> web.Response:
-        by = request.query.get("reader", "").strip()
-        if by:  # what one reader read (the credit office audits its analysts and banks)
-            if me.role != "admin":
-                raise gov.ForbiddenError("only the credit office may list a reader's reads")
-            reads = await ctx.run(gov.reads_by, store, by)
-            return _json({"reader": by, "reads": reads})
-        subject = request.query.get("subject", "").strip().upper()
-        if me.role == "subject":
-            subject = _own(me, subject or None)
-        if not subject:
-            raise gov.GovernanceError("give ?subject=CODE")
-        reader = gov.Reader(me.role, me.name, me.org)
-        purpose = request.query.get("purpose", "") or ("self" if me.role == "subject" else "audit")
-        rows = await ctx.run(gov.reads_of, store, subject)
-        await ctx.run(lambda: gov.record_read(store, reader, subject, "audit", purpose,
-                                              detail=f"{len(rows)} entries"))  # fmt: skip
-        return _json({"subject": subject, "reads": _shown(me, rows, subject)})
-
-    app.router.add_post("/api/objections", _guarded(file_objection))
-    app.router.add_get("/api/objections", _guarded(list_objections))
-    app.router.add_get("/api/objections/overdue", _guarded(overdue))
-    app.router.add_post("/api/objections/{objection_id}/{step}", _guarded(step))
-    app.router.add_post("/api/authorizations", _guarded(grant))
-    app.router.add_post("/api/authorizations/{auth_id}/revoke", _guarded(revoke))
-    app.router.add_get("/api/authorizations", _guarded(authorizations))
-    app.router.add_get("/api/audit", _guarded(audit))
+    """The objections, authorizations and usage-log routes (`ROUTES`), each behind an
+    identity, with governance errors answered as 4xx and a reason code."""
+    for method, path, fn in ROUTES:
+        app.router.add_route(method, path, _guarded(fn, ctx, today))

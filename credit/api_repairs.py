@@ -15,8 +15,16 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from credit.access import Identity
-from credit.api_governance import Today, _body, _guarded, _json, _shown, class_of
+from credit.api_governance import (
+    Call,
+    GovernanceHandler,
+    Today,
+    _body,
+    _guarded,
+    _json,
+    _shown,
+    class_of,
+)
 from sinks import governance as gov
 from sinks import repairs
 
@@ -24,34 +32,43 @@ if TYPE_CHECKING:
     from credit.api import ApiContext
 
 
+async def apply(call: Call) -> web.Response:
+    body = await _body(call.request)
+    cls, me = class_of(call.ctx, body), call.me
+    reader = gov.Reader(me.role, me.name, me.org)
+    only = me.org if me.role == "subject" else None
+    row = await call.ctx.run(lambda: repairs.apply_repair(
+        call.store, cls, str(body.get("record_key", "")), reader, str(body.get("grounds", "")),
+        call.today, call.ctx.calendar, only))  # fmt: skip
+    return _json(_shown(me, row, row["subject_id"]), 201)
+
+
+async def listing(call: Call) -> web.Response:
+    """A subject sees its own repairs; the credit office any subject's, or all."""
+    query = call.request.query
+    subject = query.get("subject", "").strip().upper() or None
+    if call.me.role == "subject":
+        subject = call.me.org
+    rows = await call.ctx.run(repairs.list_repairs, call.store, subject, query.get("status"))
+    return _json({"repairs": [_shown(call.me, r, r["subject_id"]) for r in rows]})
+
+
+async def decide(call: Call) -> web.Response:
+    body = await _body(call.request)
+    rid, decision = call.request.match_info["repair_id"], call.request.match_info["decision"]
+    row = await call.ctx.run(lambda: repairs.decide_repair(
+        call.store, rid, decision, str(body.get("reason", "")), call.me.name, call.today))  # fmt: skip
+    await call.ctx.run(call.ctx.refigure, row["subject_id"])  # an approved repair leaves figures
+    return _json(_shown(call.me, row, row["subject_id"]))
+
+
+ROUTES: tuple[tuple[str, str, GovernanceHandler], ...] = (
+    ("POST", "/api/repairs", apply),
+    ("GET", "/api/repairs", listing),
+    ("POST", "/api/repairs/{repair_id}/{decision}", decide),
+)
+
+
 def add_repair_routes(app: web.Application, ctx: ApiContext, today: Today = dt.date.today) -> None:
-    store = ctx.store
-
-    async def apply(request: web.Request, me: Identity) -> web.Response:
-        body = await _body(request)
-        cls = class_of(ctx, body)
-        reader = gov.Reader(me.role, me.name, me.org)
-        only = me.org if me.role == "subject" else None
-        row = await ctx.run(lambda: repairs.apply_repair(
-            store, cls, str(body.get("record_key", "")), reader, str(body.get("grounds", "")),
-            today(), ctx.calendar, only))  # fmt: skip
-        return _json(_shown(me, row, row["subject_id"]), 201)
-
-    async def listing(request: web.Request, me: Identity) -> web.Response:
-        subject = request.query.get("subject", "").strip().upper() or None
-        if me.role == "subject":
-            subject = me.org
-        rows = await ctx.run(repairs.list_repairs, store, subject, request.query.get("status"))
-        return _json({"repairs": [_shown(me, r, r["subject_id"]) for r in rows]})
-
-    async def decide(request: web.Request, me: Identity) -> web.Response:
-        body = await _body(request)
-        rid, decision = request.match_info["repair_id"], request.match_info["decision"]
-        row = await ctx.run(lambda: repairs.decide_repair(
-            store, rid, decision, str(body.get("reason", "")), me.name, today()))  # fmt: skip
-        await ctx.run(ctx.refigure, row["subject_id"])  # an approved repair leaves the figures
-        return _json(_shown(me, row, row["subject_id"]))
-
-    app.router.add_post("/api/repairs", _guarded(apply))
-    app.router.add_get("/api/repairs", _guarded(listing))
-    app.router.add_post("/api/repairs/{repair_id}/{decision}", _guarded(decide))
+    for method, path, fn in ROUTES:
+        app.router.add_route(method, path, _guarded(fn, ctx, today))
