@@ -16,8 +16,8 @@ from types import TracebackType
 
 from confluent_kafka.admin import AdminClient
 
+from base.exceptions import BrokerError
 from base.orphans import die_with_parent
-from schemas.errors import CreditError
 
 # How long a consumer's fetch may wait at the broker (the worker's Faust consumer, the sink).
 # Tansu (v0.6, `fetch.rs`) reads every partition a fetch names, sleeps half the time left (all
@@ -32,10 +32,6 @@ FETCH_MAX_WAIT_MS = 100
 
 # Tansu reads these from the environment; a stray value would move its listener.
 _TANSU_ENV = ("LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "CLUSTER_ID")
-
-
-class BrokerError(CreditError):
-    """The embedded broker could not be started or stopped."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:

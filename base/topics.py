@@ -7,18 +7,14 @@ from typing import Any
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from base.exceptions import TopicError
 from schemas.catalog import Catalog
-from schemas.errors import CreditError
 
 VALID_TOPIC = "credit.valid"
 DEAD_LETTER_TOPIC = "credit.deadletter"
 UPLOADS_TOPIC = "credit.uploads"
 SUBJECTS_TOPIC = "credit.subjects"
 INTERNAL_TOPICS = (VALID_TOPIC, DEAD_LETTER_TOPIC, UPLOADS_TOPIC, SUBJECTS_TOPIC)
-
-
-class TopicError(CreditError):
-    """Topics could not be created on the broker."""
 
 
 def all_topics(catalog: Catalog) -> list[str]:

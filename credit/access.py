@@ -30,9 +30,9 @@ from typing import Any
 
 from aiohttp import web
 
+from credit.exceptions import AccessError
 from producers.apikeys import ApiKeyStore, HashedSecrets
 from schemas.catalog import Catalog
-from schemas.errors import CreditError
 from sinks.governance import active_authorization
 from sinks.store import Store
 
@@ -78,10 +78,6 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     ("GET", "/api/repairs", frozenset({"subject", "analyst", "admin"})),
     ("POST", "/api/repairs/", _OFFICE),  # /{id}/approve|reject
 )
-
-
-class AccessError(CreditError):
-    """A token cannot be issued (unknown role, missing institution …)."""
 
 
 @dataclass(frozen=True)

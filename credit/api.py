@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from aiohttp import web
 
 from base.metrics import Metrics
 from credit.access import identity_of, upload_refusal
+from credit.http_json import json_response
 from producers import file_gateway
 from producers.durable_intake import IntakeEntry
 from producers.gateway import Gateway
@@ -30,16 +30,9 @@ from sinks.risk import risk_list
 from sinks.store import Store
 from sinks.workdays import DEFAULT_CALENDAR, WorkCalendar
 
-JSON = "application/json"
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    body = json.dumps(data, ensure_ascii=False, default=str)
-    return web.Response(text=body, status=status, content_type=JSON)
-
 
 def _unknown_upload(upload_id: str) -> web.Response:
-    return _json({"error": "upload.unknown", "upload_id": upload_id,
+    return json_response({"error": "upload.unknown", "upload_id": upload_id,
                   "message": f"未找到上传 {upload_id} / no upload '{upload_id}' is known to the "
                              "platform (check the id `credit publish` printed)"}, 404)  # fmt: skip
 
@@ -135,6 +128,109 @@ def _counted(metrics: Metrics) -> Any:
     return count
 
 
+CONTEXT: web.AppKey[ApiContext] = web.AppKey("credit.api", ApiContext)
+
+
+async def health(request: web.Request) -> web.Response:
+    state = request.app[CONTEXT].health()
+    return json_response(state, 200 if state.get("ready") else 503)
+
+
+async def live(_: web.Request) -> web.Response:
+    """Liveness: the process answers; readiness (broker, store, stages) is /health."""
+    return json_response({"live": True})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    counts = partial(queries.rows_by_provider, ctx.store)
+    body = await ctx.run(ctx.metrics.exposition, ctx.worker_metrics_dir, counts, ctx.lateness)
+    return web.Response(body=body, content_type="text/plain")
+
+
+async def status(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    counts = await ctx.run(queries.table_counts, ctx.store, ctx.catalog)
+    return json_response({**ctx.health(), "stored": counts})
+
+
+async def summary(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    classes = await ctx.run(queries.class_summary, ctx.store, ctx.catalog)
+    at_risk = await ctx.run(risk_list, ctx.store, 10)
+    return json_response({"classes": classes, "at_risk": at_risk})
+
+
+async def upload(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    fate = await ctx.run(ctx.upload_fate, request.match_info["upload_id"])
+    if why := upload_refusal(identity_of(request), fate["provider"]):
+        return json_response({"error": "auth.upload", "message": why}, 403)
+    return json_response(fate) if fate["known"] else _unknown_upload(fate["upload_id"])
+
+
+async def rejected(request: web.Request) -> web.Response:
+    ctx, upload_id = request.app[CONTEXT], request.match_info["upload_id"]
+    fate = await ctx.run(ctx.upload_fate, upload_id)
+    if why := upload_refusal(identity_of(request), fate["provider"]):
+        return json_response({"error": "auth.upload", "message": why}, 403)
+    if not fate["known"]:
+        return _unknown_upload(upload_id)
+    rows = await ctx.run(queries.dead_letters, ctx.store, upload_id)
+    return json_response({"rejected": rows})
+
+
+async def decide_held(request: web.Request) -> web.Response:
+    """A held upload (dirty-data threshold) released — sent as it is — or withdrawn."""
+    ctx = request.app[CONTEXT]
+    upload_id, action = request.match_info["upload_id"], request.match_info["action"]
+    entry = await ctx.run(ctx.intake_entry, upload_id)
+    if entry is None:
+        return _unknown_upload(upload_id)
+    who = identity_of(request)
+    if why := upload_refusal(who, str(entry.ledger.get("provider") or "")):
+        return json_response({"error": "auth.upload", "message": why}, 403)
+    if not entry.held:
+        return json_response({"error": "upload.not_held", "message": f"上传 {upload_id} 未被暂扣 / "
+                              f"upload {upload_id} is not held"}, 409)  # fmt: skip
+    by = f"{who.role}:{who.name}" if who else "open-access"
+    await ctx.run(ctx.decide_held, upload_id, action, by)
+    return json_response(await ctx.run(ctx.upload_fate, upload_id))
+
+
+async def aggregates(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    subject = request.query.get("subject", "").strip().upper()
+    if not subject:
+        return json_response({"error": "request.subject", "message": "give ?subject=CODE"}, 400)
+    rows = await ctx.run(queries.aggregates_of, ctx.store, subject)
+    return json_response({"subject": subject, "aggregates": rows})
+
+
+async def risk(request: web.Request) -> web.Response:
+    ctx, raw = request.app[CONTEXT], request.query.get("limit", "20")
+    if not (raw.isdigit() and 1 <= int(raw) <= 10_000):
+        return json_response({"error": "request.limit", "message": "limit: 1 to 10000 / "
+                              f"limit 应为 1 至 10000 的整数, not {raw!r}"}, 400)  # fmt: skip
+    rows = await ctx.run(risk_list, ctx.store, int(raw), request.query.get("district"))
+    return json_response({"subjects": rows})
+
+
+Route = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
+ROUTES: tuple[Route, ...] = (
+    ("GET", "/health", health),
+    ("GET", "/live", live),
+    ("GET", "/metrics", metrics),
+    ("GET", "/api/status", status),
+    ("GET", "/api/summary", summary),
+    ("GET", "/api/uploads/{upload_id}", upload),
+    ("GET", "/api/uploads/{upload_id}/rejected", rejected),
+    ("POST", "/api/uploads/{upload_id}/{action:release|withdraw}", decide_held),
+    ("GET", "/api/aggregates", aggregates),
+    ("GET", "/api/risk", risk),
+)
+
+
 def build_api(
     ctx: ApiContext,
     registry: RegistryStore,
@@ -142,87 +238,12 @@ def build_api(
     max_request_bytes: int,
     middlewares: Sequence[Any] = (),
 ) -> web.Application:
+    """The platform's HTTP app: `ROUTES`, the providers' records and files, the registry."""
     app = web.Application(client_max_size=max_request_bytes,
                           middlewares=[_counted(ctx.metrics), *middlewares])  # fmt: skip
-    routes = web.RouteTableDef()
-
-    @routes.get("/health")
-    async def health(_: web.Request) -> web.Response:
-        state = ctx.health()
-        return _json(state, 200 if state.get("ready") else 503)
-
-    @routes.get("/live")
-    async def live(_: web.Request) -> web.Response:
-        # liveness: the process answers; readiness (broker, store, stages) is /health
-        return _json({"live": True})
-
-    @routes.get("/metrics")
-    async def metrics(_: web.Request) -> web.Response:
-        counts = partial(queries.rows_by_provider, ctx.store)
-        body = await ctx.run(ctx.metrics.exposition, ctx.worker_metrics_dir, counts, ctx.lateness)
-        return web.Response(body=body, content_type="text/plain")
-
-    @routes.get("/api/status")
-    async def status(_: web.Request) -> web.Response:
-        counts = await ctx.run(queries.table_counts, ctx.store, ctx.catalog)
-        return _json({**ctx.health(), "stored": counts})
-
-    @routes.get("/api/summary")
-    async def summary(_: web.Request) -> web.Response:
-        classes = await ctx.run(queries.class_summary, ctx.store, ctx.catalog)
-        at_risk = await ctx.run(risk_list, ctx.store, 10)
-        return _json({"classes": classes, "at_risk": at_risk})
-
-    @routes.get("/api/uploads/{upload_id}")
-    async def upload(request: web.Request) -> web.Response:
-        fate = await ctx.run(ctx.upload_fate, request.match_info["upload_id"])
-        if why := upload_refusal(identity_of(request), fate["provider"]):
-            return _json({"error": "auth.upload", "message": why}, 403)
-        return _json(fate) if fate["known"] else _unknown_upload(fate["upload_id"])
-
-    @routes.get("/api/uploads/{upload_id}/rejected")
-    async def rejected(request: web.Request) -> web.Response:
-        upload_id = request.match_info["upload_id"]
-        fate = await ctx.run(ctx.upload_fate, upload_id)
-        if why := upload_refusal(identity_of(request), fate["provider"]):
-            return _json({"error": "auth.upload", "message": why}, 403)
-        if not fate["known"]:
-            return _unknown_upload(upload_id)
-        rows = await ctx.run(queries.dead_letters, ctx.store, upload_id)
-        return _json({"rejected": rows})
-
-    @routes.post("/api/uploads/{upload_id}/{action:release|withdraw}")
-    async def decide_held(request: web.Request) -> web.Response:
-        """A held upload (dirty-data threshold) released — sent as it is — or withdrawn."""
-        upload_id, action = request.match_info["upload_id"], request.match_info["action"]
-        entry = await ctx.run(ctx.intake_entry, upload_id)
-        if entry is None:
-            return _unknown_upload(upload_id)
-        who = identity_of(request)
-        if why := upload_refusal(who, str(entry.ledger.get("provider") or "")):
-            return _json({"error": "auth.upload", "message": why}, 403)
-        if not entry.held:
-            return _json({"error": "upload.not_held", "message": f"上传 {upload_id} 未被暂扣 / "
-                          f"upload {upload_id} is not held"}, 409)  # fmt: skip
-        by = f"{who.role}:{who.name}" if who else "open-access"
-        await ctx.run(ctx.decide_held, upload_id, action, by)
-        return _json(await ctx.run(ctx.upload_fate, upload_id))
-
-    @routes.get("/api/aggregates")
-    async def aggregates(request: web.Request) -> web.Response:
-        subject = request.query.get("subject", "").strip().upper()
-        if not subject:
-            return _json({"error": "request.subject", "message": "give ?subject=CODE"}, 400)
-        rows = await ctx.run(queries.aggregates_of, ctx.store, subject)
-        return _json({"subject": subject, "aggregates": rows})
-
-    @routes.get("/api/risk")
-    async def risk(request: web.Request) -> web.Response:
-        limit = int(request.query.get("limit", "20"))
-        rows = await ctx.run(risk_list, ctx.store, limit, request.query.get("district"))
-        return _json({"subjects": rows})
-
-    app.add_routes(routes)
+    app[CONTEXT] = ctx
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, handler)
     gateway.add_routes(app)
     file_gateway.add_routes(app, gateway)
     add_registry_routes(app, registry)

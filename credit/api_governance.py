@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from credit.access import Identity, identity_of, refuse, visible_classes
+from credit.http_json import json_response
 from schemas.catalog import InfoClass
 from schemas.codes import check_uscc, mask_id, mask_phone, mask_value
 from schemas.exceptions import UnknownClassError
 from sinks import governance as gov
 from sinks import queries
+from sinks.exceptions import ForbiddenError, GovernanceError, NotFoundError, StageError
 from sinks.repairs import repaired_record_keys
 from sinks.store import Store
 
@@ -31,11 +33,6 @@ Today = Callable[[], dt.date]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _ID_CHECKS = ("citizen_id", "id_by_type")
 _PHONE_HINTS = ("phone", "mobile", "tel", "电话", "手机")
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    body = json.dumps(data, ensure_ascii=False, default=str)
-    return web.Response(text=body, status=status, content_type="application/json")
 
 
 # -- masking (DESIGN: personal ID numbers are never shown in full outside the store) ---------------
@@ -155,7 +152,7 @@ def governed_records(ctx: ApiContext, today: Today = dt.date.today) -> Handler:
             return refuse(403, "auth.disclosure", f"{cls.code} of {mask_value(subject)}: {why}")
         rows = await ctx.run(read_records, ctx, grant, cls, day)
         await ctx.run(_log, ctx, grant, what, "shown", f"{len(rows)} rows")
-        return _json({"class_code": cls.code, "records": rows})
+        return json_response({"class_code": cls.code, "records": rows})
 
     return records
 
@@ -172,7 +169,7 @@ def governed_subject_report(ctx: ApiContext, today: Today = dt.date.today) -> Ha
         code = request.match_info["code"].strip().upper()
         try:
             day = _date(request.query["as_of"], "as_of") if "as_of" in request.query else today()
-        except gov.GovernanceError as exc:
+        except GovernanceError as exc:
             return refuse(400, "request.as_of", str(exc))
         grant = await gate_subject_read(ctx, request, code, day)
         if isinstance(grant, web.Response):
@@ -186,7 +183,7 @@ def governed_subject_report(ctx: ApiContext, today: Today = dt.date.today) -> Ha
             repaired_record_keys=repaired, show_repaired=office, today=day))  # fmt: skip
         await ctx.run(_log, ctx, grant, "report:" + ("authorized" if scope else "public"),
                       "shown" if report["found"] else "not_found", "")  # fmt: skip
-        return _json(report, 200 if report["found"] else 404)
+        return json_response(report, 200 if report["found"] else 404)
 
     return subject
 
@@ -198,11 +195,11 @@ def _log(ctx: ApiContext, grant: ReadGrant, what: str, outcome: str, detail: str
 
 # -- governance routes ------------------------------------------------------------------------------
 # stable reason codes (STYLE 7), most specific first
-_STATUS: tuple[tuple[type[gov.GovernanceError], int, str], ...] = (
-    (gov.NotFoundError, 404, "governance.not_found"),
-    (gov.ForbiddenError, 403, "governance.forbidden"),
-    (gov.StageError, 409, "governance.stage"),
-    (gov.GovernanceError, 400, "governance.invalid"),
+_STATUS: tuple[tuple[type[GovernanceError], int, str], ...] = (
+    (NotFoundError, 404, "governance.not_found"),
+    (ForbiddenError, 403, "governance.forbidden"),
+    (StageError, 409, "governance.stage"),
+    (GovernanceError, 400, "governance.invalid"),
 )
 
 
@@ -210,20 +207,20 @@ def _date(value: Any, what: str) -> dt.date:
     try:
         return dt.date.fromisoformat(str(value))
     except ValueError as exc:
-        raise gov.GovernanceError(f"{what} must be a date YYYY-MM-DD, not {value!r}") from exc
+        raise GovernanceError(f"{what} must be a date YYYY-MM-DD, not {value!r}") from exc
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+async def read_body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise gov.GovernanceError(f"body is not JSON: {exc}") from exc
+        raise GovernanceError(f"body is not JSON: {exc}") from exc
     if not isinstance(body, dict):
-        raise gov.GovernanceError("send a JSON object")
+        raise GovernanceError("send a JSON object")
     return body
 
 
-def _guarded(fn: GovernanceHandler, ctx: ApiContext, today: Today) -> Handler:
+def guarded(fn: GovernanceHandler, ctx: ApiContext, today: Today) -> Handler:
     """Needs an identity; governance errors become 4xx with a reason code."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
@@ -232,7 +229,7 @@ def _guarded(fn: GovernanceHandler, ctx: ApiContext, today: Today) -> Handler:
             return refuse(401, "auth.token", "no identity: the access middleware is not installed")
         try:
             return await fn(Call(request, identity, ctx, today()))
-        except gov.GovernanceError as exc:
+        except GovernanceError as exc:
             status, reason = next((st, r) for kind, st, r in _STATUS if isinstance(exc, kind))
             return refuse(status, reason, str(exc))
 
@@ -242,7 +239,7 @@ def _guarded(fn: GovernanceHandler, ctx: ApiContext, today: Today) -> Handler:
 def _own(me: Identity, asked: str | None) -> str:
     """A subject's token reaches its own data only."""
     if asked and asked != me.org:
-        raise gov.ForbiddenError(f"a subject token reads its own data only ({me.org})")
+        raise ForbiddenError(f"a subject token reads its own data only ({me.org})")
     return me.org
 
 
@@ -251,10 +248,10 @@ def class_of(ctx: ApiContext, body: dict[str, Any]) -> InfoClass:
     try:
         return ctx.catalog.get(str(body.get("class_code", "")))
     except UnknownClassError as exc:
-        raise gov.NotFoundError(str(exc)) from exc
+        raise NotFoundError(str(exc)) from exc
 
 
-def _shown(identity: Identity, data: Any, subject: str = "") -> Any:
+def shown_to(identity: Identity, data: Any, subject: str = "") -> Any:
     """Admins and a subject reading itself see full values; everyone else masked ones."""
     if identity.role == "admin" or (subject and identity.org == subject):
         return data
@@ -294,11 +291,11 @@ def check_step(me: Identity, objection: Mapping[str, Any], action: str) -> None:
     if action == "resolve":
         if me.role == "provider" and objection["provider"] != me.name:
             oid, queue = objection["objection_id"], objection["provider"]
-            raise gov.ForbiddenError(f"objection {oid} is in the queue of '{queue}'")
+            raise ForbiddenError(f"objection {oid} is in the queue of '{queue}'")
     elif me.role == "provider":
-        raise gov.ForbiddenError(f"'{action}' is the credit office's step (analyst/admin)")
+        raise ForbiddenError(f"'{action}' is the credit office's step (analyst/admin)")
     elif action not in ("accept", "inform"):
-        raise gov.NotFoundError(f"no step '{action}'; steps are accept, resolve, inform")
+        raise NotFoundError(f"no step '{action}'; steps are accept, resolve, inform")
 
 
 def authorization_scope(me: Identity, query: Mapping[str, str]) -> tuple[str | None, str | None]:
@@ -308,7 +305,7 @@ def authorization_scope(me: Identity, query: Mapping[str, str]) -> tuple[str | N
         subject = _own(me, subject)
     institution = me.institution if me.role == "bank" else query.get("institution")
     if me.role == "admin" and not (subject or institution):
-        raise gov.GovernanceError("give ?subject=CODE or ?institution=NAME")
+        raise GovernanceError("give ?subject=CODE or ?institution=NAME")
     return subject, institution
 
 
@@ -316,7 +313,7 @@ def authorization_scope(me: Identity, query: Mapping[str, str]) -> tuple[str | N
 
 
 async def file_objection(call: Call) -> web.Response:
-    body = await _body(call.request)
+    body = await read_body(call.request)
     cls = class_of(call.ctx, body)
     me = call.me
     only = me.org if me.role == "subject" else None
@@ -324,13 +321,13 @@ async def file_objection(call: Call) -> web.Response:
                              gov.Reader(me.role, me.name, me.org), str(body.get("grounds", "")),
                              call.today, only)  # fmt: skip
     await call.ctx.run(call.ctx.refigure, obj["subject_id"])  # withheld: out of the figures
-    return _json(_shown(me, obj, obj["subject_id"]), 201)
+    return json_response(shown_to(me, obj, obj["subject_id"]), 201)
 
 
 async def list_objections(call: Call) -> web.Response:
     scope = objection_scope(call.me, call.request.query)
     rows = await call.ctx.run(lambda: gov.list_objections(call.store, **scope))
-    return _json({"objections": [_shown(call.me, r, r["subject_id"]) for r in rows]})
+    return json_response({"objections": [shown_to(call.me, r, r["subject_id"]) for r in rows]})
 
 
 async def objection_step(call: Call) -> web.Response:
@@ -338,7 +335,7 @@ async def objection_step(call: Call) -> web.Response:
     obj = await call.ctx.run(gov.get_objection, call.store, oid)
     check_step(call.me, obj, action)
     if action == "resolve":
-        body = await _body(call.request)
+        body = await read_body(call.request)
         cls = call.ctx.catalog.get(obj["class_code"])
         obj = await call.ctx.run(gov.resolve_objection, call.store, cls, oid,
                                  str(body.get("resolution", "")), str(body.get("reason", "")),
@@ -347,34 +344,36 @@ async def objection_step(call: Call) -> web.Response:
     else:
         step = gov.accept_objection if action == "accept" else gov.inform_objection
         obj = await call.ctx.run(step, call.store, oid, call.today)
-    return _json(_shown(call.me, obj, obj["subject_id"]))
+    return json_response(shown_to(call.me, obj, obj["subject_id"]))
 
 
 async def overdue(call: Call) -> web.Response:
     as_of = call.request.query.get("as_of")
     day = _date(as_of, "as_of") if as_of else call.today
     rows = await call.ctx.run(gov.overdue, call.store, day, call.ctx.calendar)
-    return _json({"as_of": day, "overdue": [_shown(call.me, r) for r in rows]})
+    return json_response({"as_of": day, "overdue": [shown_to(call.me, r) for r in rows]})
 
 
 async def grant(call: Call) -> web.Response:
-    body = await _body(call.request)
+    body = await read_body(call.request)
     subject = str(body.get("subject", "")).strip().upper()
     if call.me.role == "subject" and subject != call.me.org:
-        raise gov.ForbiddenError(f"a subject authorizes for itself only ({call.me.org})")
+        raise ForbiddenError(f"a subject authorizes for itself only ({call.me.org})")
     row = await call.ctx.run(gov.grant_authorization, call.store, subject,
                              str(body.get("institution", "")), str(body.get("purpose", "")),
                              _date(body.get("valid_from") or call.today, "valid_from"),
                              _date(body.get("valid_to"), "valid_to"), call.me.name)  # fmt: skip
-    return _json(row, 201)
+    return json_response(row, 201)
 
 
 async def revoke(call: Call) -> web.Response:
     aid = call.request.match_info["auth_id"]
     row = await call.ctx.run(gov.get_authorization, call.store, aid)
     if call.me.role == "subject" and row["subject_id"] != call.me.org:
-        raise gov.ForbiddenError(f"authorization {aid} was not granted by {call.me.org}")
-    return _json(await call.ctx.run(gov.revoke_authorization, call.store, aid, call.me.name))
+        raise ForbiddenError(f"authorization {aid} was not granted by {call.me.org}")
+    return json_response(
+        await call.ctx.run(gov.revoke_authorization, call.store, aid, call.me.name)
+    )
 
 
 async def authorizations(call: Call) -> web.Response:
@@ -382,7 +381,7 @@ async def authorizations(call: Call) -> web.Response:
     rows = await call.ctx.run(gov.list_authorizations, call.store, subject, institution)
     for r in rows:
         r["active"] = r["revoked_at"] is None and r["valid_from"] <= call.today <= r["valid_to"]
-    return _json({"authorizations": [_shown(call.me, r, r["subject_id"]) for r in rows]})
+    return json_response({"authorizations": [shown_to(call.me, r, r["subject_id"]) for r in rows]})
 
 
 async def audit(call: Call) -> web.Response:
@@ -390,19 +389,21 @@ async def audit(call: Call) -> web.Response:
     by = query.get("reader", "").strip()
     if by:  # what one reader read (the credit office audits its analysts and banks)
         if me.role != "admin":
-            raise gov.ForbiddenError("only the credit office may list a reader's reads")
-        return _json({"reader": by, "reads": await call.ctx.run(gov.reads_by, call.store, by)})
+            raise ForbiddenError("only the credit office may list a reader's reads")
+        return json_response(
+            {"reader": by, "reads": await call.ctx.run(gov.reads_by, call.store, by)}
+        )
     subject = query.get("subject", "").strip().upper()
     if me.role == "subject":
         subject = _own(me, subject or None)
     if not subject:
-        raise gov.GovernanceError("give ?subject=CODE")
+        raise GovernanceError("give ?subject=CODE")
     reader = gov.Reader(me.role, me.name, me.org)
     purpose = query.get("purpose", "") or ("self" if me.role == "subject" else "audit")
     rows = await call.ctx.run(gov.reads_of, call.store, subject)
     await call.ctx.run(lambda: gov.record_read(call.store, reader, subject, "audit", purpose,
                                                detail=f"{len(rows)} entries"))  # fmt: skip
-    return _json({"subject": subject, "reads": _shown(me, rows, subject)})
+    return json_response({"subject": subject, "reads": shown_to(me, rows, subject)})
 
 
 GovernanceHandler = Callable[[Call], Awaitable[web.Response]]
@@ -424,4 +425,4 @@ def add_governance_routes(
     """The objections, authorizations and usage-log routes (`ROUTES`), each behind an
     identity, with governance errors answered as 4xx and a reason code."""
     for method, path, fn in ROUTES:
-        app.router.add_route(method, path, _guarded(fn, ctx, today))
+        app.router.add_route(method, path, guarded(fn, ctx, today))

@@ -19,12 +19,12 @@ from credit.api_governance import (
     Call,
     GovernanceHandler,
     Today,
-    _body,
-    _guarded,
-    _json,
-    _shown,
     class_of,
+    guarded,
+    read_body,
+    shown_to,
 )
+from credit.http_json import json_response
 from sinks import governance as gov
 from sinks import repairs
 
@@ -33,14 +33,14 @@ if TYPE_CHECKING:
 
 
 async def apply(call: Call) -> web.Response:
-    body = await _body(call.request)
+    body = await read_body(call.request)
     cls, me = class_of(call.ctx, body), call.me
     reader = gov.Reader(me.role, me.name, me.org)
     only = me.org if me.role == "subject" else None
     row = await call.ctx.run(lambda: repairs.apply_repair(
         call.store, cls, str(body.get("record_key", "")), reader, str(body.get("grounds", "")),
         call.today, call.ctx.calendar, only))  # fmt: skip
-    return _json(_shown(me, row, row["subject_id"]), 201)
+    return json_response(shown_to(me, row, row["subject_id"]), 201)
 
 
 async def listing(call: Call) -> web.Response:
@@ -50,16 +50,16 @@ async def listing(call: Call) -> web.Response:
     if call.me.role == "subject":
         subject = call.me.org
     rows = await call.ctx.run(repairs.list_repairs, call.store, subject, query.get("status"))
-    return _json({"repairs": [_shown(call.me, r, r["subject_id"]) for r in rows]})
+    return json_response({"repairs": [shown_to(call.me, r, r["subject_id"]) for r in rows]})
 
 
 async def decide(call: Call) -> web.Response:
-    body = await _body(call.request)
+    body = await read_body(call.request)
     rid, decision = call.request.match_info["repair_id"], call.request.match_info["decision"]
     row = await call.ctx.run(lambda: repairs.decide_repair(
         call.store, rid, decision, str(body.get("reason", "")), call.me.name, call.today))  # fmt: skip
     await call.ctx.run(call.ctx.refigure, row["subject_id"])  # an approved repair leaves figures
-    return _json(_shown(call.me, row, row["subject_id"]))
+    return json_response(shown_to(call.me, row, row["subject_id"]))
 
 
 ROUTES: tuple[tuple[str, str, GovernanceHandler], ...] = (
@@ -71,4 +71,4 @@ ROUTES: tuple[tuple[str, str, GovernanceHandler], ...] = (
 
 def add_repair_routes(app: web.Application, ctx: ApiContext, today: Today = dt.date.today) -> None:
     for method, path, fn in ROUTES:
-        app.router.add_route(method, path, _guarded(fn, ctx, today))
+        app.router.add_route(method, path, guarded(fn, ctx, today))

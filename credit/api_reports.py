@@ -16,21 +16,22 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from credit.http_json import json_response
 from sinks import reports, risk
 from sinks.exceptions import QueryError
+from sinks.store import Store
 
 if TYPE_CHECKING:
     from credit.api import ApiContext
-    from sinks.store import Store
 
 # Record keys no report may show (objections); `sinks.governance.withheld_record_keys` fits.
-WithheldLookup = Callable[["Store"], frozenset[str]]
+WithheldLookup = Callable[[Store], frozenset[str]]
 # May the caller of this request see the authorized-only classes of this subject code?
 AuthorizedCheck = Callable[[web.Request, str], Awaitable[bool]]
 Handler = Callable[[web.Request], Awaitable[web.Response]]
@@ -39,11 +40,6 @@ BLACKLIST_DEFAULT_DAYS = 30
 
 class BadParameter(ValueError):
     """A query parameter a client sent that cannot be used."""
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    body = json.dumps(data, ensure_ascii=False, default=str)
-    return web.Response(text=body, status=status, content_type="application/json")
 
 
 def _date(request: web.Request, name: str) -> dt.date | None:
@@ -94,7 +90,7 @@ def _answers_400(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except (BadParameter, QueryError) as exc:
-            return _json({"error": str(exc)}, 400)
+            return json_response({"error": str(exc)}, 400)
 
     return guarded
 
@@ -107,6 +103,78 @@ def _nothing_withheld(_store: Store) -> frozenset[str]:
     return frozenset()
 
 
+@dataclass(frozen=True)
+class ReportContext:
+    """What the report handlers share: the API's context and the two governance hooks."""
+
+    ctx: ApiContext
+    withheld: WithheldLookup = _nothing_withheld
+    authorized: AuthorizedCheck = _public_only
+
+    @property
+    def store(self) -> Store:
+        return self.ctx.store
+
+
+async def subject(rc: ReportContext, request: web.Request) -> web.Response:
+    code, as_of = request.match_info["code"], _date(request, "as_of")
+    wide = await rc.authorized(request, code)
+    keys = await rc.ctx.run(rc.withheld, rc.store)
+    report = await rc.ctx.run(lambda: reports.subject_report(
+        rc.store, rc.ctx.catalog, code, include_authorized=wide, withheld_record_keys=keys,
+        today=as_of))  # fmt: skip
+    return json_response(report, 200 if report["found"] else 404)
+
+
+async def risk_monitor(rc: ReportContext, request: web.Request) -> web.Response:
+    q = request.query
+    run = functools.partial(
+        risk.risk_monitor, rc.store,
+        district=q.get("district") or None, industry=q.get("industry") or None,
+        since=_date(request, "since"), until=_date(request, "until"),
+        min_utilities=_int(request, "min_utilities", 2, 1, 10),
+        min_days_overdue=_int(request, "min_days_overdue", 0),
+        limit=_int(request, "limit", 100, 1, 10_000),
+    )  # fmt: skip
+    return json_response({"subjects": await rc.ctx.run(run)})
+
+
+async def blacklist_new(rc: ReportContext, request: web.Request) -> web.Response:
+    since = _date(request, "since") or dt.date.today() - dt.timedelta(BLACKLIST_DEFAULT_DAYS)
+    limit = _int(request, "limit", 1000, 1, 100_000)
+    keys = await rc.ctx.run(rc.withheld, rc.store)
+    rows = await rc.ctx.run(lambda: reports.new_blacklist_entries(
+        rc.store, rc.ctx.catalog, since, withheld_record_keys=keys, limit=limit))  # fmt: skip
+    return json_response({"since": since, "entries": rows})
+
+
+async def collection(rc: ReportContext, request: web.Request) -> web.Response:
+    """Every catalog department × class, the silent ones late (`?include_missing=false`:
+    only those that delivered)."""
+    today = _date(request, "today") or dt.date.today()
+    missing = _flag(request, "include_missing", default=True)
+    district = _district(request)
+    rows = await rc.ctx.run(lambda: reports.collection_stats(
+        rc.store, rc.ctx.catalog, today, include_missing=missing, district=district,
+        calendar=rc.ctx.calendar.lenient()))  # fmt: skip
+    late = sum(r["late"] for r in rows if r["level"] != "rollup")
+    return json_response({"today": today, "district": district or "", "late": late, "rows": rows})
+
+
+async def census(rc: ReportContext, request: web.Request) -> web.Response:
+    district = _district(request)
+    return json_response(await rc.ctx.run(reports.census, rc.store, rc.ctx.catalog, district))
+
+
+ReportHandler = Callable[[ReportContext, web.Request], Awaitable[web.Response]]
+ROUTES: tuple[tuple[str, ReportHandler], ...] = (
+    ("/api/risk/monitor", risk_monitor),
+    ("/api/blacklist/new", blacklist_new),
+    ("/api/stats/collection", collection),
+    ("/api/stats/census", census),
+)
+
+
 def add_report_routes(
     app: web.Application,
     ctx: ApiContext,
@@ -115,80 +183,11 @@ def add_report_routes(
     authorized: AuthorizedCheck = _public_only,
     subject_handler: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None,
 ) -> None:
-    """Register the report routes on `app` (hooks: see the module docstring).
-
-    `subject_handler` replaces the plain subject report (the platform passes the governed
-    one: authorization, withheld records, usage log).
-    """
-    routes = web.RouteTableDef()
-
-    @_answers_400
-    async def subject(request: web.Request) -> web.Response:
-        code, as_of = request.match_info["code"], _date(request, "as_of")
-        wide = await authorized(request, code)
-        keys = await ctx.run(withheld, ctx.store)
-        report = await ctx.run(
-            lambda: reports.subject_report(
-                ctx.store,
-                ctx.catalog,
-                code,
-                include_authorized=wide,
-                withheld_record_keys=keys,
-                today=as_of,
-            )
-        )
-        return _json(report, 200 if report["found"] else 404)
-
-    routes.get("/api/subjects/{code}")(subject_handler or subject)
-
-    @routes.get("/api/risk/monitor")
-    @_answers_400
-    async def risk_monitor(request: web.Request) -> web.Response:
-        q = request.query
-        run = functools.partial(
-            risk.risk_monitor, ctx.store,
-            district=q.get("district") or None, industry=q.get("industry") or None,
-            since=_date(request, "since"), until=_date(request, "until"),
-            min_utilities=_int(request, "min_utilities", 2, 1, 10),
-            min_days_overdue=_int(request, "min_days_overdue", 0),
-            limit=_int(request, "limit", 100, 1, 10_000),
-        )  # fmt: skip
-        rows = await ctx.run(run)
-        return _json({"subjects": rows})
-
-    @routes.get("/api/blacklist/new")
-    @_answers_400
-    async def blacklist_new(request: web.Request) -> web.Response:
-        since = _date(request, "since") or dt.date.today() - dt.timedelta(BLACKLIST_DEFAULT_DAYS)
-        limit = _int(request, "limit", 1000, 1, 100_000)
-        keys = await ctx.run(withheld, ctx.store)
-        rows = await ctx.run(
-            lambda: reports.new_blacklist_entries(
-                ctx.store, ctx.catalog, since, withheld_record_keys=keys, limit=limit
-            )
-        )
-        return _json({"since": since, "entries": rows})
-
-    @routes.get("/api/stats/collection")
-    @_answers_400
-    async def collection(request: web.Request) -> web.Response:
-        today = _date(request, "today") or dt.date.today()
-        # every catalog department × class, the silent ones late (?include_missing=false:
-        # only those that delivered)
-        missing = _flag(request, "include_missing", default=True)
-        district = _district(request)
-        rows = await ctx.run(
-            lambda: reports.collection_stats(ctx.store, ctx.catalog, today,
-                                             include_missing=missing, district=district,
-                                             calendar=ctx.calendar.lenient())
-        )  # fmt: skip
-        late = sum(r["late"] for r in rows if r["level"] != "rollup")
-        return _json({"today": today, "district": district or "", "late": late, "rows": rows})
-
-    @routes.get("/api/stats/census")
-    @_answers_400
-    async def census(request: web.Request) -> web.Response:
-        district = _district(request)
-        return _json(await ctx.run(reports.census, ctx.store, ctx.catalog, district))
-
-    app.add_routes(routes)
+    """Register the report routes (`ROUTES`, and `/api/subjects/{code}`) on `app`; hooks:
+    see the module docstring. `subject_handler` replaces the plain subject report (the
+    platform passes the governed one: authorization, withheld records, usage log)."""
+    rc = ReportContext(ctx, withheld, authorized)
+    plain_subject = _answers_400(functools.partial(subject, rc))
+    app.router.add_get("/api/subjects/{code}", subject_handler or plain_subject)
+    for path, fn in ROUTES:
+        app.router.add_get(path, _answers_400(functools.partial(fn, rc)))

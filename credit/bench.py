@@ -44,16 +44,8 @@ from credit.bench_baselines import (
 )
 from credit.bench_peer import TOPIC_CONFIG, peer_baseline
 from credit.bench_profile import profile_pipeline
-from credit.bench_workload import (
-    CLASSES,
-    BenchError,
-    load,
-    machine,
-    month_back,
-    proc_cpu_s,
-    proc_mb,
-    workload,
-)
+from credit.bench_workload import CLASSES, load, machine, month_back, proc_cpu_s, proc_mb, workload
+from credit.exceptions import BenchError
 from credit.synthetic import reported_month
 
 WARMUP_RECORDS = 2000
@@ -126,25 +118,7 @@ def run_bench(settings: Settings, records: int, rate: int, subjects: int, json_o
     try:
         say(f"platform up in {work} (load {load()})")
         with Platform(settings) as platform:
-            run = _Run(platform, work, result)
-            say("warm-up (worker and sink join their groups)")
-            run.warm_up()
-            say(f"throughput: {records:,} records, {subjects:,} subjects (load {load()})")
-            run.throughput(records, subjects)
-            say(f"durable intake: the producer with and without it (load {load()})")
-            run.intake_cost(min(records, INTAKE_RECORDS), subjects)
-            say(f"ceiling baseline: consume + Avro decode (load {load()})")
-            run.baselines(ceiling=True)
-            say(f"naive baseline: Faust, an event + changelogged update per record (load {load()})")
-            run.baselines(ceiling=False)
-            say(f"peer: quixstreams, the same rules and a per-subject sum (load {load()})")
-            run.peer()
-            say(f"latency: {rate:,} records/s for {latency_seconds:g} s (load {load()})")
-            run.latency(rate, latency_seconds)
-            run.accounting()
-            say(f"profile: pure pipeline over {min(records, PROFILE_SAMPLE):,} records")
-            sample, _ = workload(min(records, PROFILE_SAMPLE), subjects, 11, run.month)
-            result["profile"] = profile_pipeline(sample, run.kafka)
+            _phases(_Run(platform, work, result), records, subjects, rate, latency_seconds, say)
         result["load_end"] = load()
         _judge(result)
     except BaseException:
@@ -157,6 +131,29 @@ def run_bench(settings: Settings, records: int, rate: int, subjects: int, json_o
             shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(result, ensure_ascii=False, indent=2) if json_out else format_table(result))
     return result
+
+
+def _phases(run: _Run, records: int, subjects: int, rate: int, latency_seconds: float,
+            say: Callable[[str], None]) -> None:  # fmt: skip
+    """Every phase in order against one platform; each writes into `run.result`."""
+    say("warm-up (worker and sink join their groups)")
+    run.warm_up()
+    say(f"throughput: {records:,} records, {subjects:,} subjects (load {load()})")
+    run.throughput(records, subjects)
+    say(f"durable intake: the producer with and without it (load {load()})")
+    run.intake_cost(min(records, INTAKE_RECORDS), subjects)
+    say(f"ceiling baseline: consume + Avro decode (load {load()})")
+    run.baselines(ceiling=True)
+    say(f"naive baseline: Faust, an event + changelogged update per record (load {load()})")
+    run.baselines(ceiling=False)
+    say(f"peer: quixstreams, the same rules and a per-subject sum (load {load()})")
+    run.peer()
+    say(f"latency: {rate:,} records/s for {latency_seconds:g} s (load {load()})")
+    run.latency(rate, latency_seconds)
+    run.accounting()
+    say(f"profile: pure pipeline over {min(records, PROFILE_SAMPLE):,} records")
+    sample, _ = workload(min(records, PROFILE_SAMPLE), subjects, 11, run.month)
+    run.result["profile"] = profile_pipeline(sample, run.kafka)
 
 
 class _Run:
@@ -423,15 +420,34 @@ def progress(quiet: bool) -> Callable[[str], None]:
     return say if not quiet else (lambda _msg: None)
 
 
+Row = tuple[str, str, str, str]  # figure, measured, target, met
+
+
 def format_table(r: dict[str, Any]) -> str:
     """The one table: figures, baselines, targets and the profile, with the load."""
-    m, w, lat, rss, rt = r["machine"], r["workload"], r["latency"], r["worker_rss"], r["ratios"]
+    m, w = r["machine"], r["workload"]
+    rows = _rows(r)
+    head = (f"credit bench: {w['records']:,} records ({w['invalid']:,} invalid, "
+            f"{w['duplicates']:,} re-sent), {w['subjects']:,} subjects; {m['nproc']} cores "
+            f"{m['cpu_model']}, {m['ram_gb']} GB; load {r['load_start']} / "
+            f"{r['load_throughput']} / {r['load_latency']} / {r['load_end']} "
+            "(start / throughput / latency / end)")  # fmt: skip
+    title = ("figure", "measured", "target", "met")
+    widths = [max(len(row[i]) for row in [title, *rows]) for i in range(4)]
+    a, b, c, d = widths
+    fmt = f"{{:<{a}}}  {{:>{b}}}  {{:<{c}}}  {{:<{d}}}"
+    out = [head, fmt.format(*title), "  ".join("-" * x for x in widths)]
+    return "\n".join(out + [fmt.format(*row).rstrip() for row in rows])
+
+
+def _rows(r: dict[str, Any]) -> list[Row]:
+    lat, rss, rt = r["latency"], r["worker_rss"], r["ratios"]
     cpu, peak, acc, prof, prod = (r["cpu_s_per_1k"], r["peak_rss_mb"], r["accounted"],
                                   r["profile"], r["producer"])  # fmt: skip
     leg, peer = lat["send_to_worker_output"], r["peer"]
     t = [(x["target"], {True: "yes", False: "NO", None: "-"}[x["met"]]) for x in r["targets"]]
     adds_up = acc["received"] == acc["stored"] + acc["rejected"] == acc["sent"]
-    rows: list[tuple[str, str, str, str]] = [
+    rows: list[Row] = [
         ("end to end: first sent -> last queryable",
          f"{r['end_to_end']['records_per_s']:,.0f} rec/s ({r['end_to_end']['seconds']} s)", *t[0]),
         ("producer: SDK Publisher.send + flush", f"{prod['records_per_s']:,.0f} rec/s", "", ""),
@@ -477,17 +493,7 @@ def format_table(r: dict[str, Any]) -> str:
         ("worker CPU µs/rec in the run", f"{prof['worker_cpu_us']:,.0f}", "", ""),
         ("  of which outside the pure pipeline", f"{prof['worker_outside_us']:,.0f}", "", ""),
     ]
-    head = (f"credit bench: {w['records']:,} records ({w['invalid']:,} invalid, "
-            f"{w['duplicates']:,} re-sent), {w['subjects']:,} subjects; {m['nproc']} cores "
-            f"{m['cpu_model']}, {m['ram_gb']} GB; load {r['load_start']} / "
-            f"{r['load_throughput']} / {r['load_latency']} / {r['load_end']} "
-            "(start / throughput / latency / end)")  # fmt: skip
-    title = ("figure", "measured", "target", "met")
-    widths = [max(len(row[i]) for row in [title, *rows]) for i in range(4)]
-    a, b, c, d = widths
-    fmt = f"{{:<{a}}}  {{:>{b}}}  {{:<{c}}}  {{:<{d}}}"
-    out = [head, fmt.format(*title), "  ".join("-" * x for x in widths)]
-    return "\n".join(out + [fmt.format(*row).rstrip() for row in rows])
+    return rows
 
 
 def _main(argv: list[str]) -> int:

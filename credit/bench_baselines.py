@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from credit.bench_peer import child_rate, watch_child
-from credit.bench_workload import BenchError, Item, workload
+from credit.bench_workload import Item, workload
+from credit.exceptions import BenchError
 
 NAIVE_TIME_BOX_S = 45.0
 NAIVE_PREFIX = "bench.naive."
@@ -54,6 +55,29 @@ def produce_main(spec: dict[str, Any]) -> int:
         for n, (provider, pub) in enumerate(publishers.items()):
             recorders[provider] = intake.begin(f"bench-{n}-{new_upload_id('sdk')}")
             pub.record_to(recorders[provider])
+    _send_paced(items, publishers, uploads, rate, first)
+    sent = time.time()
+    for pub in publishers.values():
+        pub.flush()
+    flushed = time.time()
+    _record_uploads(publishers, uploads, first, flushed)
+    if intake is not None:  # accepted: durable first, then produced from the intake
+        flushed = _commit_and_publish(intake, publishers, recorders)
+    cpu1 = os.times()
+    out = {"first_send": first, "sent": sent, "flushed": flushed, "records": len(items),
+           "uploads": [u["id"] for u in uploads.values()], **stats,
+           "cpu_s": round(cpu1.user + cpu1.system - cpu0.user - cpu0.system, 2)}  # fmt: skip
+    print(json.dumps(out), flush=True)
+    return 0
+
+
+def _send_paced(items: list[Item], publishers: dict[str, Any],
+                uploads: dict[tuple[str, str], dict[str, Any]], rate: float, first: float,
+                ) -> None:  # fmt: skip
+    """Every item sent by its provider's publisher, at `rate` records/s (0: at once)."""
+    from schemas.catalog import default_catalog
+
+    catalog = default_catalog()
     for n, (code, provider, record) in enumerate(items):
         if rate:
             ahead = first + n / rate - time.time()
@@ -63,10 +87,11 @@ def produce_main(spec: dict[str, Any]) -> int:
         up["rows"] += 1
         if publishers[provider].send(catalog.get(code), record, up["id"], up["rows"]):
             up["rejected"] += 1
-    sent = time.time()
-    for pub in publishers.values():
-        pub.flush()
-    flushed = time.time()
+
+
+def _record_uploads(publishers: dict[str, Any], uploads: dict[tuple[str, str], dict[str, Any]],
+                    first: float, flushed: float) -> None:  # fmt: skip
+    """Each upload's ledger entry, as `credit publish` writes it, flushed."""
     for (provider, code), up in uploads.items():
         publishers[provider].record_upload({
             "upload_id": up["id"], "class_code": code, "provider": provider, "channel": "sdk",
@@ -76,14 +101,6 @@ def produce_main(spec: dict[str, Any]) -> int:
         })  # fmt: skip
     for pub in publishers.values():
         pub.flush()
-    if intake is not None:  # accepted: durable first, then produced from the intake
-        flushed = _commit_and_publish(intake, publishers, recorders)
-    cpu1 = os.times()
-    out = {"first_send": first, "sent": sent, "flushed": flushed, "records": len(items),
-           "uploads": [u["id"] for u in uploads.values()], **stats,
-           "cpu_s": round(cpu1.user + cpu1.system - cpu0.user - cpu0.system, 2)}  # fmt: skip
-    print(json.dumps(out), flush=True)
-    return 0
 
 
 def _commit_and_publish(

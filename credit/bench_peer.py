@@ -36,7 +36,7 @@ TOPIC_CONFIG = {"retention.ms": str(7 * 24 * 3600 * 1000)}
 
 def peer_python(cache: Path | None = None) -> Path:
     """The peer's interpreter: a virtualenv with `PEER_REQUIREMENTS`, made on first use."""
-    from credit.bench_workload import BenchError  # the peer's side has not the platform's deps
+    from credit.exceptions import BenchError
 
     home = cache or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     venv = home / "credit-ingest" / ("peer-" + "-".join(PEER_REQUIREMENTS[0].split("==")))
@@ -74,7 +74,7 @@ def peer_baseline(bootstrap: str, registry: str, topics: list[str], expected: in
 
 def child_rate(got: dict[str, Any], expected: int, who: str, log: str) -> dict[str, Any]:
     """A baseline child's rate and CPU per record from its last report (`watch_child`)."""
-    from credit.bench_workload import BenchError  # the peer's side has not the platform's deps
+    from credit.exceptions import BenchError
 
     if got["n"] < 2000:
         raise BenchError(f"{who} processed {got['n']} records; see {log}")

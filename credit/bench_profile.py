@@ -25,32 +25,17 @@ def profile_pipeline(items: list[Item], kafka: dict[str, Any]) -> dict[str, Any]
     Stages are timed one after another over the whole sample (no profiler overhead); the
     cProfile run is separate and smaller, for the top functions only.
     """
-    from confluent_kafka import Producer as KafkaProducer
 
     from schemas import envelope as env
-    from schemas.avro import avro_schema
     from schemas.catalog import default_catalog
-    from schemas.codec import AvroDecoder, AvroEncoder
+    from schemas.codec import AvroDecoder
     from streams.banned import strip_banned
-    from streams.identity import learn, resolve
     from streams.pipeline import Pipeline, enrich
     from streams.rules import validate
 
     catalog = default_catalog()
-    schemas = {code: avro_schema(catalog.get(code)) for code in CLASSES}
-    ids = {code: i + 1 for i, code in enumerate(CLASSES)}
-    texts = {ids[c]: json.dumps(s, ensure_ascii=False) for c, s in schemas.items()}
-    encoders = {c: AvroEncoder(schemas[c], ids[c]) for c in CLASSES}
     now = int(time.time() * 1000)
-    msgs, values = [], []
-    for n, (code, provider, record) in enumerate(items):
-        cls = catalog.get(code)
-        value = {name: record.get(name) for name in cls.by_name}
-        value.update(ingest_provider=provider, ingest_channel="sdk", ingest_upload_id="bench",
-                     ingest_row=n + 1, ingest_source_key=f"k{n}", ingest_received_at=now)  # fmt: skip
-        values.append((code, value))
-        msgs.append(env.Inbound(cls.topic, 0, n, b"", encoders[code].encode(value),
-                                {env.H_PROVIDER: provider}, now))  # fmt: skip
+    texts, encoders, values, msgs = _sample(items, now)
     today, stage, count = dt.date.today(), {}, len(msgs)
     decoder = AvroDecoder(texts.__getitem__)
 
@@ -69,19 +54,7 @@ def profile_pipeline(items: list[Item], kafka: dict[str, Any]) -> dict[str, Any]
                                          zip(classes, decoded, strict=True)])  # fmt: skip
     checked = timed("rules", lambda: [(c, r, not (b or validate(c, r, catalog, today)))
                                       for c, (r, b) in zip(classes, kept, strict=True)])  # fmt: skip
-    subjects: dict[str, Any] = {}
-    aliases: dict[str, Any] = {}
-
-    def identity() -> list[tuple[Any, dict[str, Any], Any]]:
-        out = []
-        for cls, rec, ok in checked:
-            res = resolve(cls, rec, subjects, aliases, today) if ok else None
-            if res is not None and not res.violations:
-                learn(cls, rec, res, subjects, aliases)
-                out.append((cls, rec, res))
-        return out
-
-    resolved = timed("identity", identity)
+    resolved = timed("identity", lambda: _identities(checked, today))
     meta = {"provider": "p", "channel": "sdk", "upload_id": "bench", "row": 1, "source_key": "k"}
     rows = timed("enrich", lambda: [enrich(c, r, res, meta, now) for c, r, res in resolved])
     batches = _batches(catalog, encoders, values, now)
@@ -90,36 +63,84 @@ def profile_pipeline(items: list[Item], kafka: dict[str, Any]) -> dict[str, Any]
     blobs = timed("columns_pipeline_and_arrow", lambda: _columns(columns, batches, today))
     timed("figures", lambda: _figures([(c.code, r) for (c, _, _), r in
                                              zip(resolved, rows, strict=True)], today))  # fmt: skip
-    producer = KafkaProducer({**kafka, "linger.ms": 5, "enable.idempotence": True,
-                              "partitioner": "murmur2_random"})  # fmt: skip
-
-    def produce() -> None:
-        for blob in blobs:
-            while True:
-                try:
-                    producer.produce("bench.profile", blob, b"k")
-                    break
-                except BufferError:
-                    producer.poll(0.05)
-        producer.flush(60)
-
-    timed("producer", produce, time.process_time)  # with librdkafka's own threads
+    timed("producer", lambda: _produce(kafka, blobs), time.process_time)  # + librdkafka's threads
     # the SDK's own per-record work before its produce (Publisher.send)
     timed("sdk_avro_encode", lambda: [encoders[c].encode(v) for c, v in values])
     pipeline = Pipeline(catalog, AvroDecoder(texts.__getitem__), {}, {})
-
-    def whole(batch: list[Any]) -> None:
-        for m in batch:
-            out = pipeline.process(m, today)
-            env.dumps({"row": out.valid} if out.valid is not None else out.dead or {})
-
-    timed("per_record_pipeline_and_json", lambda: whole(msgs))
+    timed("per_record_pipeline_and_json", lambda: _per_record(pipeline, msgs, today))
     prof = cProfile.Profile()  # the worker's own path over a sample
     sample = batches[: max(1, PROFILE_CPROFILE // 500)]
     sampled = sum(env.batch_count(m.headers) or 1 for m in sample)
     prof.runcall(_columns, Pipeline(catalog, AvroDecoder(texts.__getitem__), {}, {}), sample,
                  today)  # fmt: skip
     return {"records": count, "us_per_record": stage, "top": _top_functions(prof, sampled)}
+
+
+def _identities(checked: list[tuple[Any, dict[str, Any], bool]], today: dt.date,
+                ) -> list[tuple[Any, dict[str, Any], Any]]:  # fmt: skip
+    """The valid records resolved to their subjects, the registry learning as it goes."""
+    from streams.identity import learn, resolve
+
+    subjects: dict[str, Any] = {}
+    aliases: dict[str, Any] = {}
+    out = []
+    for cls, rec, ok in checked:
+        res = resolve(cls, rec, subjects, aliases, today) if ok else None
+        if res is not None and not res.violations:
+            learn(cls, rec, res, subjects, aliases)
+            out.append((cls, rec, res))
+    return out
+
+
+def _per_record(pipeline: Any, msgs: list[Any], today: dt.date) -> None:
+    """The record-by-record path, each outcome as JSON (before the columnar path)."""
+    from schemas import envelope as env
+
+    for m in msgs:
+        out = pipeline.process(m, today)
+        env.dumps({"row": out.valid} if out.valid is not None else out.dead or {})
+
+
+def _sample(items: list[Item], now: int) -> tuple[dict[int, str], dict[str, Any],
+                                                   list[tuple[str, dict[str, Any]]], list[Any]]:  # fmt: skip
+    """The items as the SDK encodes them: schema texts by id, encoders by class, the values
+    and one Confluent-framed message per record."""
+    from schemas import envelope as env
+    from schemas.avro import avro_schema
+    from schemas.catalog import default_catalog
+    from schemas.codec import AvroEncoder
+
+    catalog = default_catalog()
+    schemas = {code: avro_schema(catalog.get(code)) for code in CLASSES}
+    ids = {code: i + 1 for i, code in enumerate(CLASSES)}
+    texts = {ids[c]: json.dumps(s, ensure_ascii=False) for c, s in schemas.items()}
+    encoders = {c: AvroEncoder(schemas[c], ids[c]) for c in CLASSES}
+    msgs, values = [], []
+    for n, (code, provider, record) in enumerate(items):
+        cls = catalog.get(code)
+        value = {name: record.get(name) for name in cls.by_name}
+        value.update(ingest_provider=provider, ingest_channel="sdk", ingest_upload_id="bench",
+                     ingest_row=n + 1, ingest_source_key=f"k{n}", ingest_received_at=now)  # fmt: skip
+        values.append((code, value))
+        msgs.append(env.Inbound(cls.topic, 0, n, b"", encoders[code].encode(value),
+                                {env.H_PROVIDER: provider}, now))  # fmt: skip
+    return texts, encoders, values, msgs
+
+
+def _produce(kafka: dict[str, Any], blobs: list[bytes]) -> None:
+    """Send the blobs as the worker sends its outputs (idempotent, murmur2), and wait."""
+    from confluent_kafka import Producer as KafkaProducer
+
+    producer = KafkaProducer({**kafka, "linger.ms": 5, "enable.idempotence": True,
+                              "partitioner": "murmur2_random"})  # fmt: skip
+    for blob in blobs:
+        while True:
+            try:
+                producer.produce("bench.profile", blob, b"k")
+                break
+            except BufferError:
+                producer.poll(0.05)
+    producer.flush(60)
 
 
 def _batches(catalog: Any, encoders: dict[str, Any], values: list[tuple[str, dict[str, Any]]],

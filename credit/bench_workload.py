@@ -11,16 +11,11 @@ from typing import Any
 
 from credit.demo import last_month
 from credit.synthetic import UTILITIES, Subject, Utility, make_subjects
-from schemas.errors import CreditError
 
 Item = tuple[str, str, dict[str, Any]]  # class code, provider, typed record
 CLASSES = ("legal_utility_payment", "natural_utility_payment", "legal_arrears", "natural_arrears")
 INVALID_SHARE = 0.05
 DUPLICATE_SHARE = 0.01
-
-
-class BenchError(CreditError):
-    """A benchmark phase could not finish (the platform fell over or stalled)."""
 
 
 # -- workload: typed records, no per-row string parsing ---------------------------------------

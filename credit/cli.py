@@ -83,7 +83,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from credit.client import NotRunningError, connect
+    from credit.client import connect
+    from credit.exceptions import NotRunningError
 
     settings = _settings(args)
     try:
@@ -486,6 +487,9 @@ def cmd_objection(args: argparse.Namespace) -> int:
     return 0 if code < 300 else 1
 
 
+AddCommand = Callable[..., argparse.ArgumentParser]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="credit", description="credit-ingest: public credit information streaming platform"
@@ -504,6 +508,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(fn=fn)
         return p
 
+    for group in (_platform_commands, _channel_commands, _query_command, _provider_commands,
+                  _access_command, _objection_command):  # fmt: skip
+        group(add)
+    from credit.cli_governance import add_commands
+
+    add_commands(add, _settings)
+    _bench_command(add)
+    return parser
+
+
+def _platform_commands(add: AddCommand) -> None:
+    """The platform's processes: up, demo, status, worker, analyst, gateway, sink."""
     add("up", cmd_up, "run the embedded platform in the foreground (Ctrl-C stops)", json_=False)
     demo = add("demo", cmd_demo, "run the platform on a synthetic month and print the summary")
     demo.add_argument("--companies", type=int, default=800)
@@ -520,6 +536,10 @@ def build_parser() -> argparse.ArgumentParser:
         "ClickHouse server", json_=False)  # fmt: skip
     add("gateway", cmd_up, "HTTP ingestion + queries against real Kafka/ClickHouse", json_=False)
     add("sink", cmd_up, "the ClickHouse sink alone, with /health and /metrics", json_=False)
+
+
+def _channel_commands(add: AddCommand) -> None:
+    """Polling a provider's database; the store's DDL; the catalog."""
     poll = add("poll", cmd_poll, "poll a provider's database table (数据库对接) into the platform")
     poll.add_argument("config", help="YAML: provider, class, url, table|query, watermark_column …")
     poll.add_argument("--once", action="store_true", help="one poll run, then exit")
@@ -529,6 +549,10 @@ def build_parser() -> argparse.ArgumentParser:
     ddl.add_argument("-o", "--output", help="write the SQL to this file")
     cat = add("catalog", cmd_catalog, "list the information classes")
     cat.add_argument("--write-avsc", action="store_true", help="regenerate schemas/avro/*.avsc")
+
+
+def _query_command(add: AddCommand) -> None:
+    """`credit query`: what analysts and the office read."""
     query = add("query", cmd_query, "query the running platform")
     query.add_argument(
         "what",
@@ -543,6 +567,10 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--since", help="blacklist-new: entries since YYYY-MM-DD (default 30 days)")
     query.add_argument("--output", help="sql, stats, census, blacklist-new: write the table to "
                        "this .csv or .xlsx (formula-like text neutralised)")  # fmt: skip
+
+
+def _provider_commands(add: AddCommand) -> None:
+    """What providers do: publish, release or withdraw, replay, templates, keys."""
     pub = add(
         "publish", cmd_publish, "publish an .xlsx/.csv file of one class to the running platform"
     )
@@ -583,6 +611,10 @@ def build_parser() -> argparse.ArgumentParser:
                       "new one (same department and classes); the old one stops working")  # fmt: skip
     keys.add_argument("--class", dest="cls", action="append", help="limit to these classes")
     keys.add_argument("--district", help="the department's 市/区 unit it reports as (6 digits)")
+
+
+def _access_command(add: AddCommand) -> None:
+    """`credit access`: API tokens."""
     acc = add("access", cmd_access, "issue, list or revoke API tokens (provider/analyst/bank/"
               "admin/subject)")  # fmt: skip
     acc.add_argument("action", choices=["issue", "list", "revoke"])
@@ -594,6 +626,10 @@ def build_parser() -> argparse.ArgumentParser:
     acc.add_argument("--institution", help="bank: the financial institution it acts for")
     acc.add_argument("--department", help="provider: the department it acts as")
     acc.add_argument("--subject", help="subject: its USCC / citizen ID")
+
+
+def _objection_command(add: AddCommand) -> None:
+    """`credit objection`: 异议 filed, processed and chased."""
     obj = add("objection", cmd_objection, "file, list, process and chase objections (异议)")
     obj.add_argument("action", choices=["file", "list", "accept", "resolve", "inform", "overdue"])
     obj.add_argument("objection_id", nargs="?")
@@ -606,9 +642,10 @@ def build_parser() -> argparse.ArgumentParser:
     obj.add_argument("--provider", help="list: one providing department's queue")
     obj.add_argument("--as-of", help="overdue: the day to judge deadlines on (YYYY-MM-DD)")
     obj.add_argument("--token", help="API token (default: the data dir's admin-token)")
-    from credit.cli_governance import add_commands
 
-    add_commands(add, _settings)
+
+def _bench_command(add: AddCommand) -> None:
+    """`credit bench`."""
     bench = add("bench", cmd_bench, "throughput/latency benchmark with baselines (own /tmp dir)")
     bench.add_argument("--records", type=int, default=100000, help="throughput-phase records")
     bench.add_argument("--latency-rate", type=int, default=1000, help="records/s, latency phase")
@@ -617,7 +654,6 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--scale", type=int, default=0, metavar="N",
                        help="instead: plant N stored records and time the subject report, the "
                             "risk list and the analyst export (e.g. 10000000)")  # fmt: skip
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

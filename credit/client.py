@@ -8,11 +8,7 @@ from typing import Any
 import httpx
 
 from base.settings import Settings
-from schemas.errors import CreditError
-
-
-class NotRunningError(CreditError):
-    """No platform answers for this data dir / API URL."""
+from credit.exceptions import NotRunningError
 
 
 def read_runtime(settings: Settings) -> dict[str, Any]:

@@ -9,18 +9,14 @@ from typing import Any
 
 from tqdm import tqdm
 
+from credit.exceptions import DemoError
 from credit.runtime import Platform
 from credit.synthetic import Row, department_of, reported_month, synthetic_month
 from producers.channel import ReportedAs, UploadResult, publish_rows
 from producers.publisher import Publisher, new_upload_id
 from schemas.catalog import Catalog
-from schemas.errors import CreditError
 from schemas.periods import Period
 from sinks import queries, risk
-
-
-class DemoError(CreditError):
-    """The demo could not account for every record in time."""
 
 
 def last_month(today: dt.date) -> dt.date:

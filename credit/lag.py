@@ -28,17 +28,13 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 from prometheus_client import Gauge
 
+from credit.exceptions import LagError
 from schemas.catalog import Catalog
-from schemas.errors import CreditError
 from sinks.writer import SINK_GROUP, SINK_TOPICS
 
 log = logging.getLogger("credit.lag")
 WORKER_GROUP = "credit-worker"  # streams.worker.APP_ID: Faust's group id is its app id
 NO_OFFSET = -1001  # librdkafka's OFFSET_INVALID: the group never committed this partition
-
-
-class LagError(CreditError):
-    """Offsets could not be read from the broker (it is down or refused the request)."""
 
 
 @dataclass(frozen=True)

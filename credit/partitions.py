@@ -17,16 +17,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from base.settings import Settings
-from schemas.errors import CreditError
+from credit.exceptions import PartitionCountError
 
 RECORD_FILE = "topic-partitions"
 # Dirs that have worker state but no record were made when the default was 2 (an explicit
 # CREDIT_TOPIC_PARTITIONS is believed instead: the dir may have been run with it).
 LEGACY_PARTITIONS = 2
-
-
-class PartitionCountError(CreditError):
-    """The data dir's worker state is split into another number of partitions."""
 
 
 def fixed_partitions(data_dir: Path, settings: Settings) -> int:

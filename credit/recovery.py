@@ -36,8 +36,8 @@ from confluent_kafka.admin import AdminClient
 
 from base.metrics import Metrics
 from base.topics import ensure_named_topics
-from producers.durable_intake import DurableIntake, IntakeEntry, IntakeError
-from producers.exceptions import PublishError
+from producers.durable_intake import DurableIntake, IntakeEntry
+from producers.exceptions import IntakeError, PublishError
 from producers.publisher import Publisher
 from sinks.store import Store
 

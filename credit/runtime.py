@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from base import gc_pause
-from base.broker import BrokerError, EmbeddedBroker, free_port
+from base.broker import EmbeddedBroker, free_port
+from base.exceptions import BrokerError
 from base.kafka_errors import count_broker_errors
 from base.metrics import Metrics, create_metrics
 from base.settings import Settings
@@ -50,6 +51,7 @@ from credit.api_reports import add_report_routes
 from credit.api_server import ApiServer
 from credit.api_sql import add_sql_route
 from credit.client import read_runtime
+from credit.exceptions import AlreadyRunningError
 from credit.lag import LagMonitor, LagSampler, lag_groups
 from credit.partitions import fixed_partitions
 from credit.recovery import Epoch, IntakeKeeper, broker_epoch, broker_lost
@@ -72,10 +74,6 @@ from sinks.writer import Sink
 log = logging.getLogger("credit.runtime")
 MAX_WORKER_RESTARTS = 20
 EPOCH_CHECK_SECONDS = 30.0
-
-
-class AlreadyRunningError(CreditError):
-    """Another `credit up` owns this data dir."""
 
 
 EMBEDDED = frozenset({"api", "sink", "worker"})

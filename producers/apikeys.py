@@ -18,12 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from producers.exceptions import ApiKeyError
 from schemas.catalog import Catalog
-from schemas.errors import CreditError
-
-
-class ApiKeyError(CreditError):
-    """A key cannot be issued (unknown department, class not assigned to it)."""
 
 
 @dataclass(frozen=True)

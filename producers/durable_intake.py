@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from producers.exceptions import PublishError
+from producers.exceptions import IntakeError
 
 _LEN = struct.Struct(">I")
 MESSAGES, LEDGER, DECIDED, SOURCE = "messages.bin", "ledger.json", "decided.json", "source"
@@ -46,10 +46,6 @@ PUBLISHED = "published"  # empty marker: the broker acknowledged every frame onc
 RELEASED = "released"  # a held upload was released: it is sent like any other
 DECIDED_DIR = "decided"  # decided uploads move here: the active folder holds only work
 MAX_FRAME_BYTES = 64 * 1024 * 1024  # a frame is one Kafka message (≤ 1 MB in practice)
-
-
-class IntakeError(PublishError):
-    """The intake could not be written or read (full disk, damaged file)."""
 
 
 @dataclass(frozen=True)

@@ -175,3 +175,11 @@ class WatermarkStateError(PollError):
     """The committed-watermark state file cannot be read or written, or another poller holds it."""
 
     reason = "poll.state"
+
+
+class ApiKeyError(CreditError):
+    """A key cannot be issued (unknown department, class not assigned to it)."""
+
+
+class IntakeError(PublishError):
+    """The intake could not be written or read (full disk, damaged file)."""

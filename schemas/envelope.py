@@ -21,7 +21,7 @@ import orjson
 import pyarrow as pa
 
 from schemas.catalog import InfoClass
-from schemas.errors import CreditError
+from schemas.exceptions import BatchHeaderError
 
 # Kafka headers the producers set, so that even an unreadable value can be accounted for.
 H_PROVIDER = "credit-provider"
@@ -75,10 +75,6 @@ def rows_header(rows: list[int | None]) -> str:
         parts.append("" if start is None else str(start) if j == i else f"{start}-{rows[j]}")
         i = j + 1
     return ",".join(parts)
-
-
-class BatchHeaderError(CreditError):
-    """A batch's headers promise more records than its body can hold."""
 
 
 def parse_rows(text: str, limit: int | None = None) -> list[int | None]:

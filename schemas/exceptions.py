@@ -68,3 +68,16 @@ class RegistryStateError(CreditError):
 
 class PeriodError(CreditError):
     """A reporting period (报送期) that is not a month, quarter, year or span of days."""
+
+
+class BatchHeaderError(CreditError):
+    """A batch's headers promise more records than its body can hold."""
+
+
+class RegistryRequestError(CreditError):
+    """A request the registry refuses before reaching the store (bad body, unset config)."""
+
+    def __init__(self, status: int, error_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_code = error_code

@@ -33,6 +33,7 @@ from schemas.exceptions import (
     InvalidCompatibilityLevelError,
     InvalidSchemaError,
     InvalidVersionError,
+    RegistryRequestError,
     RegistryStateError,
     SchemaNotFoundError,
     SchemaVersionNotFoundError,
@@ -44,15 +45,6 @@ CONTENT_TYPE: Final = "application/vnd.schemaregistry.v1+json"
 
 _Handler = Callable[[web.Request], Awaitable[web.Response]]
 _T = TypeVar("_T")
-
-
-class RegistryRequestError(CreditError):
-    """A request the registry refuses before reaching the store (bad body, unset config)."""
-
-    def __init__(self, status: int, error_code: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error_code = error_code
 
 
 # Our errors → (HTTP status, Confluent error_code); first matching class wins.

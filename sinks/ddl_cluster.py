@@ -18,8 +18,8 @@ from __future__ import annotations
 import re
 
 from schemas.catalog import Catalog
-from schemas.errors import CreditError
 from sinks.ddl import all_statements
+from sinks.exceptions import ClusterDdlError
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CREATE_DB = re.compile(r"^\s*CREATE DATABASE IF NOT EXISTS (\w+)\s*$")
@@ -29,10 +29,6 @@ _ORDER_BY = re.compile(r"ORDER BY\s*\(?\s*`?(\w+)")
 _CREATE_VIEW = re.compile(r"CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+)\.(\w+)\s+TO (\w+)\.(\w+)")
 _FROM = re.compile(r"\bFROM (\w+)\.(\w+)")
 LOCAL_SUFFIX = "_local"
-
-
-class ClusterDdlError(CreditError, ValueError):
-    """A name or statement the cluster variant cannot be generated for."""
 
 
 def zk_path(db: str, table: str) -> str:

@@ -39,6 +39,7 @@ from sinks.repairs import repaired_record_keys
 from sinks.retention import expiry_sql
 from sinks.store import Store
 from streams import aggregates as agg
+from streams.exceptions import AggregateError
 
 log = logging.getLogger("credit.figures")
 STALE_CHUNK = 2000  # subjects per step of the daily pass (the sink's batches run between)
@@ -123,12 +124,12 @@ def _state(kind: str, facts: list[Fact]) -> dict[str, Any]:
     """All facts in one pass; if one is unusable, the others one by one without it."""
     try:
         return agg.fold(kind, facts)
-    except agg.AggregateError:
+    except AggregateError:
         state = agg.new_state(kind)
         for code, record in facts:
             try:
                 state = agg.apply(state, kind, record, code)
-            except agg.AggregateError as exc:
+            except AggregateError as exc:
                 log.warning("a %s fact of a subject is left out of its figures: %s", code, exc)
         return state
 

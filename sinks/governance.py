@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from schemas.catalog import InfoClass
-from sinks.exceptions import QueryError
+from sinks.exceptions import ForbiddenError, GovernanceError, NotFoundError, StageError
 from sinks.store import Store
 from sinks.workdays import DEFAULT_CALENDAR, WorkCalendar
 
@@ -41,22 +41,6 @@ DEADLINES: dict[str, tuple[str, int, str]] = {
     "accepted": ("answer", 10, "accepted_on"),  # 10 个工作日内回复
     "resolved": ("inform", 2, "resolved_on"),  # 2 个工作日内告知申请人
 }
-
-
-class GovernanceError(QueryError):
-    """An objection, authorization or audit request that cannot be carried out (and why)."""
-
-
-class NotFoundError(GovernanceError):
-    """The objection, authorization or record named does not exist."""
-
-
-class ForbiddenError(GovernanceError):
-    """The caller may not act on this objection or record (not its subject / provider)."""
-
-
-class StageError(GovernanceError):
-    """The step does not fit the objection's current stage (already resolved, not accepted …)."""
 
 
 @dataclass(frozen=True)

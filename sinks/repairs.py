@@ -19,16 +19,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from schemas.catalog import InfoClass
-from sinks.governance import (
-    ForbiddenError,
-    GovernanceError,
-    NotFoundError,
-    Reader,
-    StageError,
-    latest_by_id,
-    publication_window,
-    save_version,
-)
+from sinks.exceptions import ForbiddenError, GovernanceError, NotFoundError, StageError
+from sinks.governance import Reader, latest_by_id, publication_window, save_version
 from sinks.store import Store
 from sinks.workdays import DEFAULT_CALENDAR, WorkCalendar
 

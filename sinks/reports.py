@@ -12,7 +12,8 @@ USCCs readable and masks anything shaped like a citizen ID or a phone number.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from schemas.catalog import Catalog, InfoClass
@@ -126,7 +127,7 @@ def subject_report(
     report but the credit office's (`show_repaired`), where they are flagged. Rolling aggregates derive from the
     authorized utility/fund classes, so only the authorized report carries them.
     """
-    db, today = store.database, today or dt.date.today()
+    today = today or dt.date.today()
     wanted = normalize_code(code)
     registry = _find_subject(store, wanted)
     subject_id = str(registry["subject_id"]) if registry else wanted
@@ -135,50 +136,15 @@ def subject_report(
     classes = [
         c for c in catalog if c.disclosure in levels and (kind is None or c.subject_kind == kind)
     ]
-    found = subject_records(store, subject_id, classes)
-    sections: list[dict[str, Any]] = []
-    identity_rows: list[dict[str, Any]] = []
-    industry = None
-    counts = {"records": 0, "negative_records": 0, "withheld": 0, "beyond_publication": 0,
-              "repaired": 0}  # fmt: skip
     shown = _Shown(include_authorized, withheld_record_keys, repaired_record_keys, show_repaired)
-    for code, rows in found.items():
-        cls = catalog.classes[code]
-        identity_rows.append(rows[0] | {"subject_kind": cls.subject_kind})
-        records = [doc for row in rows if (doc := shown.record(cls, row, today, counts))]
-        if not records:
-            continue
-        if cls.code == INDUSTRY_CLASS:
-            industry = records[0].get("industry")
-        counts["records"] += len(records)
-        counts["negative_records"] += len(records) if cls.negative else 0
-        sections.append({
-            "class_code": cls.code, "name": cls.name, "disclosure": cls.disclosure,
-            "negative": cls.negative, "count": len(records),
-            "labels": {f.name: f.label for f in cls.fields}, "records": records,
-        })  # fmt: skip
+    found = _sections(catalog, subject_records(store, subject_id, classes), shown, today)
     if not include_authorized:  # credit repair: a public report does not hint at them
-        del counts["beyond_publication"], counts["repaired"]
-    if registry is None and not identity_rows:
+        del found.counts["beyond_publication"], found.counts["repaired"]
+    if registry is None and not found.identity_rows:
         return {"found": False, "code": mask_subject(wanted, _guess_kind(wanted))}
-    first = identity_rows[0] if identity_rows else {}
+    first = found.identity_rows[0] if found.identity_rows else {}
     kind = kind or str(first.get("subject_kind", _guess_kind(wanted)))
-    aggregates = []
-    if include_authorized:
-        rows = store.query(
-            f"SELECT * EXCEPT (subject_id, monthly) FROM {db}.aggregates FINAL "
-            "WHERE subject_id = {s:String} AND facts > 0 ORDER BY kind",
-            {"s": subject_id},
-        )
-        history = monthly_history(store, subject_id, current_figures(rows))
-        aggregates = [
-            {
-                **{k: mask_value(v) if isinstance(v, str) else v for k, v in row.items()
-                   if k != "version"},
-                "history": history.get(row["kind"], []),
-            }
-            for row in rows
-        ]  # fmt: skip
+    known = registry or {}
     return {
         "found": True,
         "title": "标准化信用信息报告",
@@ -188,16 +154,66 @@ def subject_report(
             "code": mask_subject(subject_id, kind),
             "kind": kind,
             "kind_label": "自然人" if kind == "natural" else "法人和其他组织",
-            "name": (registry or {}).get("name") or first.get("subject_name", ""),
-            "district": (registry or {}).get("district") or first.get("district", ""),
-            "registered": bool((registry or {}).get("registered")),
-            "industry": industry,
+            "name": known.get("name") or first.get("subject_name", ""),
+            "district": known.get("district") or first.get("district", ""),
+            "registered": bool(known.get("registered")),
+            "industry": found.industry,
         },
-        "lists": _list_status(catalog, sections),
-        "classes": sections,
-        "aggregates": aggregates,
-        "counts": {**counts, "classes": len(sections)},
+        "lists": _list_status(catalog, found.sections),
+        "classes": found.sections,
+        # figures derive from the authorized utility/fund classes: authorized reports only
+        "aggregates": _figures(store, subject_id) if include_authorized else [],
+        "counts": {**found.counts, "classes": len(found.sections)},
     }
+
+
+@dataclass
+class _Found:
+    """A subject's records, shaped for its report: one section per class with records."""
+
+    sections: list[dict[str, Any]] = field(default_factory=list)
+    identity_rows: list[dict[str, Any]] = field(default_factory=list)
+    industry: Any = None
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
+        ("records", "negative_records", "withheld", "beyond_publication", "repaired"), 0))  # fmt: skip
+
+
+def _sections(
+    catalog: Catalog, found: Mapping[str, list[dict[str, Any]]], shown: _Shown, today: dt.date
+) -> _Found:
+    out = _Found()
+    for code, rows in found.items():
+        cls = catalog.classes[code]
+        out.identity_rows.append(rows[0] | {"subject_kind": cls.subject_kind})
+        records = [doc for row in rows if (doc := shown.record(cls, row, today, out.counts))]
+        if not records:
+            continue
+        if cls.code == INDUSTRY_CLASS:
+            out.industry = records[0].get("industry")
+        out.counts["records"] += len(records)
+        out.counts["negative_records"] += len(records) if cls.negative else 0
+        out.sections.append({
+            "class_code": cls.code, "name": cls.name, "disclosure": cls.disclosure,
+            "negative": cls.negative, "count": len(records),
+            "labels": {f.name: f.label for f in cls.fields}, "records": records,
+        })  # fmt: skip
+    return out
+
+
+def _figures(store: Store, subject_id: str) -> list[dict[str, Any]]:
+    """The subject's current figures per kind with their monthly history, text masked."""
+    rows = store.query(
+        f"SELECT * EXCEPT (subject_id, monthly) FROM {store.database}.aggregates FINAL "
+        "WHERE subject_id = {s:String} AND facts > 0 ORDER BY kind",
+        {"s": subject_id},
+    )
+    history = monthly_history(store, subject_id, current_figures(rows))
+    return [
+        {**{k: mask_value(v) if isinstance(v, str) else v for k, v in row.items()
+            if k != "version"},
+         "history": history.get(row["kind"], [])}
+        for row in rows
+    ]  # fmt: skip
 
 
 def _guess_kind(code: str) -> str:

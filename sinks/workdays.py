@@ -24,10 +24,7 @@ import chinese_calendar
 import yaml
 
 from schemas.errors import CreditError
-
-
-class CalendarRangeError(CreditError):
-    """A date in a year the holiday calendar has no data for."""
+from sinks.exceptions import CalendarRangeError
 
 
 class WorkCalendar:

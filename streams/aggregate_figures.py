@@ -169,11 +169,11 @@ def _bill_on_time(bill: list[Any], today: int) -> bool:
     return bool(pay <= min(today, deadline(month_of_ord(end))))
 
 
-def _utility(state: dict[str, Any], as_of: dt.date) -> tuple[dict[str, Any], list[Monthly]]:
-    now, today = month_of(as_of), as_of.toordinal()
+def _bill_months(bills: list[list[Any]], now: int, today: int) -> tuple[dict[int, _BillMonth], int]:
+    """The bills spread over the complete months before `now`, and the latest pay date of
+    an on-time bill (ordinal, 0 = none)."""
     months: dict[int, _BillMonth] = {}
     last_on_time = 0
-    bills = [state["b"][key] for key in sorted(state["b"])]
     for bill in bills:
         on_time = _bill_on_time(bill, today)
         if on_time and bill[5]:
@@ -190,6 +190,13 @@ def _utility(state: dict[str, Any], as_of: dt.date) -> tuple[dict[str, Any], lis
                 slot.usage += bill[3] * share
                 slot.usage_reported = True
             slot.on_time = slot.on_time and on_time
+    return months, last_on_time
+
+
+def _utility(state: dict[str, Any], as_of: dt.date) -> tuple[dict[str, Any], list[Monthly]]:
+    now, today = month_of(as_of), as_of.toordinal()
+    bills = [state["b"][key] for key in sorted(state["b"])]
+    months, last_on_time = _bill_months(bills, now, today)
     paid = [b for b in bills if b[5] and b[5] <= today]
     seen = [a for _, a in sorted(state["a"].items()) if a[1] <= today]
     owed = outstanding(seen, paid)
@@ -302,9 +309,9 @@ class _FundMonth:
     pay_dates: list[int] = field(default_factory=list)
 
 
-def _fund(state: dict[str, Any], as_of: dt.date) -> tuple[dict[str, Any], list[Monthly]]:
-    now, today = month_of(as_of), as_of.toordinal()
-    social = state["k"] == "social_insurance"
+def _fund_months(state: dict[str, Any], now: int, today: int) -> dict[int, _FundMonth]:
+    """The fund records spread over the complete months before `now` they cover, counted
+    from their pay date (paid after `today`: not yet contributed)."""
     months: dict[int, _FundMonth] = {}
     for key in sorted(state["f"]):
         _, m_from, m_to, heads, paid, due, pay, flags = state["f"][key]
@@ -322,6 +329,13 @@ def _fund(state: dict[str, Any], as_of: dt.date) -> tuple[dict[str, Any], list[M
             slot.late = slot.late or bool(pay and pay > deadline(month))
             if pay:
                 slot.pay_dates.append(pay)
+    return months
+
+
+def _fund(state: dict[str, Any], as_of: dt.date) -> tuple[dict[str, Any], list[Monthly]]:
+    now, today = month_of(as_of), as_of.toordinal()
+    social = state["k"] == "social_insurance"
+    months = _fund_months(state, now, today)
 
     def heads_of(slot: _FundMonth) -> float:
         if social:  # 养老保险 counts everyone insured; else the largest category

@@ -82,7 +82,6 @@ from typing import Any
 import orjson
 
 from schemas.catalog import class_roles, default_catalog
-from schemas.errors import CreditError
 from streams.aggregate_figures import (
     CENT,
     FUND_KINDS,
@@ -100,6 +99,7 @@ from streams.aggregate_figures import (
 from streams.aggregate_figures import MONTHLY_FIELDS as MONTHLY_FIELDS
 from streams.aggregate_figures import evaluate as evaluate
 from streams.aggregate_figures import figures as figures
+from streams.exceptions import AggregateError
 
 RETAIN_MONTHS = 24
 _CATALOG = default_catalog()
@@ -118,10 +118,6 @@ AGGREGATE_COLUMNS = (
     "updated_at", "as_of", "facts",
 )  # fmt: skip
 FACT_KEY_CHARS = 12
-
-
-class AggregateError(CreditError):
-    """A record the aggregates cannot use (wrong class for the kind, unreadable field)."""
 
 
 def kind_of(class_code: str, record: Mapping[str, Any]) -> str | None:

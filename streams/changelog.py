@@ -26,14 +26,10 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from faust.types import TP
 
-from schemas.errors import CreditError
+from streams.exceptions import ChangelogError
 from streams.state_store import KeyPartitionedRocksDBStore, changelog_partitions, partition_of
 
 FENCE_KEY = b'"__credit_fence__"'  # a table key in Faust's JSON encoding, used by no table
-
-
-class ChangelogError(CreditError):
-    """A changelog record was not written; the batch must not be acknowledged."""
 
 
 class Changelog:

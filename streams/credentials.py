@@ -14,14 +14,10 @@ import faust
 from faust.types.auth import CredentialsT
 
 from base.settings import Settings
-from schemas.errors import CreditError
+from streams.exceptions import CredentialsError
 
 # what aiokafka speaks; OAUTHBEARER needs a token callback the settings cannot express
 SASL_MECHANISMS = frozenset({"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI"})
-
-
-class CredentialsError(CreditError):
-    """The Kafka security settings cannot be turned into Faust credentials."""
 
 
 def ssl_context(settings: Settings) -> ssl.SSLContext:

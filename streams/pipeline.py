@@ -26,7 +26,7 @@ import pyarrow as pa
 from schemas import envelope as env
 from schemas.catalog import Catalog, InfoClass
 from schemas.codec import AvroDecoder, is_batch, split_batch
-from schemas.exceptions import CodecError, UnknownClassError
+from schemas.exceptions import BatchHeaderError, CodecError, UnknownClassError
 from schemas.violations import Violation
 from streams import block_judge, column_enrich
 from streams.banned import strip_banned
@@ -277,9 +277,9 @@ class Pipeline:
         try:
             rows = env.parse_rows(msg.headers.get(env.H_ROWS, ""), limit)
             if count is not None and count > limit:
-                raise env.BatchHeaderError(f"credit-batch announces {count} records; the body "
+                raise BatchHeaderError(f"credit-batch announces {count} records; the body "
                                            f"of {limit} bytes holds at most {limit}")  # fmt: skip
-        except env.BatchHeaderError as exc:  # one dead letter for the whole message
+        except BatchHeaderError as exc:  # one dead letter for the whole message
             why = Violation("batch.header", None, "批次消息头与消息体不符，整条消息拒收", str(exc))
             return [_dead(msg, self._class_of(msg), meta, "decode", [why], None, msg.value)]
         try:

@@ -24,15 +24,11 @@ from typing import Any
 from confluent_kafka import KafkaError, Message, Producer
 from rocksdict import AccessType, Options, Rdict
 
-from schemas.errors import CreditError
+from streams.exceptions import ReseedError
 
 log = logging.getLogger("credit.reseed")
 OFFSET_KEY = b"__faust\0offset__"  # faust.stores.rocksdb.Store.offset_key
 _DB_NAME = re.compile(r"^(?P<table>.+)-(?P<partition>\d+)\.db$")
-
-
-class ReseedError(CreditError):
-    """The worker's state could not be copied back into its changelog topics."""
 
 
 def changelog_topic(app_id: str, table: str) -> str:

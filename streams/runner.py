@@ -20,12 +20,8 @@ import faust
 from base.metrics import Metrics, create_metrics
 from base.settings import Settings
 from schemas.catalog import default_catalog
-from schemas.errors import CreditError
+from streams.exceptions import WorkerConfigError
 from streams.worker import build_app
-
-
-class WorkerConfigError(CreditError):
-    """The worker lacks the broker or registry address."""
 
 
 def worker_ready(app: faust.App) -> bool:

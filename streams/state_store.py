@@ -32,17 +32,13 @@ import orjson
 from faust.stores.rocksdb import Store as RocksDBStore
 
 from base.settings import Settings
-from schemas.errors import CreditError
 from schemas.partitioner import partition_for
+from streams.exceptions import StateStoreError
 
 SCHEME = "credit-rocksdb"
 STORE_URLS = {"rocksdb": f"{SCHEME}://", "memory": "memory://"}
 MAX_SLOTS = 64
 _held: list[IO[str]] = []  # the slot locks this process holds (released when it exits)
-
-
-class StateStoreError(CreditError):
-    """The worker's state directory cannot be claimed."""
 
 
 class KeyPartitionedRocksDBStore(RocksDBStore):  # type: ignore[misc]

@@ -41,6 +41,7 @@ from schemas.codec import AvroDecoder
 from streams import faust_transport, state_store
 from streams.changelog import Changelog
 from streams.credentials import faust_credentials
+from streams.exceptions import ResultsNotAcknowledgedError
 from streams.pipeline import Outcome, Pipeline
 from streams.sensors import BrokerErrorSensor
 from streams.table_view import ChunkView
@@ -119,7 +120,10 @@ class BatchHandler:
         self._ship(results)  # step 2
         remaining = self.producer.flush(30)
         if remaining:
-            raise RuntimeError(f"{remaining} results not acknowledged; batch will be redelivered")
+            raise ResultsNotAcknowledgedError(
+                f"{remaining} results not acknowledged by the broker in 30 s; the batch will be "
+                "read again"
+            )
         if self.changelog is not None:
             self.changelog.settle()
         self._count(results)
@@ -204,12 +208,10 @@ def _by_records(msgs: list[env.Inbound], limit: int) -> list[list[env.Inbound]]:
     return chunks
 
 
-def build_app(
-    settings: Settings, bootstrap: str, registry_url: str, catalog: Catalog, metrics: Metrics
-) -> faust.App:
-    """The Faust app with its tables and the one agent over every class topic."""
+def _faust_app(settings: Settings, bootstrap: str) -> faust.App:
+    """The Faust app itself, configured from the settings (no tables, no agent yet)."""
     faust_transport.register()
-    app = faust.App(
+    return faust.App(
         APP_ID,
         broker=f"{faust_transport.SCHEME}://{bootstrap}",
         store=state_store.store_url(settings),
@@ -234,6 +236,13 @@ def build_app(
         # that held the backlog of whole uploads in memory (worker RSS 800 MB and rising)
         stream_buffer_maxsize=settings.worker_batch_size,
     )
+
+
+def build_app(
+    settings: Settings, bootstrap: str, registry_url: str, catalog: Catalog, metrics: Metrics
+) -> faust.App:
+    """The Faust app with its tables and the one agent over every class topic."""
+    app = _faust_app(settings, bootstrap)
     app.sensors.add(BrokerErrorSensor(metrics))
     schema = faust.Schema(key_type=str, key_serializer="raw", value_serializer="json")
 

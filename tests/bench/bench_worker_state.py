@@ -28,6 +28,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from streams.exceptions import AggregateError
+
 Row = tuple[str, dict[str, Any]]
 CHUNK = 2000
 
@@ -79,7 +81,7 @@ def fold(
         if sid not in touched:
             touched[sid] = (row["subject_kind"], dict(table.get(sid) or {}))
         states = touched[sid][1]
-        with contextlib.suppress(agg.AggregateError):  # as the worker: logged and skipped
+        with contextlib.suppress(AggregateError):  # as the worker: logged and skipped
             states[kind] = agg.apply(states.get(kind), kind, row, code)
     return touched
 

@@ -7,7 +7,7 @@ import pytest
 
 from credit.access import Identity
 from credit.api_governance import authorization_scope, check_step, objection_scope
-from sinks import governance as gov
+from sinks.exceptions import ForbiddenError, GovernanceError, NotFoundError
 
 PROVIDER = Identity("provider", "供水公司", "市水务局")
 BANK = Identity("bank", "张三", "某银行")
@@ -28,24 +28,24 @@ def test_each_role_lists_its_own_objections_whatever_it_asks() -> None:
 
 def test_a_provider_resolves_only_its_own_queue_and_takes_no_office_step() -> None:
     check_step(PROVIDER, OBJECTION, "resolve")
-    with pytest.raises(gov.ForbiddenError, match="queue of '供水公司'"):
+    with pytest.raises(ForbiddenError, match="queue of '供水公司'"):
         check_step(Identity("provider", "电力公司"), OBJECTION, "resolve")
     for step in ("accept", "inform"):
-        with pytest.raises(gov.ForbiddenError, match="credit office's step"):
+        with pytest.raises(ForbiddenError, match="credit office's step"):
             check_step(PROVIDER, OBJECTION, step)
         check_step(ANALYST, OBJECTION, step)
 
 
 def test_an_unknown_step_is_not_found() -> None:
-    with pytest.raises(gov.NotFoundError, match="steps are accept, resolve, inform"):
+    with pytest.raises(NotFoundError, match="steps are accept, resolve, inform"):
         check_step(ADMIN, OBJECTION, "delete")
 
 
 def test_authorizations_a_caller_may_list() -> None:
     assert authorization_scope(BANK, {"institution": "别家银行"}) == (None, "某银行")
     assert authorization_scope(SUBJECT, {}) == (SUBJECT.org, None)
-    with pytest.raises(gov.ForbiddenError, match="its own data only"):
+    with pytest.raises(ForbiddenError, match="its own data only"):
         authorization_scope(SUBJECT, {"subject": "91OTHER"})
-    with pytest.raises(gov.GovernanceError, match=r"\?subject=CODE or \?institution=NAME"):
+    with pytest.raises(GovernanceError, match=r"\?subject=CODE or \?institution=NAME"):
         authorization_scope(ADMIN, {})
     assert authorization_scope(ADMIN, {"subject": " 91x "}) == ("91X", None)

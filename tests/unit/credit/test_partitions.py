@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from base.settings import Settings
-from credit.partitions import RECORD_FILE, PartitionCountError, fixed_partitions
+from credit.exceptions import PartitionCountError
+from credit.partitions import RECORD_FILE, fixed_partitions
 
 
 @pytest.fixture(autouse=True)

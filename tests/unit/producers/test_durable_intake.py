@@ -12,15 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from producers.durable_intake import (
-    DECIDED,
-    LEDGER,
-    MESSAGES,
-    SOURCE,
-    DurableIntake,
-    Frame,
-    IntakeError,
-)
+from producers.durable_intake import DECIDED, LEDGER, MESSAGES, SOURCE, DurableIntake, Frame
+from producers.exceptions import IntakeError
 
 frames = st.builds(
     Frame,

@@ -10,7 +10,8 @@ import pytest
 
 from schemas.errors import CreditError
 from sinks import governance as gov
-from sinks.workdays import DEFAULT_CALENDAR, CalendarRangeError, WorkCalendar
+from sinks.exceptions import CalendarRangeError
+from sinks.workdays import DEFAULT_CALENDAR, WorkCalendar
 
 D = dt.date
 

@@ -16,16 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.catalog import default_catalog
-from streams.aggregates import (
-    AGGREGATE_COLUMNS,
-    CLASS_ROLES,
-    AggregateError,
-    apply,
-    figures,
-    fold,
-    kind_of,
-    to_row,
-)
+from streams.aggregates import AGGREGATE_COLUMNS, CLASS_ROLES, apply, figures, fold, kind_of, to_row
+from streams.exceptions import AggregateError
 
 Event = tuple[str, dict[str, Any]]
 AS_OF = date(2024, 7, 10)

@@ -17,7 +17,7 @@ from schemas import envelope as env
 from schemas.catalog import Catalog
 from schemas.codec import AvroEncoder, frame_batch, is_batch, split_batch
 from schemas.codes import random_uscc
-from schemas.exceptions import CodecError
+from schemas.exceptions import BatchHeaderError, CodecError
 from sinks.arrow_rows import records
 from streams.pipeline import Outcome
 
@@ -168,6 +168,6 @@ def test_headers_that_promise_more_than_the_body_cost_one_dead_letter(
 
 
 def test_parse_rows_refuses_more_rows_than_the_limit_without_building_them() -> None:
-    with pytest.raises(env.BatchHeaderError):
+    with pytest.raises(BatchHeaderError):
         env.parse_rows("1-99999999999", limit=1000)
     assert env.parse_rows("2-4,,7", limit=5) == [2, 3, 4, None, 7]

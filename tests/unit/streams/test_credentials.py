@@ -9,7 +9,8 @@ import pytest
 from pydantic import SecretStr
 
 from base.settings import Settings
-from streams.credentials import CredentialsError, faust_credentials
+from streams.credentials import faust_credentials
+from streams.exceptions import CredentialsError
 
 
 def test_plaintext_needs_no_credentials() -> None:
