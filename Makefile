@@ -32,7 +32,7 @@ lint: $(STAMP)  ## ruff lint and format check, and the import layers (import-lin
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
-typecheck: $(STAMP)  ## mypy over every package
+typecheck: $(STAMP)  ## mypy (strict) over every package and the tests
 	$(BIN)/mypy
 
 bench: $(STAMP)  ## throughput and latency benchmark with baselines

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import typedefs, web
 
 from credit.exceptions import AccessError
 from producers.apikeys import ApiKeyStore, HashedSecrets
@@ -38,7 +38,7 @@ from sinks.store import Store
 
 ROLES = ("provider", "analyst", "bank", "admin", "subject")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+Middleware = typedefs.Middleware  # what web.Application(middlewares=...) takes
 Rule = tuple[str, str, frozenset[str]]  # (HTTP method or "*", path prefix, roles allowed)
 
 # Open to anyone: liveness and metrics (no personal data).

@@ -90,7 +90,7 @@ def publish_rows(
     rows: Iterable[tuple[int | None, Mapping[str, Any]]],
     upload_id: str,
     source_name: str = "",
-    on_row: Callable[[], None] | None = None,
+    on_row: Callable[[], object] | None = None,
     max_errors: int = 10000,
     ledger: bool = True,
     intake: DurableIntake | None = None,
@@ -166,7 +166,7 @@ def _send_rows(
     catalog: Catalog,
     rows: Iterable[tuple[int | None, Mapping[str, Any]]],
     upload_id: str,
-    on_row: Callable[[], None] | None,
+    on_row: Callable[[], object] | None,
     max_errors: int,
 ) -> UploadResult:
     result = UploadResult(upload_id, cls.code, publisher.provider, publisher.channel)

@@ -26,7 +26,7 @@ from typing import Any
 
 from schemas.catalog import Catalog, FieldSpec, InfoClass, default_catalog
 from schemas.codes import random_citizen_id, random_uscc
-from sinks import queries, reports
+from sinks import reports, risk
 from sinks.ddl import META_COLUMNS, class_columns
 from sinks.risk import ARREARS_CLASSES
 from sinks.rows import SUBJECT_COLUMNS
@@ -192,12 +192,12 @@ def main() -> int:
                  runs, 50),
             ]  # fmt: skip
 
-        risk: list[Case] = [
+        risk_cases: list[Case] = [
             ("risk monitor (city)", lambda: risk.risk_monitor(store), args.risk_runs, 500),
             ("risk monitor (district, since)", lambda: risk.risk_monitor(
                 store, district=rng.choice(DISTRICTS), since=dt.date(2024, 6, 1)),
                 args.risk_runs, 500),
-            ("risk list (risk.risk_list)", lambda: queries.risk_list(store, 20),
+            ("risk list (risk.risk_list)", lambda: risk.risk_list(store, 20),
                 args.risk_runs, 500),
         ]  # fmt: skip
         print(f"\n{args.records:,} records, {len(legal):,} companies + "
@@ -205,7 +205,7 @@ def main() -> int:
               f"{seconds:.1f} s, merged in {merge_s:.1f} s\n")  # fmt: skip
         print(f"{'query':<46} {'runs':>5} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} "
               f"{'target':>8}  ok")  # fmt: skip
-        ok = measure(profiles("subject index", args.profile_runs) + risk)
+        ok = measure(profiles("subject index", args.profile_runs) + risk_cases)
         drop_index(store, catalog)  # the fallback: ask every class table
         measure(profiles("no index, merge()", args.fallback_runs))
         store.close()

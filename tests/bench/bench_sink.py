@@ -178,8 +178,9 @@ def records_in(batch: list[Message]) -> int:
     """Provider records a batch accounts for: class rows and dead letters."""
     n = 0
     for msg in batch:
-        if msg.topic() == VALID_TOPIC and msg.value()[:1] != b"{":
-            n += pa.ipc.open_stream(msg.value()).read_all().num_rows
+        value = msg.value() or b""
+        if msg.topic() == VALID_TOPIC and value[:1] != b"{":
+            n += pa.ipc.open_stream(value).read_all().num_rows
         elif msg.topic() == VALID_TOPIC:
             n += len(env.loads(msg.value() or b"{}")["rows"])
         elif msg.topic() == DEAD_LETTER_TOPIC:

@@ -133,7 +133,7 @@ def _tables(store: str) -> dict[str, Any]:
     from base.settings import Settings
     from streams import state_store
 
-    settings = Settings(worker_store=store)  # type: ignore[arg-type]
+    settings = Settings(worker_store=store)
     app = faust.App("bench-state", broker="kafka://127.0.0.1:1", store=state_store.store_url(settings),
                     datadir=tempfile.mkdtemp(prefix="bench-state-"), key_serializer="raw",
                     value_serializer="raw", topic_partitions=2)  # fmt: skip

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from faultkit import Up
+
+from tests.faults.faultkit import Up
 
 
 @pytest.fixture()

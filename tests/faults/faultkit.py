@@ -8,6 +8,7 @@ path, and this test process may own the session's store already).
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import os
 import signal
@@ -122,9 +123,7 @@ def provider_file(path: Path, companies: int, seed: int = 11) -> list[Row]:
     return rows
 
 
-def _today():  # type: ignore[no-untyped-def]
-    import datetime as dt
-
+def _today() -> dt.date:
     return dt.date.today()
 
 

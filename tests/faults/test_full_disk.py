@@ -12,12 +12,13 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from faultkit import FAST_ENV, Up, expected, provider_file, publish, start_up
 
 from credit.synthetic import reported_month, synthetic_month
+from tests.faults.faultkit import FAST_ENV, Up, expected, provider_file, publish, start_up
 
 pytestmark = pytest.mark.integration
 
@@ -69,7 +70,7 @@ def test_a_full_disk_is_reported_degraded_and_nothing_is_lost(
     answer = publish(small_disk.parent, tmp_path / "bills.csv")
     assert answer["delivered"]  # accepted and in the broker: the store is what refuses
     deadline = time.monotonic() + 60
-    health: dict[str, object] = {}
+    health: dict[str, Any] = {}
     while time.monotonic() < deadline:
         resp = httpx.get(f"{up.api_url}/health", timeout=5)
         health = resp.json()

@@ -16,11 +16,11 @@ from typing import Any
 import httpx
 import pytest
 from confluent_kafka import Producer
-from faultkit import FAST_ENV, Up, start_up
 
 from schemas import envelope as env
 from schemas.codec import frame_batch
 from schemas.codes import random_uscc
+from tests.faults.faultkit import FAST_ENV, Up, start_up
 
 pytestmark = pytest.mark.integration
 CODE = "legal_arrears"
@@ -104,7 +104,8 @@ def test_a_batch_header_that_lies_costs_one_dead_letter(
     upload = f"hostile-{time.time_ns()}"
     runtime: dict[str, Any] = json.loads((up.data_dir / "runtime.json").read_text())
     producer = Producer({"bootstrap.servers": runtime["bootstrap"]})
-    headers = [(env.H_UPLOAD, upload.encode()), (env.H_PROVIDER, b"hostile"),
+    headers: list[tuple[str, str | bytes | None]] = [
+        (env.H_UPLOAD, upload.encode()), (env.H_PROVIDER, b"hostile"),
                (env.H_CHANNEL, b"sdk"), (env.H_BATCH, count.encode()),
                (env.H_ROWS, rows.encode())]  # fmt: skip
     producer.produce(f"credit.in.{CODE}", frame_batch(1, [b"\x02x"]), b"k", headers=headers)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from faultkit import Up, expected, provider_file, publish, start_up, store_counts
+
+from tests.faults.faultkit import Up, expected, provider_file, publish, start_up, store_counts
 
 pytestmark = pytest.mark.integration
 TABLE = "cls_legal_utility_payment"

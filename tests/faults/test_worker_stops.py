@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-from faultkit import Up, expected, provider_file, publish, start_up, store_counts
+
+from tests.faults.faultkit import Up, expected, provider_file, publish, start_up, store_counts
 
 pytestmark = pytest.mark.integration
 TABLE = "cls_legal_utility_payment"

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import pytest
@@ -18,6 +18,12 @@ import pytest
 from base.orphans import die_with_parent
 
 Fate = dict[str, Any]
+
+
+class WaitFate(Protocol):
+    """`wait_fate(upload_id, timeout=90)`: the upload's fate once every row is decided."""
+
+    def __call__(self, upload_id: str, timeout: float = 90) -> Fate: ...
 
 
 def run_credit(*args: str, data_dir: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -55,7 +61,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
 
 
 @pytest.fixture()
-def wait_fate(platform: dict[str, Any]) -> Callable[[str], Fate]:
+def wait_fate(platform: dict[str, Any]) -> WaitFate:
     """Waits until every row of an upload is stored or rejected; returns `/api/uploads/{id}`."""
 
     def wait(upload_id: str, timeout: float = 90) -> Fate:

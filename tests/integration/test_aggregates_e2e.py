@@ -8,15 +8,17 @@ import os
 import random
 import signal
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from bills import bill, send
 
 from schemas.catalog import Catalog
 from schemas.codes import random_uscc
+from tests.integration.bills import bill, send
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import WaitFate
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +49,7 @@ def _water(platform: dict[str, Any], uscc: str) -> dict[str, Any]:
 
 
 def test_figures_survive_a_killed_worker_without_double_counting(
-    platform: dict[str, Any], catalog: Catalog, wait_fate: Callable[[str], dict[str, Any]]
+    platform: dict[str, Any], catalog: Catalog, wait_fate: WaitFate
 ) -> None:
     today = dt.date.today()
     uscc = random_uscc(random.Random(99))

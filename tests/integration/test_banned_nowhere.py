@@ -10,12 +10,15 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
 from schemas.codes import random_citizen_id
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import WaitFate
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +59,7 @@ def _raw_hits(data_dir: Path, needle: str) -> dict[str, int]:
 def test_banned_values_are_refused_and_appear_in_no_table_and_no_log(
     platform: dict[str, Any],
     credit_cli: Callable[..., Any],
-    wait_fate: Callable[[str], dict[str, Any]],
+    wait_fate: WaitFate,
 ) -> None:
     keys = credit_cli("keys", "供电公司", "--department", "供电公司", "--json",
                       data_dir=platform["data_dir"])  # fmt: skip

@@ -70,7 +70,9 @@ def insert(
 class Api:
     """A test client that calls as one of the issued identities."""
 
-    def __init__(self, client: TestClient, tokens: dict[str, str]) -> None:
+    def __init__(
+        self, client: TestClient[web.Request, web.Application], tokens: dict[str, str]
+    ) -> None:
         self.client, self.tokens = client, tokens
 
     async def __call__(

@@ -194,7 +194,8 @@ def test_malformed_messages_are_dead_lettered_and_the_worker_goes_on(
     producer = Producer({"bootstrap.servers": platform["bootstrap"]})
     cls = catalog.get("legal_arrears")
     for row, value in enumerate([b"not avro at all", b"\x00\x00\x00\x27\x0f", b"\x00"], start=1):
-        headers = [(env.H_UPLOAD, upload.encode()), (env.H_ROW, str(row).encode()),
+        headers: list[tuple[str, str | bytes | None]] = [
+            (env.H_UPLOAD, upload.encode()), (env.H_ROW, str(row).encode()),
                    (env.H_PROVIDER, b"raw-test"), (env.H_CHANNEL, b"sdk")]  # fmt: skip
         producer.produce(cls.topic, value, b"k", headers=headers)
     producer.flush(10)

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -28,6 +28,9 @@ from credit.poll_command import connect_publisher
 from producers.poller import Poller, load_config
 from schemas.catalog import Catalog
 from schemas.codes import random_uscc
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import WaitFate
 
 pytestmark = pytest.mark.integration
 
@@ -134,7 +137,7 @@ def test_each_new_row_is_sent_once_across_runs_restarts_and_a_lost_commit(
     catalog: Catalog,
     provider_db: tuple[str, str],
     tmp_path: Path,
-    wait_fate: Callable[[str], Fate],
+    wait_fate: WaitFate,
     credit_cli: Callable[..., subprocess.CompletedProcess[str]],
 ) -> None:
     backend, url = provider_db

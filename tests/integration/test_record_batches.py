@@ -6,8 +6,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections import Counter
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
@@ -20,6 +19,9 @@ from schemas import envelope as env
 from schemas.catalog import Catalog
 from schemas.codes import random_uscc
 from schemas.partitioner import partition_for
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import WaitFate
 
 pytestmark = pytest.mark.integration
 CODE = "legal_arrears"
@@ -40,7 +42,7 @@ def test_sdk_partitions_like_librdkafkas_murmur2_random(broker: EmbeddedBroker) 
     for future in admin.create_topics([NewTopic(topic, 5, 1)]).values():
         future.result(30)
     producer = Producer({"bootstrap.servers": broker.bootstrap, "partitioner": "murmur2_random"})
-    landed: dict[bytes, int] = {}
+    landed: dict[bytes | None, int | None] = {}
     keys = [random_uscc(random.Random(i)).encode() for i in range(300)]
     for key in keys:
         producer.produce(topic, b"x", key, on_delivery=lambda _e, m: landed.update({m.key(): m.partition()}))  # fmt: skip
@@ -69,7 +71,7 @@ def _messages_of(bootstrap: str, topic: str, upload_id: str) -> list[Any]:
 
 
 def test_a_batched_upload_is_stored_record_by_record(
-    platform: dict[str, Any], catalog: Catalog, wait_fate: Callable[[str], dict[str, Any]]
+    platform: dict[str, Any], catalog: Catalog, wait_fate: WaitFate
 ) -> None:
     rng = random.Random(41)
     codes = [random_uscc(rng) for _ in range(450)]
@@ -94,7 +96,7 @@ def test_a_batched_upload_is_stored_record_by_record(
 
 
 def test_one_record_per_message_is_plain_confluent_wire(
-    platform: dict[str, Any], catalog: Catalog, wait_fate: Callable[[str], dict[str, Any]]
+    platform: dict[str, Any], catalog: Catalog, wait_fate: WaitFate
 ) -> None:
     from confluent_kafka.schema_registry import SchemaRegistryClient
     from confluent_kafka.schema_registry.avro import AvroDeserializer

@@ -12,11 +12,11 @@ import threading
 import time
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from confluent_kafka import Message, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from base.broker import EmbeddedBroker
 from base.metrics import create_metrics
@@ -223,7 +223,7 @@ def test_batched_message_shapes_are_stored_row_by_row(store: Store, catalog: Cat
     ]  # fmt: skip
     sink.write_batch(
         [
-            Message(topic=topic, partition=0, offset=n, value=env.dumps(body))
+            Message(topic=topic, partition=0, offset=n, value=env.dumps(cast(dict[str, Any], body)))
             for n, (topic, body) in enumerate(bodies)
         ]
     )

@@ -3,6 +3,8 @@ again while it is the same, and a different, empty or interleaved set reads its 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from sinks.store import Store
@@ -19,14 +21,19 @@ def _names(store: Store, keys: list[str], hidden: list[str]) -> list[str]:
     return [r["name"] for r in rows]
 
 
-def test_key_sets_are_loaded_once_and_follow_every_change(store: Store) -> None:
+def test_key_sets_are_loaded_once_and_follow_every_change(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store.command(f"CREATE TABLE {store.database}.people (name String) ENGINE = Memory")
     store.command(f"INSERT INTO {store.database}.people VALUES ('a'), ('b'), ('c'), ('d')")
-    loads = []
+    loads: list[str] = []
     insert_arrow = store.insert_arrow
-    store.insert_arrow = lambda table, *a, **k: (loads.append(table), insert_arrow(table, *a, **k))[
-        1
-    ]  # type: ignore[method-assign]
+
+    def counted(table: str, *args: Any, **kwargs: Any) -> None:
+        loads.append(table)
+        insert_arrow(table, *args, **kwargs)
+
+    monkeypatch.setattr(store, "insert_arrow", counted)
     assert _names(store, ["a", "b", "c"], ["b"]) == ["a", "c"]
     assert _names(store, ["a", "b", "c"], ["b"]) == ["a", "c"]
     assert loads == ["_keys_s", "_keys_h"]  # the second time nothing was loaded

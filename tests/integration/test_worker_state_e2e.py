@@ -10,16 +10,18 @@ import os
 import random
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from bills import bill, send
 
 from schemas.catalog import Catalog
 from schemas.codes import random_uscc
+from tests.integration.bills import bill, send
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import WaitFate
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +50,7 @@ def _hold_slot(lock_file: Path, timeout: float = 10) -> Any:
 
 
 def test_worker_without_its_local_state_recovers_it_from_the_changelog(
-    platform: dict[str, Any], catalog: Catalog, wait_fate: Callable[[str], dict[str, Any]]
+    platform: dict[str, Any], catalog: Catalog, wait_fate: WaitFate
 ) -> None:
     first = dt.date.today().replace(day=1)
     months = []

@@ -14,12 +14,14 @@ from base.metrics import create_metrics
 
 
 def _errors(metrics: Any, component: str) -> float:
-    return sum(
-        s.value
-        for family in metrics.registry.collect()
-        if family.name == "credit_broker_errors"
-        for s in family.samples
-        if s.name.endswith("_total") and s.labels["component"] == component
+    return float(
+        sum(
+            s.value
+            for family in metrics.registry.collect()
+            if family.name == "credit_broker_errors"
+            for s in family.samples
+            if s.name.endswith("_total") and s.labels["component"] == component
+        )
     )
 
 

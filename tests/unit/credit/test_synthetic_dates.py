@@ -46,7 +46,8 @@ def test_only_planted_rows_are_refused_on_any_day(today: dt.date) -> None:
         if not problems:
             msg = env.Inbound(cls.topic, 0, i, b"k", b"", {env.H_UPLOAD: "u1"}, 0)
             outcome = pipeline.process_record(cls, msg, _meta(i), record, today)
-            problems = [] if outcome.valid is not None else outcome.dead["reasons"]
+            dead = outcome.dead or {"reasons": ["neither valid nor dead"]}
+            problems = [] if outcome.valid is not None else dead["reasons"]
         assert bool(problems) == row.spoiled, (today, row.values, problems)
 
 

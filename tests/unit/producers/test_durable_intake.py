@@ -112,7 +112,8 @@ def test_pruning_drops_messages_after_retention_and_the_folder_after_source_rete
         intake.mark_decided(name, {"decided": 3})
         _age(tmp_path / "decided" / name / DECIDED, age)
     assert [e.upload_id for e in intake.entries()] == ["open"]  # decided ones moved aside
-    assert intake.entry("old") is not None and intake.entry("old").decided is not None
+    old = intake.entry("old")
+    assert old is not None and old.decided is not None
     (tmp_path / "decided" / "old" / SOURCE).mkdir()  # a file upload keeps its original
     _accepted(intake, "http")  # an HTTP request has none
     intake.mark_decided("http", {"decided": 3})

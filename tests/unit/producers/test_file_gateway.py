@@ -40,7 +40,7 @@ def test_a_file_over_the_limit_is_refused_and_leaves_nothing(tmp_path: Path) -> 
             form.add_field("file", b"x" * 5000, filename="big.csv", content_type="text/csv")
             for kw in ({"data": form}, {"data": b"y" * 5000, "params": {"filename": "b.csv"}}):
                 resp = await client.post("/api/files/legal_arrears",
-                                         headers={"Authorization": f"Bearer {key}"}, **kw)  # type: ignore[arg-type]  # fmt: skip
+                                         headers={"Authorization": f"Bearer {key}"}, **kw)  # fmt: skip
                 out.append((resp.status, (await resp.json())["error"]))
             nameless = await client.post("/api/files/legal_arrears", data=b"z",
                                          headers={"Authorization": f"Bearer {key}"})  # fmt: skip

@@ -15,6 +15,7 @@ import json
 import math
 import random
 import re
+from collections.abc import Callable
 from typing import Any
 
 import fastavro
@@ -154,9 +155,10 @@ def clean_value(spec: FieldSpec, catalog: Catalog, rng: random.Random, day: dt.d
     """A value that breaks no rule; start dates lie before end dates (`day` is the end)."""
     if spec.check is not None:
         check = "citizen_id" if spec.check == "id_by_type" else spec.check
-        return {"uscc": random_uscc, "org_code": random_org_code, "reg_no": random_reg_no,
-                "citizen_id": random_citizen_id,
-                "phone": lambda r: "13912345678"}[check](rng)  # fmt: skip
+        makers: dict[str, Callable[[random.Random], str]] = {
+            "uscc": random_uscc, "org_code": random_org_code, "reg_no": random_reg_no,
+            "citizen_id": random_citizen_id, "phone": lambda r: "13912345678"}  # fmt: skip
+        return makers[check](rng)
     if spec.type == "ratio":
         return round(rng.uniform(0, 100), 1)
     if spec.type in ("amount", "quantity"):
