@@ -2,7 +2,7 @@
 
 The peer reads the naive baseline's input (the throughput workload, one Confluent-framed record
 per message keyed by subject), decodes each record with the platform's own decoder, applies the
-platform's banned-data check and catalog rules (`streams.banned`, `streams.rules`) and keeps a
+platform's banned-data check and catalog rules (`streams.core.banned`, `streams.core.rules`) and keeps a
 per-subject sum of the amounts of valid records in quixstreams' RocksDB state (changelogged).
 It writes nothing to a store: it is a floor for a peer, not a rival platform.
 
@@ -143,8 +143,8 @@ def _class_of(by_topic: dict[str, Any], name: str) -> Any:
 
 
 def _step(cls: Any, catalog: Any, decoder: Any, progress: _Progress) -> Any:
-    from streams.banned import strip_banned
-    from streams.rules import validate
+    from streams.core.banned import strip_banned
+    from streams.core.rules import validate
 
     amount = next(f.name for f in cls.fields if f.type == "amount")
     today = dt.date.today()

@@ -29,9 +29,9 @@ def profile_pipeline(items: list[Item], kafka: dict[str, Any]) -> dict[str, Any]
     from schemas import envelope as env
     from schemas.catalog import default_catalog
     from schemas.codec import AvroDecoder
-    from streams.banned import strip_banned
-    from streams.pipeline import Pipeline, enrich
-    from streams.rules import validate
+    from streams.core.banned import strip_banned
+    from streams.core.pipeline import Pipeline, enrich
+    from streams.core.rules import validate
 
     catalog = default_catalog()
     now = int(time.time() * 1000)
@@ -79,7 +79,7 @@ def profile_pipeline(items: list[Item], kafka: dict[str, Any]) -> dict[str, Any]
 def _identities(checked: list[tuple[Any, dict[str, Any], bool]], today: dt.date,
                 ) -> list[tuple[Any, dict[str, Any], Any]]:  # fmt: skip
     """The valid records resolved to their subjects, the registry learning as it goes."""
-    from streams.identity import learn, resolve
+    from streams.core.identity import learn, resolve
 
     subjects: dict[str, Any] = {}
     aliases: dict[str, Any] = {}
@@ -164,7 +164,7 @@ def _batches(catalog: Any, encoders: dict[str, Any], values: list[tuple[str, dic
 
 def _columns(pipeline: Any, msgs: list[Any], today: dt.date) -> list[bytes]:
     """What the worker does with a step of 10 messages: the pipeline, then the valid rows
-    as Arrow IPC messages of up to 500 rows (`streams.worker`); the messages."""
+    as Arrow IPC messages of up to 500 rows (`streams.faust.worker`); the messages."""
     from schemas import envelope as env
 
     blobs = []

@@ -35,7 +35,7 @@ from sinks import arrow_rows as A
 from sinks.ddl import class_columns
 from sinks.store import Store, open_embedded
 from sinks.upgrade import apply_ddl
-from streams.aggregates import UTILITY_KIND
+from streams.core.aggregates import UTILITY_KIND
 
 CHUNK = 1_000_000
 REPORTS = 200

@@ -137,7 +137,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from streams.runner import run_worker
+    from streams.faust.runner import run_worker
 
     return run_worker(_settings(args))
 

@@ -33,7 +33,7 @@ from schemas.catalog import Catalog
 from sinks.writer import SINK_GROUP, SINK_TOPICS
 
 log = logging.getLogger("credit.lag")
-WORKER_GROUP = "credit-worker"  # streams.worker.APP_ID: Faust's group id is its app id
+WORKER_GROUP = "credit-worker"  # streams.faust.worker.APP_ID: Faust's group id is its app id
 NO_OFFSET = -1001  # librdkafka's OFFSET_INVALID: the group never committed this partition
 
 

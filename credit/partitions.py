@@ -1,7 +1,7 @@
 """How many partitions a data dir's class topics have: fixed the first time the dir is used.
 
 The embedded worker keeps its tables in RocksDB split by changelog partition
-(`streams.state_store`), and a key's partition depends on the count. A data dir started
+(`streams.faust.state_store`), and a key's partition depends on the count. A data dir started
 again with another count would hide part of that state (until issue 20 this included every
 subject's figures; now it is the subject registry, the figures being the sink's). So `credit
 up` writes the count into the dir on first use and keeps to it afterwards; asking for

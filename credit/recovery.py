@@ -4,7 +4,7 @@ The broker epoch. The platform marks the broker it works with by a topic of its 
 `credit.epoch.<id>`, and remembers `<id>` in the data dir. A broker without that topic has
 lost what it held (the embedded Tansu after any restart; a real cluster rebuilt): then the
 sink forgets its offset intents, the worker's tables are re-seeded into their changelogs
-(`streams.reseed`), and every upload the intake holds undecided is sent again.
+(`streams.faust.reseed`), and every upload the intake holds undecided is sent again.
 
 The intake keeper, every `intake_check_seconds` (`IntakeKeeper.check`, in order):
   1. count the decided rows (stored or rejected, `outcomes FINAL`) of every undecided

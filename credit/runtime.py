@@ -9,7 +9,7 @@
   5. HTTP API (with the schema registry) on a loopback port;
   6. sink thread (after a broker loss its offset intents are forgotten first);
   7. Faust worker process (`credit worker`), pointed at 2 and 5 (after a broker loss its
-     tables are first re-seeded into their changelogs, `streams.reseed`);
+     tables are first re-seeded into their changelogs, `streams.faust.reseed`);
   8. `runtime.json` written so other commands find this platform;
   9. the intake keeper (in `credit gateway` too: its uploads are in its own data dir): after
      a broker loss it sends every undecided upload again, then keeps the durable intake in
@@ -351,8 +351,8 @@ class Platform:
             worker.spawn()
 
     def _reseed_worker(self) -> None:
-        from streams.reseed import reseed
-        from streams.worker import APP_ID
+        from streams.faust.reseed import reseed
+        from streams.faust.worker import APP_ID
 
         parts, repl = self.settings.topic_partitions, self.settings.topic_replication_factor
         admin = self.client_conf("admin")

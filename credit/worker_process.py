@@ -2,7 +2,7 @@
 
 `credit up` runs `Settings.worker_count` of them in one consumer group; Kafka gives each a
 share of the class topics' partitions and moves a dead one's share to the others. Each has
-its own log, readiness file and (through `streams.state_store.claim_datadir`) its own
+its own log, readiness file and (through `streams.faust.state_store.claim_datadir`) its own
 RocksDB slot. The worker keeps no state partitioned by subject (the figures are computed by
 the sink), so a partition can move between workers without anything following it.
 """

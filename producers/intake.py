@@ -18,9 +18,9 @@ from producers.template import example_subject_code
 from schemas.catalog import Catalog, InfoClass, normalize_label
 from schemas.values import coerce_record
 from schemas.violations import Violation
-from streams.banned import strip_banned
-from streams.pipeline import is_subject_check_digit
-from streams.rules import validate
+from streams.core.banned import strip_banned
+from streams.core.pipeline import is_subject_check_digit
+from streams.core.rules import validate
 
 INGEST_KEYS = ("source_key",)
 # The longest text a field may carry. The catalog's longest items (处罚事由, 许可内容) are a few

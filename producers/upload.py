@@ -22,7 +22,7 @@ from producers.exceptions import DepartmentError, HeaderError
 from producers.files import Upload, open_upload, write_error_report
 from producers.publisher import Publisher, new_upload_id
 from schemas.catalog import Catalog, InfoClass
-from streams.banned import banned_attribute
+from streams.core.banned import banned_attribute
 
 
 def check_district(catalog: Catalog, department: str, district: str) -> str:

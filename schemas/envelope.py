@@ -186,7 +186,7 @@ _FIELD_TYPES: dict[str, pa.DataType] = {
     "bool": pa.bool_(), "date": pa.date32(), "period_start": pa.date32(),
     "period_end": pa.date32(),
 }  # fmt: skip
-# What `streams.pipeline.enrich` adds to the catalog fields, in the class tables' order.
+# What `streams.core.pipeline.enrich` adds to the catalog fields, in the class tables' order.
 ENRICHED: tuple[tuple[str, pa.DataType], ...] = (
     ("record_key", pa.string()), ("version", pa.uint64()), ("subject_id", pa.string()),
     ("subject_kind", pa.string()), ("subject_name", pa.string()), ("district", pa.string()),
@@ -209,7 +209,7 @@ def valid_schema(cls: InfoClass) -> pa.Schema:
 
 
 def valid_table(cls: InfoClass, rows: list[dict[str, Any]]) -> pa.Table:
-    """Valid records of one class (`streams.pipeline.enrich` rows) as columns."""
+    """Valid records of one class (`streams.core.pipeline.enrich` rows) as columns."""
     return pa.Table.from_pylist(rows, schema=valid_schema(cls))
 
 

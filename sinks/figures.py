@@ -12,7 +12,7 @@ objection or expired five years after it ended. So:
 * a daily pass recomputes every subject whose figures are of an earlier day: days overdue
   grow, the 3/6/12-month windows slide and retention expires facts without any event.
 
-The figures keep their one definition, `streams.aggregates` (README "Figures"): this module
+The figures keep their one definition, `streams.core.aggregates` (README "Figures"): this module
 only chooses the facts — the latest version of each record, minus withheld, repaired and
 expired ones — and writes one `aggregates` row per subject and kind. A kind whose last
 visible fact went away gets a row with `facts = 0` (no figures), since ReplacingMergeTree
@@ -38,7 +38,7 @@ from sinks.governance import withheld_record_keys
 from sinks.repairs import repaired_record_keys
 from sinks.retention import expiry_sql
 from sinks.store import Store
-from streams import aggregates as agg
+from streams.core import aggregates as agg
 from streams.exceptions import AggregateError
 
 log = logging.getLogger("credit.figures")

@@ -12,7 +12,7 @@ from typing import Any
 from schemas.catalog import Catalog, InfoClass
 from schemas.codes import mask_id
 from sinks.store import Store
-from streams.aggregate_figures import HISTORY_MONTHS, month_of
+from streams.core.aggregate_figures import HISTORY_MONTHS, month_of
 
 
 def upload_fate(store: Store, upload_id: str) -> dict[str, Any]:

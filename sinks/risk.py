@@ -15,7 +15,7 @@ from typing import Any
 
 from schemas.codes import mask_subject
 from sinks.store import Store
-from streams.aggregates import UTILITY_KIND
+from streams.core.aggregates import UTILITY_KIND
 
 ARREARS_CLASSES = ("legal_arrears", "natural_arrears")
 INDUSTRY_CLASS = "ent_industry"

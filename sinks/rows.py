@@ -19,7 +19,7 @@ from schemas import envelope as env
 from schemas.catalog import InfoClass
 from schemas.codes import mask_value
 from sinks.ddl import class_columns
-from streams.aggregates import AGGREGATE_COLUMNS
+from streams.core.aggregates import AGGREGATE_COLUMNS
 
 STORE_REJECTED = "store.rejected"
 _LAST_ON_TIME = AGGREGATE_COLUMNS.index("last_on_time_date")
@@ -174,7 +174,7 @@ def subject_row(entry: Mapping[str, Any], now: dt.datetime | int) -> list[Any]:
 
 
 def aggregate_row(row: Mapping[str, Any]) -> list[Any]:
-    """A figures row (`streams.aggregates.to_row`) as a row of `aggregates` (dates also as
+    """A figures row (`streams.core.aggregates.to_row`) as a row of `aggregates` (dates also as
     ISO text)."""
     out = list(map(row.get, AGGREGATE_COLUMNS))
     for i in (_LAST_ON_TIME, _AS_OF):

@@ -23,8 +23,8 @@ from typing import Any
 
 DAY_MS = 24 * 3600 * 1000
 
-# The Faust worker's app id and its tables (streams/worker.py: APP_ID, app.GlobalTable(...),
-# app.Table(...)). Spelled out, not imported, because importing streams.worker loads Faust; a
+# The Faust worker's app id and its tables (streams/faust/worker.py: APP_ID, app.GlobalTable(...),
+# app.Table(...)). Spelled out, not imported, because importing streams.faust.worker loads Faust; a
 # unit test keeps them in step with the worker.
 WORKER_APP_ID = "credit-worker"
 WORKER_TABLES = ("subjects", "aliases")

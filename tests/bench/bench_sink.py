@@ -5,7 +5,7 @@ Not a test (pytest collects `test_*.py` only). Run it directly:
 
     .venv/bin/python tests/bench/bench_sink.py [--records 60000] [--baseline-src DIR]
 
-The default `mixed` shape is the worker's output (`streams.worker`): per 5,000-record chunk,
+The default `mixed` shape is the worker's output (`streams.faust.worker`): per 5,000-record chunk,
 `{"class_code": C, "rows": [...]}` messages of up to 500 rows for the four utility classes,
 ~5% dead letters (one message each), `{"rows": [...]}` messages of registry entries, spread over two partitions; the sink takes them `--batch` messages at a time, as
 `credit up` does. `--shape single --class C` times one class in one-record messages instead.

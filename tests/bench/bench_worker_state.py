@@ -46,8 +46,8 @@ def rows_for(first: int, subjects: int, per_subject: int, registry: tuple[dict[s
     """Enriched rows (as the worker folds them) of `subjects` subjects from seed `first`."""
     from credit.bench_workload import workload
     from schemas.catalog import default_catalog
-    from streams.identity import learn, resolve
-    from streams.pipeline import enrich
+    from streams.core.identity import learn, resolve
+    from streams.core.pipeline import enrich
 
     catalog = default_catalog()
     subj, aliases = registry
@@ -70,7 +70,7 @@ def rows_for(first: int, subjects: int, per_subject: int, registry: tuple[dict[s
 def fold(
     rows: list[Row], table: dict[str, dict[str, Any]]
 ) -> dict[str, tuple[str, dict[str, Any]]]:
-    from streams import aggregates as agg
+    from streams.core import aggregates as agg
 
     touched: dict[str, tuple[str, dict[str, Any]]] = {}
     for code, row in rows:
@@ -88,7 +88,7 @@ def fold(
 
 def emit(touched: dict[str, tuple[str, dict[str, Any]]], today: dt.date) -> int:
     from schemas import envelope as env
-    from streams import aggregates as agg
+    from streams.core import aggregates as agg
 
     count = 0
     for sid, (subject_kind, states) in touched.items():
@@ -131,7 +131,7 @@ def _tables(store: str) -> dict[str, Any]:
     import faust
 
     from base.settings import Settings
-    from streams import state_store
+    from streams.faust import state_store
 
     settings = Settings(worker_store=store)
     app = faust.App("bench-state", broker="kafka://127.0.0.1:1", store=state_store.store_url(settings),

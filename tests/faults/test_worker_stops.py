@@ -5,7 +5,7 @@ With two workers on Tansu, 1 run in 3 left 6,600 of 24,000 rows pending for good
 member's partition had no committed offset and its new owner never fetched it (the cause is
 not known). The intake now sends a stalled upload again (`CREDIT_INTAKE_STALL_SECONDS`),
 which completes it. Small chunks make a stop between two chunks of a batch likely, which
-Faust would acknowledge whole (`streams.worker.handle_whole_batch`)."""
+Faust would acknowledge whole (`streams.faust.worker.handle_whole_batch`)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from sinks import rows as R
 from sinks.queries import aggregates_of, monthly_history
 from sinks.store import Store
 from sinks.upgrade import apply_ddl
-from streams import aggregates as agg
+from streams.core import aggregates as agg
 
 pytestmark = pytest.mark.integration
 AS_OF = dt.date(2024, 7, 10)

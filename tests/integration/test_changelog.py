@@ -12,9 +12,9 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from base.broker import EmbeddedBroker
-from streams.changelog import FENCE_KEY, Changelog
 from streams.exceptions import ChangelogError
-from streams.state_store import partition_of
+from streams.faust.changelog import FENCE_KEY, Changelog
+from streams.faust.state_store import partition_of
 
 pytestmark = pytest.mark.integration
 

@@ -31,7 +31,7 @@ from sinks import governance as gov
 from sinks.figures import FigureKeeper, figure_rows
 from sinks.store import Store
 from sinks.writer import Sink
-from streams import aggregates as agg
+from streams.core import aggregates as agg
 
 pytestmark = pytest.mark.integration
 START = dt.date(2025, 6, 10)

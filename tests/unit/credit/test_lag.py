@@ -35,7 +35,7 @@ def test_both_groups_are_watched_over_their_own_topics(catalog: Catalog) -> None
 
 
 def test_worker_group_is_the_faust_app_id() -> None:
-    from streams.worker import APP_ID
+    from streams.faust.worker import APP_ID
 
     assert WORKER_GROUP == APP_ID
 

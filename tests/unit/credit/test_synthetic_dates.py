@@ -15,7 +15,7 @@ from producers.intake import intake
 from schemas import envelope as env
 from schemas.catalog import default_catalog
 from schemas.codec import AvroDecoder
-from streams.pipeline import Pipeline
+from streams.core.pipeline import Pipeline
 
 DAYS = [
     dt.date(2026, 12, 1), dt.date(2026, 12, 7), dt.date(2026, 12, 19), dt.date(2026, 12, 20),

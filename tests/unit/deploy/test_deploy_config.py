@@ -509,9 +509,9 @@ def test_create_topics_plans_every_platform_topic_with_the_replication_factor(
 
 
 def test_create_topics_knows_the_workers_app_id_and_tables() -> None:
-    """The script spells out Faust's topic names; keep them in step with streams/worker.py."""
+    """The script spells out Faust's topic names; keep them in step with streams/faust/worker.py."""
     script = _load_create_topics()
-    source = (ROOT / "streams" / "worker.py").read_text(encoding="utf-8")
+    source = (ROOT / "streams" / "faust" / "worker.py").read_text(encoding="utf-8")
     assert re.search(rf'^APP_ID = "{re.escape(script.WORKER_APP_ID)}"$', source, re.M)
     tables = re.findall(r'\.(?:GlobalTable|Table)\(\s*"([^"]+)"', source)
     assert sorted(tables) == sorted(script.WORKER_TABLES)

@@ -23,7 +23,7 @@ from schemas.catalog import (
     normalize_label,
 )
 from schemas.exceptions import CatalogError, UnknownClassError
-from streams.banned import banned_attribute
+from streams.core.banned import banned_attribute
 
 # Seed 002 annex: the nine header rows exactly as the PDF prints them (stray spaces included).
 SEED002_HEADERS: dict[str, tuple[str, ...]] = {

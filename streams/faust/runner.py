@@ -21,7 +21,7 @@ from base.metrics import Metrics, create_metrics
 from base.settings import Settings
 from schemas.catalog import default_catalog
 from streams.exceptions import WorkerConfigError
-from streams.worker import build_app
+from streams.faust.worker import build_app
 
 
 def worker_ready(app: faust.App) -> bool:

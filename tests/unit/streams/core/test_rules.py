@@ -1,4 +1,4 @@
-"""Record rules of `streams.rules.validate`, one passing and one failing record per rule."""
+"""Record rules of `streams.core.rules.validate`, one passing and one failing record per rule."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 
 from schemas.catalog import Catalog, default_catalog, load_catalog
 from schemas.codes import random_citizen_id, random_org_code, random_reg_no, random_uscc
-from streams import rules
-from streams.rules import _decimals, class_plan, validate
+from streams.core import rules
+from streams.core.rules import _decimals, class_plan, validate
 
 TODAY = date(2024, 6, 30)
 RNG = random.Random(20240630)

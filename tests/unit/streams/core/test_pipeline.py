@@ -21,8 +21,8 @@ from schemas.codes import (
     random_uscc,
     uscc_check_char,
 )
-from streams.identity import Resolution
-from streams.pipeline import Pipeline, enrich
+from streams.core.identity import Resolution
+from streams.core.pipeline import Pipeline, enrich
 
 TODAY = dt.date(2026, 11, 23)
 

@@ -5,7 +5,7 @@ cost), hands each to the pure `Pipeline`, and produces the results with one conf
 producer flushed per batch, before Faust acknowledges the batch (at-least-once; the store
 deduplicates). The subject registry lives in Faust global tables with changelog topics, so
 a restarted worker recovers it; the worker writes its tables' changelogs with the same
-producer (`streams.changelog`), so they too are flushed before the acknowledgement.
+producer (`streams.faust.changelog`), so they too are flushed before the acknowledgement.
 
 The rolling figures are not kept here: they follow the stored facts' fate (objections,
 repairs, retention), which only the store knows, so the sink computes them
@@ -38,13 +38,13 @@ from base.topics import DEAD_LETTER_TOPIC, SUBJECTS_TOPIC, VALID_TOPIC
 from schemas import envelope as env
 from schemas.catalog import Catalog
 from schemas.codec import AvroDecoder
-from streams import faust_transport, state_store
-from streams.changelog import Changelog
-from streams.credentials import faust_credentials
+from streams.core.pipeline import Outcome, Pipeline
 from streams.exceptions import ResultsNotAcknowledgedError
-from streams.pipeline import Outcome, Pipeline
-from streams.sensors import BrokerErrorSensor
-from streams.table_view import ChunkView
+from streams.faust import faust_transport, state_store
+from streams.faust.changelog import Changelog
+from streams.faust.credentials import faust_credentials
+from streams.faust.sensors import BrokerErrorSensor
+from streams.faust.table_view import ChunkView
 
 log = logging.getLogger("credit.worker")
 APP_ID = "credit-worker"

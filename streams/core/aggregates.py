@@ -82,7 +82,7 @@ from typing import Any
 import orjson
 
 from schemas.catalog import class_roles, default_catalog
-from streams.aggregate_figures import (
+from streams.core.aggregate_figures import (
     CENT,
     FUND_KINDS,
     HAS_DUE,
@@ -96,9 +96,9 @@ from streams.aggregate_figures import (
     month_of_ord,
     superseded,
 )
-from streams.aggregate_figures import MONTHLY_FIELDS as MONTHLY_FIELDS
-from streams.aggregate_figures import evaluate as evaluate
-from streams.aggregate_figures import figures as figures
+from streams.core.aggregate_figures import MONTHLY_FIELDS as MONTHLY_FIELDS
+from streams.core.aggregate_figures import evaluate as evaluate
+from streams.core.aggregate_figures import figures as figures
 from streams.exceptions import AggregateError
 
 RETAIN_MONTHS = 24

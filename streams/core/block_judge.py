@@ -20,7 +20,7 @@ from schemas.avro_block import read_block
 from schemas.catalog import Catalog, InfoClass
 from schemas.codec import AvroDecoder, is_batch, split_batch
 from schemas.exceptions import BlockError, CodecError, UnknownClassError
-from streams import column_rules
+from streams.core import column_rules
 
 Position = tuple[str, int, int]  # topic, partition, offset of a message
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
-from streams.changelog import Changelog
-from streams.state_store import KeyPartitionedRocksDBStore
+from streams.faust.changelog import Changelog
+from streams.faust.state_store import KeyPartitionedRocksDBStore
 
 _UNREAD = object()
 
@@ -23,7 +23,7 @@ class ChunkView(MutableMapping[str, Any]):
 
     Given a `changelog`, `table` is a Faust table: reads go to its store (one RocksDB get;
     Faust's own `table[key]` makes two) and writes to the store and the changelog
-    (`streams.changelog`). Without one, `table` is any mapping (tests, the bench profile).
+    (`streams.faust.changelog`). Without one, `table` is any mapping (tests, the bench profile).
     """
 
     def __init__(self, table: Any, changelog: Changelog | None = None) -> None:

@@ -5,8 +5,8 @@ for the class table, or a dead letter with reasons (nothing lost). No Kafka or F
 the worker feeds messages in and sends the results out.
 
 Two ways, one verdict. Record batches of a worker step are read and judged as columns
-(`streams.block_judge`, `streams.column_rules`); their clean rows are resolved and enriched
-as columns too (`streams.column_enrich`) into one Arrow table per class and schema. Rows
+(`streams.core.block_judge`, `streams.core.column_rules`); their clean rows are resolved and enriched
+as columns too (`streams.core.column_enrich`) into one Arrow table per class and schema. Rows
 that break a rule, rows identity refuses, single Confluent-framed records and batches that
 do not decode as a block go record by record (`process_record`), which builds the reasons.
 """
@@ -28,10 +28,10 @@ from schemas.catalog import Catalog, InfoClass
 from schemas.codec import AvroDecoder, is_batch, split_batch
 from schemas.exceptions import BatchHeaderError, CodecError, UnknownClassError
 from schemas.violations import Violation
-from streams import block_judge, column_enrich
-from streams.banned import strip_banned
-from streams.identity import Resolution, learn, resolve
-from streams.rules import validate
+from streams.core import block_judge, column_enrich
+from streams.core.banned import strip_banned
+from streams.core.identity import Resolution, learn, resolve
+from streams.core.rules import validate
 
 
 @dataclass
@@ -246,7 +246,7 @@ class Pipeline:
         self, msgs: list[env.Inbound], today: dt.date | None = None
     ) -> list[list[Outcome]]:
         """`process_message` of each message, in order, their batches judged together
-        (`streams.block_judge`)."""
+        (`streams.core.block_judge`)."""
         day = today or dt.date.today()
         verdicts = block_judge.judge_all(self.catalog, self.decoder, msgs, day)
         pending: list[_Clean] = []
@@ -333,7 +333,7 @@ class Pipeline:
         today: dt.date,
         pending: list[_Clean],
     ) -> list[Outcome]:
-        """The batch's rules ran on its columns (`streams.column_rules`): a row that breaks
+        """The batch's rules ran on its columns (`streams.core.column_rules`): a row that breaks
         one goes the per-record way, which builds its reasons. The others wait in `pending`
         to be resolved and enriched as columns with the rest of the step (`_enrich`); legal
         persons are resolved here, in order (a record may name a subject an earlier one

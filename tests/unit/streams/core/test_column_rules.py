@@ -36,10 +36,10 @@ from schemas.codes import (
 )
 from schemas.exceptions import BlockError
 from sinks.arrow_rows import records
-from streams.banned import strip_banned
-from streams.column_rules import PY_SPACE, guilty
-from streams.pipeline import Pipeline
-from streams.rules import validate
+from streams.core.banned import strip_banned
+from streams.core.column_rules import PY_SPACE, guilty
+from streams.core.pipeline import Pipeline
+from streams.core.rules import validate
 
 TODAY = dt.date(2026, 12, 7)
 RECORDS = 104_000

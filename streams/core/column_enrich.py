@@ -2,11 +2,11 @@
 
 Why: once the rules ran on columns, turning every clean row into a dict, resolving and
 enriching it in Python and building Arrow again from the dicts cost ~25 µs per record
-(`pyarrow.Table.from_pylist` alone 6.5). Here `streams.pipeline.enrich` and
-`streams.identity.resolve_natural` are spelled as column expressions over the decoded
-batch. Legal persons keep their per-row resolution (`streams.identity.resolve_legal` and
+(`pyarrow.Table.from_pylist` alone 6.5). Here `streams.core.pipeline.enrich` and
+`streams.core.identity.resolve_natural` are spelled as column expressions over the decoded
+batch. Legal persons keep their per-row resolution (`streams.core.identity.resolve_legal` and
 `learn`: a record may name a subject an earlier record of the same batch registered), over
-a few small columns instead of whole records. `tests/unit/streams/test_column_rules.py`
+a few small columns instead of whole records. `tests/unit/streams/core/test_column_rules.py`
 compares the rows with the per-record path's, field by field.
 """
 
@@ -24,8 +24,8 @@ import pyarrow as pa
 
 from schemas import envelope as env
 from schemas.catalog import InfoClass
-from streams.column_rules import PY_SPACE, citizen_id_shaped, id_check_chars_ok
-from streams.identity import CITIZEN_ID_TYPE, Resolution
+from streams.core.column_rules import PY_SPACE, citizen_id_shaped, id_check_chars_ok
+from streams.core.identity import CITIZEN_ID_TYPE, Resolution
 
 # provenance columns the record may carry, and the types the columnar path can read
 _PROVENANCE = ("ingest_provider", "ingest_channel", "ingest_upload_id", "ingest_source_key")
@@ -34,7 +34,7 @@ _ORDINAL_EPOCH = dt.date(1970, 1, 1).toordinal()  # date.toordinal() of day 0 of
 
 @dataclass
 class Headers:
-    """Per row, what its message's headers say (`streams.pipeline._meta`): the fallbacks
+    """Per row, what its message's headers say (`streams.core.pipeline._meta`): the fallbacks
     of its provenance."""
 
     provider: list[str] = field(default_factory=list)
@@ -58,7 +58,7 @@ class Headers:
 
 @dataclass
 class Subjects:
-    """Who each row is about (`streams.identity.Resolution`, as columns)."""
+    """Who each row is about (`streams.core.identity.Resolution`, as columns)."""
 
     subject_id: list[str] = field(default_factory=list)
     subject_name: list[str] = field(default_factory=list)

@@ -1,11 +1,11 @@
 """The catalog's rules over a whole decoded batch at once: which rows break any of them.
 
-Why: judging record by record (`streams.rules.validate`) was the worker's second largest
+Why: judging record by record (`streams.core.rules.validate`) was the worker's second largest
 cost per record, though ~95% of records break no rule and need no reason at all. Here the
 rules of a class run as polars column expressions (and numpy for the check characters of
 codes) over every row of a batch; only the rows found guilty go through `validate`, which
 builds their bilingual reasons exactly as before. So the verdict of a row must be the same
-either way: `tests/unit/streams/test_column_rules.py` compares the two over more than
+either way: `tests/unit/streams/core/test_column_rules.py` compares the two over more than
 100,000 generated records that break every rule there is.
 
 The frame comes from a flat Avro schema (`schemas.flat_reader`): its columns are String,
@@ -30,8 +30,8 @@ from schemas.codes import (
     USCC_ALPHABET,
     USCC_WEIGHTS,
 )
-from streams.banned import banned_attribute
-from streams.rules import (
+from streams.core.banned import banned_attribute
+from streams.core.rules import (
     CITIZEN_ID_TYPE,
     MAX_DECIMALS,
     OTHER_ID_MAX_LEN,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from schemas.catalog import default_catalog
-from streams.banned import banned_attribute, strip_banned
+from streams.core.banned import banned_attribute, strip_banned
 
 BANNED = {
     "marriage": ["婚姻状况", "婚姻", "婚否", "marital_status", "maritalStatus", "marriage"],

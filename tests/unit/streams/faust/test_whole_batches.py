@@ -12,7 +12,7 @@ import subprocess
 import sys
 from typing import Any
 
-from streams.worker import WORKER_FAILED_EXIT, handle_whole_batch
+from streams.faust.worker import WORKER_FAILED_EXIT, handle_whole_batch
 
 
 class Handler:
@@ -49,7 +49,7 @@ def test_a_stop_between_chunks_waits_for_the_rest_of_the_batch() -> None:
 def test_a_batch_that_fails_ends_the_process_unacknowledged() -> None:
     script = (
         "import asyncio\n"
-        "from streams.worker import handle_whole_batch\n"
+        "from streams.faust.worker import handle_whole_batch\n"
         "class H:\n"
         "    def handle(self, chunk):\n"
         "        raise RuntimeError('3 results not acknowledged')\n"

@@ -27,7 +27,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from faust.types import TP
 
 from streams.exceptions import ChangelogError
-from streams.state_store import KeyPartitionedRocksDBStore, changelog_partitions, partition_of
+from streams.faust.state_store import KeyPartitionedRocksDBStore, changelog_partitions, partition_of
 
 FENCE_KEY = b'"__credit_fence__"'  # a table key in Faust's JSON encoding, used by no table
 

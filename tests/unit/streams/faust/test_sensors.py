@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from base.metrics import create_metrics
-from streams.sensors import BrokerErrorSensor
+from streams.faust.sensors import BrokerErrorSensor
 
 
 def test_faust_send_and_assignment_errors_are_counted_by_type() -> None:

@@ -9,8 +9,8 @@ import pytest
 from pydantic import SecretStr
 
 from base.settings import Settings
-from streams.credentials import faust_credentials
 from streams.exceptions import CredentialsError
+from streams.faust.credentials import faust_credentials
 
 
 def test_plaintext_needs_no_credentials() -> None:

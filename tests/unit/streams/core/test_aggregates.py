@@ -16,12 +16,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.catalog import default_catalog
-from streams.aggregates import AGGREGATE_COLUMNS, CLASS_ROLES, apply, figures, fold, kind_of, to_row
+from streams.core.aggregates import (
+    AGGREGATE_COLUMNS,
+    CLASS_ROLES,
+    apply,
+    figures,
+    fold,
+    kind_of,
+    to_row,
+)
 from streams.exceptions import AggregateError
 
 Event = tuple[str, dict[str, Any]]
 AS_OF = date(2024, 7, 10)
-DDL = Path(__file__).parents[3] / "sinks" / "ddl" / "050_aggregates.sql"
+DDL = Path(__file__).parents[4] / "sinks" / "ddl" / "050_aggregates.sql"
 UTILITY_TYPES = {
     "水费": "water",
     "电费": "power",

@@ -9,7 +9,7 @@ from pathlib import Path
 from aiokafka.partitioner import DefaultPartitioner
 
 from base.settings import Settings
-from streams.state_store import claim_datadir, partition_of, store_url, table_options
+from streams.faust.state_store import claim_datadir, partition_of, store_url, table_options
 
 
 def test_second_worker_gets_its_own_slot_and_a_dead_workers_slot_is_reused(
@@ -17,7 +17,7 @@ def test_second_worker_gets_its_own_slot_and_a_dead_workers_slot_is_reused(
 ) -> None:
     assert claim_datadir(tmp_path) == tmp_path / "slot-0"
     assert claim_datadir(tmp_path) == tmp_path / "slot-1"  # slot-0 is held (by this process)
-    child = "from streams.state_store import claim_datadir; import sys; "
+    child = "from streams.faust.state_store import claim_datadir; import sys; "
     child += f"print(claim_datadir(__import__('pathlib').Path({str(tmp_path)!r})).name)"
     out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True)
     assert out.stdout.strip() == "slot-2"
@@ -47,7 +47,7 @@ def test_fast_encoding_is_byte_for_byte_fausts(tmp_path: Path) -> None:
     still be what Faust's own store and changelog recovery decode."""
     import faust
 
-    from streams.state_store import KeyPartitionedRocksDBStore, encode_key, encode_value
+    from streams.faust.state_store import KeyPartitionedRocksDBStore, encode_key, encode_value
 
     app = faust.App("enc-test", broker="kafka://127.0.0.1:1", store="credit-rocksdb://",
                     datadir=str(tmp_path), topic_partitions=2)  # fmt: skip
@@ -77,7 +77,7 @@ def test_encoded_keys_are_exactly_sized() -> None:
 
     import orjson
 
-    from streams.state_store import encode_key
+    from streams.faust.state_store import encode_key
 
     for key in ["91320281MA1X2Y3Z4Q", "护照:E123", 'q"uote', "back\\slash", "tab\tkey", "\u2028"]:
         assert encode_key(key) == orjson.dumps(key)

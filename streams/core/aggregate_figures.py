@@ -1,6 +1,6 @@
-"""Figures of one aggregate state as of a date: the arithmetic behind `streams.aggregates`.
+"""Figures of one aggregate state as of a date: the arithmetic behind `streams.core.aggregates`.
 
-The state layout and every rule are documented in `streams.aggregates`; this module reads
+The state layout and every rule are documented in `streams.core.aggregates`; this module reads
 the state and never changes it. Sums run over facts sorted by record key, so two states that
 compare equal give bit-identical floats whatever order their events arrived in.
 
@@ -401,5 +401,5 @@ def evaluate(state: dict[str, Any], as_of: dt.date) -> tuple[dict[str, Any], lis
 
 
 def figures(state: dict[str, Any], as_of: dt.date) -> dict[str, Any]:
-    """The figures of one (subject, kind) as of a date; see `streams.aggregates` for rules."""
+    """The figures of one (subject, kind) as of a date; see `streams.core.aggregates` for rules."""
     return evaluate(state, as_of)[0]

@@ -19,8 +19,8 @@ from schemas.codec import AvroEncoder, frame_batch, is_batch, split_batch
 from schemas.codes import random_uscc
 from schemas.exceptions import BatchHeaderError, CodecError
 from sinks.arrow_rows import records
-from streams.pipeline import Outcome
-from tests.unit.streams.test_pipeline import TODAY, Harness, arrears
+from streams.core.pipeline import Outcome
+from tests.unit.streams.core.test_pipeline import TODAY, Harness, arrears
 
 CODE = "legal_arrears"
 

@@ -1,4 +1,4 @@
-"""Subject identity of `streams.identity`: the day a person's birth date is held to."""
+"""Subject identity of `streams.core.identity`: the day a person's birth date is held to."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import date
 
 from schemas.catalog import Catalog
 from schemas.codes import random_citizen_id
-from streams.identity import resolve
+from streams.core.identity import resolve
 
 
 def test_birth_date_is_held_to_the_day_given(catalog: Catalog) -> None:

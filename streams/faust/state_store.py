@@ -47,7 +47,7 @@ class KeyPartitionedRocksDBStore(RocksDBStore):  # type: ignore[misc]
     A key's database is computed, never searched: Faust looks a key up in a small LRU index
     and otherwise probes every partition database, and reads a table key twice (`in`, then
     `[]`); here one read goes to the one database that can hold it. `read` / `write` are the
-    worker's path (`streams.changelog`): the bytes Faust's json codec would give, without
+    worker's path (`streams.faust.changelog`): the bytes Faust's json codec would give, without
     its serializer registry (≈10 µs a key and value).
     """
 

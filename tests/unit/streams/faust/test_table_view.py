@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.table_view import ChunkView
+from streams.faust.table_view import ChunkView
 
 
 class CountingTable(dict[str, Any]):
