@@ -166,7 +166,7 @@ class Settings(BaseSettings):
 
     @property
     def analyst_dir(self) -> Path:
-        """The analysts' own engine and the tables copied to it (`sinks.analyst_engine`)."""
+        """The analysts' own engine and the tables copied to it (`sinks.read.analyst_engine`)."""
         return self.data_dir / "analyst"
 
     @property

@@ -33,7 +33,7 @@ from aiohttp import typedefs, web
 from credit.exceptions import AccessError
 from producers.apikeys import ApiKeyStore, HashedSecrets
 from schemas.catalog import Catalog
-from sinks.governance import active_authorization
+from sinks.read.governance import active_authorization
 from sinks.store import Store
 
 ROLES = ("provider", "analyst", "bank", "admin", "subject")

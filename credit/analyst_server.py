@@ -1,7 +1,7 @@
 """`credit analyst`: the process that answers analyst SQL, apart from the platform's.
 
 Run by `credit up` next to the worker (and restarted if it dies). It owns the analysts'
-engine (`sinks.analyst_engine`): loads the analyst tables the platform exports every
+engine (`sinks.read.analyst_engine`): loads the analyst tables the platform exports every
 `CREDIT_ANALYST_REFRESH_SECONDS`, and answers `POST /sql` on a loopback port. A query that
 eats memory or time fails here, on its limits; the platform's API, ingestion and `/health`
 do not wait on it (the API forwards with a timeout).
@@ -18,8 +18,8 @@ from typing import Any
 
 from base.settings import Settings
 from schemas.errors import CreditError
-from sinks.analyst_engine import AnalystEngine, Limits
 from sinks.exceptions import QueryError
+from sinks.read.analyst_engine import AnalystEngine, Limits
 
 log = logging.getLogger("credit.analyst")
 MAX_BODY = 1_000_000

@@ -1,5 +1,5 @@
 """The embedded platform's side of analyst SQL: the `credit analyst` child process and the
-thread that keeps its tables current (`sinks.analyst_export`)."""
+thread that keeps its tables current (`sinks.read.analyst_export`)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from base.broker import free_port
 from base.orphans import die_with_parent, stop_child
 from base.settings import Settings
 from schemas.catalog import Catalog
-from sinks.analyst_export import AnalystExporter, pseudonym_key
+from sinks.read.analyst_export import AnalystExporter, pseudonym_key
 from sinks.store import Store
 
 log = logging.getLogger("credit.analyst")

@@ -23,12 +23,12 @@ from producers.gateway import Gateway
 from schemas.catalog import Catalog
 from schemas.registry_api import add_registry_routes
 from schemas.registry_store import RegistryStore
-from sinks import queries
-from sinks.collection import collection_stats
-from sinks.figures import FigureKeeper
-from sinks.risk import risk_list
+from sinks.read import queries
+from sinks.read.collection import collection_stats
+from sinks.read.risk import risk_list
+from sinks.read.workdays import DEFAULT_CALENDAR, WorkCalendar
 from sinks.store import Store
-from sinks.workdays import DEFAULT_CALENDAR, WorkCalendar
+from sinks.write.figures import FigureKeeper
 
 
 def _unknown_upload(upload_id: str) -> web.Response:
@@ -61,7 +61,7 @@ class ApiContext:
         self.source_file: Callable[[str], Path | None] = lambda _u: None
         # where analyst SQL is answered (`credit analyst`); "" = nowhere (503)
         self.analyst_url = ""
-        # every deadline and lateness figure counts these working days (`sinks.workdays`)
+        # every deadline and lateness figure counts these working days (`sinks.read.workdays`)
         self.calendar: WorkCalendar = DEFAULT_CALENDAR
         # recomputes a subject's figures when a decision changes which facts count (the
         # runtime shares the sink's, so the two take turns)

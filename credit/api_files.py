@@ -25,7 +25,7 @@ from producers.files import open_upload
 from producers.template import write_template
 from producers.upload import write_report
 from schemas.exceptions import UnknownClassError
-from sinks import queries
+from sinks.read import queries
 
 if TYPE_CHECKING:
     from credit.api import ApiContext

@@ -20,10 +20,10 @@ from credit.http_json import json_response
 from schemas.catalog import InfoClass
 from schemas.codes import check_uscc, mask_id, mask_phone, mask_value
 from schemas.exceptions import UnknownClassError
-from sinks import governance as gov
-from sinks import queries
 from sinks.exceptions import ForbiddenError, GovernanceError, NotFoundError, StageError
-from sinks.repairs import repaired_record_keys
+from sinks.read import governance as gov
+from sinks.read import queries
+from sinks.read.repairs import repaired_record_keys
 from sinks.store import Store
 
 if TYPE_CHECKING:
@@ -158,10 +158,10 @@ def governed_records(ctx: ApiContext, today: Today = dt.date.today) -> Handler:
 
 
 def governed_subject_report(ctx: ApiContext, today: Today = dt.date.today) -> Handler:
-    """GET /api/subjects/{code}?purpose=…: the credit report (sinks.reports) at the caller's
+    """GET /api/subjects/{code}?purpose=…: the credit report (sinks.read.reports) at the caller's
     level: authorized scope for analysts, admins, the subject itself and banks under an active
     authorization; the public one otherwise. Records under objection are left out."""
-    from sinks import reports
+    from sinks.read import reports
 
     authorized = frozenset(c.code for c in ctx.catalog if c.disclosure == "authorized")
 

@@ -1,4 +1,4 @@
-"""Credit repair routes (信用修复, `sinks.repairs`):
+"""Credit repair routes (信用修复, `sinks.read.repairs`):
 
 * `POST /api/repairs` `{"class_code", "record_key", "grounds"}` — a subject for its own
   record (or an admin on its behalf), once the record's minimum publication period passed;
@@ -25,8 +25,8 @@ from credit.api_governance import (
     shown_to,
 )
 from credit.http_json import json_response
-from sinks import governance as gov
-from sinks import repairs
+from sinks.read import governance as gov
+from sinks.read import repairs
 
 if TYPE_CHECKING:
     from credit.api import ApiContext

@@ -1,12 +1,12 @@
 """HTTP routes of the analyst reports: credit report, risk monitor, black-list news,
-collection statistics and census (handlers over `sinks.reports`; analyst SQL is
+collection statistics and census (handlers over `sinks.read.reports`; analyst SQL is
 `credit.api_sql`).
 
 Store calls block (chDB runs in-process), so every handler goes through `ApiContext.run`.
 Bad parameters answer 400 with the reason in Chinese and English; nothing here writes.
 
 Two hooks connect the routes to governance without tying them to it: `withheld` gives the
-record keys under objection (`sinks.governance.withheld_record_keys` fits), `authorized`
+record keys under objection (`sinks.read.governance.withheld_record_keys` fits), `authorized`
 says whether the caller may see a subject's authorized-only classes (graded disclosure,
 seed 004). Without the latter the credit report is the public one: never a query parameter
 anyone could set.
@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from credit.http_json import json_response
-from sinks import reports, risk
 from sinks.exceptions import QueryError
+from sinks.read import reports, risk
 from sinks.store import Store
 
 if TYPE_CHECKING:
     from credit.api import ApiContext
 
-# Record keys no report may show (objections); `sinks.governance.withheld_record_keys` fits.
+# Record keys no report may show (objections); `sinks.read.governance.withheld_record_keys` fits.
 WithheldLookup = Callable[[Store], frozenset[str]]
 # May the caller of this request see the authorized-only classes of this subject code?
 AuthorizedCheck = Callable[[web.Request, str], Awaitable[bool]]

@@ -2,7 +2,7 @@
 
 The API only forwards, with a timeout, and logs: the query never runs in this process, so
 ingestion and `/health` never wait on it, and it can only read what the analysts' engine
-holds (`sinks.analyst_views`). Every request — answered or refused — goes to the usage log
+holds (`sinks.read.analyst_views`). Every request — answered or refused — goes to the usage log
 with its text, its reader and its purpose (required of analysts and banks, as for any read).
 
 Body: `{"sql": "SELECT …", "purpose": "…", "max_rows": 1000, "max_seconds": 10}`.
@@ -17,7 +17,7 @@ import aiohttp
 from aiohttp import web
 
 from credit.access import identity_of
-from sinks import governance as gov
+from sinks.read import governance as gov
 
 if TYPE_CHECKING:
     from credit.api import ApiContext

@@ -276,7 +276,7 @@ class _Run:
 
     def accounting(self) -> None:
         """received = stored + rejected per `class_summary`; memory of each process."""
-        from sinks import queries
+        from sinks.read import queries
 
         summary = queries.class_summary(self.store, self.platform.catalog)
         for _ in range(50):  # the ledger follows the last record by a moment
@@ -330,7 +330,7 @@ def _latency(store: Any, out: dict[str, Any], rate: int, seconds: float,
 def _leg_rows(value: bytes, valid: bool) -> list[dict[str, Any]]:
     """The records of a worker output message, with upload id and receipt time (epoch ms)."""
     from schemas import envelope as env
-    from sinks.arrow_rows import records
+    from sinks.write.arrow_rows import records
 
     if valid and env.is_columns(value):
         table = env.read_valid(value)[1].select(["ingest_upload_id", "ingest_received_at"])

@@ -178,10 +178,10 @@ def _columns(pipeline: Any, msgs: list[Any], today: dt.date) -> list[bytes]:
 
 
 def _figures(rows: list[tuple[str, dict[str, Any]]], today: dt.date) -> int:
-    """The figures' own CPU as the sink spends it per batch (`sinks.figures.figure_rows` over
+    """The figures' own CPU as the sink spends it per batch (`sinks.write.figures.figure_rows` over
     the facts of the touched subjects, 5,000 records at a time), without the store's reads:
     each batch's subjects have no earlier facts here, as in the bench's workload."""
-    from sinks.figures import figure_rows
+    from sinks.write.figures import figure_rows
 
     emitted = 0
     for start in range(0, len(rows), 5000):

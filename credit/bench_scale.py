@@ -8,9 +8,9 @@ subject index's materialized views fill as they do for the sink), and one `aggre
 subject and utility with made-up figures, one in ten in arrears. The values are synthetic, the
 volumes and the SQL are the platform's. Then it times, in one process:
 
-* the authorized subject report (`sinks.reports.subject_report`) of 200 random subjects;
-* the risk list (`sinks.risk.risk_list`) and the district risk list, 5 runs each;
-* one analyst export of every changed table (`sinks.analyst_export`): the store is locked
+* the authorized subject report (`sinks.read.reports.subject_report`) of 200 random subjects;
+* the risk list (`sinks.read.risk.risk_list`) and the district risk list, 5 runs each;
+* one analyst export of every changed table (`sinks.read.analyst_export`): the store is locked
   while it runs, so the sink waits that long whenever the analysts' copy is refreshed.
 """
 
@@ -31,10 +31,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from schemas.catalog import Catalog, InfoClass, default_catalog
-from sinks import arrow_rows as A
-from sinks.ddl import class_columns
+from sinks.ddl.tables import class_columns
+from sinks.ddl.upgrade import apply_ddl
 from sinks.store import Store, open_embedded
-from sinks.upgrade import apply_ddl
+from sinks.write import arrow_rows as A
 from streams.core.aggregates import UTILITY_KIND
 
 CHUNK = 1_000_000
@@ -164,10 +164,10 @@ def _figures_chunk(start: int, n: int, rng: np.random.Generator) -> pa.Table:
 
 def time_reads(store: Store, catalog: Catalog, work: Path) -> dict[str, Any]:
     """The reads the targets name, and the analyst export the sink waits for."""
-    from sinks.analyst_export import AnalystExporter, pseudonym_key
-    from sinks.reports import subject_report
-    from sinks.risk import risk_list
-    from sinks.subject_index import INDEX_TABLE
+    from sinks.ddl.subject_index import INDEX_TABLE
+    from sinks.read.analyst_export import AnalystExporter, pseudonym_key
+    from sinks.read.reports import subject_report
+    from sinks.read.risk import risk_list
 
     picks = [str(r["subject_id"]) for r in store.query(  # subjects that have records
         f"SELECT DISTINCT subject_id FROM {store.database}.{INDEX_TABLE} "

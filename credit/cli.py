@@ -150,8 +150,8 @@ def cmd_analyst(args: argparse.Namespace) -> int:
 
 def cmd_analyst_ddl(args: argparse.Namespace) -> int:
     from schemas.catalog import default_catalog
-    from sinks.analyst_export import pseudonym_key
-    from sinks.analyst_views import view_statements
+    from sinks.read.analyst_export import pseudonym_key
+    from sinks.read.analyst_views import view_statements
 
     settings = _settings(args)
     key = pseudonym_key(settings.analyst_dir / "pseudonym.key")
@@ -174,8 +174,8 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
 def cmd_ddl(args: argparse.Namespace) -> int:
     from schemas.catalog import default_catalog
-    from sinks.ddl import all_statements
-    from sinks.ddl_cluster import cluster_statements, render
+    from sinks.ddl.cluster import cluster_statements, render
+    from sinks.ddl.tables import all_statements
 
     catalog, db = default_catalog(), _settings(args).clickhouse_database
     if args.cluster:

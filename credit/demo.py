@@ -16,7 +16,7 @@ from producers.channel import ReportedAs, UploadResult, publish_rows
 from producers.publisher import Publisher, new_upload_id
 from schemas.catalog import Catalog
 from schemas.periods import Period
-from sinks import queries, risk
+from sinks.read import queries, risk
 
 
 def last_month(today: dt.date) -> dt.date:

@@ -30,7 +30,7 @@ from prometheus_client import Gauge
 
 from credit.exceptions import LagError
 from schemas.catalog import Catalog
-from sinks.writer import SINK_GROUP, SINK_TOPICS
+from sinks.write.writer import SINK_GROUP, SINK_TOPICS
 
 log = logging.getLogger("credit.lag")
 WORKER_GROUP = "credit-worker"  # streams.faust.worker.APP_ID: Faust's group id is its app id

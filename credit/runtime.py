@@ -65,11 +65,11 @@ from schemas.avro import avro_schema
 from schemas.catalog import Catalog, default_catalog
 from schemas.errors import CreditError
 from schemas.registry_store import RegistryStore
-from sinks.figures import FigureKeeper
+from sinks.ddl.upgrade import apply_ddl
+from sinks.read.workdays import WorkCalendar
 from sinks.store import Store, open_embedded, open_server
-from sinks.upgrade import apply_ddl
-from sinks.workdays import WorkCalendar
-from sinks.writer import Sink
+from sinks.write.figures import FigureKeeper
+from sinks.write.writer import Sink
 
 log = logging.getLogger("credit.runtime")
 MAX_WORKER_RESTARTS = 20

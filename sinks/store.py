@@ -57,7 +57,7 @@ def _insert_settings(dedup_token: str | None) -> dict[str, Any]:
     """Settings of every insert. Why no partition limit: ClickHouse refuses an insert whose
     rows fall in more than 100 partitions with TOO_MANY_PARTS, which reads as the store's
     state and was retried forever — a department's backlog of 10 years of penalties stalled
-    the sink. Class tables are partitioned by year now (`sinks.ddl`); stores made before
+    the sink. Class tables are partitioned by year now (`sinks.ddl.tables`); stores made before
     keep their monthly partitions and take such a batch as one part per month."""
     settings: dict[str, Any] = {"max_partitions_per_insert_block": 0}
     if dedup_token:
@@ -162,7 +162,7 @@ class Store:
     ) -> None:
         """Insert rows (sent column by column: a transpose in C beats the client's per-value
         one). With `dedup_token`, a second insert with the same token into a table with a
-        deduplication window is dropped by ClickHouse (`sinks.ddl`).
+        deduplication window is dropped by ClickHouse (`sinks.ddl.tables`).
 
         Raises StoreRejectedError when ClickHouse refuses the data, StoreError otherwise.
         """

@@ -14,7 +14,7 @@ import pytest
 
 from base.broker import EmbeddedBroker
 from schemas.catalog import Catalog, default_catalog
-from sinks.upgrade import apply_ddl
+from sinks.ddl.upgrade import apply_ddl
 
 
 @pytest.fixture(scope="session")

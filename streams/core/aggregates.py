@@ -1,7 +1,7 @@
 """Rolling aggregates per (subject, kind): utility payments and arrears, social insurance,
 housing fund (DESIGN.md "Rolling aggregates"; seed 004 items 27, 28, 46–51).
 
-Pure functions over plain records. The sink (`sinks.figures`) folds a subject's visible
+Pure functions over plain records. The sink (`sinks.write.figures`) folds a subject's visible
 stored facts into a state and writes `state_row(...)` to `aggregates` (050_aggregates.sql).
 
     state = apply(state, kind_of(class_code, record), record, class_code)

@@ -9,7 +9,7 @@ producer (`streams.faust.changelog`), so they too are flushed before the acknowl
 
 The rolling figures are not kept here: they follow the stored facts' fate (objections,
 repairs, retention), which only the store knows, so the sink computes them
-(`sinks.figures`). That also leaves the worker no state partitioned by subject.
+(`sinks.write.figures`). That also leaves the worker no state partitioned by subject.
 """
 
 from __future__ import annotations

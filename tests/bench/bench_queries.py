@@ -26,13 +26,13 @@ from typing import Any
 
 from schemas.catalog import Catalog, FieldSpec, InfoClass, default_catalog
 from schemas.codes import random_citizen_id, random_uscc
-from sinks import reports, risk
-from sinks.ddl import META_COLUMNS, class_columns
-from sinks.risk import ARREARS_CLASSES
-from sinks.rows import SUBJECT_COLUMNS
+from sinks.ddl.subject_index import INDEX_TABLE, drop_index
+from sinks.ddl.tables import META_COLUMNS, class_columns
+from sinks.ddl.upgrade import apply_ddl
+from sinks.read import reports, risk
+from sinks.read.risk import ARREARS_CLASSES
 from sinks.store import Store, open_embedded
-from sinks.subject_index import INDEX_TABLE, drop_index
-from sinks.upgrade import apply_ddl
+from sinks.write.rows import SUBJECT_COLUMNS
 
 BATCH = 100_000
 # Share of all records per class; the rest is spread evenly over every other class.

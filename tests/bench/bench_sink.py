@@ -38,10 +38,10 @@ from base.topics import DEAD_LETTER_TOPIC, SUBJECTS_TOPIC, VALID_TOPIC
 from schemas import envelope as env
 from schemas.catalog import Catalog, FieldSpec, InfoClass, default_catalog
 from schemas.codes import random_uscc
+from sinks.ddl.subject_index import drop_index
+from sinks.ddl.upgrade import apply_ddl
 from sinks.store import Store, open_embedded
-from sinks.subject_index import drop_index
-from sinks.upgrade import apply_ddl
-from sinks.writer import Sink
+from sinks.write.writer import Sink
 
 MIXED_CLASSES = ("legal_utility_payment", "natural_utility_payment", "legal_arrears",
                  "natural_arrears")  # fmt: skip

@@ -10,10 +10,10 @@ import pytest
 
 from schemas import envelope as env
 from schemas.catalog import Catalog
-from sinks import rows as R
-from sinks.queries import aggregates_of, monthly_history
+from sinks.ddl.upgrade import apply_ddl
+from sinks.read.queries import aggregates_of, monthly_history
 from sinks.store import Store
-from sinks.upgrade import apply_ddl
+from sinks.write import rows as R
 from streams.core import aggregates as agg
 
 pytestmark = pytest.mark.integration

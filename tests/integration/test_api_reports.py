@@ -20,10 +20,10 @@ from credit.api_reports import add_report_routes
 from credit.cli import main as credit_main
 from schemas.catalog import Catalog
 from schemas.codes import random_uscc
-from sinks.figures import FigureKeeper
-from sinks.rows import ClassRows
+from sinks.ddl.upgrade import apply_ddl
 from sinks.store import Store, open_embedded
-from sinks.upgrade import apply_ddl
+from sinks.write.figures import FigureKeeper
+from sinks.write.rows import ClassRows
 
 pytestmark = pytest.mark.integration
 

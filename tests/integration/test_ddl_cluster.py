@@ -10,11 +10,11 @@ import pytest
 
 from credit.cli import main as credit_main
 from schemas.catalog import Catalog
-from sinks.ddl import all_statements
-from sinks.ddl_cluster import cluster_statements, cluster_variant, render
+from sinks.ddl.cluster import cluster_statements, cluster_variant, render
+from sinks.ddl.subject_index import DEDUP_WINDOW, index_statements
+from sinks.ddl.tables import all_statements
+from sinks.ddl.upgrade import DEDUP_SETTING, SINK_TABLES, apply_ddl, existing_tables, upgrade
 from sinks.store import Store
-from sinks.subject_index import DEDUP_WINDOW, index_statements
-from sinks.upgrade import DEDUP_SETTING, SINK_TABLES, apply_ddl, existing_tables, upgrade
 
 pytestmark = pytest.mark.integration
 
@@ -127,7 +127,7 @@ def test_an_older_upload_ledger_gets_its_department_district_and_period_columns_
 ) -> None:
     """Ledgers from before uploads named their department, district and period read as ''
     and NULL after the upgrade, and the columns come back in the current order."""
-    from sinks.rows import UPLOAD_COLUMNS
+    from sinks.write.rows import UPLOAD_COLUMNS
 
     db = store.database
     added = ("department", "district", "period_start", "period_end")

@@ -27,10 +27,10 @@ from base.metrics import create_metrics
 from schemas import envelope as env
 from schemas.catalog import Catalog
 from schemas.codes import random_citizen_id, random_uscc
-from sinks import governance as gov
-from sinks.figures import FigureKeeper, figure_rows
+from sinks.read import governance as gov
 from sinks.store import Store
-from sinks.writer import Sink
+from sinks.write.figures import FigureKeeper, figure_rows
+from sinks.write.writer import Sink
 from streams.core import aggregates as agg
 
 pytestmark = pytest.mark.integration

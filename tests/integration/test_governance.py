@@ -33,11 +33,11 @@ from producers.gateway import Gateway
 from schemas.catalog import Catalog, InfoClass
 from schemas.codes import random_citizen_id, random_uscc
 from schemas.registry_store import RegistryStore
-from sinks import governance as gov
-from sinks.ddl import class_columns
+from sinks.ddl.tables import class_columns
+from sinks.ddl.upgrade import apply_ddl
+from sinks.read import governance as gov
+from sinks.read.workdays import WorkCalendar
 from sinks.store import Store
-from sinks.upgrade import apply_ddl
-from sinks.workdays import WorkCalendar
 
 pytestmark = pytest.mark.integration
 
@@ -397,7 +397,7 @@ def test_delete_removes_the_record_and_correct_holds_it_until_resent(
     assert gov.withheld_record_keys(store) == {"rk-fix"}  # until the provider re-sends
     insert(store, cls, ENT, "rk-fix", arrears_amount=50, version=6)
     assert gov.withheld_record_keys(store) == frozenset()
-    from sinks.queries import records_of
+    from sinks.read.queries import records_of
 
     assert [float(r["arrears_amount"]) for r in records_of(store, cls, ENT)] == [50.0]
 

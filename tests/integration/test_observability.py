@@ -28,7 +28,7 @@ from schemas.catalog import Catalog
 from schemas.codes import random_uscc
 from sinks.exceptions import StoreError
 from sinks.store import Store
-from sinks.writer import SINK_GROUP
+from sinks.write.writer import SINK_GROUP
 
 pytestmark = pytest.mark.integration
 

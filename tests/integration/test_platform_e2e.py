@@ -431,7 +431,7 @@ def test_a_district_unit_reports_for_a_period_and_rolls_up_to_its_department(
 
     from producers.template import example_row
     from schemas.codes import random_uscc
-    from sinks.cycles import deadline
+    from sinks.read.cycles import deadline
 
     api, data_dir = platform["api_url"], platform["data_dir"]
     refused = _credit("keys", "大冶工商", "--department", "市工商局", "--district", "999999",
@@ -498,8 +498,8 @@ def test_lateness_is_judged_by_the_period_the_upload_declares(
     import random
 
     from schemas.codes import random_uscc
-    from sinks.cycles import deadline
-    from sinks.workdays import DEFAULT_CALENDAR
+    from sinks.read.cycles import deadline
+    from sinks.read.workdays import DEFAULT_CALENDAR
 
     data_dir, api = platform["data_dir"], platform["api_url"]
     today = dt.date.today()

@@ -15,17 +15,17 @@ import pytest
 
 from schemas.catalog import Catalog
 from schemas.codes import random_citizen_id, random_uscc
-from sinks import reports, risk
-from sinks.figures import FigureKeeper
-from sinks.rows import OUTCOME_COLUMNS, SUBJECT_COLUMNS, UPLOAD_COLUMNS, ClassRows
-from sinks.store import Store, open_embedded
-from sinks.subject_index import (
+from sinks.ddl.subject_index import (
     backfill_index,
     drop_index,
     has_index,
     subject_records,
 )
-from sinks.upgrade import apply_ddl
+from sinks.ddl.upgrade import apply_ddl
+from sinks.read import reports, risk
+from sinks.store import Store, open_embedded
+from sinks.write.figures import FigureKeeper
+from sinks.write.rows import OUTCOME_COLUMNS, SUBJECT_COLUMNS, UPLOAD_COLUMNS, ClassRows
 
 pytestmark = pytest.mark.integration
 

@@ -23,11 +23,11 @@ from base.metrics import create_metrics
 from schemas import envelope as env
 from schemas.catalog import Catalog
 from schemas.codes import random_uscc
+from sinks.ddl.upgrade import apply_ddl
 from sinks.exceptions import StoreError
-from sinks.rows import STORE_REJECTED
 from sinks.store import Store, open_embedded
-from sinks.upgrade import apply_ddl
-from sinks.writer import Sink, SinkTopics
+from sinks.write.rows import STORE_REJECTED
+from sinks.write.writer import Sink, SinkTopics
 
 pytestmark = pytest.mark.integration
 
@@ -164,7 +164,7 @@ def test_a_crashed_batch_split_between_two_sinks_is_stored_once(
 def test_a_reinsert_with_a_seen_token_is_dropped_and_a_new_token_kept(store: Store) -> None:
     row = ["u1", "r1", CLASS, "供水公司", "legal", "stored", "rk1", [], dt.datetime(2025, 1, 1),
            dt.datetime(2025, 1, 1)]  # fmt: skip
-    from sinks.rows import OUTCOME_COLUMNS
+    from sinks.write.rows import OUTCOME_COLUMNS
 
     store.insert("outcomes", [row], OUTCOME_COLUMNS, dedup_token="outcomes/t/0/0-9")
     store.insert("outcomes", [row], OUTCOME_COLUMNS, dedup_token="outcomes/t/0/0-9")

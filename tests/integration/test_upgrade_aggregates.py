@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from schemas.catalog import Catalog
-from sinks.ddl import DDL_DIR
-from sinks.figures import FigureKeeper
+from sinks.ddl.subject_index import DEDUP_WINDOW
+from sinks.ddl.tables import DDL_DIR
+from sinks.ddl.upgrade import apply_ddl
 from sinks.store import open_embedded
-from sinks.subject_index import DEDUP_WINDOW
-from sinks.upgrade import apply_ddl
+from sinks.write.figures import FigureKeeper
 
 pytestmark = pytest.mark.integration
 

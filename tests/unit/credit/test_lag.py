@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from base.metrics import create_metrics
 from credit.lag import NO_OFFSET, WORKER_GROUP, behind, lag_groups
 from schemas.catalog import Catalog
-from sinks.writer import SINK_GROUP, SINK_TOPICS
+from sinks.write.writer import SINK_GROUP, SINK_TOPICS
 
 
 def test_lag_counts_from_the_committed_offset() -> None:

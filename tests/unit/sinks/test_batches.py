@@ -1,10 +1,10 @@
-"""How consumed messages become inserts a restart re-forms identically (`sinks.batches`)."""
+"""How consumed messages become inserts a restart re-forms identically (`sinks.write.batches`)."""
 
 from __future__ import annotations
 
 from confluent_kafka import Message
 
-from sinks.batches import LEGACY, Batch, Intents, Range, describe, pieces, ranges_of
+from sinks.write.batches import LEGACY, Batch, Intents, Range, describe, pieces, ranges_of
 
 
 def msgs(topic: str, partition: int, offsets: range) -> list[Message]:

@@ -1,4 +1,4 @@
-"""Reporting deadlines and lateness per cycle (seed 002 / seed 003 rules in `sinks.cycles`)."""
+"""Reporting deadlines and lateness per cycle (seed 002 / seed 003 rules in `sinks.read.cycles`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from schemas.catalog import Catalog, Cycle
 from schemas.periods import Period
-from sinks.cycles import Arrival, deadline, monthly_due_day
+from sinks.read.cycles import Arrival, deadline, monthly_due_day
 
 D = dt.date
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sinks.rows import STORE_REJECTED, dead_letter_row, entries, store_dead_letter, valid_records
+from sinks.write.rows import (
+    STORE_REJECTED,
+    dead_letter_row,
+    entries,
+    store_dead_letter,
+    valid_records,
+)
 
 NOW = dt.datetime(2025, 6, 10, 9, 0, tzinfo=dt.UTC)
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from schemas.errors import CreditError
-from sinks import governance as gov
 from sinks.exceptions import CalendarRangeError
-from sinks.workdays import DEFAULT_CALENDAR, WorkCalendar
+from sinks.read import governance as gov
+from sinks.read.workdays import DEFAULT_CALENDAR, WorkCalendar
 
 D = dt.date
 

@@ -18,7 +18,7 @@ from schemas.catalog import Catalog
 from schemas.codec import AvroEncoder, frame_batch, is_batch, split_batch
 from schemas.codes import random_uscc
 from schemas.exceptions import BatchHeaderError, CodecError
-from sinks.arrow_rows import records
+from sinks.write.arrow_rows import records
 from streams.core.pipeline import Outcome
 from tests.unit.streams.core.test_pipeline import TODAY, Harness, arrears
 

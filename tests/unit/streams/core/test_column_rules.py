@@ -35,7 +35,7 @@ from schemas.codes import (
     random_uscc,
 )
 from schemas.exceptions import BlockError
-from sinks.arrow_rows import records
+from sinks.write.arrow_rows import records
 from streams.core.banned import strip_banned
 from streams.core.column_rules import PY_SPACE, guilty
 from streams.core.pipeline import Pipeline

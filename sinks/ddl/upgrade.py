@@ -13,9 +13,9 @@ does nothing:
 * the upload ledger names the catalog department a provider reported as, its district unit
   and the period its data covers: an older `uploads` gets the `department`, `district`,
   `period_start` and `period_end` columns (older uploads read as '' and NULL);
-* the figures are recomputed from the stored facts (`sinks.figures`): an older
+* the figures are recomputed from the stored facts (`sinks.write.figures`): an older
   `aggregates` gets `as_of` and `facts` (its rows read as of their update, with facts);
-* the sink's intents name their whole batch (`sinks.batches`): an older `sink_batches` gets
+* the sink's intents name their whole batch (`sinks.write.batches`): an older `sink_batches` gets
   the `batch` column (`ADD COLUMN`, metadata only; its rows read as older intents).
 """
 
@@ -24,10 +24,9 @@ from __future__ import annotations
 import logging
 
 from schemas.catalog import Catalog
-from sinks.batches import INTENT_TABLE
-from sinks.ddl import all_statements
+from sinks.ddl.subject_index import DEDUP_WINDOW, INDEX_TABLE, backfill_index
+from sinks.ddl.tables import INTENT_TABLE, all_statements
 from sinks.store import Store
-from sinks.subject_index import DEDUP_WINDOW, INDEX_TABLE, backfill_index
 
 DEDUP_SETTING = "non_replicated_deduplication_window"
 # columns the upload ledger gained, in table order (an ADD COLUMN appends)

@@ -2,8 +2,8 @@
 
 The embedded store is one chDB instance per process, and chDB has no users or grants: an
 analyst query run in it could read any table. So the analysts get an engine of their own
-(`sinks.analyst_engine`, in the `credit analyst` process) holding only what
-`sinks.analyst_views` lets them see. This side writes each analyst table as a Parquet file
+(`sinks.read.analyst_engine`, in the `credit analyst` process) holding only what
+`sinks.read.analyst_views` lets them see. This side writes each analyst table as a Parquet file
 `<name>.<generation>.parquet` in the exchange directory whenever its fingerprint changed
 (a file is complete before its final name appears); the engine loads the newest generation.
 """
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from schemas.catalog import Catalog
-from sinks.analyst_views import Source, analyst_sources
+from sinks.read.analyst_views import Source, analyst_sources
 from sinks.store import Store
 
 log = logging.getLogger("credit.analyst")

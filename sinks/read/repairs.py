@@ -3,7 +3,7 @@
 NDRC 《失信行为纠正后的信用信息修复管理办法（试行）》(2023): once a record's minimum publication
 period has passed (by its severity, `schemas/catalog/publication.yaml`), the subject that
 has corrected its conduct may apply; the credit office decides within
-`repair_decision_days` working days (`sinks.workdays`). An approved repair takes the record
+`repair_decision_days` working days (`sinks.read.workdays`). An approved repair takes the record
 out of public and bank views at once (`repaired_record_keys`); the record stays in its
 class table for the credit office, the usage log and the retention rules. Lists the courts
 keep (失信被执行人) are ended by the court, not here.
@@ -20,9 +20,9 @@ from typing import Any
 
 from schemas.catalog import InfoClass
 from sinks.exceptions import ForbiddenError, GovernanceError, NotFoundError, StageError
-from sinks.governance import Reader, latest_by_id, publication_window, save_version
+from sinks.read.governance import Reader, latest_by_id, publication_window, save_version
+from sinks.read.workdays import DEFAULT_CALENDAR, WorkCalendar
 from sinks.store import Store
-from sinks.workdays import DEFAULT_CALENDAR, WorkCalendar
 
 _COLUMNS = (
     "repair_id", "class_code", "record_key", "subject_id", "subject_kind", "severity",

@@ -7,10 +7,10 @@ The index turns the report into one primary-key lookup. It is filled by one mate
 view per class (the sink needs no change) with the class's fields as a Map of text, and is
 a ReplacingMergeTree on the class table's key plus the class, so re-sends and corrections
 collapse the same way. Each entry expires with its record: the class tables' TTL (negative
-information about a natural person, 5 years after the behaviour ended; `sinks.ddl`) is
+information about a natural person, 5 years after the behaviour ended; `sinks.ddl.tables`) is
 repeated here, so the copy never outlives the original.
 
-`index_statements` come after the class tables in `sinks.ddl.all_statements`; a store created
+`index_statements` come after the class tables in `sinks.ddl.tables.all_statements`; a store created
 before them gets them at its next start, and `Store.apply_ddl` then fills the index once with
 `backfill_index`. Without the index (`drop_index`), `subject_records` asks the class tables
 instead (slower, same answer).
@@ -25,11 +25,11 @@ from decimal import Decimal
 from typing import Any
 
 from schemas.catalog import Catalog, FieldSpec, InfoClass
-from sinks.retention import expiry_sql
+from sinks.ddl.retention import expiry_sql
 from sinks.store import Store
 
 INDEX_TABLE = "subject_index"
-# Inserts per table whose deduplication tokens are remembered (`sinks.ddl` uses it for every
+# Inserts per table whose deduplication tokens are remembered (`sinks.ddl.tables` uses it for every
 # table): a crashed batch is re-inserted right after the restart, well within it.
 DEDUP_WINDOW = 1000
 NEVER = "2149-06-01"  # the Date type's last month: entries of classes without a TTL
@@ -41,7 +41,7 @@ def view_name(cls: InfoClass) -> str:
 
 
 def _expires(cls: InfoClass) -> str:
-    # the class table's TTL (`sinks.retention`)
+    # the class table's TTL (`sinks.ddl.retention`)
     return expiry_sql(cls) or f"toDate('{NEVER}')"
 
 

@@ -12,7 +12,7 @@ Rules, per the class's (or the department's) reporting cycle:
 * weekly — something within the last 7 working days (双公示: decisions within 7 working days).
 * realtime — something within the last working day.
 
-Deadlines and days late follow one working-day calendar (`sinks.workdays`): a deadline on a
+Deadlines and days late follow one working-day calendar (`sinks.read.workdays`): a deadline on a
 holiday or weekend moves to the next working day, and lateness is counted in working days.
 
 For the calendar cycles each deadline is for one period (the 23 November deadline is for
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from schemas.catalog import Cycle, InfoClass
 from schemas.periods import Period
-from sinks.workdays import DEFAULT_CALENDAR, WorkCalendar
+from sinks.read.workdays import DEFAULT_CALENDAR, WorkCalendar
 
 DEFAULT_MONTHLY_DUE_DAY = 23  # seed 003
 LIST_MONTHLY_DUE_DAY = 25  # seed 002, red/black lists and typical cases

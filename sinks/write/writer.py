@@ -1,6 +1,6 @@
 """The ClickHouse sink: internal topics in, batched inserts out, offsets committed after.
 
-Ordered protocol per batch (see `Sink.run`, `Sink.write_batch` and `sinks.batches`):
+Ordered protocol per batch (see `Sink.run`, `Sink.write_batch` and `sinks.write.batches`):
   1. consume up to `sink_batch_size` messages; a partition whose messages fall inside its
      last recorded intent belongs to a batch that may be half inserted: that batch is read
      again from its recorded ranges and goes through steps 3-4 first, whole;
@@ -40,13 +40,13 @@ from base.topics import (
 )
 from schemas import envelope as env
 from schemas.catalog import Catalog
-from sinks import arrow_rows as A
-from sinks import batches as B
-from sinks import rows as R
-from sinks.ddl import class_columns
+from sinks.ddl.tables import INTENT_TABLE, class_columns
 from sinks.exceptions import StoreError, StoreRejectedError
-from sinks.figures import FigureKeeper, aggregate_classes
 from sinks.store import Store
+from sinks.write import arrow_rows as A
+from sinks.write import batches as B
+from sinks.write import rows as R
+from sinks.write.figures import FigureKeeper, aggregate_classes
 
 log = logging.getLogger("credit.sink")
 SINK_GROUP = "credit-sink"
@@ -123,7 +123,7 @@ class Sink:
         # be dropped as repeats of inserts made from the old broker's messages
         self.epoch = epoch
         self.store_error = ""  # the store's last refusal while the sink waits for it
-        for table in (*_FIXED_COLUMNS, B.INTENT_TABLE):  # at 0 from the start
+        for table in (*_FIXED_COLUMNS, INTENT_TABLE):  # at 0 from the start
             metrics.sink_errors.labels(table)
         self.store = store
         self.catalog = catalog
@@ -175,7 +175,7 @@ class Sink:
     def _handle(self, consumed: list[Message]) -> None:
         """Step 1's replay split, then steps 3-4 for recorded batches and 2-4 for the rest."""
         if self._intents_stale:
-            self._intents = self._with_retry(B.INTENT_TABLE, self._load_intents)
+            self._intents = self._with_retry(INTENT_TABLE, self._load_intents)
             self._intents_stale = False
         split = self._intents.split(consumed)
         for description in split.replay:
@@ -255,7 +255,7 @@ class Sink:
         self, msgs: list[Message], as_rows: frozenset[str] | None = None
     ) -> dict[str, TableRows]:
         """Rows per table for messages of any internal topic, in either message shape
-        (`sinks.rows`); class tables first, `outcomes` last. Valid records in columns are
+        (`sinks.write.rows`); class tables first, `outcomes` last. Valid records in columns are
         left to `_insert_columns`, but for the classes in `as_rows` (None: all of them)."""
         now = R.to_ms(dt.datetime.now(dt.UTC))  # epoch ms: sent as it is (`R.to_ms`)
         tables: dict[str, TableRows] = {}
@@ -345,8 +345,8 @@ class Sink:
         """Steps 2-3: record the intent, then insert table by table (no commit)."""
         batch = B.Batch.of(msgs)
         intents = B.intent_rows(self.group, batch, dt.datetime.now(dt.UTC))
-        self._with_retry(B.INTENT_TABLE, lambda: self.store.insert(
-            B.INTENT_TABLE, intents, B.INTENT_COLUMNS))  # fmt: skip
+        self._with_retry(INTENT_TABLE, lambda: self.store.insert(
+            INTENT_TABLE, intents, B.INTENT_COLUMNS))  # fmt: skip
         self._write(batch)
 
     def _write(self, batch: B.Batch) -> None:
@@ -504,7 +504,7 @@ class Sink:
     def forget_intents(self) -> None:
         """After the broker lost its topics: the recorded offset ranges name messages that
         no longer exist (their uploads are sent again from the intake)."""
-        self.store.command(f"TRUNCATE TABLE IF EXISTS {self.store.database}.{B.INTENT_TABLE}")
+        self.store.command(f"TRUNCATE TABLE IF EXISTS {self.store.database}.{INTENT_TABLE}")
         self._intents = B.Intents()
         self._intents_stale = True
 

@@ -18,7 +18,7 @@ from typing import Any
 from schemas import envelope as env
 from schemas.catalog import InfoClass
 from schemas.codes import mask_value
-from sinks.ddl import class_columns
+from sinks.ddl.tables import class_columns
 from streams.core.aggregates import AGGREGATE_COLUMNS
 
 STORE_REJECTED = "store.rejected"

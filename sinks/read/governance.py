@@ -14,7 +14,7 @@ Sources:
 - NDRC credit-repair rules: a penalty leaves public reports after its publication period.
 
 Working days follow the Chinese calendar with its statutory holidays and make-up working
-weekends (`sinks.workdays`, overridable by the credit office's file).
+weekends (`sinks.read.workdays`, overridable by the credit office's file).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from typing import Any, Literal
 
 from schemas.catalog import InfoClass
 from sinks.exceptions import ForbiddenError, GovernanceError, NotFoundError, StageError
+from sinks.read.workdays import DEFAULT_CALENDAR, WorkCalendar
 from sinks.store import Store
-from sinks.workdays import DEFAULT_CALENDAR, WorkCalendar
 
 Resolution = Literal["correct", "confirm", "delete"]
 RESOLUTIONS: tuple[str, ...] = ("correct", "confirm", "delete")

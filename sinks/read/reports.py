@@ -1,10 +1,10 @@
 """Analysts' reports over the store: the credit report of one subject, risk monitoring and
 new black-list entries; collection statistics and the census are re-exported from
-`sinks.collection` (analyst SQL runs in an engine of its own: `sinks.analyst_engine`).
+`sinks.read.collection` (analyst SQL runs in an engine of its own: `sinks.read.analyst_engine`).
 
 Re-sent and corrected records count once: tables are read with FINAL, or, for the point
 lookups of a report, with the same rule (highest version per key) applied after reading
-(`sinks.subject_index`). Nothing here shows a natural person's ID in full (DESIGN: IDs never
+(`sinks.ddl.subject_index`). Nothing here shows a natural person's ID in full (DESIGN: IDs never
 leave the store unmasked); string values pass through `mask_value`, which leaves valid
 USCCs readable and masks anything shaped like a citizen ID or a phone number.
 """
@@ -18,12 +18,12 @@ from typing import Any
 
 from schemas.catalog import Catalog, InfoClass
 from schemas.codes import mask_id, mask_subject, mask_value, normalize_code
-from sinks.collection import census, collection_stats
-from sinks.governance import publication_window
-from sinks.queries import current_figures, monthly_history
-from sinks.risk import INDUSTRY_CLASS
+from sinks.ddl.subject_index import subject_records
+from sinks.read.collection import census, collection_stats
+from sinks.read.governance import publication_window
+from sinks.read.queries import current_figures, monthly_history
+from sinks.read.risk import INDUSTRY_CLASS
 from sinks.store import Store
-from sinks.subject_index import subject_records
 
 # One import for the API and CLI; collection figures live in their own module.
 __all__ = ["census", "collection_stats", "new_blacklist_entries", "subject_report"]

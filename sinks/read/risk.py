@@ -1,4 +1,4 @@
-"""Who owes: the risk list and risk monitoring, read from the figures (`sinks.figures`).
+"""Who owes: the risk list and risk monitoring, read from the figures (`sinks.write.figures`).
 
 Both rank subjects by the utilities they are in arrears with, then the amount, from the one
 result every reader shares — the `aggregates` rows — so a subject at the top of the list

@@ -1,6 +1,6 @@
 """The replicated-cluster variant of the DDL, rewritten from the same statements as chDB's.
 
-`sinks.ddl.all_statements` stays the one source of columns, engines, keys and TTLs. For a
+`sinks.ddl.tables.all_statements` stays the one source of columns, engines, keys and TTLs. For a
 ClickHouse cluster every table becomes two:
 
 * `<table>_local ON CLUSTER …` with the `Replicated*MergeTree` twin of the engine, keyed in
@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 
 from schemas.catalog import Catalog
-from sinks.ddl import all_statements
+from sinks.ddl.tables import all_statements
 from sinks.exceptions import ClusterDdlError
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

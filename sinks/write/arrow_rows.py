@@ -15,7 +15,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sinks.rows import OUTCOME_COLUMNS
+from sinks.write.rows import OUTCOME_COLUMNS
 
 
 def moments(n: int, ms: int) -> pa.Array:
@@ -56,7 +56,7 @@ def as_decimals(table: pa.Table, decimals: dict[str, pa.DataType]) -> pa.Table:
 
 
 def stored_outcomes(class_code: str, table: pa.Table, now_ms: int) -> pa.Table:
-    """The `stored` outcome of each row (`sinks.rows.stored_outcome`, as columns)."""
+    """The `stored` outcome of each row (`sinks.write.rows.stored_outcome`, as columns)."""
     n = table.num_rows
     row = table["ingest_row"]
     row_key = pc.if_else(
@@ -100,7 +100,7 @@ def newest(table: pa.Table, stored: dict[str, int]) -> pa.Table:
 
 
 def records(table: pa.Table) -> list[dict[str, Any]]:
-    """The rows as records of the JSON shape (`sinks.rows`): receipt times in epoch ms."""
+    """The rows as records of the JSON shape (`sinks.write.rows`): receipt times in epoch ms."""
     out: list[dict[str, Any]] = table.to_pylist()
     for record in out:
         at = record.get("ingest_received_at")

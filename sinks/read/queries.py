@@ -124,7 +124,7 @@ def records_of(
     Records under objection are left out (seed 003 art. 21: withheld while disputed) unless
     `include_withheld` (the applicant, admins); the subject's ID is masked unless `masked=False`.
     """
-    from sinks.governance import withheld_record_keys
+    from sinks.read.governance import withheld_record_keys
 
     withheld = [] if include_withheld else sorted(withheld_record_keys(store))
     rows = store.query(

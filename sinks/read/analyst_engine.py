@@ -1,7 +1,7 @@
 """The analysts' engine: their own chDB (or a read-only ClickHouse user), and their queries.
 
 What makes leaking impossible is what the engine holds and allows, not a check on the SQL
-text: the embedded engine holds only the analyst tables (`sinks.analyst_views`, copied in by
+text: the embedded engine holds only the analyst tables (`sinks.read.analyst_views`, copied in by
 `load_new`), and every analyst statement runs with `readonly = 1` and its limits in the
 query's own SETTINGS — ClickHouse then refuses writes, table functions (`file`, `url`, …)
 and any attempt to change a setting, `readonly` itself included, at any depth of the query.

@@ -1,10 +1,10 @@
 """DDL for the store: static tables from `sinks/ddl/*.sql`, class tables from the catalog.
 
 One source for chDB and a ClickHouse server; every statement is `IF NOT EXISTS`, so applying
-the DDL twice is a no-op. The subject index (`sinks.subject_index`) comes after the class
+the DDL twice is a no-op. The subject index (`sinks.ddl.subject_index`) comes after the class
 tables its views read. Every table the sink writes keeps the hashes of its last
 `DEDUP_WINDOW` inserts (`non_replicated_deduplication_window`), so a batch re-inserted with
-the same `insert_deduplication_token` after a crash is dropped (`sinks.writer`); a replicated
+the same `insert_deduplication_token` after a crash is dropped (`sinks.write.writer`); a replicated
 table deduplicates the same way by default.
 """
 
@@ -13,10 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from schemas.catalog import Catalog, FieldSpec, InfoClass
-from sinks.retention import expiry_sql
-from sinks.subject_index import DEDUP_WINDOW, index_statements
+from sinks.ddl.retention import expiry_sql
+from sinks.ddl.subject_index import DEDUP_WINDOW, index_statements
 
-DDL_DIR = Path(__file__).parent / "ddl"
+DDL_DIR = Path(__file__).parent  # the .sql files sit beside this module
+INTENT_TABLE = "sink_batches"  # the sink's offset intents (095_sink_batches.sql)
 
 _CH_TYPES = {
     "string": "String",

@@ -33,11 +33,11 @@ import orjson
 
 from base.metrics import Metrics
 from schemas.catalog import Catalog, InfoClass
-from sinks import rows as R
-from sinks.governance import withheld_record_keys
-from sinks.repairs import repaired_record_keys
-from sinks.retention import expiry_sql
+from sinks.ddl.retention import expiry_sql
+from sinks.read.governance import withheld_record_keys
+from sinks.read.repairs import repaired_record_keys
 from sinks.store import Store
+from sinks.write import rows as R
 from streams.core import aggregates as agg
 from streams.exceptions import AggregateError
 

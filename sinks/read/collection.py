@@ -4,7 +4,7 @@ Two things credit offices report upward and score departments on:
 
 * per department and class — received / stored / rejected, the valid-ingest rate (full
   marks at ≥95 %, DESIGN: department scoring) and lateness against the reporting cycle
-  (rules in `sinks.cycles`);
+  (rules in `sinks.read.cycles`);
 * the census of seed 003 (《普查表》): data totals in 万条, natural persons vs legal persons
   and other organizations, counted after de-duplication (FINAL) as the 普查表 notes require.
 """
@@ -18,10 +18,10 @@ from typing import Any
 
 from schemas.catalog import Catalog, Department, InfoClass
 from schemas.periods import Period
-from sinks.cycles import Arrival, Deadline, deadline
+from sinks.ddl.subject_index import INDEX_TABLE
+from sinks.read.cycles import Arrival, Deadline, deadline
+from sinks.read.workdays import DEFAULT_CALENDAR, WorkCalendar
 from sinks.store import Store
-from sinks.subject_index import INDEX_TABLE
-from sinks.workdays import DEFAULT_CALENDAR, WorkCalendar
 
 FULL_MARKS_VALID_RATE = 0.95
 WAN = 10_000  # 万条
@@ -69,7 +69,7 @@ def collection_stats(
     provider's `--department` or API key), else the provider itself; `providers` lists the
     organizations behind it. `received` is the upload ledger's count, falling back to the
     decided rows where no ledger entry exists; `pending` is what the stream has not yet
-    decided. Lateness is judged by the period each upload covers (`sinks.cycles`). With
+    decided. Lateness is judged by the period each upload covers (`sinks.read.cycles`). With
     `include_missing`, every unit the catalog expects (each department × class, and each of
     its districts) but that never delivered gets a row too: a silent unit is late. With
     `district` (a code prefix: `3202` is the whole city) only that district's rows remain.

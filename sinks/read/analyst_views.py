@@ -18,7 +18,7 @@ The upload ledger, the decided rows and the per-subject figures come along (subj
 pseudonymized); the audit log, authorizations, objections, the subject index, dead-letter
 payloads and the registry do not. `analyst_sources` gives each as a SELECT over the store:
 the embedded platform copies their results into the analysts' own engine
-(`sinks.analyst_engine`); against a ClickHouse server `view_statements` makes them views in
+(`sinks.read.analyst_engine`); against a ClickHouse server `view_statements` makes them views in
 `<db>_analyst` for a read-only user granted that database only.
 """
 

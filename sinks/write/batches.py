@@ -1,6 +1,6 @@
 """How the sink cuts consumed messages into inserts that a restart re-forms identically.
 
-Insert deduplication (`insert_deduplication_token`, `sinks.ddl`) only helps if the insert
+Insert deduplication (`insert_deduplication_token`, `sinks.ddl.tables`) only helps if the insert
 repeated after a crash carries the same token as the one that went through. A restarted
 consumer resumes at the committed offsets, but its first `consume` may return more or fewer
 messages, in other proportions per partition, and after a rebalance another sink may own some
@@ -37,9 +37,9 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Message
 
+from sinks.ddl.tables import INTENT_TABLE
 from sinks.store import Store
 
-INTENT_TABLE = "sink_batches"
 INTENT_COLUMNS = (
     "group_id", "topic", "partition", "first_offset", "last_offset", "written_at", "batch",
 )  # fmt: skip
