@@ -222,6 +222,12 @@ def allowed_roles(rules: Iterable[Rule], method: str, path: str) -> frozenset[st
     return best[2] if best else frozenset({"admin"})
 
 
+def needs_purpose(role: str) -> bool:
+    """Banks and analysts say why they read a subject's data (seed 003 art. 14: 约定用途);
+    every read is logged with it."""
+    return role in ("bank", "analyst")
+
+
 def refuse(status: int, reason: str, message: str, **extra: Any) -> web.Response:
     body = {"error": reason, "message": message, **extra}
     return web.Response(text=json.dumps(body, ensure_ascii=False), status=status,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -73,28 +74,32 @@ def _report(ctx: ApiContext, upload_id: str, fate: dict[str, Any]) -> bytes | st
         return target.read_bytes()
 
 
+async def template(ctx: ApiContext, request: web.Request) -> web.Response:
+    """GET /api/templates/{class_code}: the class's Excel template."""
+    try:
+        data, name = await ctx.run(_template, ctx, request.match_info["class_code"])
+    except UnknownClassError as exc:
+        return _refuse(404, "class.unknown", str(exc))
+    return _xlsx(data, name)
+
+
+async def report(ctx: ApiContext, request: web.Request) -> web.Response:
+    """GET /api/uploads/{upload_id}/report.xlsx: the rows rejected now, with their reasons."""
+    upload_id = request.match_info["upload_id"]
+    fate = await ctx.run(ctx.upload_fate, upload_id)
+    if why := upload_refusal(identity_of(request), fate["provider"]):
+        return _refuse(403, "auth.upload", why)
+    if not fate["known"]:
+        return _refuse(404, "upload.unknown", f"no upload '{upload_id}' / 上传不存在")
+    try:
+        made = await ctx.run(_report, ctx, upload_id, fate)
+    except UploadFileError as exc:  # the kept file no longer reads (should not happen)
+        return _refuse(409, "file.invalid", str(exc))
+    if isinstance(made, str):
+        return _refuse(404, "report.unavailable", made)
+    return _xlsx(made, f"{upload_id}-错误报告.xlsx")
+
+
 def add_file_routes(app: web.Application, ctx: ApiContext) -> None:
-    async def template(request: web.Request) -> web.Response:
-        try:
-            data, name = await ctx.run(_template, ctx, request.match_info["class_code"])
-        except UnknownClassError as exc:
-            return _refuse(404, "class.unknown", str(exc))
-        return _xlsx(data, name)
-
-    async def report(request: web.Request) -> web.Response:
-        upload_id = request.match_info["upload_id"]
-        fate = await ctx.run(ctx.upload_fate, upload_id)
-        if why := upload_refusal(identity_of(request), fate["provider"]):
-            return _refuse(403, "auth.upload", why)
-        if not fate["known"]:
-            return _refuse(404, "upload.unknown", f"no upload '{upload_id}' / 上传不存在")
-        try:
-            made = await ctx.run(_report, ctx, upload_id, fate)
-        except UploadFileError as exc:  # the kept file no longer reads (should not happen)
-            return _refuse(409, "file.invalid", str(exc))
-        if isinstance(made, str):
-            return _refuse(404, "report.unavailable", made)
-        return _xlsx(made, f"{upload_id}-错误报告.xlsx")
-
-    app.router.add_get("/api/templates/{class_code}", template)
-    app.router.add_get("/api/uploads/{upload_id}/report.xlsx", report)
+    app.router.add_get("/api/templates/{class_code}", partial(template, ctx))
+    app.router.add_get("/api/uploads/{upload_id}/report.xlsx", partial(report, ctx))

@@ -11,18 +11,19 @@ import datetime as dt
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from credit.access import Identity, identity_of, refuse, visible_classes
+from credit.access import Identity, identity_of, needs_purpose, refuse, visible_classes
 from credit.http_json import json_response
 from schemas.catalog import InfoClass
 from schemas.codes import check_uscc, mask_id, mask_phone, mask_value
 from schemas.exceptions import UnknownClassError
 from sinks.exceptions import ForbiddenError, GovernanceError, NotFoundError, StageError
 from sinks.read import governance as gov
-from sinks.read import queries
+from sinks.read import queries, reports
 from sinks.read.repairs import repaired_record_keys
 from sinks.store import Store
 
@@ -93,7 +94,7 @@ async def gate_subject_read(
     if identity is None:
         return refuse(401, "auth.token", "no identity: the access middleware is not installed")
     purpose = request.query.get("purpose", "").strip()
-    if not purpose and identity.role in ("bank", "analyst"):
+    if not purpose and needs_purpose(identity.role):
         return refuse(400, "request.purpose", "give ?purpose=… (查询用途必填): every read of "
                       "a subject's data is logged with its purpose")  # fmt: skip
     own = identity.role == "subject" and identity.org == subject
@@ -128,64 +129,61 @@ def read_records(
     return rows if grant.unmasked else [mask_record(cls, r) for r in rows]
 
 
-def governed_records(ctx: ApiContext, today: Today = dt.date.today) -> Handler:
+async def records(ctx: ApiContext, today: Today, request: web.Request) -> web.StreamResponse:
     """GET /api/records/{class_code}?subject=CODE&purpose=… under the access rules."""
+    try:
+        cls = ctx.catalog.get(request.match_info["class_code"])
+    except UnknownClassError as exc:
+        return refuse(404, "class.unknown", str(exc))
+    subject = request.query.get("subject", "").strip().upper()
+    if not subject:
+        return refuse(400, "request.subject", "give ?subject=CODE")
+    day = today()
+    grant = await gate_subject_read(ctx, request, subject, day)
+    if isinstance(grant, web.Response):
+        return grant
+    what = f"records:{cls.code}"
+    if cls.code not in grant.classes:
+        await ctx.run(_log, ctx, grant, what, "refused", "class not visible")
+        why = ("authorized-only: needs the subject's active authorization to your "
+               "institution (需经信息主体授权)" if cls.disclosure == "authorized"
+               else f"{cls.disclosure} class, not open to role '{grant.identity.role}'")  # fmt: skip
+        return refuse(403, "auth.disclosure", f"{cls.code} of {mask_value(subject)}: {why}")
+    rows = await ctx.run(read_records, ctx, grant, cls, day)
+    await ctx.run(_log, ctx, grant, what, "shown", f"{len(rows)} rows")
+    return json_response({"class_code": cls.code, "records": rows})
 
-    async def records(request: web.Request) -> web.StreamResponse:
-        try:
-            cls = ctx.catalog.get(request.match_info["class_code"])
-        except UnknownClassError as exc:
-            return refuse(404, "class.unknown", str(exc))
-        subject = request.query.get("subject", "").strip().upper()
-        if not subject:
-            return refuse(400, "request.subject", "give ?subject=CODE")
-        day = today()
-        grant = await gate_subject_read(ctx, request, subject, day)
-        if isinstance(grant, web.Response):
-            return grant
-        what = f"records:{cls.code}"
-        if cls.code not in grant.classes:
-            await ctx.run(_log, ctx, grant, what, "refused", "class not visible")
-            why = ("authorized-only: needs the subject's active authorization to your "
-                   "institution (需经信息主体授权)" if cls.disclosure == "authorized"
-                   else f"{cls.disclosure} class, not open to role '{grant.identity.role}'")  # fmt: skip
-            return refuse(403, "auth.disclosure", f"{cls.code} of {mask_value(subject)}: {why}")
-        rows = await ctx.run(read_records, ctx, grant, cls, day)
-        await ctx.run(_log, ctx, grant, what, "shown", f"{len(rows)} rows")
-        return json_response({"class_code": cls.code, "records": rows})
 
-    return records
+def governed_records(ctx: ApiContext, today: Today = dt.date.today) -> Handler:
+    return partial(records, ctx, today)
+
+
+async def subject_report(ctx: ApiContext, today: Today, request: web.Request) -> web.StreamResponse:
+    """GET /api/subjects/{code}?purpose=…: the credit report (sinks.read.reports) at the
+    caller's level: authorized scope for analysts, admins, the subject itself and banks under
+    an active authorization; the public one otherwise. Records under objection are left out."""
+    code = request.match_info["code"].strip().upper()
+    try:
+        day = _date(request.query["as_of"], "as_of") if "as_of" in request.query else today()
+    except GovernanceError as exc:
+        return refuse(400, "request.as_of", str(exc))
+    grant = await gate_subject_read(ctx, request, code, day)
+    if isinstance(grant, web.Response):
+        return grant
+    scope = any(ctx.catalog.classes[c].disclosure == "authorized" for c in grant.classes)
+    held = frozenset() if grant.own else await ctx.run(gov.withheld_record_keys, ctx.store)
+    repaired = await ctx.run(repaired_record_keys, ctx.store)
+    office = grant.own or grant.identity.role in ("analyst", "admin")
+    report = await ctx.run(lambda: reports.subject_report(
+        ctx.store, ctx.catalog, code, include_authorized=scope, withheld_record_keys=held,
+        repaired_record_keys=repaired, show_repaired=office, today=day))  # fmt: skip
+    await ctx.run(_log, ctx, grant, "report:" + ("authorized" if scope else "public"),
+                  "shown" if report["found"] else "not_found", "")  # fmt: skip
+    return json_response(report, 200 if report["found"] else 404)
 
 
 def governed_subject_report(ctx: ApiContext, today: Today = dt.date.today) -> Handler:
-    """GET /api/subjects/{code}?purpose=…: the credit report (sinks.read.reports) at the caller's
-    level: authorized scope for analysts, admins, the subject itself and banks under an active
-    authorization; the public one otherwise. Records under objection are left out."""
-    from sinks.read import reports
-
-    authorized = frozenset(c.code for c in ctx.catalog if c.disclosure == "authorized")
-
-    async def subject(request: web.Request) -> web.StreamResponse:
-        code = request.match_info["code"].strip().upper()
-        try:
-            day = _date(request.query["as_of"], "as_of") if "as_of" in request.query else today()
-        except GovernanceError as exc:
-            return refuse(400, "request.as_of", str(exc))
-        grant = await gate_subject_read(ctx, request, code, day)
-        if isinstance(grant, web.Response):
-            return grant
-        scope = bool(grant.classes & authorized)
-        held = frozenset() if grant.own else await ctx.run(gov.withheld_record_keys, ctx.store)
-        repaired = await ctx.run(repaired_record_keys, ctx.store)
-        office = grant.own or grant.identity.role in ("analyst", "admin")
-        report = await ctx.run(lambda: reports.subject_report(
-            ctx.store, ctx.catalog, code, include_authorized=scope, withheld_record_keys=held,
-            repaired_record_keys=repaired, show_repaired=office, today=day))  # fmt: skip
-        await ctx.run(_log, ctx, grant, "report:" + ("authorized" if scope else "public"),
-                      "shown" if report["found"] else "not_found", "")  # fmt: skip
-        return json_response(report, 200 if report["found"] else 404)
-
-    return subject
+    return partial(subject_report, ctx, today)
 
 
 def _log(ctx: ApiContext, grant: ReadGrant, what: str, outcome: str, detail: str) -> None:

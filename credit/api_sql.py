@@ -11,12 +11,13 @@ Body: `{"sql": "SELECT …", "purpose": "…", "max_rows": 1000, "max_seconds": 
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
 
-from credit.access import identity_of
+from credit.access import identity_of, needs_purpose
 from sinks.read import governance as gov
 
 if TYPE_CHECKING:
@@ -51,31 +52,33 @@ def _request(body: Any) -> tuple[dict[str, Any], str] | web.Response:
     return forward, str(body.get("purpose") or "").strip()
 
 
-def add_sql_route(app: web.Application, ctx: ApiContext) -> None:
-    async def sql(request: web.Request) -> web.Response:
-        try:
-            parsed = _request(await request.json())
-        except ValueError:
-            parsed = _refuse(400, "request.shape", 'body must be JSON: {"sql": "SELECT …"}')
-        if isinstance(parsed, web.Response):
-            return parsed
-        forward, purpose = parsed
-        identity = identity_of(request)
-        purpose = purpose or request.query.get("purpose", "").strip()
-        if identity is not None and identity.role in ("analyst", "bank") and not purpose:
-            return _refuse(400, "request.purpose", 'give "purpose" (查询用途必填): every SQL read '
-                           "is logged with its purpose")  # fmt: skip
-        status, answer = await _forward(ctx.analyst_url, forward)
-        if identity is not None:
-            reader = gov.Reader(identity.role, identity.name, identity.org)
-            outcome = "shown" if status == 200 else "refused"
-            detail = str(forward["sql"])[:MAX_LOGGED_SQL]
-            await ctx.run(lambda: gov.record_read(ctx.store, reader, "", "sql",
-                                                  purpose or identity.role, outcome=outcome,
-                                                  detail=detail))  # fmt: skip
-        return _answer(answer, status)
+async def sql(ctx: ApiContext, request: web.Request) -> web.Response:
+    """POST /api/sql: forwarded to the analysts' engine, logged with its purpose."""
+    try:
+        parsed = _request(await request.json())
+    except ValueError:
+        parsed = _refuse(400, "request.shape", 'body must be JSON: {"sql": "SELECT …"}')
+    if isinstance(parsed, web.Response):
+        return parsed
+    forward, purpose = parsed
+    identity = identity_of(request)
+    purpose = purpose or request.query.get("purpose", "").strip()
+    if identity is not None and needs_purpose(identity.role) and not purpose:
+        return _refuse(400, "request.purpose", 'give "purpose" (查询用途必填): every SQL read '
+                       "is logged with its purpose")  # fmt: skip
+    status, answer = await _forward(ctx.analyst_url, forward)
+    if identity is not None:
+        reader = gov.Reader(identity.role, identity.name, identity.org)
+        outcome = "shown" if status == 200 else "refused"
+        detail = str(forward["sql"])[:MAX_LOGGED_SQL]
+        await ctx.run(lambda: gov.record_read(ctx.store, reader, "", "sql",
+                                              purpose or identity.role, outcome=outcome,
+                                              detail=detail))  # fmt: skip
+    return _answer(answer, status)
 
-    app.router.add_post("/api/sql", sql)
+
+def add_sql_route(app: web.Application, ctx: ApiContext) -> None:
+    app.router.add_post("/api/sql", partial(sql, ctx))
 
 
 async def _forward(url: str, forward: dict[str, Any]) -> tuple[int, dict[str, Any]]:

@@ -120,7 +120,7 @@ def figure_rows(
     return out
 
 
-def _state(kind: str, facts: list[Fact]) -> dict[str, Any]:
+def _state(kind: str, facts: list[Fact]) -> agg.State:
     """All facts in one pass; if one is unusable, the others one by one without it."""
     try:
         return agg.fold(kind, facts)

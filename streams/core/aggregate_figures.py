@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from schemas.catalog import default_catalog
 
@@ -41,6 +41,70 @@ MONTHLY_FIELDS = (
     "month", "usage", "usage_reported", "amount", "arrears_flag", "arrears_amount",
     "paid_on_time", "head_count", "contribution", "due",
 )  # fmt: skip
+
+
+# --- the state: named facts --------------------------------------------------------------
+# Dates are `date.toordinal()` ints (0 = none); months are `year * 12 + month - 1` ints.
+
+
+class Bill(NamedTuple):
+    """A utility payment record (缴费): its billing period, usage, amount and pay date."""
+
+    version: int
+    start: int
+    end: int
+    usage: float
+    amount: float
+    pay: int
+    flags: int  # HAS_USAGE, PREPAID
+
+
+class Arrears(NamedTuple):
+    """A utility arrears record (欠费): the period owed for and what it states."""
+
+    version: int
+    start: int
+    end: int
+    overdue_days: int
+    amount: float
+    account: str
+
+
+class FundFact(NamedTuple):
+    """A social insurance (one 险种, one month) or housing fund (a range of months) record."""
+
+    version: int
+    month_from: int
+    month_to: int
+    heads: int
+    paid: float
+    due: float
+    pay: int
+    flags: int  # PENSION, HAS_DUE
+
+
+Fact = Bill | Arrears | FundFact
+
+
+@dataclass(slots=True)
+class State:
+    """One (subject, kind)'s facts by fact key: bills and arrears for a utility, fund facts
+    for social insurance and the housing fund. `high_water` is the newest month seen."""
+
+    kind: str
+    high_water: int = 0
+    bills: dict[str, Bill] = field(default_factory=dict)
+    arrears: dict[str, Arrears] = field(default_factory=dict)
+    funds: dict[str, FundFact] = field(default_factory=dict)
+
+    def facts(self) -> int:
+        return len(self.bills) + len(self.arrears) + len(self.funds)
+
+    def copy(self) -> State:
+        """A state to change; facts are never changed in place, only replaced, so the copy
+        shares them."""
+        return State(self.kind, self.high_water, dict(self.bills), dict(self.arrears),
+                     dict(self.funds))  # fmt: skip
 
 
 # --- months -------------------------------------------------------------------------------
@@ -86,24 +150,23 @@ def split_by_month(start: int, end: int) -> tuple[tuple[int, float], ...]:
     return tuple(out)
 
 
-def covers(bill: list[Any], arrears: list[Any]) -> bool:
+def covers(bill: Bill, arrears: Arrears) -> bool:
     """补缴: a payment for a period overlapping the arrears, made after the arrears' end."""
-    _, start, end, _, _, pay, _ = bill
-    _, a_start, a_end, _, _, _ = arrears
-    return bool(pay) and pay > a_end and start <= a_end and end >= a_start
+    return (bool(bill.pay) and bill.pay > arrears.end and bill.start <= arrears.end
+            and bill.end >= arrears.start)  # fmt: skip
 
 
-def outstanding(arrears: list[list[Any]], paid: list[list[Any]]) -> list[float]:
+def outstanding(arrears: list[Arrears], paid: list[Bill]) -> list[float]:
     """What each arrears record still owes after the 补缴 payments that cover it.
 
     A payment settles by its amount, not by its mere existence (a ¥12,290 payment does not
     settle ¥150,977): payments are taken in the order they were made, each amount goes to the
     oldest covered arrears still owing, and a record superseded by a newer statement of the
     same debt takes nothing (the newer statement owes the debt)."""
-    owed = [0.0 if superseded(a, arrears) else float(a[4]) for a in arrears]
-    order = sorted(range(len(arrears)), key=lambda i: (arrears[i][1], arrears[i][2]))
-    for bill in sorted(paid, key=lambda b: (b[5], b[1])):
-        left = float(bill[4])
+    owed = [0.0 if superseded(a, arrears) else float(a.amount) for a in arrears]
+    order = sorted(range(len(arrears)), key=lambda i: (arrears[i].start, arrears[i].end))
+    for bill in sorted(paid, key=lambda b: (b.pay, b.start)):
+        left = float(bill.amount)
         for i in order:
             if left <= 0:
                 break
@@ -114,10 +177,10 @@ def outstanding(arrears: list[list[Any]], paid: list[list[Any]]) -> list[float]:
     return owed
 
 
-def superseded(arrears: list[Any], others: Iterable[list[Any]]) -> bool:
+def superseded(arrears: Arrears, others: Iterable[Arrears]) -> bool:
     """A newer statement of the same debt: same account, same start, later end."""
-    _, start, end, _, _, account = arrears
-    return any(o[5] == account and o[1] == start and o[2] > end for o in others)
+    return any(o.account == arrears.account and o.start == arrears.start and o.end > arrears.end
+               for o in others)  # fmt: skip
 
 
 def _run(ok: Callable[[int], bool], blocked: Callable[[int], bool], before: int) -> int:
@@ -162,50 +225,49 @@ class _BillMonth:
     on_time: bool = True
 
 
-def _bill_on_time(bill: list[Any], today: int) -> bool:
-    _, _, end, _, _, pay, flags = bill
-    if not pay:
-        return bool(flags & PREPAID)  # a prepaid meter has nothing left to pay
-    return bool(pay <= min(today, deadline(month_of_ord(end))))
+def _bill_on_time(bill: Bill, today: int) -> bool:
+    if not bill.pay:
+        return bool(bill.flags & PREPAID)  # a prepaid meter has nothing left to pay
+    return bool(bill.pay <= min(today, deadline(month_of_ord(bill.end))))
 
 
-def _bill_months(bills: list[list[Any]], now: int, today: int) -> tuple[dict[int, _BillMonth], int]:
+def _bill_months(bills: list[Bill], now: int, today: int) -> tuple[dict[int, _BillMonth], int]:
     """The bills spread over the complete months before `now`, and the latest pay date of
     an on-time bill (ordinal, 0 = none)."""
     months: dict[int, _BillMonth] = {}
     last_on_time = 0
     for bill in bills:
         on_time = _bill_on_time(bill, today)
-        if on_time and bill[5]:
-            last_on_time = max(last_on_time, bill[5])
-        usage_reported = bill[6] & HAS_USAGE
-        for month, share in split_by_month(bill[1], bill[2]):
+        if on_time and bill.pay:
+            last_on_time = max(last_on_time, bill.pay)
+        usage_reported = bill.flags & HAS_USAGE
+        for month, share in split_by_month(bill.start, bill.end):
             if month >= now:
                 continue
             slot = months.get(month)
             if slot is None:
                 slot = months[month] = _BillMonth()
-            slot.amount += bill[4] * share
+            slot.amount += bill.amount * share
             if usage_reported:
-                slot.usage += bill[3] * share
+                slot.usage += bill.usage * share
                 slot.usage_reported = True
             slot.on_time = slot.on_time and on_time
     return months, last_on_time
 
 
-def _utility(state: dict[str, Any], as_of: dt.date) -> tuple[dict[str, Any], list[Monthly]]:
+def _utility(state: State, as_of: dt.date) -> tuple[dict[str, Any], list[Monthly]]:
     now, today = month_of(as_of), as_of.toordinal()
-    bills = [state["b"][key] for key in sorted(state["b"])]
+    bills = [state.bills[key] for key in sorted(state.bills)]
     months, last_on_time = _bill_months(bills, now, today)
-    paid = [b for b in bills if b[5] and b[5] <= today]
-    seen = [a for _, a in sorted(state["a"].items()) if a[1] <= today]
+    paid = [b for b in bills if b.pay and b.pay <= today]
+    seen = [a for _, a in sorted(state.arrears.items()) if a.start <= today]
     owed = outstanding(seen, paid)
     repaid = [o < CENT and not superseded(a, seen) for a, o in zip(seen, owed, strict=True)]
     open_ = [(a, o) for a, o in zip(seen, owed, strict=True) if o >= CENT]
     arrears_months: set[int] = set()
     for a in seen:
-        arrears_months.update(range(month_of_ord(a[1]), min(month_of_ord(a[2]), now - 1) + 1))
-    latest = max(range(len(seen)), key=lambda i: (seen[i][2], seen[i][1]), default=None)
+        arrears_months.update(range(month_of_ord(a.start), min(month_of_ord(a.end), now - 1) + 1))
+    latest = max(range(len(seen)), key=lambda i: (seen[i].end, seen[i].start), default=None)
 
     def ok(month: int) -> bool:
         slot = months.get(month)
@@ -230,8 +292,8 @@ def _utility(state: dict[str, Any], as_of: dt.date) -> tuple[dict[str, Any], lis
         **{f"bill_months_{n}": sum(1 for r in recent if r[0] >= now - n) for n in WINDOWS},
         "open_arrears": len(open_),
         # what risk monitoring filters on: the open debts' span and the part long overdue
-        "arrears_since": _iso(min((a[1] for a, _ in open_), default=0)),
-        "arrears_until": _iso(max((a[2] for a, _ in open_), default=0)),
+        "arrears_since": _iso(min((a.start for a, _ in open_), default=0)),
+        "arrears_until": _iso(max((a.end for a, _ in open_), default=0)),
         "long_overdue_amount": round(
             sum((o for a, o in open_ if _overdue(a, today) >= LONG_OVERDUE_DAYS), 0.0), 2
         ),
@@ -241,20 +303,20 @@ def _utility(state: dict[str, Any], as_of: dt.date) -> tuple[dict[str, Any], lis
     return out, _utility_history(months, arrears_months, open_, now)
 
 
-def _overdue(arrears: list[Any], today: int) -> int:
+def _overdue(arrears: Arrears, today: int) -> int:
     """Days an arrears record is overdue today: the days it states plus those since its end."""
-    return int(arrears[3] + max(0, today - arrears[2]))
+    return int(arrears.overdue_days + max(0, today - arrears.end))
 
 
 def _utility_history(
     months: dict[int, _BillMonth],
     arrears_months: set[int],
-    open_: list[tuple[list[Any], float]],
+    open_: list[tuple[Arrears, float]],
     now: int,
 ) -> list[Monthly]:
     owed: dict[int, float] = {}  # what the open debts still owe, by the month they start
     for a, still in open_:
-        start = month_of_ord(a[1])
+        start = month_of_ord(a.start)
         owed[start] = owed.get(start, 0.0) + still
     out: list[Monthly] = []
     for month in sorted({*months, *arrears_months, *owed}):
@@ -309,32 +371,32 @@ class _FundMonth:
     pay_dates: list[int] = field(default_factory=list)
 
 
-def _fund_months(state: dict[str, Any], now: int, today: int) -> dict[int, _FundMonth]:
+def _fund_months(state: State, now: int, today: int) -> dict[int, _FundMonth]:
     """The fund records spread over the complete months before `now` they cover, counted
     from their pay date (paid after `today`: not yet contributed)."""
     months: dict[int, _FundMonth] = {}
-    for key in sorted(state["f"]):
-        _, m_from, m_to, heads, paid, due, pay, flags = state["f"][key]
-        if pay > today:
+    for key in sorted(state.funds):
+        f = state.funds[key]
+        if f.pay > today:
             continue  # not yet contributed as of this date
-        for month in range(m_from, min(m_to, now - 1) + 1):
+        for month in range(f.month_from, min(f.month_to, now - 1) + 1):
             slot = months.get(month)
             if slot is None:
                 slot = months[month] = _FundMonth()
-            (slot.pension_heads if flags & PENSION else slot.heads).append(heads)
-            slot.paid += paid
-            slot.due += due
-            if flags & HAS_DUE:
-                slot.short += max(0.0, due - paid)
-            slot.late = slot.late or bool(pay and pay > deadline(month))
-            if pay:
-                slot.pay_dates.append(pay)
+            (slot.pension_heads if f.flags & PENSION else slot.heads).append(f.heads)
+            slot.paid += f.paid
+            slot.due += f.due
+            if f.flags & HAS_DUE:
+                slot.short += max(0.0, f.due - f.paid)
+            slot.late = slot.late or bool(f.pay and f.pay > deadline(month))
+            if f.pay:
+                slot.pay_dates.append(f.pay)
     return months
 
 
-def _fund(state: dict[str, Any], as_of: dt.date) -> tuple[dict[str, Any], list[Monthly]]:
+def _fund(state: State, as_of: dt.date) -> tuple[dict[str, Any], list[Monthly]]:
     now, today = month_of(as_of), as_of.toordinal()
-    social = state["k"] == "social_insurance"
+    social = state.kind == "social_insurance"
     months = _fund_months(state, now, today)
 
     def heads_of(slot: _FundMonth) -> float:
@@ -394,12 +456,12 @@ def _fund_month(month: int, s: _FundMonth, heads: float, normal: bool) -> Monthl
             int(heads), paid, round(s.due, 2)]  # fmt: skip
 
 
-def evaluate(state: dict[str, Any], as_of: dt.date) -> tuple[dict[str, Any], list[Monthly]]:
+def evaluate(state: State, as_of: dt.date) -> tuple[dict[str, Any], list[Monthly]]:
     """The figures of one (subject, kind) as of a date, and its monthly history (oldest
     first, complete months only, values in MONTHLY_FIELDS order), from one pass."""
-    return _utility(state, as_of) if state["k"] in UTILITY_KINDS else _fund(state, as_of)
+    return _utility(state, as_of) if state.kind in UTILITY_KINDS else _fund(state, as_of)
 
 
-def figures(state: dict[str, Any], as_of: dt.date) -> dict[str, Any]:
+def figures(state: State, as_of: dt.date) -> dict[str, Any]:
     """The figures of one (subject, kind) as of a date; see `streams.core.aggregates` for rules."""
     return evaluate(state, as_of)[0]

@@ -8,23 +8,19 @@ stored facts into a state and writes `state_row(...)` to `aggregates` (050_aggre
     row = state_row(subject_id, subject_kind, kind, state, as_of, version)
     # = to_row(..., figures, version, monthly=monthly) with (figures, monthly) = evaluate(...)
 
-State (JSON: dicts, lists, str, int, float; dates are `date.toordinal()` ints, 0 = none;
-months are `year * 12 + month - 1` ints):
-
-    utility: {"k": kind, "hw": month, "b": {fact_key: bill}, "a": {fact_key: arrears}}
-      bill    = [version, period_start, period_end, usage, amount, pay_date, flags]
-                flags: 1 = usage reported, 2 = prepaid (是否预缴费)
-      arrears = [version, arrears_start, arrears_end, overdue_days, arrears_amount, account_no]
-    fund:    {"k": kind, "hw": month, "f": {fact_key: fact}}
-    fact_key = the record key, or for keys longer than 12 characters (the stream's 24-hex
-               blake2b digests) an 11-character digest of it (64 bits: the odds of two of a
-               subject's ~100 facts colliding are ~1e-16), to keep the state small
-      fact    = [version, month_from, month_to, head_count, paid, due, pay_date, flags]
-                flags: 1 = 养老保险, 2 = due amount given (社保 only; 公积金 has no due amount)
+State (`aggregate_figures.State`; dates are `date.toordinal()` ints, 0 = none; months are
+`year * 12 + month - 1` ints): per fact key, a utility's `bills` (`Bill`: version, period
+start and end, usage, amount, pay date, flags 1 = usage reported, 2 = prepaid 是否预缴费) and
+`arrears` (`Arrears`: version, start, end, overdue days, amount, account), or a fund's
+`funds` (`FundFact`: version, months from and to, head count, paid, due, pay date, flags
+1 = 养老保险, 2 = due amount given — 社保 only; 公积金 has no due amount); `high_water` is the
+newest month seen. The fact key is the record key, or for keys longer than 12 characters
+(the stream's 24-hex blake2b digests) an 11-character digest of it (64 bits: the odds of two
+of a subject's ~100 facts colliding are ~1e-16), to keep the state small.
 
 Updates. A fact is stored under its `record_key`; the highest `version` wins (equal versions:
-the larger fact, so the choice does not depend on arrival order). `hw` is the newest month
-seen (of `provide_date`, which the rules keep out of the future). Facts older than 24 months
+the larger fact, so the choice does not depend on arrival order). `high_water` is the newest
+month seen (`high_water`, of `provide_date`, which the rules keep out of the future). Facts older than 24 months
 before `hw` are dropped, except open arrears: an arrears record no payment covers yet, a 社保
 month with due > paid. A bill is kept until both its period end and its pay date are out of
 the window, so a payment that settles an arrears record outlives it. The state is therefore
@@ -90,6 +86,10 @@ from streams.core.aggregate_figures import (
     PENSION,
     PREPAID,
     UTILITY_KINDS,
+    Arrears,
+    Bill,
+    Fact,
+    FundFact,
     Monthly,
     covers,
     month_of,
@@ -97,6 +97,7 @@ from streams.core.aggregate_figures import (
     superseded,
 )
 from streams.core.aggregate_figures import MONTHLY_FIELDS as MONTHLY_FIELDS
+from streams.core.aggregate_figures import State as State
 from streams.core.aggregate_figures import evaluate as evaluate
 from streams.core.aggregate_figures import figures as figures
 from streams.exceptions import AggregateError
@@ -130,27 +131,23 @@ def kind_of(class_code: str, record: Mapping[str, Any]) -> str | None:
     return role
 
 
-def new_state(kind: str) -> dict[str, Any]:
-    if kind in UTILITY_KINDS:
-        return {"k": kind, "hw": 0, "b": {}, "a": {}}
-    if kind in FUND_KINDS:
-        return {"k": kind, "hw": 0, "f": {}}
+def new_state(kind: str) -> State:
+    if kind in UTILITY_KINDS or kind in FUND_KINDS:
+        return State(kind)
     raise AggregateError(f"未知的汇总类别 '{kind}' / unknown aggregate kind '{kind}'")
 
 
-def apply(
-    state: dict[str, Any] | None, kind: str, record: Mapping[str, Any], class_code: str
-) -> dict[str, Any]:
-    """The state with one record added (a new dict; `state` is not changed)."""
-    out = new_state(kind) if state is None else _copy(state)
-    if out["k"] != kind:
-        raise AggregateError(f"状态属于 {out['k']} / state belongs to '{out['k']}', not '{kind}'")
+def apply(state: State | None, kind: str, record: Mapping[str, Any], class_code: str) -> State:
+    """The state with one record added (a new state; `state` is not changed)."""
+    out = new_state(kind) if state is None else state.copy()
+    if out.kind != kind:
+        raise AggregateError(f"状态属于 {out.kind} / state belongs to '{out.kind}', not '{kind}'")
     _add(out, kind, record, class_code)
     _prune(out)
     return out
 
 
-def fold(kind: str, facts: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
+def fold(kind: str, facts: Iterable[tuple[str, Mapping[str, Any]]]) -> State:
     """The state of all `facts` (class code, record) at once: what `apply` one by one gives,
     in one pass — no copy of the state per record, one prune at the end (the state does not
     depend on order, so it does not depend on when the pruning happens either)."""
@@ -161,7 +158,7 @@ def fold(kind: str, facts: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str,
     return out
 
 
-def _add(state: dict[str, Any], kind: str, record: Mapping[str, Any], class_code: str) -> None:
+def _add(state: State, kind: str, record: Mapping[str, Any], class_code: str) -> None:
     """Put a record's fact into `state` in place: the highest version per record key."""
     if kind_of(class_code, record) != kind:
         raise AggregateError(
@@ -169,19 +166,21 @@ def _add(state: dict[str, Any], kind: str, record: Mapping[str, Any], class_code
             f"this {class_code} record does not feed '{kind}'"
         )
     role = CLASS_ROLES[class_code]
-    table, fact, stamp = _READERS[role](record, int(record.get("version") or 0))
+    fact, stamp = _READERS[role](record, int(record.get("version") or 0))
+    table: dict[str, Any] = (state.bills if isinstance(fact, Bill) else
+                             state.arrears if isinstance(fact, Arrears) else state.funds)  # fmt: skip
     key = fact_key(_text(record, "record_key"))
-    old = state[table].get(key)
+    old = table.get(key)
     if old is None or _newer(fact, old):
-        state[table][key] = fact
-    state["hw"] = max(state["hw"], _month_or(record, "provide_date", stamp))
+        table[key] = fact
+    state.high_water = max(state.high_water, _month_or(record, "provide_date", stamp))
 
 
-def _newer(fact: list[Any], old: list[Any]) -> bool:
+def _newer(fact: Fact, old: Fact) -> bool:
     """The higher version wins; on a tie the larger fact (by its JSON text), so the choice
     does not depend on arrival order."""
-    if fact[0] != old[0]:
-        return bool(fact[0] > old[0])
+    if fact.version != old.version:
+        return bool(fact.version > old.version)
     return json.dumps(fact) > json.dumps(old)
 
 
@@ -227,44 +226,36 @@ def state_row(
     subject_id: str,
     subject_kind: str,
     kind: str,
-    state: dict[str, Any],
+    state: State,
     as_of: dt.date,
     version: int,
     updated_at: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """The `aggregates` row of a state as of a date, figures and monthly history together
-    (one pass over the state; what the worker emits for each touched subject and kind)."""
+    (one pass over the state)."""
     figs, monthly = evaluate(state, as_of)
-    facts = sum(len(v) for v in state.values() if isinstance(v, dict))
-    return to_row(subject_id, subject_kind, kind, figs, version, updated_at, monthly, as_of, facts)
+    return to_row(subject_id, subject_kind, kind, figs, version, updated_at, monthly, as_of,
+                  state.facts())  # fmt: skip
 
 
 # --- state upkeep -------------------------------------------------------------------------
 
 
-def _copy(state: Mapping[str, Any]) -> dict[str, Any]:
-    # Facts are never changed in place, only replaced, so sharing them is safe.
-    return {k: dict(v) if isinstance(v, dict) else v for k, v in state.items()}
+def _bill_month(bill: Bill) -> int:
+    return max(month_of_ord(bill.end), month_of_ord(bill.pay) if bill.pay else 0)
 
 
-def _bill_month(bill: list[Any]) -> int:
-    pay = bill[5]
-    return max(month_of_ord(bill[2]), month_of_ord(pay) if pay else 0)
-
-
-def _prune(state: dict[str, Any]) -> None:
+def _prune(state: State) -> None:
     """Drop facts that left the window; settle old arrears before their payments go."""
-    cutoff = state["hw"] - RETAIN_MONTHS + 1
-    if "f" in state:
-        facts = state["f"]
-        for key in [k for k, f in facts.items() if f[2] < cutoff and not _open_dues(f)]:
-            del facts[key]
-        return
-    bills, arrears = state["b"], state["a"]
+    cutoff = state.high_water - RETAIN_MONTHS + 1
+    funds = state.funds
+    for key in [k for k, f in funds.items() if f.month_to < cutoff and not _open_dues(f)]:
+        del funds[key]
+    bills, arrears = state.bills, state.arrears
     gone = [
         k
         for k, a in arrears.items()
-        if month_of_ord(a[2]) < cutoff
+        if month_of_ord(a.end) < cutoff
         and (superseded(a, arrears.values()) or any(covers(b, a) for b in bills.values()))
     ]
     for key in gone:
@@ -273,47 +264,47 @@ def _prune(state: dict[str, Any]) -> None:
         del bills[key]
 
 
-def _open_dues(fact: list[Any]) -> bool:
-    return bool(fact[7] & HAS_DUE) and fact[5] - fact[4] > CENT
+def _open_dues(fact: FundFact) -> bool:
+    return bool(fact.flags & HAS_DUE) and fact.due - fact.paid > CENT
 
 
 # --- reading records ----------------------------------------------------------------------
 
 
-def _bill(record: Mapping[str, Any], version: int) -> tuple[str, list[Any], int]:
+def _bill(record: Mapping[str, Any], version: int) -> tuple[Bill, int]:
     start, end = _ordinal(record, "period_start"), _ordinal(record, "period_end")
     usage = _number(record, "usage", required=False)
     flags = (HAS_USAGE if usage is not None else 0) | (PREPAID if record.get("prepaid") else 0)
     pay = _ordinal(record, "pay_date", required=False)
-    fact = [version, start, end, usage or 0.0, _number(record, "amount"), pay, flags]
-    return "b", fact, month_of_ord(start)
+    fact = Bill(version, start, end, usage or 0.0, _number(record, "amount"), pay, flags)
+    return fact, month_of_ord(start)
 
 
-def _arrears(record: Mapping[str, Any], version: int) -> tuple[str, list[Any], int]:
+def _arrears(record: Mapping[str, Any], version: int) -> tuple[Arrears, int]:
     start, end = _ordinal(record, "arrears_start"), _ordinal(record, "arrears_end")
     days = int(_number(record, "overdue_days", required=False) or 0)
     amount = _number(record, "arrears_amount")
     account = str(record.get("account_no") or "")
-    return "a", [version, start, end, days, amount, account], month_of_ord(start)
+    return Arrears(version, start, end, days, amount, account), month_of_ord(start)
 
 
-def _social(record: Mapping[str, Any], version: int) -> tuple[str, list[Any], int]:
+def _social(record: Mapping[str, Any], version: int) -> tuple[FundFact, int]:
     month = _month(record, "pay_month")
     flags = HAS_DUE | (PENSION if record.get("category") == "养老保险" else 0)
     heads = int(_number(record, "insured_count"))
     paid, due = _number(record, "paid_amount"), _number(record, "due_amount")
     pay = _ordinal(record, "pay_date", required=False)
-    return "f", [version, month, month, heads, paid, due, pay, flags], month
+    return FundFact(version, month, month, heads, paid, due, pay, flags), month
 
 
-def _housing(record: Mapping[str, Any], version: int) -> tuple[str, list[Any], int]:
+def _housing(record: Mapping[str, Any], version: int) -> tuple[FundFact, int]:
     m_from, m_to = _month(record, "pay_month_from"), _month(record, "pay_month_to")
     heads, amount = int(_number(record, "headcount")), _number(record, "monthly_amount")
     pay = _ordinal(record, "pay_date", required=False)
-    return "f", [version, m_from, max(m_from, m_to), heads, amount, 0.0, pay, 0], m_from
+    return FundFact(version, m_from, max(m_from, m_to), heads, amount, 0.0, pay, 0), m_from
 
 
-_READERS: dict[str, Callable[[Mapping[str, Any], int], tuple[str, list[Any], int]]] = {
+_READERS: dict[str, Callable[[Mapping[str, Any], int], tuple[Fact, int]]] = {
     "utility_payment": _bill,
     "utility_arrears": _arrears,
     "social_insurance": _social,

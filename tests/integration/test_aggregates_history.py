@@ -41,7 +41,7 @@ def _social(key: str, month: str, category: str, heads: int, due: float, paid: f
 
 def _emit(store: Store, kind: str, batches: list[list[tuple[str, dict[str, Any]]]]) -> None:
     """As the worker and sink do it: fold each batch, emit the row as JSON, land it."""
-    state: dict[str, Any] | None = None
+    state: agg.State | None = None
     landed = []
     for version, batch in enumerate(batches, start=1):
         for code, record in batch:
