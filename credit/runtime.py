@@ -37,19 +37,19 @@ from base.kafka_errors import count_broker_errors
 from base.metrics import Metrics, create_metrics
 from base.settings import Settings
 from base.topics import ensure_named_topics, ensure_topics
-from credit.access import build_access
 from credit.analyst_service import AnalystService
-from credit.api import ApiContext, build_api
-from credit.api_files import add_file_routes
-from credit.api_governance import (
+from credit.api.access import build_access
+from credit.api.app import ApiContext, build_api
+from credit.api.files import add_file_routes
+from credit.api.governance import (
     add_governance_routes,
     governed_records,
     governed_subject_report,
 )
-from credit.api_repairs import add_repair_routes
-from credit.api_reports import add_report_routes
-from credit.api_server import ApiServer
-from credit.api_sql import add_sql_route
+from credit.api.repairs import add_repair_routes
+from credit.api.reports import add_report_routes
+from credit.api.server import ApiServer
+from credit.api.sql import add_sql_route
 from credit.client import read_runtime
 from credit.exceptions import AlreadyRunningError
 from credit.lag import LagMonitor, LagSampler, lag_groups

@@ -46,7 +46,7 @@ def _digest(salt: str, secret: str) -> str:
 class HashedSecrets:
     """A JSON file of entries, each with a salted SHA-256 of a secret shown once when issued.
 
-    Shared by provider API keys and user tokens (`credit.access`); re-read when the file
+    Shared by provider API keys and user tokens (`credit.api.access`); re-read when the file
     changes, written atomically with mode 0600.
     """
 

@@ -45,7 +45,7 @@ DEADLINES: dict[str, tuple[str, int, str]] = {
 
 @dataclass(frozen=True)
 class Reader:
-    """Who reads, as the usage log records it (credit.access.Identity satisfies this)."""
+    """Who reads, as the usage log records it (credit.api.access.Identity satisfies this)."""
 
     role: str
     name: str

@@ -8,7 +8,7 @@ objection or expired five years after it ended. So:
 
 * the sink recomputes every subject a batch touched, right after inserting the batch and
   before committing it (a crash replays the batch, and the figures with it);
-* an objection or repair decision recomputes its subject (`credit.api_governance`);
+* an objection or repair decision recomputes its subject (`credit.api.governance`);
 * a daily pass recomputes every subject whose figures are of an earlier day: days overdue
   grow, the 3/6/12-month windows slide and retention expires facts without any event.
 

@@ -4,7 +4,7 @@ aggregate arithmetic. Not collected by pytest (no test_ prefix); run it by hand:
     .venv/bin/python tests/bench/bench_worker_state.py --subjects 20000
     .venv/bin/python tests/bench/bench_worker_state.py --cpu-only       # µs/record only
 
-Records come from the benchmark's generator (`credit.bench.workload`: enterprises and
+Records come from the benchmark's generator (`credit.bench.run.workload`: enterprises and
 persons, 4 utilities, ~7% arrears, ~5% invalid, ~1% re-sends) and go through the same
 identity and enrichment as the worker's, so the states and the registry entries in the
 tables are the ones the worker keeps. Each store is filled in its own child process through
@@ -44,7 +44,7 @@ def rss_mb() -> float:
 def rows_for(first: int, subjects: int, per_subject: int, registry: tuple[dict[str, Any], ...]
              ) -> list[Row]:  # fmt: skip
     """Enriched rows (as the worker folds them) of `subjects` subjects from seed `first`."""
-    from credit.bench_workload import workload
+    from credit.bench.workload import workload
     from schemas.catalog import default_catalog
     from streams.core.identity import learn, resolve
     from streams.core.pipeline import enrich

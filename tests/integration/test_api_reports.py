@@ -15,8 +15,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from base.metrics import create_metrics
-from credit.api import ApiContext
-from credit.api_reports import add_report_routes
+from credit.api.app import ApiContext
+from credit.api.reports import add_report_routes
 from credit.cli import main as credit_main
 from schemas.catalog import Catalog
 from schemas.codes import random_uscc

@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from base.metrics import create_metrics
-from credit.access import (
+from credit.api.access import (
     DEFAULT_RULES,
     AccessStore,
     Identity,
@@ -26,8 +26,8 @@ from credit.access import (
     ensure_admin_token,
     upload_refusal,
 )
-from credit.api import ApiContext, build_api
-from credit.api_governance import add_governance_routes, governed_records, governed_subject_report
+from credit.api.app import ApiContext, build_api
+from credit.api.governance import add_governance_routes, governed_records, governed_subject_report
 from producers.apikeys import ApiKeyStore
 from producers.gateway import Gateway
 from schemas.catalog import Catalog, InfoClass
@@ -206,7 +206,7 @@ def test_existing_routes_behind_the_middleware_answer_by_role(world: Any) -> Non
     keys = ApiKeyStore(data_dir / "api-keys.json")
     gateway = Gateway(ctx.catalog, keys, lambda _p: pytest.fail("no publishing here"), 10)
     app = build_api(ctx, RegistryStore(data_dir / "registry.json"), gateway, 1 << 20)
-    app.middlewares.append(build_access(data_dir))  # the one wiring line for credit/api.py
+    app.middlewares.append(build_access(data_dir))  # the one wiring line for credit/api/app.py
     admin_token = (data_dir / "admin-token").read_text().strip()
 
     async def body(api: Api) -> None:
@@ -582,7 +582,7 @@ def test_a_token_expires_and_a_revoked_one_stops_at_the_next_request(
 ) -> None:
     """Twelve hours by default: at 11:59 the analyst reads, at 12:01 the same token is refused
     with the reason; a revoked token is refused from the very next request."""
-    import credit.access as access
+    import credit.api.access as access
 
     ctx, tokens, _, data_dir = world
     users = AccessStore(data_dir / "access.json")
@@ -668,7 +668,7 @@ def test_a_repair_is_refused_before_the_minimum_and_approved_after_it(world: Any
     """A 一般 penalty of 1 June may be repaired from 1 September; a 严重 one only a year on.
     Approved, the record leaves the bank's and the public's view at once and stays for the
     credit office; the courts' lists are not repaired here."""
-    from credit.api_repairs import add_repair_routes
+    from credit.api.repairs import add_repair_routes
 
     ctx, tokens, clock, data_dir = world
     penalty = ctx.catalog.get("ent_admin_penalty")

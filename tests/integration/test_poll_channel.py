@@ -24,7 +24,7 @@ import sqlalchemy as sa
 import yaml
 
 from base.settings import Settings
-from credit.poll_command import connect_publisher
+from credit.cli.poll import connect_publisher
 from producers.poller import Poller, load_config
 from schemas.catalog import Catalog
 from schemas.codes import random_uscc

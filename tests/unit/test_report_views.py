@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from credit.report_views import format_subject
+from credit.cli.report_views import format_subject
 
 
 def test_subject_report_shows_figures_and_monthly_history() -> None:

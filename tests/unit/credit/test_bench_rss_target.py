@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from credit.bench import _rss_met
+from credit.bench.run import _rss_met
 
 
 def test_a_smaller_run_is_not_judged() -> None:

@@ -1,12 +1,12 @@
 """Who may list and step which objections and authorizations: the pure policy of the
-governance routes (`credit.api_governance`), apart from the handlers."""
+governance routes (`credit.api.governance`), apart from the handlers."""
 
 from __future__ import annotations
 
 import pytest
 
-from credit.access import Identity
-from credit.api_governance import authorization_scope, check_step, objection_scope
+from credit.api.access import Identity
+from credit.api.governance import authorization_scope, check_step, objection_scope
 from sinks.exceptions import ForbiddenError, GovernanceError, NotFoundError
 
 PROVIDER = Identity("provider", "供水公司", "市水务局")

@@ -98,7 +98,7 @@ def _subcommands() -> set[str]:
     for action in build_parser()._actions:
         if isinstance(action, argparse._SubParsersAction):
             return set(action.choices)
-    raise AssertionError("credit.cli.build_parser() has no subcommands")
+    raise AssertionError("credit.cli.commands.build_parser() has no subcommands")
 
 
 @cache

@@ -15,8 +15,8 @@ from typing import Any
 from aiohttp import web
 
 from base.metrics import Metrics
-from credit.access import identity_of, upload_refusal
-from credit.http_json import json_response
+from credit.api.access import identity_of, upload_refusal
+from credit.api.http_json import json_response
 from producers import file_gateway
 from producers.durable_intake import IntakeEntry
 from producers.gateway import Gateway
@@ -128,7 +128,7 @@ def _counted(metrics: Metrics) -> Any:
     return count
 
 
-CONTEXT: web.AppKey[ApiContext] = web.AppKey("credit.api", ApiContext)
+CONTEXT: web.AppKey[ApiContext] = web.AppKey("credit.api.app", ApiContext)
 
 
 async def health(request: web.Request) -> web.Response:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from credit.bench_workload import CLASSES, Item
+from credit.bench.workload import CLASSES, Item
 
 PROFILE_CPROFILE = 5000
 

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from credit.access import identity_of, upload_refusal
+from credit.api.access import identity_of, upload_refusal
 from producers.channel import UploadResult
 from producers.exceptions import UploadFileError
 from producers.files import open_upload
@@ -29,7 +29,7 @@ from schemas.exceptions import UnknownClassError
 from sinks.read import queries
 
 if TYPE_CHECKING:
-    from credit.api import ApiContext
+    from credit.api.app import ApiContext
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_REPORT_ROWS = 1_000_000

@@ -75,7 +75,7 @@ def cmd_repair(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def add_commands(add: Add, settings_of: Callable[[argparse.Namespace], Settings]) -> None:
-    """Register the governance commands on the CLI's parser (`add` as in `credit.cli`)."""
+    """Register the governance commands on the CLI's parser (`add` as in `credit.cli.commands`)."""
 
     def run(fn: Callable[[argparse.Namespace, Settings], int]) -> Callable[..., int]:
         return lambda args: fn(args, settings_of(args))

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from credit.api_governance import (
+from credit.api.governance import (
     Call,
     GovernanceHandler,
     Today,
@@ -24,12 +24,12 @@ from credit.api_governance import (
     read_body,
     shown_to,
 )
-from credit.http_json import json_response
+from credit.api.http_json import json_response
 from sinks.read import governance as gov
 from sinks.read import repairs
 
 if TYPE_CHECKING:
-    from credit.api import ApiContext
+    from credit.api.app import ApiContext
 
 
 async def apply(call: Call) -> web.Response:

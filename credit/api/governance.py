@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from credit.access import Identity, identity_of, needs_purpose, refuse, visible_classes
-from credit.http_json import json_response
+from credit.api.access import Identity, identity_of, needs_purpose, refuse, visible_classes
+from credit.api.http_json import json_response
 from schemas.catalog import InfoClass
 from schemas.codes import check_uscc, mask_id, mask_phone, mask_value
 from schemas.exceptions import UnknownClassError
@@ -28,7 +28,7 @@ from sinks.read.repairs import repaired_record_keys
 from sinks.store import Store
 
 if TYPE_CHECKING:
-    from credit.api import ApiContext
+    from credit.api.app import ApiContext
 
 Today = Callable[[], dt.date]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

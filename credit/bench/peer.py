@@ -9,7 +9,7 @@ It writes nothing to a store: it is a floor for a peer, not a rival platform.
 Why its own virtualenv: quixstreams 3.28 pins confluent-kafka < 2.13, pydantic < 2.14 and
 pydantic-settings < 2.16, older than the platform's pins, so both cannot share `.venv`. The
 bench makes the peer's environment once (`peer_python`, under `~/.cache/credit-ingest/`, about
-15 s from the package index) and runs `python -m credit.bench_peer SPEC` there with the project
+15 s from the package index) and runs `python -m credit.bench.peer SPEC` there with the project
 on `PYTHONPATH`, so the peer runs the same decoder and rules as the worker.
 """
 
@@ -66,7 +66,7 @@ def peer_baseline(bootstrap: str, registry: str, topics: list[str], expected: in
             "state_dir": str(work / "peer-state"), "out": str(out)}  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     with (work / "logs" / "peer.log").open("ab") as log:
-        proc = subprocess.Popen([str(peer_python()), "-m", "credit.bench_peer", json.dumps(spec)],
+        proc = subprocess.Popen([str(peer_python()), "-m", "credit.bench.peer", json.dumps(spec)],
                                 stdout=log, stderr=subprocess.STDOUT, env=env)  # fmt: skip
     got = watch_child(proc, out, expected, 90, PEER_TIME_BOX_S)  # join, state, changelogs
     return child_rate(got, expected, "the quixstreams peer", "peer.log") | {"valid": got["valid"]}

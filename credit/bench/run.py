@@ -10,11 +10,11 @@ The phases, in order (each needs the one before):
   4. naive baseline: a small Faust app (a child process) with one event and one changelogged
      table update per record, over the same topics (time-boxed); then the peer: quixstreams
      doing the platform's decoding, banned data, rules and a per-subject sum over the naive
-     app's input (`credit.bench_peer`, in a virtualenv of its own; time-boxed);
+     app's input (`credit.bench.peer`, in a virtualenv of its own; time-boxed);
   5. latency: the producer paced at `rate` records/s; send → decided per row from `outcomes`;
   6. profile: the pure `Pipeline` stage by stage, plus cProfile, over a sample of the records;
   7. one table (or `--json`).
-The producer and the naive app run as child processes (`python -m credit.bench produce|naive`)
+The producer and the naive app run as child processes (`python -m credit.bench.run produce|naive`)
 so their CPU is not counted as the platform's and chDB keeps its one path per process.
 """
 
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from base.settings import Settings
-from credit.bench_baselines import (
+from credit.bench.baselines import (
     NAIVE_PREFIX,
     ProducerChild,
     ceiling_baseline,
@@ -42,9 +42,9 @@ from credit.bench_baselines import (
     naive_main,
     produce_main,
 )
-from credit.bench_peer import TOPIC_CONFIG, peer_baseline
-from credit.bench_profile import profile_pipeline
-from credit.bench_workload import CLASSES, load, machine, month_back, proc_cpu_s, proc_mb, workload
+from credit.bench.peer import TOPIC_CONFIG, peer_baseline
+from credit.bench.profiling import profile_pipeline
+from credit.bench.workload import CLASSES, load, machine, month_back, proc_cpu_s, proc_mb, workload
 from credit.exceptions import BenchError
 from credit.synthetic import reported_month
 

@@ -1,7 +1,7 @@
 """`credit bench`'s child processes and baselines: the SDK producer, the naive Faust design
 (one event and one changelogged update per record) and the ceiling (consume + decode only).
 
-They run as `python -m credit.bench produce|naive` so their CPU is not counted as the
+They run as `python -m credit.bench.run produce|naive` so their CPU is not counted as the
 platform's and chDB keeps its one path per process.
 """
 
@@ -17,8 +17,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from credit.bench_peer import child_rate, watch_child
-from credit.bench_workload import Item, workload
+from credit.bench.peer import child_rate, watch_child
+from credit.bench.workload import Item, workload
 from credit.exceptions import BenchError
 
 NAIVE_TIME_BOX_S = 45.0
@@ -150,7 +150,7 @@ class ProducerChild:
 
     def __init__(self, spec: dict[str, Any], log_path: Path) -> None:
         self._log = log_path.open("ab")
-        cmd = [sys.executable, "-m", "credit.bench", "produce", json.dumps(spec)]
+        cmd = [sys.executable, "-m", "credit.bench.run", "produce", json.dumps(spec)]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self._log, text=True)  # fmt: skip
         assert self.proc.stdout is not None
@@ -225,7 +225,7 @@ def naive_baseline(bootstrap: str, registry: str, topics: list[str], partitions:
             "registry": registry, "topics": topics, "partitions": partitions,
             "expected": expected, "datadir": str(work / "naive"), "out": str(out)}  # fmt: skip
     with (work / "logs" / "naive.log").open("ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "credit.bench", "naive", json.dumps(spec)],
+        proc = subprocess.Popen([sys.executable, "-m", "credit.bench.run", "naive", json.dumps(spec)],
                                 stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     got = watch_child(proc, out, expected, 60, NAIVE_TIME_BOX_S)  # join, changelog topic
     return child_rate(got, expected, "the naive Faust app", "naive.log")

@@ -48,7 +48,7 @@ TARGETS = {"report_p95_ms": 50.0, "risk_list_ms": 1000.0}
 
 def run_scale(records: int, say: Callable[[str], None]) -> dict[str, Any]:
     """Plant `records`, time the reads; the figures as a dict (the store is removed)."""
-    from credit.bench_workload import load, machine
+    from credit.bench.workload import load, machine
 
     work = Path(tempfile.mkdtemp(prefix="credit-bench-scale-", dir="/tmp"))
     result: dict[str, Any] = {"machine": machine(), "records": records, "load_start": load()}

@@ -1,6 +1,6 @@
 """`credit query subject|stats|census|sql`: the report routes, printed as tables or JSON.
 
-Kept out of `credit/cli.py` so the command module stays a thin parser; every view takes the
+Kept out of `credit/cli/commands.py` so the command module stays a thin parser; every view takes the
 API's JSON, so what the terminal shows is exactly what HTTP clients get.
 """
 

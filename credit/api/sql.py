@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import web
 
-from credit.access import identity_of, needs_purpose
+from credit.api.access import identity_of, needs_purpose
 from sinks.read import governance as gov
 
 if TYPE_CHECKING:
-    from credit.api import ApiContext
+    from credit.api.app import ApiContext
 
 MAX_SQL_ROWS = 10_000
 MAX_SQL_SECONDS = 60.0

@@ -1,6 +1,6 @@
 """HTTP routes of the analyst reports: credit report, risk monitor, black-list news,
 collection statistics and census (handlers over `sinks.read.reports`; analyst SQL is
-`credit.api_sql`).
+`credit.api.sql`).
 
 Store calls block (chDB runs in-process), so every handler goes through `ApiContext.run`.
 Bad parameters answer 400 with the reason in Chinese and English; nothing here writes.
@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from credit.http_json import json_response
+from credit.api.http_json import json_response
 from sinks.exceptions import QueryError
 from sinks.read import reports, risk
 from sinks.store import Store
 
 if TYPE_CHECKING:
-    from credit.api import ApiContext
+    from credit.api.app import ApiContext
 
 # Record keys no report may show (objections); `sinks.read.governance.withheld_record_keys` fits.
 WithheldLookup = Callable[[Store], frozenset[str]]

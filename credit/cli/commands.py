@@ -161,7 +161,7 @@ def cmd_analyst_ddl(args: argparse.Namespace) -> int:
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
-    from credit.poll_command import format_result, run_poller
+    from credit.cli.poll import format_result, run_poller
 
     def emit(result: dict[str, Any]) -> None:
         line = json.dumps(result, ensure_ascii=False, default=str) if args.json else None
@@ -221,7 +221,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 
     client = connect(_settings(args))
     if args.what in ("subject", "stats", "census", "sql", "blacklist-new"):
-        from credit.report_views import run_query
+        from credit.cli.report_views import run_query
 
         return run_query(client, args)
     if args.what == "upload":
@@ -409,7 +409,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from credit.bench import run_bench
+    from credit.bench.run import run_bench
 
     if args.scale:
         return _bench_scale(args.scale, args.json)
@@ -419,8 +419,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _bench_scale(records: int, as_json: bool) -> int:
-    from credit.bench import progress
-    from credit.bench_scale import format_scale, run_scale
+    from credit.bench.run import progress
+    from credit.bench.scale import format_scale, run_scale
 
     result = run_scale(records, progress(as_json))
     print(json.dumps(result, ensure_ascii=False, indent=2) if as_json else format_scale(result))
@@ -428,7 +428,7 @@ def _bench_scale(records: int, as_json: bool) -> int:
 
 
 def cmd_access(args: argparse.Namespace) -> int:
-    from credit.access import AccessStore
+    from credit.api.access import AccessStore
 
     settings = _settings(args)
     users = AccessStore(settings.data_dir / "access.json")
@@ -511,7 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
     for group in (_platform_commands, _channel_commands, _query_command, _provider_commands,
                   _access_command, _objection_command):  # fmt: skip
         group(add)
-    from credit.cli_governance import add_commands
+    from credit.cli.governance import add_commands
 
     add_commands(add, _settings)
     _bench_command(add)
