@@ -185,7 +185,9 @@ def naive_main(spec: dict[str, Any]) -> int:
                     broker_session_timeout=6.0, broker_heartbeat_interval=1.0,
                     consumer_auto_offset_reset="earliest", web_enabled=False,
                     table_standby_replicas=0)  # fmt: skip
-    schema = faust.Schema(key_type=str, key_serializer="raw", value_serializer="json")
+    schema: faust.Schema[str, Any] = faust.Schema(
+        key_type=str, key_serializer="raw", value_serializer="json"
+    )
     table = app.Table("per_subject", default=int, partitions=parts, schema=schema)
     source = app.topic(*spec["topics"], key_serializer="raw", value_serializer="raw")
     registry = SchemaRegistryClient({"url": spec["registry"]})
@@ -202,7 +204,7 @@ def naive_main(spec: dict[str, Any]) -> int:
         tmp.write_text(json.dumps({**state, "last": last, "cpu": cpu()}))
         tmp.replace(out)
 
-    @app.agent(source)  # type: ignore[untyped-decorator]
+    @app.agent(source)
     async def count(stream: Any) -> None:
         async for event in stream.events():
             if not state["n"]:

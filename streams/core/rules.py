@@ -337,10 +337,6 @@ def _future(spec: FieldSpec, today: date) -> Violation:
     )
 
 
-def _date_violations(cls: InfoClass, spec: FieldSpec, value: date, today: date) -> list[Violation]:
-    return [_future(spec, today)] if _checks_future(cls, spec) and value > today else []
-
-
 def _month_violations(cls: InfoClass, spec: FieldSpec, value: str, today: date) -> list[Violation]:
     if not _MONTH_RE.fullmatch(value):
         return [

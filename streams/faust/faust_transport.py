@@ -19,19 +19,19 @@ from base.broker import FETCH_MAX_WAIT_MS
 SCHEME = "credit-kafka"
 
 
-class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):  # type: ignore[misc]
+class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by AIOKafkaConsumer.start()
         return consumer
 
 
-class Consumer(faust_aiokafka.Consumer):  # type: ignore[misc]
+class Consumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
-class Transport(faust_aiokafka.Transport):  # type: ignore[misc]
+class Transport(faust_aiokafka.Transport):
     Consumer = Consumer
 
 

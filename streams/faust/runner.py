@@ -14,8 +14,10 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import cast
 
 import faust
+from faust.tables.manager import TableManager
 
 from base.metrics import Metrics, create_metrics
 from base.settings import Settings
@@ -27,7 +29,7 @@ from streams.faust.worker import build_app
 def worker_ready(app: faust.App) -> bool:
     """Ready once Faust holds an assignment and has read its tables' changelogs: before that
     the worker would resolve identities against an empty subject registry."""
-    recovery = app.tables.recovery
+    recovery = cast(TableManager, app.tables).recovery  # the app's tables are a TableManager
     return bool(recovery.completed.is_set() and not recovery.in_recovery and not app.rebalancing)
 
 

@@ -15,7 +15,7 @@ from base.metrics import Metrics
 COMPONENT = "faust"
 
 
-class BrokerErrorSensor(faust.Sensor):  # type: ignore[misc]
+class BrokerErrorSensor(faust.Sensor):
     """Counts Faust's producer send errors and assignment errors by exception type."""
 
     def __init__(self, metrics: Metrics, **kwargs: Any) -> None:

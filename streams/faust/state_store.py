@@ -41,7 +41,7 @@ MAX_SLOTS = 64
 _held: list[IO[str]] = []  # the slot locks this process holds (released when it exits)
 
 
-class KeyPartitionedRocksDBStore(RocksDBStore):  # type: ignore[misc]
+class KeyPartitionedRocksDBStore(RocksDBStore):
     """Faust's RocksDB store (rocksdict driver), keys stored by their changelog partition.
 
     A key's database is computed, never searched: Faust looks a key up in a small LRU index

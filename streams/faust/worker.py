@@ -244,7 +244,9 @@ def build_app(
     """The Faust app with its tables and the one agent over every class topic."""
     app = _faust_app(settings, bootstrap)
     app.sensors.add(BrokerErrorSensor(metrics))
-    schema = faust.Schema(key_type=str, key_serializer="raw", value_serializer="json")
+    schema: faust.Schema[str, Any] = faust.Schema(
+        key_type=str, key_serializer="raw", value_serializer="json"
+    )
 
     def table_opts() -> dict[str, Any]:
         # a fresh `options` dict per table: Faust's RocksDB store pops keys from it
@@ -273,7 +275,7 @@ def build_app(
     async def freeze_startup() -> None:
         gc_pause.freeze_startup()  # Faust's objects need no more scanning (base/gc_pause.py)
 
-    @app.agent(source)  # type: ignore[untyped-decorator]
+    @app.agent(source)
     async def process(stream: Any) -> None:
         async for events in stream.take_events(settings.worker_batch_size,
                                                within=settings.worker_batch_seconds):  # fmt: skip

@@ -137,8 +137,10 @@ def _tables(store: str) -> dict[str, Any]:
     app = faust.App("bench-state", broker="kafka://127.0.0.1:1", store=state_store.store_url(settings),
                     datadir=tempfile.mkdtemp(prefix="bench-state-"), key_serializer="raw",
                     value_serializer="raw", topic_partitions=2)  # fmt: skip
-    schema = faust.Schema(key_type=str, key_serializer="raw", value_serializer="json")
-    opts = {"schema": schema, "use_partitioner": True}
+    schema: faust.Schema[str, Any] = faust.Schema(
+        key_type=str, key_serializer="raw", value_serializer="json"
+    )
+    opts: dict[str, Any] = {"schema": schema, "use_partitioner": True}
     return {
         name: (app.GlobalTable if name != "aggregates" else app.Table)(
             name, default=None, options=state_store.table_options(settings), **opts

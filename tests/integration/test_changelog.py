@@ -23,7 +23,9 @@ def _table(broker: EmbeddedBroker, app_id: str, partitions: int) -> Any:
     """A Faust table as the worker declares it (memory store; the app is never started)."""
     app = faust.App(app_id, broker=f"kafka://{broker.bootstrap}", store="memory://",
                     topic_partitions=partitions)  # fmt: skip
-    schema = faust.Schema(key_type=str, key_serializer="raw", value_serializer="json")
+    schema: faust.Schema[str, Any] = faust.Schema(
+        key_type=str, key_serializer="raw", value_serializer="json"
+    )
     return app.Table("state", default=None, schema=schema, use_partitioner=True)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from aiokafka.partitioner import DefaultPartitioner
 
@@ -51,7 +52,9 @@ def test_fast_encoding_is_byte_for_byte_fausts(tmp_path: Path) -> None:
 
     app = faust.App("enc-test", broker="kafka://127.0.0.1:1", store="credit-rocksdb://",
                     datadir=str(tmp_path), topic_partitions=2)  # fmt: skip
-    schema = faust.Schema(key_type=str, key_serializer="raw", value_serializer="json")
+    schema: faust.Schema[str, Any] = faust.Schema(
+        key_type=str, key_serializer="raw", value_serializer="json"
+    )
     table = app.Table("t", default=None, schema=schema, use_partitioner=True,
                       options={"driver": "rocksdict"})  # fmt: skip
     store = table.data
