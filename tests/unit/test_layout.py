@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("credit", "base", "producers", "streams", "schemas", "sinks")
 MAX_FUNCTION_LINES = 60
-MAX_MODULE_LINES = 700  # STYLE 15 aims at ~500; a few modules sit between the two
+MAX_MODULE_LINES = 600  # STYLE 15 aims at ~500; a few modules sit between the two
 
 
 def _modules() -> list[Path]:

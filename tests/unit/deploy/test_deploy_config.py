@@ -98,7 +98,7 @@ def _subcommands() -> set[str]:
     for action in build_parser()._actions:
         if isinstance(action, argparse._SubParsersAction):
             return set(action.choices)
-    raise AssertionError("credit.cli.commands.build_parser() has no subcommands")
+    raise AssertionError("credit.cli.parser.build_parser() has no subcommands")
 
 
 @cache
@@ -515,3 +515,18 @@ def test_create_topics_knows_the_workers_app_id_and_tables() -> None:
     assert re.search(rf'^APP_ID = "{re.escape(script.WORKER_APP_ID)}"$', source, re.M)
     tables = re.findall(r'\.(?:GlobalTable|Table)\(\s*"([^"]+)"', source)
     assert sorted(tables) == sorted(script.WORKER_TABLES)
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
+    """`credit catalog --json | head -1`: the pipe closes early; the command ends quietly."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "credit.cli", "catalog", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().strip() in (b"[", b"{")
+    proc.stdout.close()  # what `head -1` does after its line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) in (0, 1)
+    assert "Traceback" not in err, err
