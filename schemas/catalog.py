@@ -158,6 +158,8 @@ class InfoClass(_Model):
     # set from publication.yaml when the catalog loads (negative classes only)
     publication: PublicationRule | None = None
     aggregate: str | None = None
+    list_kind: Literal["red", "black"] | None = None  # a red or black list (名单)
+    subject_attribute: Literal["industry"] | None = None  # gives the subject this attribute
     registry_source: bool = False  # registration records: canonical names for the registry
     note: str | None = None
     fields: tuple[FieldSpec, ...]
@@ -359,6 +361,14 @@ def _checks(path: Path) -> FieldChecks:
 def _default_checks() -> FieldChecks:
     """The repo's checks, for a catalog built in code (tests) without its own."""
     return _checks(CATALOG_DIR / CHECKS_FILE)
+
+
+def attribute_class(catalog: Catalog, attribute: str) -> str:
+    """The code of the class that gives subjects `attribute` (`subject_attribute:`)."""
+    found = [c.code for c in catalog if c.subject_attribute == attribute]
+    if len(found) != 1:
+        raise CatalogError(f"one class must give the subjects' {attribute}, not {found}")
+    return found[0]
 
 
 def class_roles(catalog: Catalog) -> dict[str, str]:

@@ -29,17 +29,15 @@ from sinks.store import Store
 __all__ = ["census", "collection_stats", "new_blacklist_entries", "subject_report"]
 
 # Red/black list classes, recognised by their catalog codes (DESIGN: 红黑名单).
-BLACK_LIST_MARKERS = ("punishment_list", "dishonest", "serious_violation_list")
-RED_LIST_MARKERS = ("red_list", "incentive_list")
 ID_FIELD_CHECKS = ("citizen_id", "id_by_type")
 
 
 def is_black_list(cls: InfoClass) -> bool:
-    return any(m in cls.code for m in BLACK_LIST_MARKERS)
+    return cls.list_kind == "black"
 
 
 def is_red_list(cls: InfoClass) -> bool:
-    return any(m in cls.code for m in RED_LIST_MARKERS)
+    return cls.list_kind == "red"
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from schemas.catalog import attribute_class, class_roles, default_catalog
 from schemas.codes import mask_subject
 from sinks.store import Store
 from streams.core.aggregates import UTILITY_KIND
 
-ARREARS_CLASSES = ("legal_arrears", "natural_arrears")
-INDUSTRY_CLASS = "ent_industry"
+_ROLES = class_roles(default_catalog())
+ARREARS_CLASSES = tuple(code for code, role in _ROLES.items() if role == "utility_arrears")
+INDUSTRY_CLASS = attribute_class(default_catalog(), "industry")
 UTILITY_LABELS = {kind: label for label, kind in UTILITY_KIND.items()}  # water → 水费
 
 

@@ -18,6 +18,7 @@ from schemas.catalog import (
     PROVENANCE_FIELDS,
     Catalog,
     EnumSpec,
+    attribute_class,
     default_catalog,
     load_catalog,
     normalize_label,
@@ -360,3 +361,17 @@ def test_a_catalog_without_its_checks_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "catalog" / CHECKS_FILE).unlink()
     with pytest.raises(CatalogError, match=CHECKS_FILE):
         load_catalog(tmp_path / "catalog")
+
+
+def test_lists_and_attributes_are_marked_in_the_catalog(catalog: Catalog) -> None:
+    black = {c.code for c in catalog if c.list_kind == "black"}
+    red = {c.code for c in catalog if c.list_kind == "red"}
+    assert {"ent_dishonest_debtor", "person_punishment_list"} <= black
+    assert red == {"ent_incentive_list", "person_red_list"}
+    assert all(c.negative for c in catalog if c.code in black)
+    assert attribute_class(catalog, "industry") == "ent_industry"
+
+
+def test_an_attribute_no_class_gives_is_a_catalog_error(catalog: Catalog) -> None:
+    with pytest.raises(CatalogError, match="one class must give the subjects' wealth"):
+        attribute_class(catalog, "wealth")
