@@ -51,6 +51,7 @@ from credit.api.reports import add_report_routes
 from credit.api.server import ApiServer
 from credit.api.sql import add_sql_route
 from credit.client import read_runtime
+from credit.console.routes import add_console_routes
 from credit.exceptions import AlreadyRunningError
 from credit.lag import LagMonitor, LagSampler, lag_groups
 from credit.partitions import fixed_partitions
@@ -240,7 +241,8 @@ class Platform:
         add_repair_routes(app, ctx)
         add_report_routes(app, ctx, subject_handler=governed_subject_report(ctx))
         add_sql_route(app, ctx)
-        add_file_routes(app, ctx)
+        add_file_routes(app, ctx, gateway)
+        add_console_routes(app)
         ctx.calendar = WorkCalendar.load(self.settings.workday_calendar_path)
         ctx.figures = self.figures
         self._ctx = ctx

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any
 
@@ -17,10 +17,11 @@ from aiohttp import web
 
 from base.dirty import DirtyThreshold
 from producers.apikeys import ApiKeyStore, Grant
-from producers.channel import ReportedAs, publish_rows
+from producers.channel import ReportedAs, UploadResult, publish_rows
 from producers.durable_intake import DurableIntake
 from producers.exceptions import PublishError
 from producers.publisher import Publisher, new_upload_id
+from producers.replay import replay
 from schemas.catalog import Catalog, InfoClass
 from schemas.exceptions import PeriodError, UnknownClassError
 from schemas.periods import Period
@@ -74,6 +75,8 @@ def _depth_exceeds(raw: bytes, limit: int) -> bool:
     return False
 
 
+JSON = "application/json"
+Row = tuple[int | None, Mapping[str, Any]]  # (the provider's row number, its values)
 MAX_JSON_DEPTH = 64
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
@@ -114,8 +117,33 @@ class Gateway:
         return found
 
     def add_routes(self, app: web.Application) -> None:
-        """JSON records; files come through `producers.file_gateway.add_routes`."""
+        """JSON records and the key's own description; files come through
+        `producers.file_gateway.add_routes`."""
         app.router.add_post("/api/records/{class_code}", self.post_records)
+        app.router.add_get("/api/provider", self.get_provider)
+
+    async def get_provider(self, request: web.Request) -> web.Response:
+        """`GET /api/provider`: who the key reports as and the classes it may send (the
+        console's first call after sign-in)."""
+        key = self._key(request)
+        grant = self.keys.check(key) if key else None
+        if grant is None:
+            return _error(401, "auth.key", "missing or unknown API key")
+        classes = [{"code": c.code, "name": c.name, "cycle": c.cycle.kind}
+                   for c in self.catalog if c.code in grant.classes]  # fmt: skip
+        body = {"provider": grant.provider, "department": grant.department,
+                "district": grant.district, "classes": classes}  # fmt: skip
+        return web.Response(text=json.dumps(body, ensure_ascii=False), content_type=JSON)
+
+    async def replay(
+        self, provider: str, cls: InfoClass, upload_id: str, rows: Iterable[Row]
+    ) -> UploadResult:
+        """Corrected rows re-sent into their upload, in order with the provider's other
+        requests (`producers.replay`: replays skip the intake, the ledger stays)."""
+        async with self._lock:
+            publisher = self.publisher(provider)
+            send = partial(replay, publisher, cls, self.catalog, upload_id, iter(rows))
+            return await asyncio.get_running_loop().run_in_executor(None, send)
 
     def _key(self, request: web.Request) -> str:
         auth = request.headers.get("Authorization", "")

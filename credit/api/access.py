@@ -42,7 +42,7 @@ Middleware = typedefs.Middleware  # what web.Application(middlewares=...) takes
 Rule = tuple[str, str, frozenset[str]]  # (HTTP method or "*", path prefix, roles allowed)
 
 # Open to anyone: liveness and metrics (no personal data).
-PUBLIC_PATHS = ("/health", "/live", "/metrics")
+PUBLIC_PATHS = ("/health", "/live", "/metrics", "/console")  # the console's pages: no data
 # The schema registry's reads are open, as in Confluent's default, since every Kafka client
 # reads schemas: GETs, the schema look-up `POST /subjects/{subject}` and the compatibility
 # check. Its writes (new versions, config, deletes) fall to the rules: admins only.
@@ -54,6 +54,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     ("POST", "/api/records/", frozenset({"provider"})),
     ("POST", "/api/files/", frozenset({"provider"})),
     ("GET", "/api/templates/", frozenset({"provider", "analyst", "admin"})),
+    ("GET", "/api/provider", frozenset({"provider"})),  # the key's own provider and classes
     ("GET", "/api/records/", _READERS),  # bank: see visible_classes
     ("GET", "/api/subjects", _READERS),
     ("GET", "/api/uploads/", frozenset({"provider", "analyst", "admin"})),  # provider: own only

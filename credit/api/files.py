@@ -5,7 +5,8 @@
 * `GET /api/uploads/{upload_id}/report.xlsx` — the provider's own rows that are rejected now,
   in its own layout plus 原始行号 and 错误原因, built from the original file the intake keeps
   and the reasons in the store (channel and stream alike). A provider sees its own uploads
-  only. Fix the rows and send the file back with `credit replay ID --from` or as a new upload.
+  only. Fix the rows and send the file back with `credit replay ID --from` or as a new upload;
+* `POST /api/uploads/{upload_id}/replay` — that corrected report, re-sent into the upload.
 """
 
 from __future__ import annotations
@@ -22,9 +23,13 @@ from aiohttp import web
 from credit.api.access import identity_of, upload_refusal
 from producers.channel import UploadResult
 from producers.exceptions import UploadFileError
+from producers.file_gateway import TooLarge, receive
 from producers.files import open_upload
+from producers.gateway import Gateway, Row
+from producers.replay import fixed_file_rows
 from producers.template import write_template
 from producers.upload import write_report
+from schemas.catalog import InfoClass
 from schemas.exceptions import UnknownClassError
 from sinks.read import queries
 
@@ -100,6 +105,41 @@ async def report(ctx: ApiContext, request: web.Request) -> web.Response:
     return _xlsx(made, f"{upload_id}-错误报告.xlsx")
 
 
-def add_file_routes(app: web.Application, ctx: ApiContext) -> None:
+def _fixed_rows(ctx: ApiContext, upload_id: str, cls: InfoClass, path: Path) -> list[Row]:
+    """The corrected report's rows that are still rejected (a row stored since, by an
+    earlier replay, is not sent twice)."""
+    still = {r["row"] for r in queries.dead_letters(ctx.store, upload_id, MAX_REPORT_ROWS)}
+    return [row for row in fixed_file_rows(path, cls) if row[0] in still]
+
+
+async def replay_file(ctx: ApiContext, gateway: Gateway, request: web.Request) -> web.Response:
+    """POST /api/uploads/{upload_id}/replay: the provider's corrected error report (its
+    原始行号 column kept), re-sent into the same upload as `credit replay --from` does."""
+    upload_id = request.match_info["upload_id"]
+    fate = await ctx.run(ctx.upload_fate, upload_id)
+    if why := upload_refusal(identity_of(request), fate["provider"]):
+        return _refuse(403, "auth.upload", why)
+    if not fate["known"]:
+        return _refuse(404, "upload.unknown", f"no upload '{upload_id}' / 上传不存在")
+    cls = ctx.catalog.get(str(fate["class_code"]))
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path, _ = await receive(request, Path(tmp), gateway.max_file_bytes)
+            rows = await ctx.run(_fixed_rows, ctx, upload_id, cls, path)
+        except TooLarge:
+            return _refuse(413, "file.too_large", f"over {gateway.max_file_bytes} bytes")
+        except ValueError as exc:
+            return _refuse(400, "request.shape", str(exc))
+        except UploadFileError as exc:
+            return _refuse(400, exc.reason, str(exc))
+    result = await gateway.replay(str(fate["provider"]), cls, upload_id, rows)
+    body = {"upload_id": upload_id, "replayed": result.received, "sent": result.sent,
+            "rejected_again": result.rejected, "errors": result.errors[:1000]}  # fmt: skip
+    return web.Response(text=json.dumps(body, ensure_ascii=False, default=str),
+                        content_type="application/json")  # fmt: skip
+
+
+def add_file_routes(app: web.Application, ctx: ApiContext, gateway: Gateway) -> None:
     app.router.add_get("/api/templates/{class_code}", partial(template, ctx))
     app.router.add_get("/api/uploads/{upload_id}/report.xlsx", partial(report, ctx))
+    app.router.add_post("/api/uploads/{upload_id}/replay", partial(replay_file, ctx, gateway))

@@ -48,7 +48,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         with Platform(settings, components=components) as platform:
             print(f"credit-ingest {args.command} is up: API {platform.api_url}  broker "
-                  f"{platform.bootstrap}  data {platform.data_dir}  (Ctrl-C stops)", flush=True)  # fmt: skip
+                  f"{platform.bootstrap}  data {platform.data_dir}  (Ctrl-C stops)\n"
+                  f"console: {platform.api_url}/console/", flush=True)  # fmt: skip
             with contextlib.suppress(KeyboardInterrupt):
                 while not stop.wait(1.0):
                     platform.supervise()

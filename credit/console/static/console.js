@@ -1,0 +1,144 @@
+/* credit-ingest console: calls the platform's JSON API with the key kept in this tab. */
+"use strict";
+const Console = (() => {
+  const KEY = "credit.key";
+  const $ = (id) => document.getElementById(id);
+  const key = () => sessionStorage.getItem(KEY) || "";
+  const auth = () => ({ Authorization: "Bearer " + key() });
+
+  async function api(path, options = {}) {
+    const resp = await fetch(path, { ...options, headers: { ...auth(), ...(options.headers || {}) } });
+    const body = resp.headers.get("content-type")?.includes("json") ? await resp.json() : null;
+    if (!resp.ok && resp.status !== 207) {
+      throw new Error((body && (body.message || body.error)) || `HTTP ${resp.status}`);
+    }
+    return body;
+  }
+
+  async function download(path, name) {
+    const resp = await fetch(path, { headers: auth() });
+    if (!resp.ok) {
+      const body = await resp.json().catch(() => ({}));
+      throw new Error(body.message || `HTTP ${resp.status}`);
+    }
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(await resp.blob());
+    link.download = name;
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+  }
+
+  function show(id, text, isError = true) {
+    const el = $(id);
+    el.textContent = text;
+    el.className = isError ? "error" : "ok";
+    el.hidden = !text;
+  }
+
+  function signInPage() {
+    $("sign-in").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      sessionStorage.setItem(KEY, $("key").value.trim());
+      try {
+        await api("/api/provider");
+        location.href = "/console/provider";
+      } catch (err) {
+        sessionStorage.removeItem(KEY);
+        show("sign-in-error", "登录失败：" + err.message);
+      }
+    });
+  }
+
+  function send(path, form, onProgress) {  // XHR: fetch cannot report upload progress
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", path);
+      xhr.setRequestHeader("Authorization", "Bearer " + key());
+      xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(100 * e.loaded / e.total);
+      xhr.onload = () => {
+        let body = {};
+        try { body = JSON.parse(xhr.responseText); } catch (_) { /* not JSON */ }
+        if (xhr.status >= 400) reject(new Error(body.message || body.error || `HTTP ${xhr.status}`));
+        else resolve(body);
+      };
+      xhr.onerror = () => reject(new Error("网络错误 / network error"));
+      xhr.send(form);
+    });
+  }
+
+  let polling = null;
+  // The upload's fate, refreshed every second until it is complete (or held). After a
+  // replay the upload is complete already: `until` then says when the replayed rows are in
+  // (at most `patience` seconds; the stream may refuse a corrected row again).
+  async function follow(uploadId, until = null, patience = 0) {
+    $("fate-section").hidden = false;
+    $("upload-id").textContent = uploadId;
+    clearTimeout(polling);
+    const fate = await api("/api/uploads/" + encodeURIComponent(uploadId));
+    for (const name of ["received", "stored", "rejected", "held", "pending"]) {
+      $(name).textContent = fate[name];
+    }
+    const waiting = !fate.held && (!fate.complete || (until !== null && !until(fate) && patience > 0));
+    const status = fate.held ? "已暂扣：" + fate.held_reason
+      : waiting ? "处理中… / in progress" : "处理完成 / complete";
+    show("fate-status", status, Boolean(fate.held));
+    $("report-box").hidden = !(fate.complete && fate.rejected > 0 && !waiting);
+    if (waiting) polling = setTimeout(() => follow(uploadId, until, patience - 1), 1000);
+  }
+
+  async function providerPage() {
+    if (!key()) { location.href = "/console/"; return; }
+    $("sign-out").addEventListener("click", () => {
+      sessionStorage.removeItem(KEY);
+      location.href = "/console/";
+    });
+    let me;
+    try { me = await api("/api/provider"); } catch (err) { location.href = "/console/"; return; }
+    $("who").textContent = `${me.provider}（${me.department}）`;
+    for (const c of me.classes) $("class").add(new Option(`${c.name}（${c.code}）`, c.code));
+    $("template").addEventListener("click", () =>
+      download("/api/templates/" + $("class").value, $("class").value + "-模板.xlsx")
+        .catch((err) => show("upload-error", "下载失败：" + err.message)));
+    let current = "";
+    $("upload-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      show("upload-error", "");
+      const form = new FormData();
+      form.append("file", $("file").files[0]);
+      if ($("period").value.trim()) form.append("period", $("period").value.trim());
+      $("upload").disabled = true;
+      try {
+        const answer = await send("/api/files/" + $("class").value, form,
+                                  (pct) => { $("progress").value = pct; });
+        $("progress").value = 100;
+        current = answer.upload_id;
+        await follow(current);
+      } catch (err) {
+        show("upload-error", "上传失败：" + err.message);
+      } finally {
+        $("upload").disabled = false;
+      }
+    });
+    $("report").addEventListener("click", () =>
+      download(`/api/uploads/${current}/report.xlsx`, `${current}-错误报告.xlsx`)
+        .catch((err) => show("replay-result", "下载失败：" + err.message)));
+    $("replay-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const form = new FormData();
+      form.append("file", $("replay-file").files[0]);
+      try {
+        const answer = await send(`/api/uploads/${current}/replay`, form, () => {});
+        show("replay-result", `已重新提交 ${answer.replayed} 行，仍被拒绝 ${answer.rejected_again} 行`,
+             answer.rejected_again > 0);
+        const before = Number($("rejected").textContent);
+        const settled = (fate) => fate.rejected <= before - answer.sent;
+        await follow(current, settled, 120);
+      } catch (err) {
+        show("replay-result", "重新提交失败：" + err.message);
+      }
+    });
+  }
+
+  return { signInPage, providerPage };
+})();
