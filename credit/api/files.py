@@ -88,14 +88,24 @@ async def template(ctx: ApiContext, request: web.Request) -> web.Response:
     return _xlsx(data, name)
 
 
-async def report(ctx: ApiContext, request: web.Request) -> web.Response:
-    """GET /api/uploads/{upload_id}/report.xlsx: the rows rejected now, with their reasons."""
-    upload_id = request.match_info["upload_id"]
+async def _own_upload(
+    ctx: ApiContext, request: web.Request, upload_id: str
+) -> dict[str, Any] | web.Response:
+    """The upload's fate, or the 403/404 for a caller that may not see it or an unknown id."""
     fate = await ctx.run(ctx.upload_fate, upload_id)
     if why := upload_refusal(identity_of(request), fate["provider"]):
         return _refuse(403, "auth.upload", why)
     if not fate["known"]:
         return _refuse(404, "upload.unknown", f"no upload '{upload_id}' / 上传不存在")
+    return dict(fate)
+
+
+async def report(ctx: ApiContext, request: web.Request) -> web.Response:
+    """GET /api/uploads/{upload_id}/report.xlsx: the rows rejected now, with their reasons."""
+    upload_id = request.match_info["upload_id"]
+    fate = await _own_upload(ctx, request, upload_id)
+    if isinstance(fate, web.Response):
+        return fate
     try:
         made = await ctx.run(_report, ctx, upload_id, fate)
     except UploadFileError as exc:  # the kept file no longer reads (should not happen)
@@ -116,11 +126,9 @@ async def replay_file(ctx: ApiContext, gateway: Gateway, request: web.Request) -
     """POST /api/uploads/{upload_id}/replay: the provider's corrected error report (its
     原始行号 column kept), re-sent into the same upload as `credit replay --from` does."""
     upload_id = request.match_info["upload_id"]
-    fate = await ctx.run(ctx.upload_fate, upload_id)
-    if why := upload_refusal(identity_of(request), fate["provider"]):
-        return _refuse(403, "auth.upload", why)
-    if not fate["known"]:
-        return _refuse(404, "upload.unknown", f"no upload '{upload_id}' / 上传不存在")
+    fate = await _own_upload(ctx, request, upload_id)
+    if isinstance(fate, web.Response):
+        return fate
     cls = ctx.catalog.get(str(fate["class_code"]))
     with tempfile.TemporaryDirectory() as tmp:
         try:
