@@ -46,6 +46,7 @@ from credit.api.governance import (
     governed_records,
     governed_subject_report,
 )
+from credit.api.provider import add_provider_routes
 from credit.api.repairs import add_repair_routes
 from credit.api.reports import add_report_routes
 from credit.api.server import ApiServer
@@ -242,6 +243,7 @@ class Platform:
         add_report_routes(app, ctx, subject_handler=governed_subject_report(ctx))
         add_sql_route(app, ctx)
         add_file_routes(app, ctx, gateway)
+        add_provider_routes(app, ctx)
         add_console_routes(app)
         ctx.calendar = WorkCalendar.load(self.settings.workday_calendar_path)
         ctx.figures = self.figures

@@ -11,6 +11,7 @@ import os
 import random
 import time
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +58,11 @@ def _cell(browser: webdriver.Chrome, name: str) -> int:
     return int(browser.find_element(By.ID, name).text or 0)
 
 
-def _shot(browser: webdriver.Chrome, name: str) -> None:
+def _shot(browser: webdriver.Chrome, name: str, section: str = "") -> None:
     folder = os.environ.get("CREDIT_CONSOLE_SCREENSHOTS")
     if folder:
+        if section:
+            browser.execute_script(f"document.getElementById('{section}').scrollIntoView()")
         Path(folder).mkdir(parents=True, exist_ok=True)
         browser.save_screenshot(str(Path(folder) / f"{name}.png"))
 
@@ -89,6 +92,10 @@ def test_a_provider_uploads_corrects_its_rejected_rows_and_gets_everything_store
     browser.find_element(By.ID, "sign-in-button").click()
     _wait(browser, lambda b: "江阴市水务集团有限公司" in b.find_element(By.ID, "who").text)
     assert browser.current_url.endswith("/console/provider")
+    calendar = _wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#calendar tbody tr"))
+    assert "legal_arrears" in {r.get_attribute("data-class-code") for r in calendar}
+    silent = [r for r in calendar if "未报送" in r.text]  # classes 供水公司 never sent
+    assert silent and all(r.get_attribute("class") == "late" for r in silent)
     Select(browser.find_element(By.ID, "class")).select_by_value("legal_arrears")
 
     browser.find_element(By.ID, "template").click()
@@ -106,7 +113,13 @@ def test_a_provider_uploads_corrects_its_rejected_rows_and_gets_everything_store
         0,
     ]
     assert browser.find_element(By.ID, "progress").get_attribute("value") == "100"
-    _shot(browser, "2-upload-fate")
+    arrears_row = '#calendar tr[data-class-code="legal_arrears"]'
+    last_arrival = arrears_row + " td:nth-child(5)"  # 最近报送: today, once the ledger is in
+    _wait(
+        browser, lambda b: b.find_element(By.CSS_SELECTOR, last_arrival).text == str(date.today())
+    )
+    _shot(browser, "2-upload-fate", "fate-section")
+    _shot(browser, "4-calendar", "calendar")
 
     browser.find_element(By.ID, "report").click()
     report_path = _downloaded(downloads, "-错误报告.xlsx")
@@ -126,4 +139,4 @@ def test_a_provider_uploads_corrects_its_rejected_rows_and_gets_everything_store
     _wait(browser, lambda b: "已重新提交 2 行" in b.find_element(By.ID, "replay-result").text)
     _wait(browser, lambda b: _cell(b, "stored") == 6 and _cell(b, "rejected") == 0)
     assert _cell(browser, "received") == 6  # the same upload, still six rows: stored once each
-    _shot(browser, "3-replayed")
+    _shot(browser, "3-replayed", "fate-section")

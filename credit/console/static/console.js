@@ -85,6 +85,28 @@ const Console = (() => {
     show("fate-status", status, Boolean(fate.held));
     $("report-box").hidden = !(fate.complete && fate.rejected > 0 && !waiting);
     if (waiting) polling = setTimeout(() => follow(uploadId, until, patience - 1), 1000);
+    else showCalendar().catch(() => {});  // the delivery now counts in the calendar
+  }
+
+  const CYCLES = { realtime: "实时", weekly: "每周", monthly: "每月", quarterly: "每季度",
+                   yearly: "每年" };
+
+  async function showCalendar() {
+    const cal = await api("/api/provider/calendar");
+    $("calendar-department").textContent = cal.department;
+    const body = $("calendar").tBodies[0];
+    body.replaceChildren();
+    for (const c of cal.classes) {
+      const row = body.insertRow();
+      const status = c.status === "on_time" ? "按时"
+        : c.status === "missing" ? `${c.due_period} 的数据未到（逾期 ${c.days_late} 个工作日）`
+        : `逾期 ${c.days_late} 个工作日`;
+      const cells = [c.class_name, CYCLES[c.cycle] || c.cycle, c.due_period || "",
+                     c.next_due || "", c.last_arrival || "未报送", status];
+      for (const text of cells) row.insertCell().textContent = text;
+      row.dataset.classCode = c.class_code;
+      if (c.late) row.className = "late";
+    }
   }
 
   async function providerPage() {
@@ -97,6 +119,8 @@ const Console = (() => {
     try { me = await api("/api/provider"); } catch (err) { location.href = "/console/"; return; }
     $("who").textContent = `${me.provider}（${me.department}）`;
     for (const c of me.classes) $("class").add(new Option(`${c.name}（${c.code}）`, c.code));
+    showCalendar().catch((err) => show("upload-error", "报送日历读取失败：" + err.message));
+    setInterval(() => showCalendar().catch(() => {}), 10000);  // deliveries land a little later
     $("template").addEventListener("click", () =>
       download("/api/templates/" + $("class").value, $("class").value + "-模板.xlsx")
         .catch((err) => show("upload-error", "下载失败：" + err.message)));
