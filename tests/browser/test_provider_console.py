@@ -59,12 +59,16 @@ def _cell(browser: webdriver.Chrome, name: str) -> int:
 
 
 def _shot(browser: webdriver.Chrome, name: str, section: str = "") -> None:
+    """The page, or one section of it (a page shorter than two screens scrolls no further
+    than its end, so scrolling would show two sections alike)."""
     folder = os.environ.get("CREDIT_CONSOLE_SCREENSHOTS")
     if folder:
-        if section:
-            browser.execute_script(f"document.getElementById('{section}').scrollIntoView()")
         Path(folder).mkdir(parents=True, exist_ok=True)
-        browser.save_screenshot(str(Path(folder) / f"{name}.png"))
+        target = str(Path(folder) / f"{name}.png")
+        if section:
+            browser.find_element(By.ID, section).screenshot(target)
+        else:
+            browser.save_screenshot(target)
 
 
 def test_a_provider_uploads_corrects_its_rejected_rows_and_gets_everything_stored(
@@ -119,7 +123,7 @@ def test_a_provider_uploads_corrects_its_rejected_rows_and_gets_everything_store
         browser, lambda b: b.find_element(By.CSS_SELECTOR, last_arrival).text == str(date.today())
     )
     _shot(browser, "2-upload-fate", "fate-section")
-    _shot(browser, "4-calendar", "calendar")
+    _shot(browser, "4-calendar", "calendar-section")
 
     browser.find_element(By.ID, "report").click()
     report_path = _downloaded(downloads, "-错误报告.xlsx")
