@@ -125,10 +125,9 @@ class Gateway:
     async def get_provider(self, request: web.Request) -> web.Response:
         """`GET /api/provider`: who the key reports as and the classes it may send (the
         console's first call after sign-in)."""
-        key = self._key(request)
-        grant = self.keys.check(key) if key else None
-        if grant is None:
-            return _error(401, "auth.key", "missing or unknown API key")
+        grant = self._grant(request)
+        if isinstance(grant, web.Response):
+            return grant
         classes = [{"code": c.code, "name": c.name, "cycle": c.cycle.kind}
                    for c in self.catalog if c.code in grant.classes]  # fmt: skip
         body = {"provider": grant.provider, "department": grant.department,
@@ -149,13 +148,20 @@ class Gateway:
         auth = request.headers.get("Authorization", "")
         return auth.removeprefix("Bearer ").strip() or request.headers.get("X-API-Key", "")
 
-    def authorize(self, request: web.Request) -> tuple[Grant, InfoClass] | web.Response:
-        """The key's grant and the class it may publish, or the 401/403/404 that says why."""
+    def _grant(self, request: web.Request) -> Grant | web.Response:
+        """The key's grant, or the 401 that says why there is none."""
         key = self._key(request)
         grant = self.keys.check(key) if key else None
         if grant is None:
             why = "missing API key" if not key else "unknown API key"
             return _error(401, "auth.key", f"{why}: send 'Authorization: Bearer <key>'")
+        return grant
+
+    def authorize(self, request: web.Request) -> tuple[Grant, InfoClass] | web.Response:
+        """The key's grant and the class it may publish, or the 401/403/404 that says why."""
+        grant = self._grant(request)
+        if isinstance(grant, web.Response):
+            return grant
         try:
             cls = self.catalog.get(request.match_info["class_code"])
         except UnknownClassError as exc:

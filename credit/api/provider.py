@@ -24,9 +24,8 @@ CALENDAR_FIELDS = ("class_code", "class_name", "cycle", "district", "due_period"
 
 def _calendar(ctx: ApiContext, department: str, today: dt.date) -> list[dict[str, Any]]:
     rows = collection_stats(ctx.store, ctx.catalog, today, include_missing=True,
-                            calendar=ctx.calendar.lenient())  # fmt: skip
-    return [{k: r.get(k) for k in CALENDAR_FIELDS} for r in rows
-            if r["department"] == department and r["level"] != "rollup"]  # fmt: skip
+                            calendar=ctx.calendar.lenient(), department=department)  # fmt: skip
+    return [{k: r.get(k) for k in CALENDAR_FIELDS} for r in rows if r["level"] != "rollup"]
 
 
 async def calendar(ctx: ApiContext, request: web.Request) -> web.Response:

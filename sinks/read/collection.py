@@ -60,6 +60,7 @@ UnitKey = tuple[str, str, str]  # department, district ('' = city level), class 
 def collection_stats(
     store: Store, catalog: Catalog, today: dt.date, *, include_missing: bool = False,
     district: str | None = None, calendar: WorkCalendar | None = None,
+    department: str | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """One row per reporting unit (department × district × class) that delivered anything,
     with its lateness verdict, and a roll-up row per department × class for departments
@@ -72,7 +73,8 @@ def collection_stats(
     decided. Lateness is judged by the period each upload covers (`sinks.read.cycles`). With
     `include_missing`, every unit the catalog expects (each department × class, and each of
     its districts) but that never delivered gets a row too: a silent unit is late. With
-    `district` (a code prefix: `3202` is the whole city) only that district's rows remain.
+    `district` (a code prefix: `3202` is the whole city) only that district's rows remain;
+    with `department` only that department's units are judged (a provider's calendar).
     Deadlines and days late follow `calendar` (default: the Chinese working-day calendar).
     """
     calendar = calendar or DEFAULT_CALENDAR.lenient()
@@ -85,11 +87,13 @@ def collection_stats(
             for code in dept.classes:
                 for unit_district in dept.districts:
                     units.setdefault((dept.name, unit_district, code), _Unit())
+    if department is not None:
+        units = {key: unit for key, unit in units.items() if key[0] == department}
     out = []
-    for (department, unit_district, code), unit in sorted(units.items()):
+    for (name, unit_district, code), unit in sorted(units.items()):
         known = catalog.classes.get(code)
         if known is not None:  # a class since removed from the catalog: nothing to judge it by
-            out.append(_stats_row(catalog, known, department, unit_district, unit, today, calendar))
+            out.append(_stats_row(catalog, known, name, unit_district, unit, today, calendar))
     out += _rollups(catalog, out, units, today)
     if district:
         out = [r for r in out if r["district"].startswith(district)]

@@ -31,8 +31,8 @@ from schemas.codes import (
     USCC_WEIGHTS,
 )
 from streams.core.banned import banned_attribute
+from streams.core.identity import CITIZEN_ID_TYPE
 from streams.core.rules import (
-    CITIZEN_ID_TYPE,
     MAX_DECIMALS,
     OTHER_ID_MAX_LEN,
     PAST_DATE_FIELDS,

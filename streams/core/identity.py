@@ -22,6 +22,7 @@ from schemas.codes import (
 )
 from schemas.violations import Violation
 
+# the id_type whose numbers follow GB 11643 (catalog/checks.yaml); rules and enrichment use it
 CITIZEN_ID_TYPE = default_catalog().checks.citizen_id_type
 # Set on an accepted record whose USCC fails the check but is known from registration records
 # (codes issued in early pilot regions, e.g. 91350100M0001TGQXM).

@@ -29,9 +29,9 @@ from schemas.codes import (
     check_uscc,
 )
 from schemas.violations import Violation
+from streams.core.identity import CITIZEN_ID_TYPE
 
 CHECKS = default_catalog().checks  # checks by field name or type (catalog/checks.yaml)
-CITIZEN_ID_TYPE = CHECKS.citizen_id_type
 OTHER_ID_MAX_LEN = 40
 PAST_DATE_FIELDS = CHECKS.past_date_fields
 DATE_PAIRS = CHECKS.date_pairs

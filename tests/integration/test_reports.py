@@ -329,6 +329,10 @@ def test_collection_stats_counts_rates_and_lateness(store: Store, catalog: Catal
     # every catalog department × class is listed: the silent ones are late
     listed = {(r["department"], r["class_code"]) for r in missing}
     assert {(p, c.code) for c in catalog for p in c.providers} <= listed
+    # one department's calendar: exactly its rows of the whole, judged the same
+    water_only = reports.collection_stats(store, catalog, dt.date(2025, 6, 24),
+                                          include_missing=True, department="供水公司")  # fmt: skip
+    assert water_only == [r for r in missing if r["department"] == "供水公司"] != []
 
 
 def test_collection_stats_count_an_organization_under_its_catalog_department(
