@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
 import json
 import logging
@@ -38,7 +39,8 @@ from base.metrics import Metrics, create_metrics
 from base.settings import Settings
 from base.topics import ensure_named_topics, ensure_topics
 from credit.analyst_service import AnalystService
-from credit.api.access import build_access
+from credit.api.access import AccessStore, build_access
+from credit.api.admin import Accounts, add_admin_routes
 from credit.api.app import ApiContext, build_api
 from credit.api.files import add_file_routes
 from credit.api.governance import (
@@ -226,6 +228,7 @@ class Platform:
         ctx.intake_entry = self.intake.entry
         ctx.source_file = self.intake.source_file
         ctx.decide_held = self._decide_held
+        ctx.held_uploads = self._held_uploads
         ctx.lost_rows = lambda u: self.keeper.lost_of(u) if self.keeper else 0
         self.api_url = f"http://{self.settings.api_host}:{port}"
         keys = ApiKeyStore(self.data_dir / "api-keys.json")
@@ -244,6 +247,12 @@ class Platform:
         add_sql_route(app, ctx)
         add_file_routes(app, ctx, gateway)
         add_provider_routes(app, ctx)
+        add_admin_routes(
+            app,
+            Accounts(
+                ctx, AccessStore(self.data_dir / "access.json"), keys, self.settings.token_hours
+            ),
+        )
         add_console_routes(app)
         ctx.calendar = WorkCalendar.load(self.settings.workday_calendar_path)
         ctx.figures = self.figures
@@ -260,6 +269,14 @@ class Platform:
         elif self.components == EMBEDDED:
             self.analyst = AnalystService(self.settings, self.store, self.catalog).start()
             self._ctx.analyst_url = self.analyst.url
+
+    def _held_uploads(self) -> list[dict[str, Any]]:
+        """The held uploads with what their ledger says (for `GET /api/uploads?state=held`)."""
+        shown = ("upload_id", "class_code", "provider", "department", "district", "channel",
+                 "source_name", "received", "sent", "rejected", "period")  # fmt: skip
+        return [{k: e.ledger.get(k) for k in shown} | {"held": e.held,
+                 "accepted_at": dt.datetime.fromtimestamp(e.accepted_ms / 1000, dt.UTC)}
+                for e in self.intake.entries() if e.held]  # fmt: skip
 
     def _decide_held(self, upload_id: str, action: str, by: str) -> None:
         """Release (send it from the intake as it is) or withdraw a held upload."""

@@ -7,6 +7,7 @@ to the catalog department it acts as (seed 004: 来源可溯 — every record na
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -131,7 +132,7 @@ class ApiKeyStore(HashedSecrets):
             raise ApiKeyError(
                 f"'{provider}' has no API key to rotate (issue one with `credit keys`)"
             )
-        entry = {k: v for k, v in found[-1].items() if k not in ("salt", "hash")}
+        entry = {k: v for k, v in found[-1].items() if k not in ("salt", "hash", "revoked_at")}
         return self._add("ck_", entry, lambda e: bool(e["provider"] == provider))
 
     def department_of(self, provider: str) -> str | None:
@@ -139,10 +140,26 @@ class ApiKeyStore(HashedSecrets):
         found = [e for e in self._load() if e.get("provider") == provider]
         return str(found[-1]["department"]) if found else None
 
+    def listing(self) -> list[dict[str, Any]]:
+        """Every provider's key without its hash: provider, department, district, classes,
+        and whether it was revoked."""
+        shown = ("provider", "department", "district", "classes", "revoked_at")
+        return [{k: e.get(k) for k in shown} | {"state": "revoked" if e.get("revoked_at")
+                                                  else "active"} for e in self._load()]  # fmt: skip
+
+    def revoke(self, provider: str) -> dict[str, Any]:
+        """End `provider`'s key from the next request (kept, marked, for the record; a new
+        `issue` replaces it)."""
+        if not any(e.get("provider") == provider for e in self._load()):
+            raise ApiKeyError(f"'{provider}' has no API key (see `credit keys --list`)")
+        stamp = dt.datetime.now(dt.UTC).isoformat()
+        self._update(lambda e: e.get("provider") == provider, {"revoked_at": stamp})
+        return next(k for k in self.listing() if k["provider"] == provider)
+
     def check(self, key: str) -> Grant | None:
-        """The grant of a presented key, or None."""
+        """The grant of a presented key, or None (unknown or revoked)."""
         entry = self._match(key)
-        if entry is None:
+        if entry is None or entry.get("revoked_at"):
             return None
         return Grant(str(entry["provider"]), str(entry["department"]),
                      frozenset(entry["classes"]), str(entry.get("district") or ""))  # fmt: skip

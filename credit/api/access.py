@@ -58,6 +58,8 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     ("GET", "/api/records/", _READERS),  # bank: see visible_classes
     ("GET", "/api/subjects", _READERS),
     ("GET", "/api/uploads/", frozenset({"provider", "analyst", "admin"})),  # provider: own only
+    ("GET", "/api/uploads", frozenset({"provider", "admin"})),  # ?state=held: own only
+    ("GET", "/api/whoami", frozenset(ROLES)),
     ("POST", "/api/uploads/", frozenset({"provider", "admin"})),  # release/withdraw: own only
     ("GET", "/api/aggregates", _OFFICE),  # derived from authorized-only utility classes
     ("GET", "/api/blacklist", _OFFICE),

@@ -57,6 +57,8 @@ class ApiContext:
         self.intake_entry: Callable[[str], IntakeEntry | None] = lambda _u: None
         self.lost_rows: Callable[[str], int] = lambda _u: 0
         self.decide_held: Callable[[str, str, str], None] = lambda _u, _a, _b: None
+        # the uploads held by the dirty-data threshold, waiting for a person (the intake's)
+        self.held_uploads: Callable[[], list[dict[str, Any]]] = list
         # the provider's original file of an upload, while the intake keeps it
         self.source_file: Callable[[str], Path | None] = lambda _u: None
         # where analyst SQL is answered (`credit analyst`); "" = nowhere (503)

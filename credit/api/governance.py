@@ -325,6 +325,10 @@ async def file_objection(call: Call) -> web.Response:
 async def list_objections(call: Call) -> web.Response:
     scope = objection_scope(call.me, call.request.query)
     rows = await call.ctx.run(lambda: gov.list_objections(call.store, **scope))
+    for r in rows:  # the queue's deadline: the current stage's next step, in working days
+        step = gov.DEADLINES.get(str(r["stage"]))
+        r["next_step"] = step[0] if step else None
+        r["due_on"] = gov.due_date(r, call.ctx.calendar)
     return json_response({"objections": [shown_to(call.me, r, r["subject_id"]) for r in rows]})
 
 

@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import tempfile
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from credit.api.http_json import json_response
+from schemas.exports import write_table
 from sinks.exceptions import QueryError
 from sinks.read import reports, risk
 from sinks.store import Store
@@ -34,8 +38,34 @@ if TYPE_CHECKING:
 WithheldLookup = Callable[[Store], frozenset[str]]
 # May the caller of this request see the authorized-only classes of this subject code?
 AuthorizedCheck = Callable[[web.Request, str], Awaitable[bool]]
-Handler = Callable[[web.Request], Awaitable[web.Response]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BLACKLIST_DEFAULT_DAYS = 30
+
+
+RISK_COLUMNS = {
+    "subject_id": "主体代码", "kind": "主体类别", "name": "名称", "district": "区划",
+    "industry": "行业", "utilities": "欠费项目数", "utility_types": "欠费项目",
+    "arrears_amount": "欠费金额（元）", "long_overdue_amount": "其中长期欠费（元）",
+    "max_days_overdue": "最长逾期天数", "arrears_since": "欠费起始日",
+}  # fmt: skip
+
+
+def table_file(columns: dict[str, str], rows: list[dict[str, Any]], name: str) -> web.Response:
+    """Rows as a CSV or Excel download (`schemas.exports`: formula-like text stays text)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / ("export" + Path(name).suffix)
+        cells = ([_cell(r.get(k)) for k in columns] for r in rows)
+        write_table(path, list(columns.values()), cells)
+        data = path.read_bytes()
+    kind = "text/csv" if name.endswith(".csv") else (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")  # fmt: skip
+    quoted = urllib.parse.quote(name)
+    return web.Response(body=data, content_type=kind, headers={
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quoted}"})  # fmt: skip
+
+
+def _cell(value: Any) -> Any:
+    return "、".join(map(str, value)) if isinstance(value, list) else value
 
 
 class BadParameter(ValueError):
@@ -86,7 +116,7 @@ def _answers_400(handler: Handler) -> Handler:
     """Bad parameters and refused SQL answer 400 with the reason (not a 500)."""
 
     @functools.wraps(handler)
-    async def guarded(request: web.Request) -> web.Response:
+    async def guarded(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)
         except (BadParameter, QueryError) as exc:
@@ -126,17 +156,28 @@ async def subject(rc: ReportContext, request: web.Request) -> web.Response:
     return json_response(report, 200 if report["found"] else 404)
 
 
-async def risk_monitor(rc: ReportContext, request: web.Request) -> web.Response:
+async def risk_monitor(rc: ReportContext, request: web.Request) -> web.StreamResponse:
+    """The risk list with its filters; `?format=csv|xlsx` answers it as a file (formula-like
+    text neutralised, as every export)."""
     q = request.query
     run = functools.partial(
         risk.risk_monitor, rc.store,
-        district=q.get("district") or None, industry=q.get("industry") or None,
+        district=_district(request), industry=q.get("industry") or None,
         since=_date(request, "since"), until=_date(request, "until"),
         min_utilities=_int(request, "min_utilities", 2, 1, 10),
         min_days_overdue=_int(request, "min_days_overdue", 0),
+        utility=q.get("utility") or None,
+        min_amount=_int(request, "min_amount", 0, 0, 10**12),
         limit=_int(request, "limit", 100, 1, 10_000),
     )  # fmt: skip
-    return json_response({"subjects": await rc.ctx.run(run)})
+    rows = await rc.ctx.run(run)
+    fmt = q.get("format", "json")
+    if fmt == "json":
+        return json_response({"subjects": rows})
+    if fmt not in ("csv", "xlsx"):
+        raise BadParameter(f"format: json, csv or xlsx, not {fmt!r} / 导出格式应为 csv 或 xlsx")
+    answer: web.Response = await rc.ctx.run(table_file, RISK_COLUMNS, rows, f"风险名单.{fmt}")
+    return answer
 
 
 async def blacklist_new(rc: ReportContext, request: web.Request) -> web.Response:
@@ -161,16 +202,28 @@ async def collection(rc: ReportContext, request: web.Request) -> web.Response:
     return json_response({"today": today, "district": district or "", "late": late, "rows": rows})
 
 
+async def history(rc: ReportContext, request: web.Request) -> web.Response:
+    """Rows decided per month × department × class over `?months=` (12) months."""
+    months = _int(request, "months", 12, 1, 120)
+    first = dt.date.today().replace(day=1)
+    since = (first - dt.timedelta(days=31 * (months - 1))).replace(day=1)
+    department = request.query.get("department", "").strip() or None
+    rows = await rc.ctx.run(lambda: reports.collection_history(rc.store, since,
+                                                               department=department))  # fmt: skip
+    return json_response({"since": since, "months": months, "rows": rows})
+
+
 async def census(rc: ReportContext, request: web.Request) -> web.Response:
     district = _district(request)
     return json_response(await rc.ctx.run(reports.census, rc.store, rc.ctx.catalog, district))
 
 
-ReportHandler = Callable[[ReportContext, web.Request], Awaitable[web.Response]]
+ReportHandler = Callable[[ReportContext, web.Request], Awaitable[web.StreamResponse]]
 ROUTES: tuple[tuple[str, ReportHandler], ...] = (
     ("/api/risk/monitor", risk_monitor),
     ("/api/blacklist/new", blacklist_new),
     ("/api/stats/collection", collection),
+    ("/api/stats/history", history),
     ("/api/stats/census", census),
 )
 

@@ -392,6 +392,15 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     store = ApiKeyStore(settings.data_dir / "api-keys.json")
+    if args.list:
+        return _keys_listing(store.listing(), args.json)
+    if not args.provider:
+        raise CreditError("`credit keys PROVIDER --department DEPT` (or --rotate, --revoke, "
+                          "or `credit keys --list`)")  # fmt: skip
+    if args.revoke:
+        revoked = store.revoke(args.provider)
+        _print_json(revoked) if args.json else print(f"revoked the API key of {args.provider}")
+        return 0
     if args.rotate:
         key = store.rotate(args.provider)
     elif not args.department:
@@ -406,6 +415,15 @@ def cmd_keys(args: argparse.Namespace) -> int:
     else:
         print(f"API key for {args.provider} (shown once, stored hashed): {key}")
         print(f"may publish: {', '.join(sorted(grant.classes))}")
+    return 0
+
+
+def _keys_listing(keys: list[dict[str, Any]], as_json: bool) -> int:
+    if as_json:
+        _print_json({"keys": keys})
+    for k in [] if as_json else keys:
+        print(f"{k['state']:<8} {k['provider']}  {k['department']}  {k['district'] or ''}  "
+              f"{len(k['classes'] or [])} classes")  # fmt: skip
     return 0
 
 

@@ -148,8 +148,10 @@ def _provider_commands(add: AddCommand) -> None:
     tpl = add("template", cmd_template, "write a class's Excel template", json_=False)
     tpl.add_argument("cls", metavar="CLASS", help="class code or Chinese name")
     tpl.add_argument("-o", "--output", required=True)
-    keys = add("keys", cmd_keys, "issue an HTTP API key for a provider department")
-    keys.add_argument("provider", help="provider's full name, recorded on every record")
+    keys = add("keys", cmd_keys, "issue, list or revoke the HTTP API key of a provider")
+    keys.add_argument("provider", nargs="?", help="provider's full name, recorded on every record")
+    keys.add_argument("--list", action="store_true", help="every provider's key and its state")
+    keys.add_argument("--revoke", action="store_true", help="end the provider's key at once")
     keys.add_argument("--department", help="the catalog department it acts as")
     keys.add_argument("--rotate", action="store_true", help="replace the provider's key with a "
                       "new one (same department and classes); the old one stops working")  # fmt: skip

@@ -304,3 +304,24 @@ def _distinct_subjects(store: Store, catalog: Catalog, district: str | None) -> 
         {"n": natural, **({"d": district} if district else {})},
     )[0]
     return {"natural": int(row["natural"]), "legal": int(row["legal"])}
+
+
+def collection_history(
+    store: Store, since: dt.date, *, department: str | None = None
+) -> list[dict[str, Any]]:
+    """Rows decided per month of receipt × catalog department × class since `since`: stored
+    and rejected (the console's collection chart). The department is the one the upload named,
+    else its provider, as in `collection_stats`."""
+    db = store.database
+    dept = "if(u.department = '', o.provider, u.department)"
+    where = "o.received_at >= {since:Date}" + (f" AND {dept} = {{d:String}}" if department else "")
+    return store.query(
+        f"SELECT toString(toStartOfMonth(o.received_at)) AS month, {dept} AS department, "
+        "o.class_code AS class_code, countIf(o.outcome = 'stored') AS stored, "
+        "countIf(o.outcome = 'rejected') AS rejected "
+        f"FROM {db}.outcomes AS o FINAL LEFT JOIN "
+        f"(SELECT upload_id, department FROM {db}.uploads FINAL) AS u ON u.upload_id = o.upload_id "
+        f"WHERE {where} GROUP BY month, department, class_code "
+        "ORDER BY month, department, class_code",
+        {"since": since, "d": department or ""},
+    )

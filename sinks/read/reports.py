@@ -19,14 +19,20 @@ from typing import Any
 from schemas.catalog import Catalog, InfoClass
 from schemas.codes import mask_id, mask_subject, mask_value, normalize_code
 from sinks.ddl.subject_index import subject_records
-from sinks.read.collection import census, collection_stats
+from sinks.read.collection import census, collection_history, collection_stats
 from sinks.read.governance import publication_window
 from sinks.read.queries import current_figures, monthly_history
 from sinks.read.risk import INDUSTRY_CLASS
 from sinks.store import Store
 
 # One import for the API and CLI; collection figures live in their own module.
-__all__ = ["census", "collection_stats", "new_blacklist_entries", "subject_report"]
+__all__ = [
+    "census",
+    "collection_history",
+    "collection_stats",
+    "new_blacklist_entries",
+    "subject_report",
+]
 
 # Red/black list classes, recognised by their catalog codes (DESIGN: 红黑名单).
 ID_FIELD_CHECKS = ("citizen_id", "id_by_type")

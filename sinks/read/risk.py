@@ -15,6 +15,7 @@ from typing import Any
 
 from schemas.catalog import attribute_class, class_roles, default_catalog
 from schemas.codes import mask_subject
+from sinks.exceptions import QueryError
 from sinks.store import Store
 from streams.core.aggregates import UTILITY_KIND
 
@@ -73,6 +74,21 @@ def risk_list(store: Store, limit: int = 10, district: str | None = None) -> lis
     return out
 
 
+def _utility_kind(utility: str) -> str:
+    """`water` or its label `水费` → `water`; anything else is refused with the choices."""
+    kind = UTILITY_KIND.get(utility, utility)
+    if kind not in UTILITY_LABELS:
+        choices = ", ".join(f"{k} ({v})" for k, v in UTILITY_LABELS.items())
+        raise QueryError(f"utility: one of {choices}, not {utility!r} / 未知的费用类型")
+    return kind
+
+
+def _owes(db: str) -> str:
+    """Subjects in arrears with the utility `{u}`."""
+    return (f"subject_id IN (SELECT subject_id FROM {db}.aggregates FINAL WHERE kind = {{u:String}} "
+            "AND facts > 0 AND arrears_flag = 1)")  # fmt: skip
+
+
 def risk_monitor(
     store: Store,
     *,
@@ -82,14 +98,17 @@ def risk_monitor(
     until: dt.date | None = None,
     min_utilities: int = 2,
     min_days_overdue: int = 0,
+    utility: str | None = None,
+    min_amount: float = 0.0,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
     """Subjects in arrears with several utilities (seed-002 欠缴费用 tables).
 
     `district` matches as a prefix (`3202` is the whole city); `industry` as a substring of
     the 国民经济行业分类 of `ent_industry`, so it keeps legal persons only; `since`/`until`
-    keep the utilities whose open debts span overlaps that window. Per subject: how many
-    utilities, which, the total owed, the part at least `LONG_OVERDUE_DAYS` overdue, the
+    keep the utilities whose open debts span overlaps that window; `utility` (`water` or
+    `水费`) keeps subjects in arrears with that utility, `min_amount` those owing at least that
+    much in all. Per subject: how many utilities, which, the total owed, the part at least `LONG_OVERDUE_DAYS` overdue, the
     longest overdue and the start of the oldest open debt.
     """
     db = store.database
@@ -110,8 +129,17 @@ def risk_monitor(
             "WHERE positionUTF8(ifNull(industry, ''), {ind:String}) > 0)"
         )
         params["ind"] = industry
-    having = "HAVING utilities >= {mu:UInt32} AND max_days_overdue >= {md:Int64}"
-    rows = _ranked(store, where, params, having, limit)
+    if utility:
+        where.append(_owes(db))
+        params["u"] = _utility_kind(utility)
+    params["ma"] = float(min_amount)
+    having = ("HAVING utilities >= {mu:UInt32} AND max_days_overdue >= {md:Int64} "
+              "AND arrears_amount >= {ma:Float64}")  # fmt: skip
+    return _monitored(store, _ranked(store, where, params, having, limit))
+
+
+def _monitored(store: Store, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The risk monitor's rows with names, district and industry (masked person IDs)."""
     names = names_of(store, [r["subject_id"] for r in rows]) if rows else {}
     out = []
     for r in rows:

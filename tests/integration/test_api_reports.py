@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from openpyxl import load_workbook
 
 from base.metrics import create_metrics
 from credit.api.app import ApiContext
@@ -111,6 +112,75 @@ def test_report_routes_answer_json(data: tuple[Store, str], catalog: Catalog) ->
         assert census["total"] == {"records": 4, "wan": 0.0}
 
     serve(store, catalog, scenario)
+
+
+def test_the_risk_list_filters_by_utility_and_amount_and_exports_csv_and_excel(
+    data: tuple[Store, str], catalog: Catalog, tmp_path: Path
+) -> None:
+    store, company = data
+
+    async def found(client: TestClient[Any, Any], **params: str) -> list[str]:
+        resp = await client.get("/api/risk/monitor", params={"min_utilities": "1", **params})
+        assert resp.status == 200, await resp.text()
+        return [s["subject_id"] for s in (await resp.json())["subjects"]]
+
+    async def scenario(client: TestClient[Any, Any]) -> None:
+        assert await found(client, utility="water") == [company]
+        assert await found(client, utility="水费") == [company]  # the label works as well
+        assert await found(client, utility="gas") == []
+        assert await found(client, min_amount="20") == [company]  # 10 + 10 owed
+        assert await found(client, min_amount="21") == []
+        assert await found(client, min_days_overdue="99999") == []  # days since 2025-04
+        resp = await client.get("/api/risk/monitor", params={"utility": "oil"})
+        assert resp.status == 400 and "utility" in (await resp.json())["error"]
+        resp = await client.get("/api/risk/monitor", params={"format": "pdf"})
+        assert resp.status == 400
+        resp = await client.get("/api/risk/monitor", params={"format": "csv", "utility": "电费"})
+        assert resp.status == 200 and "attachment" in resp.headers["Content-Disposition"]
+        lines = (await resp.read()).decode("utf-8-sig").splitlines()
+        assert lines[0].startswith("主体代码,主体类别,名称") and len(lines) == 2
+        assert lines[1].startswith(company) and "水费、电费" in lines[1]
+        resp = await client.get("/api/risk/monitor", params={"format": "xlsx"})
+        (tmp_path / "risk.xlsx").write_bytes(await resp.read())
+        sheet = load_workbook(tmp_path / "risk.xlsx").active
+        assert sheet is not None
+        rows = list(sheet.iter_rows(values_only=True))
+        assert rows[0][0] == "主体代码" and rows[1][0] == company and rows[1][7] == 20
+
+    serve(store, catalog, scenario)
+
+
+def test_collection_history_counts_decided_rows_per_month_department_and_class(
+    data: tuple[Store, str], catalog: Catalog
+) -> None:
+    store, _ = data
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    store.insert("uploads", [["h-1", "legal_arrears", "水务集团", "file", "a.csv", 3, 2, 1, now,
+                              now, "供水公司", "", None, None]],
+                 ["upload_id", "class_code", "provider", "channel", "source_name", "received",
+                  "sent", "rejected", "started_at", "finished_at", "department", "district",
+                  "period_start", "period_end"])  # fmt: skip
+    cols = ["upload_id", "row_key", "class_code", "provider", "subject_kind", "outcome",
+            "record_key", "reason_codes", "received_at", "decided_at"]  # fmt: skip
+    rows = [["h-1", str(n), "legal_arrears", "水务集团", "legal", outcome, f"k{n}", [], now, now]
+            for n, outcome in enumerate(("stored", "stored", "rejected"))]  # fmt: skip
+    store.insert("outcomes", rows, cols)
+    try:
+
+        async def scenario(client: TestClient[Any, Any]) -> None:
+            answer = await (await client.get("/api/stats/history", params={"months": "3"})).json()
+            month = now.date().replace(day=1).isoformat()
+            assert answer["rows"] == [{"month": month, "department": "供水公司",
+                                       "class_code": "legal_arrears", "stored": 2,
+                                       "rejected": 1}]  # fmt: skip
+            resp = await client.get("/api/stats/history", params={"department": "供电公司"})
+            assert (await resp.json())["rows"] == []
+            assert (await client.get("/api/stats/history?months=0")).status == 400
+
+        serve(store, catalog, scenario)
+    finally:
+        store.command(f"TRUNCATE TABLE {store.database}.outcomes")
+        store.command(f"TRUNCATE TABLE {store.database}.uploads")
 
 
 def test_bad_requests_answer_400_with_a_reason(data: tuple[Store, str], catalog: Catalog) -> None:

@@ -353,6 +353,8 @@ def test_objection_life_cycle_withholds_the_record_until_confirmed(world: Any) -
         # the providing department's queue has it; another provider's has not
         _, queue = await api("GET", "/api/objections", "provider")
         assert [o["objection_id"] for o in queue["objections"]] == [oid]
+        first = queue["objections"][0]  # the queue's deadline: checked in 3 working days
+        assert (first["next_step"], first["due_on"]) == ("check", "2026-11-25")
         _, queue = await api("GET", "/api/objections", "other_provider")
         assert queue["objections"] == []
         status, _ = await api("POST", f"/api/objections/{oid}/resolve", "other_provider",
@@ -661,6 +663,15 @@ def test_the_cli_lists_and_revokes_tokens_and_rotates_provider_keys(
     grant = keys.check(second)
     assert grant is not None and (grant.provider, grant.department) == (WATER, "供水公司")
     assert main(["keys", "无钥单位", "--rotate", *d]) == 2
+    capsys.readouterr()
+    assert main(["keys", WATER, "--revoke", *d]) == 0
+    assert keys.check(second) is None
+    capsys.readouterr()
+    assert main(["keys", "--list", "--json", *d]) == 0
+    listed = json.loads(capsys.readouterr().out)["keys"]
+    assert [(k["provider"], k["department"], k["state"]) for k in listed] == [
+        (WATER, "供水公司", "revoked")]  # fmt: skip
+    assert main(["keys", *d]) == 2 and "--list" in capsys.readouterr().err
 
 
 # -- credit repair ------------------------------------------------------------------------------------
