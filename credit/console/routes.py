@@ -7,7 +7,13 @@ from pathlib import Path
 from aiohttp import web
 
 STATIC = Path(__file__).parent / "static"
-PAGES = {"/console/": "index.html", "/console/provider": "provider.html"}
+PAGES = {
+    "/console/": "index.html",
+    "/console/provider": "provider.html",  # a provider: upload, fate, error report, calendar
+    "/console/office": "office.html",  # the credit office: compliance, queues, accounts
+    "/console/analyst": "analyst.html",  # analysts and banks: risk list, lookups, trends
+    "/console/report": "report.html",  # a subject's credit report, printable
+}
 
 
 async def _to_index(_: web.Request) -> web.StreamResponse:

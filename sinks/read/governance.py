@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from schemas.catalog import InfoClass
+from sinks.ddl.subject_index import INDEX_TABLE, has_index
 from sinks.exceptions import ForbiddenError, GovernanceError, NotFoundError, StageError
 from sinks.read.workdays import DEFAULT_CALENDAR, WorkCalendar
 from sinks.store import Store
@@ -206,14 +207,22 @@ def resolve_objection(
     if obj["class_code"] != cls.code:
         raise GovernanceError(f"objection {objection_id} is about {obj['class_code']}")
     if resolution == "delete":
-        store.command(
-            f"ALTER TABLE {store.database}.{cls.table} DELETE WHERE record_key = {{k:String}} "
-            "SETTINGS mutations_sync = 2",
-            {"k": obj["record_key"]},
-        )
+        _delete_record(store, cls, str(obj["record_key"]))
     return _save_objection(store, {**obj, "stage": "resolved", "resolution": resolution,
                                    "reason": reason.strip(), "resolved_by": by,
                                    "resolved_on": today})  # fmt: skip
+
+
+def _delete_record(store: Store, cls: InfoClass, record_key: str) -> None:
+    """The record out of its class table and out of the subject index the credit reports
+    read (without the second, a deleted record stayed in every report)."""
+    where = "record_key = {k:String}"
+    store.command(f"ALTER TABLE {store.database}.{cls.table} DELETE WHERE {where} "
+                  "SETTINGS mutations_sync = 2", {"k": record_key})  # fmt: skip
+    if has_index(store):
+        store.command(f"ALTER TABLE {store.database}.{INDEX_TABLE} DELETE WHERE {where} "
+                      "AND class_code = {c:String} SETTINGS mutations_sync = 2",
+                      {"k": record_key, "c": cls.code})  # fmt: skip
 
 
 def inform_objection(store: Store, objection_id: str, today: dt.date) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from schemas.registry_store import RegistryStore
 from sinks.ddl.tables import class_columns
 from sinks.ddl.upgrade import apply_ddl
 from sinks.read import governance as gov
+from sinks.read.reports import subject_report
 from sinks.read.workdays import WorkCalendar
 from sinks.store import Store
 
@@ -395,6 +396,9 @@ def test_delete_removes_the_record_and_correct_holds_it_until_resent(
         store.query(f"SELECT * FROM {store.database}.{cls.table} WHERE record_key = 'rk-del'") == []
     )
     assert gov.get_objection(store, gone["objection_id"])["reason"] == "无法核实真实性"
+    report = subject_report(store, catalog, ENT, include_authorized=True)  # the index's copy too
+    assert "rk-del" not in {r["record_key"] for c in report["classes"] for r in c["records"]}
+    assert "rk-fix" in {r["record_key"] for c in report["classes"] for r in c["records"]}
     gov.resolve_objection(store, cls, fix["objection_id"], "correct", "金额应为50", WATER, FRI)
     assert gov.withheld_record_keys(store) == {"rk-fix"}  # until the provider re-sends
     insert(store, cls, ENT, "rk-fix", arrears_amount=50, version=6)

@@ -36,19 +36,73 @@ const Console = (() => {
     el.hidden = !text;
   }
 
+  // Each role's first page: a provider's key leads to its uploads, the credit office's
+  // token to its queues, an analyst's or a bank's to the risk list and reports, a subject's
+  // to its own credit report.
+  const HOME = { provider: "/console/provider", admin: "/console/office",
+                 analyst: "/console/analyst", bank: "/console/analyst" };
+  const home = (me) => HOME[me.role] || "/console/report?code=" + encodeURIComponent(me.org);
+
   function signInPage() {
     $("sign-in").addEventListener("submit", async (event) => {
       event.preventDefault();
       sessionStorage.setItem(KEY, $("key").value.trim());
       try {
-        await api("/api/provider");
-        location.href = "/console/provider";
+        location.href = home(await api("/api/whoami"));
       } catch (err) {
         sessionStorage.removeItem(KEY);
         show("sign-in-error", "登录失败：" + err.message);
       }
     });
   }
+
+  // A signed-in page: who is signed in (in the header), sign-out, and the way back to the
+  // sign-in page for a missing, expired or revoked token or a role the page is not for.
+  async function signedIn(roles) {
+    if (!key()) { location.href = "/console/"; return null; }
+    $("sign-out").addEventListener("click", () => {
+      sessionStorage.removeItem(KEY);
+      location.href = "/console/";
+    });
+    let me;
+    try { me = await api("/api/whoami"); } catch (err) { location.href = "/console/"; return null; }
+    if (!roles.includes(me.role)) { location.href = home(me); return null; }
+    const ROLE_NAMES = { admin: "信用办", analyst: "分析人员", bank: "金融机构",
+                         subject: "信息主体", provider: "信息提供单位" };
+    $("who").textContent = `${me.name}（${ROLE_NAMES[me.role]}${me.org ? " · " + me.org : ""}）`;
+    for (const el of document.querySelectorAll("[data-roles]")) {
+      el.hidden = !el.dataset.roles.split(" ").includes(me.role);
+    }
+    return me;
+  }
+
+  // A table body filled with rows of text cells; returns the rows, for action cells.
+  function fill(tbody, rows, cells) {
+    tbody.replaceChildren();
+    return rows.map((r) => {
+      const tr = tbody.insertRow();
+      for (const value of cells(r)) {
+        tr.insertCell().textContent = value === null || value === undefined ? "" : String(value);
+      }
+      return tr;
+    });
+  }
+
+  function button(text, onClick) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = text;
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  const post = (path, body) => api(path, {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body || {}) });
+  const query = (params) => new URLSearchParams(
+    Object.entries(params).filter(([, v]) => v !== "" && v !== null && v !== undefined)).toString();
+  const yuan = (n) => "¥" + Number(n).toLocaleString("zh-CN", { minimumFractionDigits: 2,
+                                                                maximumFractionDigits: 2 });
 
   function send(path, form, onProgress) {  // XHR: fetch cannot report upload progress
     return new Promise((resolve, reject) => {
@@ -110,14 +164,9 @@ const Console = (() => {
   }
 
   async function providerPage() {
-    if (!key()) { location.href = "/console/"; return; }
-    $("sign-out").addEventListener("click", () => {
-      sessionStorage.removeItem(KEY);
-      location.href = "/console/";
-    });
+    if (!(await signedIn(["provider"]))) return;
     let me;
     try { me = await api("/api/provider"); } catch (err) { location.href = "/console/"; return; }
-    $("who").textContent = `${me.provider}（${me.department}）`;
     for (const c of me.classes) $("class").add(new Option(`${c.name}（${c.code}）`, c.code));
     showCalendar().catch((err) => show("upload-error", "报送日历读取失败：" + err.message));
     setInterval(() => showCalendar().catch(() => {}), 10000);  // deliveries land a little later
@@ -164,5 +213,6 @@ const Console = (() => {
     });
   }
 
-  return { signInPage, providerPage };
+  return { signInPage, providerPage, signedIn, api, download, show, fill, button, post, query,
+           yuan, $ };
 })();

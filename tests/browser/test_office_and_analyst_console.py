@@ -1,0 +1,270 @@
+"""The credit office, an enterprise, an analyst and a bank in the console, in a real browser
+against one running platform:
+
+- the office signs in with its token, sees late departments, issues the enterprise a token
+  on the page, releases a held upload;
+- the enterprise signs in with that token, reads its own report and files an objection on a
+  record; the office accepts, resolves and informs it in its queue; the token is revoked;
+- an analyst filters the risk list, exports it, opens a company's report (authorized, with
+  its figures and charts) and sees a person only masked; a bank without an authorization
+  gets the public report of the same company, and both reads are in the usage log.
+
+Set CREDIT_CONSOLE_SCREENSHOTS=docs/console to refresh the README's screenshots."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openpyxl import load_workbook
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import Select
+
+from schemas.codes import random_citizen_id, random_uscc
+from tests.browser.test_provider_console import _downloaded, _shot, _wait
+
+pytestmark = pytest.mark.integration
+
+RNG = random.Random(22)
+COMPANIES = [(f"江阴市控制台测试企业{i}有限公司", random_uscc(RNG)) for i in range(3)]
+PERSON = ("钱某某", random_citizen_id(RNG))
+WATER = "江阴市水务集团有限公司"
+
+
+def _arrears(name: str, code: str, kind: str, amount: str, account: str) -> dict[str, str]:
+    return {"机构全称": name, "统一社会信用代码": code, "账号": account, "欠缴类型名称": kind,
+            "欠缴统计开始日期": "2026-07-01", "欠缴统计截止日期": "2026-09-30", "拖欠天数": "92",
+            "欠费金额": amount, "信息来源部门全称": WATER, "提供单位全称": WATER,
+            "提供日期": "2026-10-20"}  # fmt: skip
+
+
+def _person_arrears() -> dict[str, str]:
+    return {"姓名": PERSON[0], "证件类型": "居民身份证", "证件号码": PERSON[1], "账号": "P1",
+            "欠缴类型名称": "水费", "欠缴开始日期": "2026-06-01", "欠缴截止日期": "2026-09-30",
+            "拖欠天数": "120", "欠费金额(元)": "800.00", "信息来源部门全称": WATER,
+            "提供单位全称": WATER, "提供日期": "2026-10-20"}  # fmt: skip
+
+
+def _call(platform: dict[str, Any], path: str, token: str, body: Any = None) -> Any:
+    request = urllib.request.Request(
+        platform["api_url"] + path, method="POST" if body is not None else "GET",
+        data=json.dumps(body, ensure_ascii=False).encode() if body is not None else None,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def _settled(platform: dict[str, Any], token: str, upload_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        fate = _call(platform, f"/api/uploads/{upload_id}", token)
+        if fate["complete"]:
+            return dict(fate)
+        time.sleep(0.3)
+    raise AssertionError(f"upload {upload_id} not complete: {fate}")
+
+
+@pytest.fixture(scope="module")
+def world(platform: dict[str, Any], credit_cli: Callable[..., Any]) -> dict[str, Any]:
+    """Arrears of three companies (two with water and power, one water and gas) and a person,
+    stored; the admin token of the platform's data dir; the water company's key."""
+    data_dir = platform["data_dir"]
+    issued = credit_cli("keys", WATER, "--department", "供水公司", "--json", data_dir=data_dir)
+    assert issued.returncode == 0, issued.stderr
+    key = json.loads(issued.stdout)["key"]
+    rows = [_arrears(COMPANIES[0][0], COMPANIES[0][1], "水费", "50000.00", "A0"),
+            _arrears(COMPANIES[0][0], COMPANIES[0][1], "电费", "30000.00", "A1"),
+            _arrears(COMPANIES[1][0], COMPANIES[1][1], "水费", "2000.00", "B0"),
+            _arrears(COMPANIES[1][0], COMPANIES[1][1], "电费", "1000.00", "B1"),
+            _arrears(COMPANIES[2][0], COMPANIES[2][1], "水费", "900.00", "C0"),
+            _arrears(COMPANIES[2][0], COMPANIES[2][1], "燃气费", "400.00", "C1")]  # fmt: skip
+    for code, records in (("legal_arrears", rows), ("natural_arrears", [_person_arrears()])):
+        answer = _call(platform, f"/api/records/{code}", key, {"records": records})
+        assert answer["rejected"] == 0, answer
+        fate = _settled(platform, key, answer["upload_id"])
+        assert fate["stored"] == len(records), fate
+    admin = (data_dir / "admin-token").read_text().strip()
+    return {"key": key, "admin": admin, "data_dir": data_dir}
+
+
+def _sign_in(browser: webdriver.Chrome, platform: dict[str, Any], secret: str, page: str) -> None:
+    browser.get(platform["api_url"] + "/console/")
+    browser.execute_script("sessionStorage.clear()")
+    browser.find_element(By.ID, "key").send_keys(secret)
+    browser.find_element(By.ID, "sign-in-button").click()
+    _wait(browser, lambda b: page in b.current_url)
+    _wait(browser, lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
+
+
+def _rows(browser: webdriver.Chrome, table: str) -> list[WebElement]:
+    return list(browser.find_elements(By.CSS_SELECTOR, f"#{table} tbody tr"))
+
+
+def _row_with(browser: webdriver.Chrome, table: str, text: str) -> WebElement:
+    found: WebElement = _wait(
+        browser, lambda b: next((r for r in _rows(b, table) if text in r.text), None)
+    )
+    return found
+
+
+def _held_upload(platform: dict[str, Any], key: str) -> str:
+    """Ten rows of which five have no amount: over the 20 % threshold, so held."""
+    rows = []
+    for i in range(10):
+        row = _arrears(f"暂扣测试企业{i}", random_uscc(RNG), "水费", "10.00", f"H{i}")
+        rows.append(row | ({"欠费金额": ""} if i % 2 else {}))
+    answer = _call(platform, "/api/records/legal_arrears", key, {"records": rows})
+    assert answer["held"], answer
+    return str(answer["upload_id"])
+
+
+def test_the_office_issues_a_token_releases_a_held_upload_and_settles_an_objection(
+    platform: dict[str, Any], world: dict[str, Any], browser: webdriver.Chrome
+) -> None:
+    held = _held_upload(platform, world["key"])
+    _sign_in(browser, platform, world["admin"], "/console/office")
+    water = _row_with(browser, "department-table", "供水公司")
+    assert water.find_elements(By.TAG_NAME, "td")[5].text != "0"  # it delivered
+    late = [
+        r for r in _rows(browser, "department-table") if "late" in (r.get_attribute("class") or "")
+    ]
+    assert late, "the silent departments are marked late"
+    _shot(browser, "5-office-compliance", "compliance")
+
+    row = _row_with(browser, "held-table", held)
+    assert WATER in row.text and "legal_arrears" in row.text
+    _shot(browser, "6-office-held", "held")
+    row.find_element(By.XPATH, ".//button[text()='放行']").click()
+    _wait(browser, lambda b: not any(held in r.text for r in _rows(b, "held-table")))
+    fate = _settled(platform, world["admin"], held)
+    assert (fate["received"], fate["stored"], fate["rejected"]) == (10, 5, 5)
+
+    company, code = COMPANIES[2]
+    Select(browser.find_element(By.ID, "token-role")).select_by_value("subject")
+    browser.find_element(By.ID, "token-name").send_keys(company)
+    browser.find_element(By.ID, "token-org").send_keys(code)
+    browser.find_element(By.XPATH, "//form[@id='token-issue']//button").click()
+    secret = _wait(browser, lambda b: b.find_element(By.ID, "secret").text)
+    token = secret.split("：")[-1]
+    assert token.startswith("ct_") and company in secret
+    token_row = _row_with(browser, "token-table", company)
+    assert "有效" in token_row.text
+    _shot(browser, "7-office-accounts", "accounts")
+
+    _sign_in(browser, platform, token, "/console/report")  # the enterprise: its own report
+    assert browser.find_element(By.ID, "id-code").text == code
+    record = _row_with(browser, "classes", "燃气费")
+    record_key = record.get_attribute("data-record-key") or ""
+    assert record_key
+    record.find_element(By.XPATH, ".//button[text()='提出异议']").click()
+    browser.find_element(By.ID, "objection-grounds").send_keys("燃气费已于十月缴清")
+    browser.find_element(By.ID, "objection-submit").click()
+    result = _wait(browser, lambda b: b.find_element(By.ID, "objection-result").text)
+    assert "异议已登记" in result, result
+
+    _sign_in(browser, platform, world["admin"], "/console/office")
+    row = _row_with(browser, "objection-table", record_key)
+    assert "待核查" in row.text
+    _shot(browser, "8-office-objections", "objections")
+    row.find_element(By.XPATH, ".//button[text()='受理']").click()
+    row = _wait(browser, lambda b: next((r for r in _rows(b, "objection-table")
+                                         if record_key in r.text and "已受理" in r.text), None))  # fmt: skip
+    Select(row.find_element(By.TAG_NAME, "select")).select_by_value("delete")
+    row.find_element(By.TAG_NAME, "input").send_keys("供水公司核实：已缴清")
+    row.find_element(By.XPATH, ".//button[text()='处理']").click()
+    row = _wait(browser, lambda b: next((r for r in _rows(b, "objection-table")
+                                         if record_key in r.text and "待告知" in r.text), None))  # fmt: skip
+    row.find_element(By.XPATH, ".//button[text()='已书面告知']").click()
+    _wait(browser, lambda b: any(record_key in r.text and "已告知" in r.text
+                                 for r in _rows(b, "objection-table")))  # fmt: skip
+    objections = _call(platform, f"/api/objections?subject={code}", world["admin"])["objections"]
+    assert [(o["stage"], o["resolution"]) for o in objections] == [("informed", "delete")]
+    report = _call(platform, f"/api/subjects/{code}", world["admin"])
+    keys = {r["record_key"] for c in report["classes"] for r in c["records"]}
+    assert record_key not in keys and keys  # the gas arrears are gone, the water one stays
+
+    token_row = _row_with(browser, "token-table", company)
+    token_row.find_element(By.XPATH, ".//button[text()='撤销']").click()
+    _wait(browser, lambda b: "已撤销" in _row_with(b, "token-table", company).text)
+    browser.get(platform["api_url"] + "/console/")
+    browser.execute_script("sessionStorage.clear()")
+    browser.find_element(By.ID, "key").send_keys(token)
+    browser.find_element(By.ID, "sign-in-button").click()
+    refused = _wait(browser, lambda b: b.find_element(By.ID, "sign-in-error").text)
+    assert "revoked" in refused
+
+
+def test_an_analyst_filters_and_exports_the_risk_list_and_a_bank_sees_the_public_report(
+    platform: dict[str, Any],
+    world: dict[str, Any],
+    browser: webdriver.Chrome,
+    downloads: Path,
+    credit_cli: Callable[..., Any],
+) -> None:
+    tokens = {}
+    for role, name, extra in (
+        ("analyst", "分析员甲", ()),
+        ("bank", "客户经理", ("--institution", "江阴农商行")),
+    ):
+        issued = credit_cli("access", "issue", role, name, *extra, "--json",
+                            data_dir=world["data_dir"])  # fmt: skip
+        assert issued.returncode == 0, issued.stderr
+        tokens[role] = json.loads(issued.stdout)["token"]
+    code = COMPANIES[1][1]
+
+    _sign_in(browser, platform, tokens["analyst"], "/console/analyst")
+    listed = {r.find_element(By.TAG_NAME, "td").text for r in _rows(browser, "risk-table")}
+    assert {COMPANIES[1][1], COMPANIES[2][1]} <= listed  # one utility is enough by default
+    masked = [s for s in listed if "*" in s]
+    assert masked and PERSON[1] not in listed and PERSON[1][:6] in masked[0]
+    browser.find_element(By.ID, "risk-utilities").clear()
+    browser.find_element(By.ID, "risk-utilities").send_keys("2")
+    browser.find_element(By.ID, "risk-amount").clear()
+    browser.find_element(By.ID, "risk-amount").send_keys("2500")
+    Select(browser.find_element(By.ID, "risk-utility")).select_by_value("power")
+    browser.find_element(By.ID, "risk-search").click()
+    _wait(browser, lambda b: "2 个主体" in b.find_element(By.ID, "risk-summary").text)
+    shown = [r.find_element(By.TAG_NAME, "td").text for r in _rows(browser, "risk-table")]
+    assert shown == [COMPANIES[0][1], COMPANIES[1][1]]  # most owed first
+    _shot(browser, "9-analyst-risk", "risk")
+    browser.find_element(By.ID, "export-csv").click()
+    with _downloaded(downloads, ".csv").open(encoding="utf-8-sig") as f:
+        exported = list(csv.reader(f))
+    assert exported[0][0] == "主体代码" and [r[0] for r in exported[1:]] == shown
+    browser.find_element(By.ID, "export-xlsx").click()
+    sheet = load_workbook(_downloaded(downloads, ".xlsx")).worksheets[0]
+    assert [r[0] for r in sheet.iter_rows(min_row=2, values_only=True)] == shown
+    chart = browser.find_element(By.CSS_SELECTOR, "#collection-chart svg")
+    assert chart.find_elements(By.TAG_NAME, "rect")
+    _shot(browser, "10-analyst-collection", "collection")
+
+    browser.find_element(By.LINK_TEXT, code).click()
+    _wait(browser, lambda b: b.find_element(By.ID, "id-code").text == code)
+    assert "授权版" in browser.find_element(By.ID, "scope").text
+    figures = _rows(browser, "figures")
+    assert len(figures) == 2 and all("是" in f.text for f in figures)  # water and power owed
+    assert browser.find_elements(By.CSS_SELECTOR, "#figure-charts svg")
+    _shot(browser, "11-report-analyst")
+
+    _sign_in(browser, platform, tokens["bank"], "/console/analyst")
+    assert not browser.find_element(By.ID, "risk").is_displayed()  # not a bank's list
+    browser.find_element(By.ID, "lookup-code").send_keys(code)
+    browser.find_element(By.ID, "lookup-purpose").send_keys("贷前审查")
+    browser.find_element(By.XPATH, "//form[@id='lookup-form']//button").click()
+    _wait(browser, lambda b: b.find_element(By.ID, "id-code").text == code)
+    assert "公开版" in browser.find_element(By.ID, "scope").text
+    assert not browser.find_element(By.ID, "figures-section").is_displayed()  # no authorization
+    _shot(browser, "12-report-bank")
+    reads = _call(platform, f"/api/audit?subject={code}", world["admin"])["reads"]
+    assert {(r["reader"], r["purpose"]) for r in reads} >= {("分析员甲", "风险监测"),
+                                                             ("客户经理", "贷前审查")}  # fmt: skip
