@@ -23,11 +23,12 @@ demo: $(STAMP)  ## run the embedded platform on a synthetic month and print the 
 test: $(STAMP) tools  ## the whole test suite (unit, integration, faults on the real broker and chDB)
 	$(BIN)/pytest -q
 
-tools:  ## system tools the tests use: promtool (alert rules); Chromium, its driver and a CJK font (the console)
+tools:  ## system tools the tests use: promtool (alert rules); Chromium, its driver, Firefox ESR and a CJK font (the console)
 	@command -v promtool >/dev/null && command -v chromium >/dev/null && \
-	  command -v chromedriver >/dev/null && test -d /usr/share/fonts/truetype/wqy || \
+	  command -v chromedriver >/dev/null && command -v firefox-esr >/dev/null && \
+	  test -d /usr/share/fonts/truetype/wqy || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	  --no-install-recommends prometheus chromium chromium-driver fonts-wqy-zenhei; }
+	  --no-install-recommends prometheus chromium chromium-driver firefox-esr fonts-wqy-zenhei; }
 
 lint: $(STAMP)  ## ruff lint and format check, and the import layers (import-linter)
 	$(BIN)/ruff check .

@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 from openpyxl import load_workbook
-from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from schemas.codes import random_uscc
@@ -40,8 +41,11 @@ def _file(folder: Path) -> tuple[Path, list[str]]:
     return path, codes
 
 
-def _wait(browser: webdriver.Chrome, until: Callable[[Any], Any], timeout: float = 90) -> Any:
-    return WebDriverWait(browser, timeout, poll_frequency=0.3).until(until)
+def _wait(browser: WebDriver, until: Callable[[Any], Any], timeout: float = 90) -> Any:
+    """`until` holds; a table re-drawn while it is read is read again (a stale element)."""
+    wait = WebDriverWait(browser, timeout, poll_frequency=0.3,
+                         ignored_exceptions=[StaleElementReferenceException])  # fmt: skip
+    return wait.until(until)
 
 
 def _downloaded(folder: Path, suffix: str, timeout: float = 30) -> Path:
@@ -54,15 +58,15 @@ def _downloaded(folder: Path, suffix: str, timeout: float = 30) -> Path:
     raise AssertionError(f"nothing ending in {suffix} was downloaded: {list(folder.iterdir())}")
 
 
-def _cell(browser: webdriver.Chrome, name: str) -> int:
+def _cell(browser: WebDriver, name: str) -> int:
     return int(browser.find_element(By.ID, name).text or 0)
 
 
-def _shot(browser: webdriver.Chrome, name: str, section: str = "") -> None:
+def _shot(browser: WebDriver, name: str, section: str = "") -> None:
     """The page, or one section of it (a page shorter than two screens scrolls no further
     than its end, so scrolling would show two sections alike)."""
     folder = os.environ.get("CREDIT_CONSOLE_SCREENSHOTS")
-    if folder:
+    if folder and browser.name == "chrome":  # one set of pictures: Chromium's
         Path(folder).mkdir(parents=True, exist_ok=True)
         target = str(Path(folder) / f"{name}.png")
         if section:
@@ -74,7 +78,7 @@ def _shot(browser: webdriver.Chrome, name: str, section: str = "") -> None:
 def test_a_provider_uploads_corrects_its_rejected_rows_and_gets_everything_stored(
     platform: dict[str, Any],
     credit_cli: Callable[..., Any],
-    browser: webdriver.Chrome,
+    browser: WebDriver,
     downloads: Path,
     tmp_path: Path,
 ) -> None:

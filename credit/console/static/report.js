@@ -46,6 +46,9 @@ const Report = (() => {
     }
   }
 
+  const text = (v) => v === null || v === undefined ? "" : v === true ? "是" : v === false ? "否"
+    : String(v);
+
   function section(cls, canObject) {
     const box = document.createElement("section");
     box.className = "report-class";
@@ -64,7 +67,7 @@ const Report = (() => {
       const tr = body.insertRow();
       tr.dataset.recordKey = r.record_key;
       for (const value of [r.event_date, ...fields.map((f) => r[f])]) {
-        tr.insertCell().textContent = value === null || value === undefined ? "" : String(value);
+        tr.insertCell().textContent = text(value);
       }
       if (r.repaired) tr.classList.add("repaired");
       if (canObject) {
