@@ -4,7 +4,8 @@ against one running platform:
 - the office signs in with its token, sees late departments, issues the enterprise a token
   on the page, releases a held upload;
 - the enterprise signs in with that token, reads its own report and files an objection on a
-  record; the office accepts, resolves and informs it in its queue; the token is revoked;
+  record; the office accepts it, the water company deletes the record from its own queue, the
+  office informs the enterprise; the token is revoked;
 - an analyst filters the risk list, exports it, opens a company's report (authorized, with
   its figures and charts) and sees a person only masked; a bank without an authorization
   gets the public report of the same company, and both reads are in the usage log.
@@ -25,6 +26,7 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select
@@ -180,13 +182,18 @@ def test_the_office_issues_a_token_releases_a_held_upload_and_settles_an_objecti
     assert "待核查" in row.text
     _shot(browser, "8-office-objections", "objections")
     row.find_element(By.XPATH, ".//button[text()='受理']").click()
-    row = _wait(browser, lambda b: next((r for r in _rows(b, "objection-table")
-                                         if record_key in r.text and "已受理" in r.text), None))  # fmt: skip
+    _wait(browser, lambda b: "已受理" in _row_with(b, "objection-table", record_key).text)
+
+    _sign_in(browser, platform, world["key"], "/console/provider")  # the provider checks it
+    row = _row_with(browser, "objection-table", record_key)
+    assert "受理" not in [b.text for b in row.find_elements(By.TAG_NAME, "button")]
     Select(row.find_element(By.TAG_NAME, "select")).select_by_value("delete")
     row.find_element(By.TAG_NAME, "input").send_keys("供水公司核实：已缴清")
     row.find_element(By.XPATH, ".//button[text()='处理']").click()
-    row = _wait(browser, lambda b: next((r for r in _rows(b, "objection-table")
-                                         if record_key in r.text and "待告知" in r.text), None))  # fmt: skip
+    _wait(browser, lambda b: "待告知" in _row_with(b, "objection-table", record_key).text)
+
+    _sign_in(browser, platform, world["admin"], "/console/office")  # the office informs
+    row = _row_with(browser, "objection-table", record_key)
     row.find_element(By.XPATH, ".//button[text()='已书面告知']").click()
     _wait(browser, lambda b: any(record_key in r.text and "已告知" in r.text
                                  for r in _rows(b, "objection-table")))  # fmt: skip
@@ -272,3 +279,34 @@ def test_an_analyst_filters_and_exports_the_risk_list_and_a_bank_sees_the_public
     reads = _call(platform, f"/api/audit?subject={code}", world["admin"])["reads"]
     assert {(r["reader"], r["purpose"]) for r in reads} >= {("分析员甲", "风险监测"),
                                                              ("客户经理", "贷前审查")}  # fmt: skip
+
+
+UNLABELLED = """return [...document.querySelectorAll('input, select, textarea')].filter((el) => {
+  if (el.type === 'hidden') return false;
+  const byFor = el.id && document.querySelector('label[for="' + el.id + '"]');
+  return !(byFor || el.closest('label') || el.getAttribute('aria-label'));
+}).map((el) => el.id || el.outerHTML.slice(0, 80));"""
+
+
+def test_every_page_can_be_used_by_keyboard_and_names_every_field(
+    platform: dict[str, Any], world: dict[str, Any], browser: WebDriver
+) -> None:
+    """Sign in with the keyboard alone (Tab to the field, Enter), then on each page every
+    input, list and text box has a label a screen reader reads (its own, or aria-label)."""
+    browser.get(platform["api_url"] + "/console/")
+    browser.execute_script("sessionStorage.clear()")
+    body = browser.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.TAB)
+    active = browser.switch_to.active_element
+    assert active.get_attribute("id") == "key"  # the first stop is the key field
+    active.send_keys(world["admin"] + Keys.ENTER)
+    _wait(browser, lambda b: "/console/office" in b.current_url)
+    company = COMPANIES[0][1]
+    for page in ("/console/office", "/console/analyst",
+                 f"/console/report?code={company}&purpose=巡检"):  # fmt: skip
+        browser.get(platform["api_url"] + page)
+        _wait(browser, lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
+        assert browser.execute_script(UNLABELLED) == [], page
+        assert not browser.find_elements(By.CSS_SELECTOR, ".error:not([hidden])"), page
+    _sign_in(browser, platform, world["key"], "/console/provider")
+    assert browser.execute_script(UNLABELLED) == []

@@ -169,6 +169,13 @@ const Console = (() => {
     try { me = await api("/api/provider"); } catch (err) { location.href = "/console/"; return; }
     for (const c of me.classes) $("class").add(new Option(`${c.name}（${c.code}）`, c.code));
     showCalendar().catch((err) => show("upload-error", "报送日历读取失败：" + err.message));
+    const act = (fn, reload) => async () => {
+      show("objection-error", "");
+      try { await fn(); await reload(); } catch (err) { show("objection-error", "处理失败：" + err.message); }
+    };
+    Objections.load("objection-table", "", act, false)
+      .catch((err) => show("objection-error", "异议读取失败：" + err.message))
+      .finally(() => { document.body.dataset.ready = "1"; });
     setInterval(() => showCalendar().catch(() => {}), 10000);  // deliveries land a little later
     $("template").addEventListener("click", () =>
       download("/api/templates/" + $("class").value, $("class").value + "-模板.xlsx")

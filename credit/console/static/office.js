@@ -8,7 +8,6 @@ const Office = (() => {
   const CYCLES = { realtime: "实时", weekly: "每周", monthly: "每月", quarterly: "每季度",
                    yearly: "每年" };
   const STATUS = { on_time: "按时", late: "逾期", missing: "未报送" };
-  const STAGES = { filed: "待核查", accepted: "已受理", resolved: "已处理待告知", informed: "已告知" };
 
   // an action: run it, then reload the section; errors show at the top of the page
   const act = (fn, reload) => async () => {
@@ -68,39 +67,7 @@ const Office = (() => {
     });
   }
 
-  async function objections() {
-    const list = (await api("/api/objections?" + query({ stage: $("objection-stage").value })))
-      .objections;
-    const trs = fill($("objection-table").tBodies[0], list, (o) => [
-      o.objection_id, o.class_code, o.record_key, o.subject_id, o.applicant, o.grounds,
-      STAGES[o.stage] + (o.resolution ? `（${o.resolution}）` : ""), o.filed_on, o.due_on || "—", "",
-    ]);
-    trs.forEach((tr, i) => {
-      const o = list[i];
-      tr.dataset.objection = o.objection_id;
-      if (o.due_on && o.due_on < today()) tr.classList.add("late");
-      objectionActions(tr.lastChild, o);
-    });
-  }
-
-  function objectionActions(cell, o) {
-    const path = `/api/objections/${encodeURIComponent(o.objection_id)}/`;
-    if (o.stage === "filed") cell.append(button("受理", act(() => post(path + "accept"), objections)));
-    if (o.stage === "resolved") {
-      cell.append(button("已书面告知", act(() => post(path + "inform"), objections)));
-    }
-    if (o.stage !== "accepted") return;
-    const choice = document.createElement("select");
-    choice.setAttribute("aria-label", "处理结果");
-    for (const [v, t] of [["correct", "更正"], ["confirm", "维持"], ["delete", "删除"]]) {
-      choice.add(new Option(t, v));
-    }
-    const reason = document.createElement("input");
-    reason.setAttribute("aria-label", "处理说明");
-    reason.placeholder = "处理说明";
-    cell.append(choice, reason, button("处理", act(() => post(path + "resolve",
-      { resolution: choice.value, reason: reason.value }), objections)));
-  }
+  const objections = () => Objections.load("objection-table", $("objection-stage").value, act);
 
   async function repairs() {
     const list = (await api("/api/repairs")).repairs;
