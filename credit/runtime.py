@@ -48,11 +48,13 @@ from credit.api.governance import (
     governed_records,
     governed_subject_report,
 )
+from credit.api.lists import add_list_routes
 from credit.api.provider import add_provider_routes
 from credit.api.repairs import add_repair_routes
 from credit.api.reports import add_report_routes
 from credit.api.server import ApiServer
 from credit.api.sql import add_sql_route
+from credit.api.verify import add_verify_route
 from credit.client import read_runtime
 from credit.console.routes import add_console_routes
 from credit.exceptions import AlreadyRunningError
@@ -247,6 +249,8 @@ class Platform:
         add_sql_route(app, ctx)
         add_file_routes(app, ctx, gateway)
         add_provider_routes(app, ctx)
+        add_list_routes(app, ctx)
+        add_verify_route(app, ctx)
         add_admin_routes(
             app,
             Accounts(

@@ -42,7 +42,8 @@ Middleware = typedefs.Middleware  # what web.Application(middlewares=...) takes
 Rule = tuple[str, str, frozenset[str]]  # (HTTP method or "*", path prefix, roles allowed)
 
 # Open to anyone: liveness and metrics (no personal data).
-PUBLIC_PATHS = ("/health", "/live", "/metrics", "/console")  # the console's pages: no data
+# the console's pages hold no data; /api/public: the red and black lists' public notice (公示)
+PUBLIC_PATHS = ("/health", "/live", "/metrics", "/console", "/api/public")
 # The schema registry's reads are open, as in Confluent's default, since every Kafka client
 # reads schemas: GETs, the schema look-up `POST /subjects/{subject}` and the compatibility
 # check. Its writes (new versions, config, deletes) fall to the rules: admins only.
@@ -80,6 +81,10 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     ("POST", "/api/repairs", frozenset({"subject", "admin"})),
     ("GET", "/api/repairs", frozenset({"subject", "analyst", "admin"})),
     ("POST", "/api/repairs/", _OFFICE),  # /{id}/approve|reject
+    # 联合奖惩: departments (provider keys act for one) check a subject's lists and measures
+    ("GET", "/api/sanctions/", frozenset({"provider", "analyst", "admin"})),
+    # 数据核验: yes/no or banded answers, never records (figures: under authorization)
+    ("GET", "/api/verify/", frozenset({"bank", "analyst", "admin"})),
 )
 
 

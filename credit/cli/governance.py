@@ -16,32 +16,32 @@ from schemas.errors import CreditError
 Add = Callable[..., argparse.ArgumentParser]
 
 
-def _client(settings: Settings, token: str | None) -> Any:
+def client_for(settings: Settings, token: str | None) -> Any:
     client = connect(settings)
     if token:
         client.use_token(token)
     return client
 
 
-def _done(code: int, body: Any) -> int:
+def done(code: int, body: Any) -> int:
     print(json.dumps(body, ensure_ascii=False, indent=2, default=str))
     return 0 if code < 300 else 1
 
 
 def cmd_authorization(args: argparse.Namespace, settings: Settings) -> int:
-    client = _client(settings, args.token)
+    client = client_for(settings, args.token)
     if args.action == "grant":
         if not (args.subject and args.institution and args.purpose and args.valid_to):
             raise CreditError("`credit authorization grant --subject USCC --institution BANK "
                               "--purpose … --to YYYY-MM-DD [--from YYYY-MM-DD]`")  # fmt: skip
         body = {"subject": args.subject, "institution": args.institution,
                 "purpose": args.purpose, "valid_from": args.valid_from, "valid_to": args.valid_to}  # fmt: skip
-        return _done(*client.post("/api/authorizations", body))
+        return done(*client.post("/api/authorizations", body))
     if args.action == "revoke":
         if not args.auth_id:
             raise CreditError("`credit authorization revoke AUTH_ID`")
-        return _done(*client.post(f"/api/authorizations/{args.auth_id}/revoke", {}))
-    return _done(*client.get("/api/authorizations", subject=args.subject,
+        return done(*client.post(f"/api/authorizations/{args.auth_id}/revoke", {}))
+    return done(*client.get("/api/authorizations", subject=args.subject,
                              institution=args.institution))  # fmt: skip
 
 
@@ -49,29 +49,29 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     if bool(args.subject) == bool(args.reader):
         raise CreditError("`credit audit --subject CODE` (who read it) or `--reader NAME` "
                           "(what they read)")  # fmt: skip
-    client = _client(settings, args.token)
-    return _done(*client.get("/api/audit", subject=args.subject, reader=args.reader,
+    client = client_for(settings, args.token)
+    return done(*client.get("/api/audit", subject=args.subject, reader=args.reader,
                              purpose=args.purpose))  # fmt: skip
 
 
 def cmd_blacklist_new(args: argparse.Namespace, settings: Settings) -> int:
-    client = _client(settings, args.token)
-    return _done(*client.get("/api/blacklist/new", since=args.since, limit=args.limit))
+    client = client_for(settings, args.token)
+    return done(*client.get("/api/blacklist/new", since=args.since, limit=args.limit))
 
 
 def cmd_repair(args: argparse.Namespace, settings: Settings) -> int:
-    client = _client(settings, args.token)
+    client = client_for(settings, args.token)
     if args.action == "apply":
         if not (args.cls and args.record_key and args.grounds):
             raise CreditError("`credit repair apply --class C --record-key K --grounds …`")
         body = {"class_code": args.cls, "record_key": args.record_key, "grounds": args.grounds}
-        return _done(*client.post("/api/repairs", body))
+        return done(*client.post("/api/repairs", body))
     if args.action == "list":
-        return _done(*client.get("/api/repairs", subject=args.subject, status=args.status))
+        return done(*client.get("/api/repairs", subject=args.subject, status=args.status))
     if not (args.repair_id and args.reason):
         raise CreditError(f"`credit repair {args.action} REPAIR_ID --reason …`")
     decision = "approve" if args.action == "approve" else "reject"
-    return _done(*client.post(f"/api/repairs/{args.repair_id}/{decision}", {"reason": args.reason}))
+    return done(*client.post(f"/api/repairs/{args.repair_id}/{decision}", {"reason": args.reason}))
 
 
 def add_commands(add: Add, settings_of: Callable[[argparse.Namespace], Settings]) -> None:

@@ -13,6 +13,7 @@ PAGES = {
     "/console/office": "office.html",  # the credit office: compliance, queues, accounts
     "/console/analyst": "analyst.html",  # analysts and banks: risk list, lookups, trends
     "/console/report": "report.html",  # a subject's credit report, printable
+    "/console/lists": "lists.html",  # the public notice of red and black lists: no sign-in
 }
 
 

@@ -8,12 +8,15 @@ against one running platform:
   office informs the enterprise; the token is revoked;
 - an analyst filters the risk list, exports it, opens a company's report (authorized, with
   its figures and charts) and sees a person only masked; a bank without an authorization
-  gets the public report of the same company, and both reads are in the usage log.
+  gets the public report of the same company, and both reads are in the usage log;
+- anyone reads the red and black lists' public notice without signing in, and a department
+  checks a company's joint sanctions, which the usage log keeps with its purpose.
 
 Set CREDIT_CONSOLE_SCREENSHOTS=docs/console to refresh the README's screenshots."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 import random
@@ -25,6 +28,7 @@ from typing import Any
 
 import pytest
 from openpyxl import load_workbook
+from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -94,8 +98,25 @@ def world(platform: dict[str, Any], credit_cli: Callable[..., Any]) -> dict[str,
         assert answer["rejected"] == 0, answer
         fate = _settled(platform, key, answer["upload_id"])
         assert fate["stored"] == len(records), fate
+    _black_list(platform, credit_cli, data_dir)
     admin = (data_dir / "admin-token").read_text().strip()
     return {"key": key, "admin": admin, "data_dir": data_dir}
+
+
+def _black_list(platform: dict[str, Any], credit_cli: Callable[..., Any], data_dir: Path) -> None:
+    """The first company on the 失信惩戒 list, sent by a city department."""
+    issued = credit_cli("keys", "江阴市发展和改革委员会", "--department", "市级各部门", "--json",
+                        data_dir=data_dir)  # fmt: skip
+    assert issued.returncode == 0, issued.stderr
+    key = json.loads(issued.stdout)["key"]
+    name, code = COMPANIES[0]
+    record = {"机构全称（中文）": name, "统一社会信用代码": code, "认定依据": "《无锡市公共信用信息条例》",
+              "认定部门（单位）全称": "江阴市发展和改革委员会", "认定文号": "澄发改〔2026〕12号",
+              "违法失信行为事实": "拒不履行法定义务", "确认严重失信日期": "2026-11-02",
+              "信息源头部门全称": "江阴市发展和改革委员会", "提供单位全称": "江阴市发展和改革委员会",
+              "提供日期": "2026-11-03"}  # fmt: skip
+    answer = _call(platform, "/api/records/ent_punishment_list", key, {"records": [record]})
+    assert _settled(platform, key, answer["upload_id"])["stored"] == 1, answer
 
 
 def _sign_in(browser: WebDriver, platform: dict[str, Any], secret: str, page: str) -> None:
@@ -266,6 +287,23 @@ def test_an_analyst_filters_and_exports_the_risk_list_and_a_bank_sees_the_public
     assert len(figures) == 2 and all("是" in f.text for f in figures)  # water and power owed
     assert browser.find_elements(By.CSS_SELECTOR, "#figure-charts svg")
     _shot(browser, "11-report-analyst")
+    assert base64.b64decode(browser.print_page()).startswith(b"%PDF")  # printable as PDF
+    if isinstance(browser, webdriver.Chrome):  # the print view, as Chromium lays out paper
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+        assert not browser.find_element(By.ID, "print").is_displayed()
+        assert browser.find_element(By.ID, "figures").is_displayed()
+        _shot(browser, "13-report-print")
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+
+    browser.get(platform["api_url"] + "/console/analyst")  # a person, by the full ID: masked
+    _wait(browser, lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
+    browser.find_element(By.ID, "lookup-code").send_keys(PERSON[1])
+    browser.find_element(By.ID, "lookup-purpose").send_keys("欠费核查")
+    browser.find_element(By.XPATH, "//form[@id='lookup-form']//button").click()
+    _wait(browser, lambda b: "*" in b.find_element(By.ID, "id-code").text)
+    assert PERSON[1][:6] in browser.find_element(By.ID, "id-code").text
+    assert PERSON[1] not in browser.page_source and PERSON[1] not in browser.current_url
+    assert PERSON[0] in browser.find_element(By.ID, "id-name").text
 
     _sign_in(browser, platform, tokens["bank"], "/console/analyst")
     assert not browser.find_element(By.ID, "risk").is_displayed()  # not a bank's list
@@ -310,3 +348,57 @@ def test_every_page_can_be_used_by_keyboard_and_names_every_field(
         assert not browser.find_elements(By.CSS_SELECTOR, ".error:not([hidden])"), page
     _sign_in(browser, platform, world["key"], "/console/provider")
     assert browser.execute_script(UNLABELLED) == []
+
+
+def test_anyone_reads_the_public_notice_and_a_department_checks_joint_sanctions(
+    platform: dict[str, Any], world: dict[str, Any], browser: WebDriver
+) -> None:
+    name, code = COMPANIES[0]
+    browser.get(platform["api_url"] + "/console/")
+    browser.execute_script("sessionStorage.clear()")
+    browser.find_element(By.LINK_TEXT, "信用公示：红黑名单（无需登录）").click()
+    _wait(browser, lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
+    row = _row_with(browser, "lists-table", code)
+    assert name in row.text and "黑名单" in row.text and "拒不履行法定义务" in row.text
+    assert "2029-11-02" in row.text  # 严重: published three years
+    _shot(browser, "14-public-lists")
+    Select(browser.find_element(By.ID, "lists-kind")).select_by_value("red")
+    browser.find_element(By.ID, "lists-search").click()
+    _wait(browser, lambda b: not any(code in r.text for r in _rows(b, "lists-table")))
+
+    _sign_in(browser, platform, world["key"], "/console/provider")  # the water company checks
+    browser.find_element(By.ID, "sanction-code").send_keys(code)
+    browser.find_element(By.ID, "sanction-purpose").send_keys("政府采购资格审查")
+    browser.find_element(By.ID, "sanction-check").click()
+    _wait(browser, lambda b: "在黑名单上" in b.find_element(By.ID, "sanction-result").text)
+    areas = [
+        r.find_elements(By.TAG_NAME, "td")[1].text for r in _rows(browser, "sanction-measures")
+    ]
+    assert areas[:2] == ["政府采购", "招标投标"] and len(areas) == 6
+    _shot(browser, "15-provider-sanctions", "sanctions")
+    reads = _call(platform, f"/api/audit?subject={code}", world["admin"])["reads"]
+    assert (WATER, "sanctions", "政府采购资格审查") in {
+        (r["reader"], r["what"], r["purpose"]) for r in reads}  # fmt: skip
+
+
+def test_the_cli_reads_the_notice_checks_sanctions_and_verifies(
+    platform: dict[str, Any], world: dict[str, Any], credit_cli: Callable[..., Any]
+) -> None:
+    """The same platform through `credit lists`, `credit sanctions` and `credit verify`."""
+    name, code = COMPANIES[0]
+    data_dir = world["data_dir"]
+    listed = credit_cli("lists", "--kind", "black", "--name", name, data_dir=data_dir)
+    assert listed.returncode == 0, listed.stderr
+    assert [e["subject"] for e in json.loads(listed.stdout)["entries"]] == [code]
+    checked = credit_cli("sanctions", code, "--purpose", "招标投标审查", data_dir=data_dir)
+    assert checked.returncode == 0 and json.loads(checked.stdout)["on_black_list"]
+    for question, extra, answer in (("arrears_band", (), "1万至10万元"),  # 50,000 + 30,000
+                                    ("arrears_above", ("--amount", "80000"), "no"),
+                                    ("in_arrears", (), "yes")):  # fmt: skip
+        asked = credit_cli("verify", code, "--question", question, *extra, "--purpose", "核验",
+                           data_dir=data_dir)  # fmt: skip
+        assert asked.returncode == 0, asked.stdout + asked.stderr
+        assert json.loads(asked.stdout)["answer"] == answer, question
+    refused = credit_cli("sanctions", code, "--purpose", "x", "--token", "ct_forged",
+                         data_dir=data_dir)  # fmt: skip
+    assert refused.returncode == 1 and "auth.token" in refused.stdout

@@ -64,9 +64,10 @@ const Analyst = (() => {
     const me = await Console.signedIn(["admin", "analyst", "bank"]);
     if (!me) return;
     $("lookup-form").addEventListener("submit", (event) => {
-      event.preventDefault();
-      location.href = "/console/report?" + query({ code: $("lookup-code").value.trim(),
-                                                   purpose: $("lookup-purpose").value.trim() });
+      event.preventDefault();  // a typed code (a citizen ID) goes by the tab, not the address
+      sessionStorage.setItem("credit.report", JSON.stringify({
+        code: $("lookup-code").value.trim(), purpose: $("lookup-purpose").value.trim() }));
+      location.href = "/console/report";
     });
     if (me.role === "bank") { document.body.dataset.ready = "1"; return; }
     $("risk-form").addEventListener("submit", (event) => {

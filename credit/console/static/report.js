@@ -103,7 +103,13 @@ const Report = (() => {
     const me = await Console.signedIn(["admin", "analyst", "bank", "subject"]);
     if (!me) return;
     $("print").addEventListener("click", () => window.print());
+    // the code and purpose: in the address for a company from the risk list, else as the
+    // look-up form left them in this tab (a person's ID never sits in the address or history)
     const params = new URLSearchParams(location.search);
+    const asked = JSON.parse(sessionStorage.getItem("credit.report") || "{}");
+    if (!params.get("code") && asked.code) {
+      for (const [k, v] of Object.entries(asked)) params.set(k, v);
+    }
     const code = me.role === "subject" ? me.org : (params.get("code") || "").trim();
     const needsPurpose = ["analyst", "bank"].includes(me.role);
     const run = (purpose) => render(code, purpose, me)
@@ -125,7 +131,9 @@ const Report = (() => {
       $("purpose-form").hidden = false;
       $("purpose-form").addEventListener("submit", (event) => {
         event.preventDefault();
-        location.search = query({ code, purpose: $("purpose").value.trim() });
+        sessionStorage.setItem("credit.report", JSON.stringify({
+          code, purpose: $("purpose").value.trim() }));
+        location.href = "/console/report";
       });
       document.body.dataset.ready = "1";
       return;
