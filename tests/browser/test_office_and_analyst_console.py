@@ -197,6 +197,19 @@ def test_the_office_issues_a_token_releases_a_held_upload_and_settles_an_objecti
     browser.find_element(By.ID, "objection-submit").click()
     result = _wait(browser, lambda b: b.find_element(By.ID, "objection-result").text)
     assert "异议已登记" in result, result
+    bank = f"江阴农商行{browser.name}"  # the enterprise consents to a bank, then withdraws it
+    browser.find_element(By.ID, "consent-party").send_keys(bank)
+    browser.find_element(By.ID, "consent-purpose").send_keys("贷前审查")
+    browser.execute_script("document.getElementById('consent-to').value = '2027-06-30'")
+    browser.find_element(By.ID, "consent-grant").click()
+    consent = _wait(browser, lambda b: next((r for r in _rows(b, "consent-table")
+                                             if bank in r.text and "有效" in r.text), None))  # fmt: skip
+    assert "2027-06-30" in consent.text
+    reads = _row_with(browser, "read-table", "report:")  # its own reads are in its usage log
+    assert company in reads.text
+    _shot(browser, "16-subject-consents", "consents")
+    consent.find_element(By.XPATH, ".//button[text()='撤销']").click()
+    _wait(browser, lambda b: "已撤销" in _row_with(b, "consent-table", bank).text)
 
     _sign_in(browser, platform, world["admin"], "/console/office")
     row = _row_with(browser, "objection-table", record_key)

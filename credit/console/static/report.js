@@ -99,6 +99,41 @@ const Report = (() => {
     $("report").hidden = false;
   }
 
+  // a subject's own page: its consents to third parties (授权) and who read its data
+  async function consents(me) {
+    const list = (await api("/api/authorizations")).authorizations;
+    const trs = Console.fill($("consent-table").tBodies[0], list, (a) => [
+      a.auth_id, a.institution, a.purpose, a.valid_from, a.valid_to,
+      a.revoked_at ? "已撤销" : a.active ? "有效" : "未生效或已过期", ""]);
+    trs.forEach((tr, i) => {
+      if (list[i].revoked_at) return;
+      tr.lastChild.append(Console.button("撤销", async () => {
+        try {
+          await post(`/api/authorizations/${encodeURIComponent(list[i].auth_id)}/revoke`);
+          await consents(me);
+        } catch (err) { show("consent-result", "撤销失败：" + err.message); }
+      }));
+    });
+    const reads = (await api("/api/audit?" + query({ subject: me.org }))).reads;
+    Console.fill($("read-table").tBodies[0], reads, (r) => [
+      String(r.at).slice(0, 19).replace("T", " "), r.reader, r.organization, r.what, r.purpose,
+      r.outcome]);
+  }
+
+  function ownPage(me) {
+    $("consent-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        const a = await post("/api/authorizations", { subject: me.org,
+          institution: $("consent-party").value.trim(), purpose: $("consent-purpose").value.trim(),
+          valid_to: $("consent-to").value });
+        show("consent-result", `已授权 ${a.institution}（${a.auth_id}）`, false);
+        await consents(me);
+      } catch (err) { show("consent-result", "授权失败：" + err.message); }
+    });
+    return consents(me).catch((err) => show("consent-result", "读取失败：" + err.message));
+  }
+
   async function page() {
     const me = await Console.signedIn(["admin", "analyst", "bank", "subject"]);
     if (!me) return;
@@ -139,6 +174,7 @@ const Report = (() => {
       return;
     }
     await run(purpose);
+    if (me.role === "subject") await ownPage(me);
   }
 
   return { page };
