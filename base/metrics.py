@@ -49,6 +49,7 @@ class Metrics(NamedTuple):
     figures_subjects: Counter  # subjects whose figures were recomputed, per reason
     figures_seconds: Histogram  # time per recomputation (one call, many subjects), per reason
     figures_stale: Gauge  # subjects whose figures are of an earlier day than today
+    alerts: Counter  # watchlist alerts: detected, delivered, failed (an attempt) per outcome
 
     def exposition(
         self,
@@ -183,4 +184,6 @@ def create_metrics(registry: CollectorRegistry | None = None) -> Metrics:
                           ["reason"], registry=reg),
         figures_stale=g("credit_figures_stale_subjects", "subjects whose figures are of an "
                         "earlier day (the daily pass is behind)", registry=reg),
+        alerts=c("credit_watch_alerts", "watchlist alerts by outcome: detected, delivered, "
+                 "failed (one delivery attempt)", ["outcome"], registry=reg),
     )  # fmt: skip

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     )
     api_token: SecretStr | None = Field(None, description="the CLI's token for a remote API")
     token_hours: float = Field(12.0, gt=0, description="how long a person's access token lasts")
+    watch_seconds: float = Field(
+        2.0, ge=0, description="how often watchlist alerts are looked for and pushed (0: never)"
+    )
     max_request_bytes: int = Field(8 * 1024 * 1024, description="HTTP API request size limit")
     max_request_records: int = 10000
     max_upload_bytes: int = Field(

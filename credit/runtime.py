@@ -55,12 +55,14 @@ from credit.api.reports import add_report_routes
 from credit.api.server import ApiServer
 from credit.api.sql import add_sql_route
 from credit.api.verify import add_verify_route
+from credit.api.watch import add_watch_routes
 from credit.client import read_runtime
 from credit.console.routes import add_console_routes
 from credit.exceptions import AlreadyRunningError
 from credit.lag import LagMonitor, LagSampler, lag_groups
 from credit.partitions import fixed_partitions
 from credit.recovery import Epoch, IntakeKeeper, broker_epoch, broker_lost
+from credit.watch_service import WatchNotifier
 from credit.worker_process import WorkerProcess
 from producers.apikeys import ApiKeyStore
 from producers.durable_intake import DurableIntake
@@ -126,6 +128,7 @@ class Platform:
         self._epoch_checked = 0.0
         self._ctx: ApiContext | None = None
         self.analyst: AnalystService | None = None
+        self.watch: WatchNotifier | None = None  # pushes watchlist alerts to banks
 
     # -- start -------------------------------------------------------------------------------
     def start(self) -> Platform:
@@ -148,6 +151,7 @@ class Platform:
             self._start_analyst()  # step 7b: analyst SQL, in a process of its own
             self._write_runtime()  # step 8
             self._start_keeper()  # step 9: every process with an API keeps its own intake
+            self._start_watch()  # step 10: watchlist alerts to the institutions
         except BaseException:
             self.stop()
             raise
@@ -251,6 +255,7 @@ class Platform:
         add_provider_routes(app, ctx)
         add_list_routes(app, ctx)
         add_verify_route(app, ctx)
+        add_watch_routes(app, ctx)
         add_admin_routes(
             app,
             Accounts(
@@ -342,6 +347,12 @@ class Platform:
             s.intake_source_retention_days * 86400, s.intake_stall_seconds,
         )  # fmt: skip
         self.keeper.start(recover=self.epoch.lost)
+
+    def _start_watch(self) -> None:
+        assert self.store is not None
+        if self.settings.watch_seconds > 0:
+            self.watch = WatchNotifier(self.store, self.catalog, self.data_dir, self.metrics,
+                                       self.settings.watch_seconds).start()  # fmt: skip
 
     def _run_sink(self) -> None:
         assert self.sink is not None
@@ -537,6 +548,9 @@ class Platform:
 
     # -- stop --------------------------------------------------------------------------------
     def stop(self) -> None:
+        if self.watch is not None:
+            self.watch.stop()
+            self.watch = None
         if self.keeper is not None:
             self.keeper.stop()
             self.keeper = None

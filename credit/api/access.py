@@ -85,6 +85,9 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     ("GET", "/api/sanctions/", frozenset({"provider", "analyst", "admin"})),
     # 数据核验: yes/no or banded answers, never records (figures: under authorization)
     ("GET", "/api/verify/", frozenset({"bank", "analyst", "admin"})),
+    # borrower monitoring: a bank watches its authorized borrowers and reads its alerts
+    ("*", "/api/watchlist", frozenset({"bank", "admin"})),
+    ("GET", "/api/alerts", frozenset({"bank", "admin"})),
 )
 
 

@@ -1,5 +1,6 @@
-"""CLI commands for the lists in use: the public notice of red and black lists (`credit lists`),
-the joint sanctions look-up (`credit sanctions`) and verification (`credit verify`). Each calls
+"""CLI commands for using what was collected: the public notice of red and black lists
+(`credit lists`), the joint sanctions look-up (`credit sanctions`), verification (`credit
+verify`) and borrower monitoring (`credit watch`, `credit alerts`). Each calls
 the running platform's API (as the data dir's admin, or `--token`) and exits 1 when the API
 refuses, with its reason."""
 
@@ -29,6 +30,22 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
                              amount=args.amount, months=args.months, purpose=args.purpose))  # fmt: skip
 
 
+def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
+    client = client_for(settings, args.token)
+    if args.action == "add":
+        body = {"subject": args.target, "webhook": args.webhook or "",
+                "institution": args.institution or "", "purpose": args.purpose or ""}  # fmt: skip
+        return done(*client.post("/api/watchlist", body))
+    if args.action == "remove":
+        return done(*client.post(f"/api/watchlist/{args.target}/remove", {}))
+    return done(*client.get("/api/watchlist", institution=args.institution))
+
+
+def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
+    client = client_for(settings, args.token)
+    return done(*client.get("/api/alerts", since=args.since, institution=args.institution))
+
+
 def add_commands(add: Add, settings_of: Callable[[argparse.Namespace], Settings]) -> None:
     """Register `lists`, `sanctions` and `verify` (`add` as in `credit.cli.parser`)."""
 
@@ -55,3 +72,15 @@ def add_commands(add: Add, settings_of: Callable[[argparse.Namespace], Settings]
     verify.add_argument("--months", help="arrears_above: how many months back (12)")
     verify.add_argument("--purpose", required=True, help="why (written to the usage log)")
     verify.add_argument("--token", help="API token (default: the data dir's admin-token)")
+    watch = add("watch", run(cmd_watch), "borrower monitoring (贷后监测): watch an authorized "
+                "borrower, list or remove watches", json_=False)  # fmt: skip
+    watch.add_argument("action", choices=["add", "list", "remove"])
+    watch.add_argument("target", nargs="?", help="add: the subject's USCC; remove: the watch id")
+    watch.add_argument("--webhook", help="add: where alerts are POSTed (http/https)")
+    watch.add_argument("--institution", help="the watching institution (admins; banks: their own)")
+    watch.add_argument("--purpose", help="add: why (written to the usage log; default 贷后监测)")
+    watch.add_argument("--token", help="API token (default: the data dir's admin-token)")
+    alerts = add("alerts", run(cmd_alerts), "watchlist alerts, newest first", json_=False)
+    alerts.add_argument("--since", help="ISO date-time: only alerts after it")
+    alerts.add_argument("--institution", help="one institution's (admins)")
+    alerts.add_argument("--token", help="API token (default: the data dir's admin-token)")

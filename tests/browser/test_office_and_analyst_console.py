@@ -320,6 +320,10 @@ def test_an_analyst_filters_and_exports_the_risk_list_and_a_bank_sees_the_public
 
     _sign_in(browser, platform, tokens["bank"], "/console/analyst")
     assert not browser.find_element(By.ID, "risk").is_displayed()  # not a bank's list
+    browser.find_element(By.ID, "watch-subject").send_keys(code)  # no authorization: refused
+    browser.find_element(By.ID, "watch-add").click()
+    refused = _wait(browser, lambda b: b.find_element(By.ID, "watch-result").text)
+    assert "登记失败" in refused and "authorization" in refused
     browser.find_element(By.ID, "lookup-code").send_keys(code)
     browser.find_element(By.ID, "lookup-purpose").send_keys("贷前审查")
     browser.find_element(By.XPATH, "//form[@id='lookup-form']//button").click()
@@ -415,3 +419,43 @@ def test_the_cli_reads_the_notice_checks_sanctions_and_verifies(
     refused = credit_cli("sanctions", code, "--purpose", "x", "--token", "ct_forged",
                          data_dir=data_dir)  # fmt: skip
     assert refused.returncode == 1 and "auth.token" in refused.stdout
+
+
+def test_a_watched_borrowers_new_arrears_reach_the_banks_endpoint_within_seconds(
+    platform: dict[str, Any], world: dict[str, Any], credit_cli: Callable[..., Any]
+) -> None:
+    """On the running platform: a bank under authorization watches a company; a water
+    company's new arrears record for it is pushed to the bank's endpoint, once."""
+    from tests.integration.test_watchlists import Endpoint
+
+    endpoint = Endpoint()
+    name, code = COMPANIES[1]
+    issued = credit_cli("access", "issue", "bank", "贷后经理", "--institution", "江阴农商行",
+                        "--json", data_dir=world["data_dir"])  # fmt: skip
+    bank = json.loads(issued.stdout)["token"]
+    _call(platform, "/api/authorizations", world["admin"], {
+        "subject": code, "institution": "江阴农商行", "purpose": "贷后管理",
+        "valid_to": "2027-12-31"})  # fmt: skip
+    watch = _call(platform, "/api/watchlist", bank, {"subject": code, "webhook": endpoint.url})
+    record = _arrears(name, code, "燃气费", "1234.00", "WATCH-1")
+    sent_at = time.monotonic()
+    answer = _call(platform, "/api/records/legal_arrears", world["key"], {"records": [record]})
+    deadline = sent_at + 60
+    while not endpoint.received and time.monotonic() < deadline:
+        time.sleep(0.2)
+    took = time.monotonic() - sent_at
+    endpoint.server.shutdown()
+    assert endpoint.received, "no alert reached the bank's endpoint in 60 s"
+    print(f"alert at the endpoint {took:.1f} s after the send")
+    assert took < 30, f"the alert took {took:.1f} s"
+    body = endpoint.received[0][1]
+    assert (body["watch_id"], body["subject"], body["class_code"]) == (
+        watch["watch_id"], code, "legal_arrears")  # fmt: skip
+    assert _settled(platform, world["key"], answer["upload_id"])["stored"] == 1
+    time.sleep(5)  # two more rounds: nothing is sent twice
+    assert len({key for key, _ in endpoint.received}) == 1
+    listed = credit_cli("alerts", "--institution", "江阴农商行", data_dir=world["data_dir"])
+    alerts = json.loads(listed.stdout)["alerts"]
+    assert [a["alert_id"] for a in alerts] == [body["alert_id"]] and alerts[0]["delivered_at"]
+    mine = credit_cli("watch", "list", "--token", bank, data_dir=world["data_dir"])
+    assert [w["subject_id"] for w in json.loads(mine.stdout)["watches"]] == [code]

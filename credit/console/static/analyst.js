@@ -69,6 +69,7 @@ const Analyst = (() => {
         code: $("lookup-code").value.trim(), purpose: $("lookup-purpose").value.trim() }));
       location.href = "/console/report";
     });
+    if (["bank", "admin"].includes(me.role)) await Monitoring.wire();
     if (me.role === "bank") { document.body.dataset.ready = "1"; return; }
     $("risk-form").addEventListener("submit", (event) => {
       event.preventDefault();
