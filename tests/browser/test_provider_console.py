@@ -49,11 +49,16 @@ def _wait(browser: WebDriver, until: Callable[[Any], Any], timeout: float = 90) 
 
 
 def _downloaded(folder: Path, suffix: str, timeout: float = 30) -> Path:
-    deadline = time.monotonic() + timeout
+    """The finished download: Firefox creates the file empty at once and writes `<name>.part`
+    beside it, Chromium writes `.crdownload`; neither may be left, and the file not empty."""
+    deadline, last = time.monotonic() + timeout, -1
     while time.monotonic() < deadline:
-        done = [p for p in folder.iterdir() if p.name.endswith(suffix)]
-        if done:
+        names = list(folder.iterdir())
+        busy = any(p.suffix in (".part", ".crdownload") for p in names)
+        done = [p for p in names if p.name.endswith(suffix) and p.stat().st_size > 0]
+        if done and not busy and done[0].stat().st_size == last:  # and no longer growing
             return done[0]
+        last = done[0].stat().st_size if done else -1
         time.sleep(0.2)
     raise AssertionError(f"nothing ending in {suffix} was downloaded: {list(folder.iterdir())}")
 

@@ -9,7 +9,17 @@ const Objections = (() => {
   const today = () => new Date().toISOString().slice(0, 10);
 
   // `act(fn, reload)`: the page's way to run a step and show its error
+  const COLUMNS = ["编号", "信息类别", "记录", "主体", "申请人", "异议理由", "阶段", "申请日",
+                   "截止日", "处理"];
+
+  function header(table) {
+    if (table.tHead) return;
+    const row = table.createTHead().insertRow();
+    for (const text of COLUMNS) row.append(Object.assign(document.createElement("th"), { textContent: text }));
+  }
+
   async function load(tableId, stage, act, office = true) {
+    header(document.getElementById(tableId));
     const list = (await api("/api/objections?" + query({ stage }))).objections;
     const reload = () => load(tableId, stage, act, office);
     const trs = fill(document.getElementById(tableId).tBodies[0], list, (o) => [
