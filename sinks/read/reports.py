@@ -264,9 +264,11 @@ def new_blacklist_entries(
         "WHERE event_date >= {since:Date32}"
         for c in classes
     ]
+    # ORDER BY and LIMIT after a bare UNION ALL bind to its last SELECT only (ClickHouse):
+    # the union goes in a subquery, or the order and the limit are one class's
     rows = store.query(
-        " UNION ALL ".join(parts) + " ORDER BY event_date DESC, class_code, record_key "
-        "LIMIT {n:UInt32}",
+        f"SELECT * FROM ({' UNION ALL '.join(parts)}) "
+        "ORDER BY event_date DESC, class_code, record_key LIMIT {n:UInt32}",
         {"since": since, "n": limit + len(withheld_record_keys)},
     )
     out = []

@@ -282,6 +282,9 @@ def test_new_blacklist_entries_since_a_date(shared: Store, catalog: Catalog) -> 
         ("person_punishment_list", dt.date(2031, 1, 5)),
     ]
     assert rows[0]["class_name"] == "失信被执行人信息"
+    newest = reports.new_blacklist_entries(shared, catalog, since, limit=1)  # across classes
+    assert [(r["class_code"], r["event_date"]) for r in newest] == [
+        ("ent_dishonest_debtor", dt.date(2031, 2, 1))]  # fmt: skip
     assert person not in json.dumps(rows, default=str)
     withheld = reports.new_blacklist_entries(
         shared, catalog, since, withheld_record_keys=frozenset({new})
