@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from credit.api.access import AccessStore, identity_of, refuse
+from credit.api.governance import read_body
 from credit.api.http_json import json_response
 from credit.exceptions import AccessError
 from producers.apikeys import ApiKeyStore
 from producers.exceptions import ApiKeyError
+from sinks.exceptions import GovernanceError
 
 if TYPE_CHECKING:
     from credit.api.app import ApiContext
@@ -37,16 +39,6 @@ class Accounts:
     users: AccessStore
     keys: ApiKeyStore
     token_hours: float = 12.0
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError as exc:
-        raise AccessError("the body must be a JSON object / 请求体应为 JSON 对象") from exc
-    if not isinstance(body, dict):
-        raise AccessError("the body must be a JSON object / 请求体应为 JSON 对象")
-    return body
 
 
 def _by(request: web.Request) -> str:
@@ -79,7 +71,7 @@ def _hours(raw: Any, default: float) -> float:
 
 
 async def issue_token(acc: Accounts, request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await read_body(request)
     role, name = str(body.get("role", "")), str(body.get("name", "")).strip()
     org = str(body.get("org", "")).strip()
     hours = _hours(body.get("hours"), acc.token_hours)
@@ -102,7 +94,7 @@ async def keys(acc: Accounts, _: web.Request) -> web.Response:
 async def issue_key(acc: Accounts, request: web.Request) -> web.Response:
     """`{"provider", "department", "district"}` issues (or replaces) a provider's key;
     `{"provider", "rotate": true}` replaces it keeping its department and district."""
-    body = await _body(request)
+    body = await read_body(request)
     provider = str(body.get("provider", "")).strip()
     if not provider:
         raise ApiKeyError("provider: the provider's full name / 请填写信息提供单位名称")
@@ -155,7 +147,7 @@ def _answers_400(
     async def handler(request: web.Request) -> web.Response:
         try:
             return await fn(acc, request)
-        except (AccessError, ApiKeyError) as exc:
+        except (AccessError, ApiKeyError, GovernanceError) as exc:
             return json_response({"error": "request.invalid", "message": str(exc)}, 400)
 
     return handler

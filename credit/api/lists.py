@@ -10,29 +10,23 @@ objection withholds or a repair took out of public view.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from credit.api.access import identity_of, refuse
+from credit.api.governance import Today
 from credit.api.http_json import json_response
 from schemas.codes import mask_value, normalize_code
 from schemas.list_rules import ListRules, default_list_rules
 from sinks.read import governance as gov
 from sinks.read.lists import current_entries
-from sinks.read.repairs import repaired_record_keys
 
 if TYPE_CHECKING:
     from credit.api.app import ApiContext
 
-Today = Callable[[], dt.date]
 MAX_PAGE = 1000
-
-
-def _hidden(ctx: ApiContext) -> frozenset[str]:
-    return gov.withheld_record_keys(ctx.store) | repaired_record_keys(ctx.store)
 
 
 def _page(request: web.Request) -> tuple[int, int] | str:
@@ -55,8 +49,7 @@ async def public_lists(ctx: ApiContext, rules: ListRules, today: Today,
     day = today()
 
     def read() -> list[dict[str, Any]]:
-        return current_entries(ctx.store, ctx.catalog, rules, day, kind=kind, name=name,
-                               hidden=_hidden(ctx))  # fmt: skip
+        return current_entries(ctx.store, ctx.catalog, rules, day, kind=kind, name=name)
 
     entries = await ctx.run(read)
     limit, offset = page
@@ -77,8 +70,7 @@ async def sanctions(ctx: ApiContext, rules: ListRules, today: Today,
     code, day = normalize_code(request.match_info["code"]), today()
 
     def look_up() -> list[dict[str, Any]]:
-        found = current_entries(ctx.store, ctx.catalog, rules, day, subject=code,
-                                hidden=_hidden(ctx))  # fmt: skip
+        found = current_entries(ctx.store, ctx.catalog, rules, day, subject=code)
         gov.record_read(ctx.store, gov.Reader(me.role, me.name, me.org), code, "sanctions",
                         purpose, detail=f"{len(found)} list entries")  # fmt: skip
         return found

@@ -29,6 +29,7 @@ from credit.api.http_json import json_response
 from schemas.exports import write_table
 from sinks.exceptions import QueryError
 from sinks.read import reports, risk
+from sinks.read.governance import add_months
 from sinks.store import Store
 
 if TYPE_CHECKING:
@@ -205,8 +206,7 @@ async def collection(rc: ReportContext, request: web.Request) -> web.Response:
 async def history(rc: ReportContext, request: web.Request) -> web.Response:
     """Rows decided per month × department × class over `?months=` (12) months."""
     months = _int(request, "months", 12, 1, 120)
-    first = dt.date.today().replace(day=1)
-    since = (first - dt.timedelta(days=31 * (months - 1))).replace(day=1)
+    since = add_months(dt.date.today().replace(day=1), 1 - months)
     department = request.query.get("department", "").strip() or None
     rows = await rc.ctx.run(lambda: reports.collection_history(rc.store, since,
                                                                department=department))  # fmt: skip

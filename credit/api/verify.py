@@ -19,26 +19,23 @@ answer.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from credit.api.access import refuse
-from credit.api.governance import ReadGrant, gate_subject_read
+from credit.api.governance import ReadGrant, Today, gate_subject_read
 from credit.api.http_json import json_response
 from schemas.codes import mask_value, normalize_code
 from schemas.list_rules import default_list_rules
 from sinks.read import governance as gov
 from sinks.read.lists import current_entries
 from sinks.read.queries import aggregates_of
-from sinks.read.repairs import repaired_record_keys
 
 if TYPE_CHECKING:
     from credit.api.app import ApiContext
 
-Today = Callable[[], dt.date]
 FIGURE_QUESTIONS = ("in_arrears", "arrears_above", "arrears_band")
 LIST_QUESTIONS = {"on_black_list": "black", "on_red_list": "red"}
 BANDS = ((0.0, "无欠费"), (10_000.0, "1万元以下"), (100_000.0, "1万至10万元"))
@@ -57,7 +54,7 @@ def _arrears(ctx: ApiContext, subject: str, today: dt.date, months: int) -> tupl
     """(owed today, the highest month-end total of the last `months` months or today)."""
     rows = aggregates_of(ctx.store, subject)
     now = sum(float(r["arrears_amount"]) for r in rows if r["arrears_flag"])
-    first = (today.replace(day=1) - dt.timedelta(days=31 * months)).replace(day=1)
+    first = gov.add_months(today.replace(day=1), -months)
     by_month: dict[dt.date, float] = {}
     for r in rows:
         for h in r["history"]:
@@ -77,17 +74,13 @@ def _number(request: web.Request, name: str, default: str | None) -> float:
     return value
 
 
-def _answer(ctx: ApiContext, grant: ReadGrant, question: str, request: web.Request,
+def _answer(ctx: ApiContext, grant: ReadGrant, question: str, amount: float, months: int,
             today: dt.date) -> str:  # fmt: skip
-    """The answer (runs in the executor); a bad parameter raises ValueError."""
+    """The answer (runs in the executor)."""
     if question in LIST_QUESTIONS:
-        hidden = gov.withheld_record_keys(ctx.store) | repaired_record_keys(ctx.store)
         found = current_entries(ctx.store, ctx.catalog, default_list_rules(), today,
-                                kind=LIST_QUESTIONS[question], subject=grant.subject,
-                                hidden=hidden)  # fmt: skip
+                                kind=LIST_QUESTIONS[question], subject=grant.subject)  # fmt: skip
         return "yes" if found else "no"
-    months = int(_number(request, "months", "12"))
-    amount = _number(request, "amount", None) if question == "arrears_above" else 0.0
     now, peak = _arrears(ctx, grant.subject, today, months)
     if question == "arrears_band":
         return band(now)
@@ -111,9 +104,11 @@ async def verify(ctx: ApiContext, today: Today, request: web.Request) -> web.Res
         return refuse(403, "verify.authorization", "the utility figures need the subject's "
                       "active authorization (缴费指标的核验须经主体授权)")  # fmt: skip
     try:
-        answer = await ctx.run(_answer, ctx, grant, question, request, day)
+        months = int(_number(request, "months", "12"))
+        amount = _number(request, "amount", None) if question == "arrears_above" else 0.0
     except ValueError as exc:
         return refuse(400, "request.parameter", str(exc))
+    answer = await ctx.run(_answer, ctx, grant, question, amount, months, day)
     await ctx.run(lambda: gov.record_read(ctx.store, grant.reader(), code, f"verify:{question}",
                                           grant.purpose, auth_id=grant.auth_id,
                                           detail=f"answer {answer}"))  # fmt: skip

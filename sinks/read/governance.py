@@ -359,14 +359,17 @@ def list_authorizations(
     )
 
 
+# an authorization in force on the day `{d:Date32}` (not revoked, within its dates)
+IN_FORCE = "revoked_at IS NULL AND valid_from <= {d:Date32} AND valid_to >= {d:Date32}"
+
+
 def active_authorization(
     store: Store, institution: str, subject_id: str, today: dt.date
 ) -> dict[str, Any] | None:
     """The institution's authorization by this subject in force today, if any."""
     rows = store.query(
         f"SELECT * FROM {store.database}.authorizations FINAL WHERE subject_id = {{s:String}} "
-        "AND institution = {i:String} AND revoked_at IS NULL AND valid_from <= {d:Date32} "
-        "AND valid_to >= {d:Date32} ORDER BY valid_to DESC LIMIT 1",
+        f"AND institution = {{i:String}} AND {IN_FORCE} ORDER BY valid_to DESC LIMIT 1",
         {"s": subject_id, "i": institution, "d": today},
     )
     return rows[0] if rows else None

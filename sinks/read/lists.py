@@ -12,13 +12,13 @@ person's ID number never leaves in full.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 from typing import Any
 
 from schemas.catalog import Catalog, InfoClass
 from schemas.codes import mask_subject, mask_value
 from schemas.list_rules import ListRules
 from sinks.read.governance import publication_window
+from sinks.read.repairs import hidden_record_keys
 from sinks.store import Store
 
 END_FIELDS = ("removed_date", "publish_until", "valid_until")  # the list's own end, if given
@@ -87,12 +87,10 @@ def current_entries(
     kind: str | None = None,
     subject: str | None = None,
     name: str | None = None,
-    hidden: Iterable[str] = (),
 ) -> list[dict[str, Any]]:
     """The current entries of every list (or of `kind`), newest first; `subject` keeps one
-    subject's, `name` those whose name contains it; `hidden`: record keys withheld under an
-    objection or repaired (the caller reads them from the governance tables)."""
-    hide = frozenset(hidden)
+    subject's, `name` those whose name contains it."""
+    hide = hidden_record_keys(store)
     out = []
     for cls in list_classes(catalog, kind):
         for row in _rows(store, cls, rules, subject, name):

@@ -20,7 +20,13 @@ from typing import Any
 
 from schemas.catalog import InfoClass
 from sinks.exceptions import ForbiddenError, GovernanceError, NotFoundError, StageError
-from sinks.read.governance import Reader, latest_by_id, publication_window, save_version
+from sinks.read.governance import (
+    Reader,
+    latest_by_id,
+    publication_window,
+    save_version,
+    withheld_record_keys,
+)
 from sinks.read.workdays import DEFAULT_CALENDAR, WorkCalendar
 from sinks.store import Store
 
@@ -145,3 +151,10 @@ def repaired_record_keys(store: Store) -> frozenset[str]:
         f"SELECT record_key FROM {store.database}.repairs FINAL WHERE status = 'approved'"
     )
     return frozenset(str(r["record_key"]) for r in rows)
+
+
+def hidden_record_keys(store: Store) -> frozenset[str]:
+    """Records out of every public use — figures, the lists' notice, verification: withheld
+    under an objection (or awaiting correction) and repaired (the credit office still sees
+    them)."""
+    return withheld_record_keys(store) | repaired_record_keys(store)

@@ -34,8 +34,7 @@ import orjson
 from base.metrics import Metrics
 from schemas.catalog import Catalog, InfoClass
 from sinks.ddl.retention import expiry_sql
-from sinks.read.governance import withheld_record_keys
-from sinks.read.repairs import repaired_record_keys
+from sinks.read.repairs import hidden_record_keys
 from sinks.store import Store
 from sinks.write import rows as R
 from streams.core import aggregates as agg
@@ -51,12 +50,6 @@ Fact = tuple[str, Mapping[str, Any]]  # (class code, the stored record)
 def aggregate_classes(catalog: Catalog) -> list[InfoClass]:
     """The classes whose records feed figures (the catalog's `aggregate:` role)."""
     return [c for c in catalog if c.aggregate]
-
-
-def hidden_record_keys(store: Store) -> frozenset[str]:
-    """Records no figure may count: withheld under an objection (or awaiting correction)
-    and repaired (out of every view but the credit office's)."""
-    return withheld_record_keys(store) | repaired_record_keys(store)
 
 
 def visible_facts(

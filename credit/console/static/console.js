@@ -96,6 +96,14 @@ const Console = (() => {
     return b;
   }
 
+  // a button's action: run it, then reload what it changed; its error shows in `errorId`
+  const acting = (errorId, prefix) => (fn, reload) => async () => {
+    show(errorId, "");
+    try { await fn(); await reload(); } catch (err) { show(errorId, prefix + err.message); }
+  };
+  // an API time (ISO) as the pages show it: date and time to the second (or the minute)
+  const when = (t, length = 19) => (t ? String(t).slice(0, length).replace("T", " ") : "");
+
   const post = (path, body) => api(path, {
     method: "POST", headers: { "Content-Type": "application/json" },
     body: JSON.stringify(body || {}) });
@@ -169,11 +177,7 @@ const Console = (() => {
     try { me = await api("/api/provider"); } catch (err) { location.href = "/console/"; return; }
     for (const c of me.classes) $("class").add(new Option(`${c.name}（${c.code}）`, c.code));
     showCalendar().catch((err) => show("upload-error", "报送日历读取失败：" + err.message));
-    const act = (fn, reload) => async () => {
-      show("objection-error", "");
-      try { await fn(); await reload(); } catch (err) { show("objection-error", "处理失败：" + err.message); }
-    };
-    Objections.load("objection-table", "", act, false)
+    Objections.load("objection-table", "", acting("objection-error", "处理失败："), false)
       .catch((err) => show("objection-error", "异议读取失败：" + err.message))
       .finally(() => { document.body.dataset.ready = "1"; });
     setInterval(() => showCalendar().catch(() => {}), 10000);  // deliveries land a little later
@@ -221,5 +225,5 @@ const Console = (() => {
   }
 
   return { signInPage, providerPage, signedIn, api, download, show, fill, button, post, query,
-           yuan, $ };
+           yuan, acting, when, $ };
 })();

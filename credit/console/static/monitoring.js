@@ -1,8 +1,7 @@
 /* 贷后监测: a bank's watched borrowers and the alerts pushed about them (seed 004 #8). */
 "use strict";
 const Monitoring = (() => {
-  const { api, post, fill, button, show, $ } = Console;
-  const when = (t) => (t ? String(t).slice(0, 19).replace("T", " ") : "");
+  const { api, post, fill, button, show, when, $ } = Console;
 
   async function load() {
     const watches = (await api("/api/watchlist")).watches;

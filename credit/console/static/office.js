@@ -2,18 +2,14 @@
    the usage log, tokens and keys — each a table over the JSON API with its actions. */
 "use strict";
 const Office = (() => {
-  const { api, post, query, fill, button, show, $ } = Console;
+  const { api, post, query, fill, button, show, when, $ } = Console;
   const today = () => new Date().toISOString().slice(0, 10);
   const fail = (err) => show("office-error", "操作失败：" + err.message);
   const CYCLES = { realtime: "实时", weekly: "每周", monthly: "每月", quarterly: "每季度",
                    yearly: "每年" };
   const STATUS = { on_time: "按时", late: "逾期", missing: "未报送" };
 
-  // an action: run it, then reload the section; errors show at the top of the page
-  const act = (fn, reload) => async () => {
-    show("office-error", "");
-    try { await fn(); await reload(); } catch (err) { fail(err); }
-  };
+  const act = Console.acting("office-error", "操作失败：");  // errors at the top of the page
 
   async function compliance() {
     const district = $("compliance-district").value.trim();
@@ -94,7 +90,7 @@ const Office = (() => {
     $("held-empty").hidden = list.length > 0;
     const trs = fill($("held-table").tBodies[0], list, (u) => [
       u.upload_id, u.provider, u.class_code, u.received, u.rejected, u.held,
-      String(u.accepted_at).slice(0, 19).replace("T", " "), "",
+      when(u.accepted_at), "",
     ]);
     trs.forEach((tr, i) => {
       const path = `/api/uploads/${encodeURIComponent(list[i].upload_id)}/`;
@@ -125,7 +121,7 @@ const Office = (() => {
     if (!subject && !reader) return;
     const reads = (await api("/api/audit?" + query({ subject, reader }))).reads;
     fill($("audit-table").tBodies[0], reads, (r) => [
-      String(r.at).slice(0, 19).replace("T", " "), r.subject_id, r.reader, r.reader_role,
+      when(r.at), r.subject_id, r.reader, r.reader_role,
       r.organization, r.what, r.purpose, r.outcome,
     ]);
   }
@@ -133,8 +129,8 @@ const Office = (() => {
   async function accounts() {
     const tokens = (await api("/api/access/tokens")).tokens;
     const trs = fill($("token-table").tBodies[0], tokens, (t) => [
-      t.token_id, t.role, t.name, t.org, String(t.issued_at).slice(0, 16).replace("T", " "),
-      t.expires_at ? String(t.expires_at).slice(0, 16).replace("T", " ") : "不过期",
+      t.token_id, t.role, t.name, t.org, when(t.issued_at, 16),
+      t.expires_at ? when(t.expires_at, 16) : "不过期",
       { active: "有效", expired: "已过期", revoked: "已撤销" }[t.state], "",
     ]);
     trs.forEach((tr, i) => {
@@ -159,12 +155,10 @@ const Office = (() => {
     $("secret").textContent = `${holder}：${value}`;
   }
 
-  function wire(id, reload, submit) {
-    $(id).addEventListener("submit", async (event) => {
-      event.preventDefault();
-      show("office-error", "");
-      try { if (submit) await submit(); await reload(); } catch (err) { fail(err); }
-    });
+  // a form: `submit` (if any), then `reload`, as a button's action
+  function wire(id, reload, submit = async () => {}) {
+    const run = act(submit, reload);
+    $(id).addEventListener("submit", (event) => { event.preventDefault(); return run(); });
   }
 
   function forms() {

@@ -116,7 +116,7 @@ const Report = (() => {
     });
     const reads = (await api("/api/audit?" + query({ subject: me.org }))).reads;
     Console.fill($("read-table").tBodies[0], reads, (r) => [
-      String(r.at).slice(0, 19).replace("T", " "), r.reader, r.organization, r.what, r.purpose,
+      Console.when(r.at), r.reader, r.organization, r.what, r.purpose,
       r.outcome]);
   }
 
