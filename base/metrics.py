@@ -50,6 +50,9 @@ class Metrics(NamedTuple):
     figures_seconds: Histogram  # time per recomputation (one call, many subjects), per reason
     figures_stale: Gauge  # subjects whose figures are of an earlier day than today
     alerts: Counter  # watchlist alerts: detected, delivered, failed (an attempt) per outcome
+    outbound: Counter  # outbound changes per target: upsert, withdraw, held; acked, failed
+    outbound_unacked: Gauge  # changes queued for a target and not yet acknowledged
+    outbound_oldest: Gauge  # age of a target's oldest unacknowledged change, seconds
 
     def exposition(
         self,
@@ -186,4 +189,11 @@ def create_metrics(registry: CollectorRegistry | None = None) -> Metrics:
                         "earlier day (the daily pass is behind)", registry=reg),
         alerts=c("credit_watch_alerts", "watchlist alerts by outcome: detected, delivered, "
                  "failed (one delivery attempt)", ["outcome"], registry=reg),
+        outbound=c("credit_outbound_changes", "outbound changes per target: queued as upsert, "
+                   "withdraw or held (not sent); acked or failed (per delivery attempt)",
+                   ["target", "outcome"], registry=reg),
+        outbound_unacked=g("credit_outbound_unacked", "changes queued for a target and not yet "
+                           "acknowledged by it", ["target"], registry=reg),
+        outbound_oldest=g("credit_outbound_oldest_unacked_seconds", "age of the oldest change a "
+                          "target has not acknowledged", ["target"], registry=reg),
     )  # fmt: skip

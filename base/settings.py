@@ -89,6 +89,12 @@ class Settings(BaseSettings):
     watch_seconds: float = Field(
         2.0, ge=0, description="how often watchlist alerts are looked for and pushed (0: never)"
     )
+    outbound_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="how often changes for the outbound targets are looked for (0: "
+        "never; the targets are configured with `credit targets`)",
+    )
     max_request_bytes: int = Field(8 * 1024 * 1024, description="HTTP API request size limit")
     max_request_records: int = 10000
     max_upload_bytes: int = Field(

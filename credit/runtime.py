@@ -40,26 +40,14 @@ from base.settings import Settings
 from base.topics import ensure_named_topics, ensure_topics
 from credit.analyst_service import AnalystService
 from credit.api.access import AccessStore, build_access
-from credit.api.admin import Accounts, add_admin_routes
+from credit.api.admin import Accounts
 from credit.api.app import ApiContext, build_api
-from credit.api.files import add_file_routes
-from credit.api.governance import (
-    add_governance_routes,
-    governed_records,
-    governed_subject_report,
-)
-from credit.api.lists import add_list_routes
-from credit.api.provider import add_provider_routes
-from credit.api.repairs import add_repair_routes
-from credit.api.reports import add_report_routes
+from credit.api.routes import add_platform_routes
 from credit.api.server import ApiServer
-from credit.api.sql import add_sql_route
-from credit.api.verify import add_verify_route
-from credit.api.watch import add_watch_routes
 from credit.client import read_runtime
-from credit.console.routes import add_console_routes
 from credit.exceptions import AlreadyRunningError
 from credit.lag import LagMonitor, LagSampler, lag_groups
+from credit.outbound.service import OutboundService
 from credit.partitions import fixed_partitions
 from credit.recovery import Epoch, IntakeKeeper, broker_epoch, broker_lost
 from credit.watch_service import WatchNotifier
@@ -129,6 +117,7 @@ class Platform:
         self._ctx: ApiContext | None = None
         self.analyst: AnalystService | None = None
         self.watch: WatchNotifier | None = None  # pushes watchlist alerts to banks
+        self.outbound: OutboundService | None = None  # records out to other systems
 
     # -- start -------------------------------------------------------------------------------
     def start(self) -> Platform:
@@ -151,7 +140,7 @@ class Platform:
             self._start_analyst()  # step 7b: analyst SQL, in a process of its own
             self._write_runtime()  # step 8
             self._start_keeper()  # step 9: every process with an API keeps its own intake
-            self._start_watch()  # step 10: watchlist alerts to the institutions
+            self._start_sharing()  # step 10: watchlist alerts, outbound connectors
         except BaseException:
             self.stop()
             raise
@@ -245,24 +234,9 @@ class Platform:
         self._gateway = gateway
         access = build_access(self.data_dir, open_access=self.settings.api_open)
         app = build_api(ctx, registry, gateway, self.settings.max_request_bytes, [access])
-        # purpose check, bank authorization, withheld records, masking and the usage log
-        app.router.add_get("/api/records/{class_code}", governed_records(ctx))
-        add_governance_routes(app, ctx)
-        add_repair_routes(app, ctx)
-        add_report_routes(app, ctx, subject_handler=governed_subject_report(ctx))
-        add_sql_route(app, ctx)
-        add_file_routes(app, ctx, gateway)
-        add_provider_routes(app, ctx)
-        add_list_routes(app, ctx)
-        add_verify_route(app, ctx)
-        add_watch_routes(app, ctx)
-        add_admin_routes(
-            app,
-            Accounts(
-                ctx, AccessStore(self.data_dir / "access.json"), keys, self.settings.token_hours
-            ),
-        )
-        add_console_routes(app)
+        accounts = Accounts(ctx, AccessStore(self.data_dir / "access.json"), keys,
+                            self.settings.token_hours)  # fmt: skip
+        add_platform_routes(app, ctx, gateway, accounts)
         ctx.calendar = WorkCalendar.load(self.settings.workday_calendar_path)
         ctx.figures = self.figures
         self._ctx = ctx
@@ -348,11 +322,22 @@ class Platform:
         )  # fmt: skip
         self.keeper.start(recover=self.epoch.lost)
 
-    def _start_watch(self) -> None:
+    def _start_sharing(self) -> None:
         assert self.store is not None
-        if self.settings.watch_seconds > 0:
+        s = self.settings
+        if s.watch_seconds > 0 and self.watch is None:
             self.watch = WatchNotifier(self.store, self.catalog, self.data_dir, self.metrics,
-                                       self.settings.watch_seconds).start()  # fmt: skip
+                                       s.watch_seconds).start()  # fmt: skip
+        if s.outbound_seconds > 0 and "sink" in self.components:  # one per platform
+            self.outbound = OutboundService(self.store, self.catalog, self.client_conf("outbound"),
+                                            self.metrics, s.outbound_seconds,
+                                            replication=s.topic_replication_factor).start()  # fmt: skip
+
+    def _stop_sharing(self) -> None:
+        for service in (self.watch, self.outbound):
+            if service is not None:
+                service.stop()
+        self.watch, self.outbound = None, None
 
     def _run_sink(self) -> None:
         assert self.sink is not None
@@ -467,6 +452,7 @@ class Platform:
         log.error("the broker lost its topics while running: recovering from the data dir")
         if self.keeper is not None:
             self.keeper.stop()
+        self._stop_sharing()  # the outbound topics went with the broker
         self._stop_sink()
         self._stop_worker(kill=True)
         if self.broker is not None:
@@ -477,6 +463,7 @@ class Platform:
         self._start_sink()
         self._start_worker()
         self._start_keeper()
+        self._start_sharing()  # queues again what the targets have not acknowledged
         self._write_runtime()
 
     def _write_runtime(self) -> None:
@@ -548,9 +535,7 @@ class Platform:
 
     # -- stop --------------------------------------------------------------------------------
     def stop(self) -> None:
-        if self.watch is not None:
-            self.watch.stop()
-            self.watch = None
+        self._stop_sharing()
         if self.keeper is not None:
             self.keeper.stop()
             self.keeper = None

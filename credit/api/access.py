@@ -88,6 +88,10 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     # borrower monitoring: a bank watches its authorized borrowers and reads its alerts
     ("*", "/api/watchlist", frozenset({"bank", "admin"})),
     ("GET", "/api/alerts", frozenset({"bank", "admin"})),
+    # outbound targets (省平台, 互联网+监管 …): the credit office configures them and reads
+    # their ledger; analysts read it
+    ("GET", "/api/outbound", _OFFICE),
+    ("*", "/api/outbound", frozenset({"admin"})),
 )
 
 

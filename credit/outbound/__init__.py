@@ -1,0 +1,1 @@
+"""Outbound connectors: stored records flow to other systems (issue 23)."""

@@ -1,0 +1,211 @@
+"""Outbound targets and their ledger (issue 23: 向省级信用信息共享平台全量推送; 互联网+监管).
+
+The store side of the outbound connectors (`credit.outbound`): which targets exist, and the
+per-target ledger of every change queued on a target's `credit.out.<target>` topic, with its
+state — queued, acked (the target took it), failed (the last attempt did not get through; it
+is tried again) — and, for versions found while withheld, held (not sent).
+
+Each change of one record for one target has a sequence number: how many changes of that
+record the ledger held for the target before it. Its delivery id is a digest of target,
+class, record key, version, action and that number, so a change found again after a crash,
+a restart or a lost broker gets the same id, and the target can drop a repeat.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from schemas.catalog import Catalog, InfoClass
+from sinks.exceptions import GovernanceError, NotFoundError
+from sinks.read.governance import latest_by_id, save_version
+from sinks.store import Store
+
+KINDS = ("http", "directory")
+FORMATS = ("platform", "province")
+ACTIONS = ("upsert", "withdraw", "held")
+TOPIC_PREFIX = "credit.out."
+_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+TARGET_COLUMNS = ("name", "kind", "address", "format", "classes", "returns_as", "created_by",
+                  "created_at", "removed_at", "updated_at", "version")  # fmt: skip
+LEDGER_COLUMNS = (
+    "target", "delivery_id", "class_code", "record_key", "record_version", "subject_id",
+    "action", "seq", "state", "attempts", "last_error", "queued_at", "acked_at", "updated_at",
+    "version",
+)  # fmt: skip
+
+
+def topic_of(target: str) -> str:
+    """The topic a target's changes wait on for its connector."""
+    return TOPIC_PREFIX + target
+
+
+def delivery_id(target: str, class_code: str, record_key: str, version: int, action: str,
+                seq: int) -> str:  # fmt: skip
+    text = f"{target}|{class_code}|{record_key}|{version}|{action}|{seq}"
+    return "dlv-" + hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+# -- targets --------------------------------------------------------------------------------
+
+
+def save_target(store: Store, catalog: Catalog, spec: Mapping[str, Any], by: str) -> dict[str, Any]:
+    """Add a target, or change one (same name); the change applies at the connector's next
+    round. Raises GovernanceError naming the field that is wrong."""
+    name = str(spec.get("name") or "").strip()
+    if not _NAME.match(name):
+        raise GovernanceError(f"name {name!r}: lower-case letters, digits, '-' or '_', starting "
+                              "with a letter, at most 40 (it names the topic credit.out.<name>)")  # fmt: skip
+    kind, address = str(spec.get("kind") or "http"), str(spec.get("address") or "").strip()
+    if kind not in KINDS:
+        raise GovernanceError(f"kind {kind!r}: one of {', '.join(KINDS)}")
+    if kind == "http" and not address.startswith(("http://", "https://")):
+        raise GovernanceError(f"address {address!r}: an http(s) URL for an http target")
+    if kind == "directory" and not Path(address).is_absolute():
+        raise GovernanceError(f"address {address!r}: an absolute directory for a file drop")
+    fmt = str(spec.get("format") or "platform")
+    if fmt not in FORMATS:
+        raise GovernanceError(f"format {fmt!r}: one of {', '.join(FORMATS)}")
+    classes = sorted({catalog.get(str(c)).code for c in spec.get("classes") or []})
+    now = dt.datetime.now(dt.UTC)
+    try:
+        old = get_target(store, name)
+    except NotFoundError:
+        old = {"created_by": by, "created_at": now, "version": 0}
+    row = {**old, "name": name, "kind": kind, "address": address, "format": fmt,
+           "classes": classes, "returns_as": str(spec.get("returns_as") or "").strip(),
+           "removed_at": None}  # fmt: skip
+    return save_version(store, "outbound_targets", TARGET_COLUMNS, row)
+
+
+def get_target(store: Store, name: str) -> dict[str, Any]:
+    return latest_by_id(store, "outbound_targets", "name", name,
+                        f"no outbound target '{name}' (`credit targets list`)")  # fmt: skip
+
+
+def remove_target(store: Store, name: str) -> dict[str, Any]:
+    """Stop sending to a target; its ledger stays (what reached it, what did not)."""
+    row = get_target(store, name)
+    if row["removed_at"] is not None:
+        return row
+    return save_version(store, "outbound_targets", TARGET_COLUMNS,
+                        {**row, "removed_at": dt.datetime.now(dt.UTC)})  # fmt: skip
+
+
+def list_targets(store: Store, with_removed: bool = False) -> list[dict[str, Any]]:
+    where = "" if with_removed else "WHERE removed_at IS NULL"
+    return store.query(
+        f"SELECT * FROM {store.database}.outbound_targets FINAL {where} ORDER BY name"
+    )
+
+
+def target_classes(catalog: Catalog, target: Mapping[str, Any]) -> list[InfoClass]:
+    wanted = set(target["classes"])
+    return [c for c in catalog if not wanted or c.code in wanted]
+
+
+# -- the ledger -----------------------------------------------------------------------------
+
+
+def last_changes(
+    store: Store, target: str, keys: Sequence[str] | None
+) -> dict[str, dict[str, Any]]:
+    """Record key → its latest change for the target (action, seq, class, version, subject),
+    for `keys` (None: every record whose latest change is a withdrawal or a hold)."""
+    where = "record_key IN {k:Keys}" if keys is not None else "1"
+    having = "" if keys is not None else "HAVING last_action IN ('withdraw', 'held')"
+    rows = store.query_keyed(
+        "SELECT record_key, argMax(action, seq) AS last_action, max(seq) AS last_seq, "
+        "argMax(class_code, seq) AS last_class, argMax(record_version, seq) AS last_version, "
+        f"argMax(subject_id, seq) AS last_subject FROM {store.database}.outbound_ledger FINAL "
+        f"WHERE target = {{t:String}} AND {where} GROUP BY record_key {having}",
+        {"k": list(keys or [])} if keys is not None else {}, {"t": target},
+    )  # fmt: skip
+    return {str(r["record_key"]): {"action": r["last_action"], "seq": r["last_seq"],
+                                   "class_code": r["last_class"],
+                                   "record_version": r["last_version"],
+                                   "subject_id": r["last_subject"]} for r in rows}  # fmt: skip
+
+
+def save_ledger(store: Store, rows: Iterable[Mapping[str, Any]]) -> None:
+    """The next version of each ledger row (one insert)."""
+    now = dt.datetime.now(dt.UTC)
+    stamp = int(now.timestamp() * 1_000_000)
+    out = [[{**r, "updated_at": now, "version": stamp}[c] for c in LEDGER_COLUMNS] for r in rows]
+    if out:
+        store.insert("outbound_ledger", out, LEDGER_COLUMNS)
+
+
+def deliveries(store: Store, target: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Delivery id → its ledger row, for `ids`."""
+    rows = store.query_keyed(
+        f"SELECT * FROM {store.database}.outbound_ledger FINAL WHERE target = {{t:String}} "
+        "AND delivery_id IN {d:Keys}", {"d": list(ids)}, {"t": target})  # fmt: skip
+    return {str(r["delivery_id"]): r for r in rows}
+
+
+def unacked(store: Store, target: str, limit: int = 100_000) -> list[dict[str, Any]]:
+    """Changes queued and not yet taken by the target, oldest first (to queue again when the
+    topic lost them: a broker restart)."""
+    return store.query(
+        f"SELECT * FROM {store.database}.outbound_ledger FINAL WHERE target = {{t:String}} "
+        "AND state IN ('queued', 'failed') ORDER BY queued_at, record_key, seq LIMIT {n:UInt32}",
+        {"t": target, "n": limit},
+    )
+
+
+def ledger_summary(store: Store, catalog: Catalog) -> list[dict[str, Any]]:
+    """Per target: changes sent (queued on its topic), acknowledged, failing now, lag (not
+    yet acknowledged) and its age, held, and the records that reached it against those it
+    should have (its share ratio: only what reached the target counts)."""
+    rows = store.query(
+        "SELECT target, countIf(action != 'held') AS sent, countIf(state = 'acked') AS "
+        "acknowledged, countIf(state = 'failed') AS failing, countIf(state IN ('queued', "
+        "'failed')) AS lag, countIf(action = 'held') AS held, "
+        "min(if(state IN ('queued', 'failed'), queued_at, NULL)) AS oldest_unacked, "
+        "max(acked_at) AS last_acked "
+        f"FROM {store.database}.outbound_ledger FINAL GROUP BY target"
+    )
+    # a record the target holds now: its latest change is an upsert it acknowledged
+    held_now = {str(r["target"]): int(r["n"]) for r in store.query(
+        "SELECT target, countIf(a = 'upsert' AND s = 'acked') AS n FROM (SELECT target, "
+        "argMax(action, seq) AS a, argMax(state, seq) AS s FROM "
+        f"{store.database}.outbound_ledger FINAL GROUP BY target, record_key) GROUP BY target")}  # fmt: skip
+    by_name = {str(r["target"]): r for r in rows}
+    out = []
+    for target in list_targets(store):
+        row = by_name.get(target["name"], {"sent": 0, "acknowledged": 0, "failing": 0, "lag": 0,
+                                           "held": 0, "oldest_unacked": None, "last_acked": None})  # fmt: skip
+        row = {**row, "records_acked": held_now.get(target["name"], 0)}
+        due = due_records(store, catalog, target)
+        out.append({**target, **{k: v for k, v in row.items() if k != "target"},
+                    "records_due": due,
+                    "share_ratio": round(int(row["records_acked"]) / due, 4) if due else None})  # fmt: skip
+    return out
+
+
+def due_records(store: Store, catalog: Catalog, target: Mapping[str, Any]) -> int:
+    """Records the target should hold: every stored record of its classes but its own 回流."""
+    parts = [f"SELECT uniqExact(record_key) AS n FROM {store.database}.{c.table} "
+             "WHERE ingest_provider != {p:String}" for c in target_classes(catalog, target)]  # fmt: skip
+    if not parts:
+        return 0
+    rows = store.query(f"SELECT sum(n) AS n FROM ({' UNION ALL '.join(parts)})",
+                       {"p": target["returns_as"]})  # fmt: skip
+    return int(rows[0]["n"] or 0)
+
+
+def ledger_rows(
+    store: Store, target: str, state: str = "", limit: int = 200
+) -> list[dict[str, Any]]:
+    """A target's latest changes, newest first (optionally of one state: failed, queued …)."""
+    where = "AND state = {s:String}" if state else ""
+    return store.query(
+        f"SELECT * FROM {store.database}.outbound_ledger FINAL WHERE target = {{t:String}} "
+        f"{where} ORDER BY updated_at DESC, record_key LIMIT {{n:UInt32}}",
+        {"t": target, "s": state, "n": limit},
+    )
