@@ -23,7 +23,7 @@ from producers.gateway import Gateway
 from schemas.catalog import Catalog
 from schemas.registry_api import add_registry_routes
 from schemas.registry_store import RegistryStore
-from sinks.read import queries
+from sinks.read import outbound, queries
 from sinks.read.collection import collection_stats
 from sinks.read.risk import risk_list
 from sinks.read.workdays import DEFAULT_CALENDAR, WorkCalendar
@@ -153,7 +153,8 @@ async def metrics(request: web.Request) -> web.Response:
 async def status(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     counts = await ctx.run(queries.table_counts, ctx.store, ctx.catalog)
-    return json_response({**ctx.health(), "stored": counts})
+    targets = await ctx.run(outbound.ledger_summary, ctx.store, ctx.catalog)
+    return json_response({**ctx.health(), "stored": counts, "outbound": targets})
 
 
 async def summary(request: web.Request) -> web.Response:

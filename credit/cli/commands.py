@@ -100,12 +100,22 @@ def cmd_status(args: argparse.Namespace) -> int:
         _print_intake(body.get("intake") or {})
         for name, n in body.get("stored", {}).items():
             print(f"  {name:<32} {n:>9}")
+        _print_outbound(body.get("outbound") or [])
     elif body.get("degraded"):
         print("degraded: " + "; ".join(body["degraded"]))
         _print_intake(body.get("intake") or {})
     else:
         print(f"not ready: {body.get('error') or body}")
     return 0 if ready else 1
+
+
+def _print_outbound(targets: list[dict[str, Any]]) -> None:
+    from credit.cli.outbound import target_lines
+
+    if targets:
+        print("  outbound targets (credit targets list):")
+        for line in target_lines(targets):
+            print(line)
 
 
 def _print_intake(intake: dict[str, Any]) -> None:

@@ -55,10 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     for group in (_platform_commands, _channel_commands, _query_command, _provider_commands,
                   _access_command, _objection_command):  # fmt: skip
         group(add)
-    from credit.cli import governance, lists
+    from credit.cli import governance, lists, outbound
 
     governance.add_commands(add, _settings)
     lists.add_commands(add, _settings)
+    outbound.add_commands(add, _settings)
     _bench_command(add)
     return parser
 

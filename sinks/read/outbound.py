@@ -162,6 +162,9 @@ def ledger_summary(store: Store, catalog: Catalog) -> list[dict[str, Any]]:
     """Per target: changes sent (queued on its topic), acknowledged, failing now, lag (not
     yet acknowledged) and its age, held, and the records that reached it against those it
     should have (its share ratio: only what reached the target counts)."""
+    targets = list_targets(store)
+    if not targets:
+        return []
     rows = store.query(
         "SELECT target, countIf(action != 'held') AS sent, countIf(state = 'acked') AS "
         "acknowledged, countIf(state = 'failed') AS failing, countIf(state IN ('queued', "
@@ -177,7 +180,7 @@ def ledger_summary(store: Store, catalog: Catalog) -> list[dict[str, Any]]:
         f"{store.database}.outbound_ledger FINAL GROUP BY target, record_key) GROUP BY target")}  # fmt: skip
     by_name = {str(r["target"]): r for r in rows}
     out = []
-    for target in list_targets(store):
+    for target in targets:
         row = by_name.get(target["name"], {"sent": 0, "acknowledged": 0, "failing": 0, "lag": 0,
                                            "held": 0, "oldest_unacked": None, "last_acked": None})  # fmt: skip
         row = {**row, "records_acked": held_now.get(target["name"], 0)}

@@ -46,11 +46,13 @@ class Province:
         self.posts: list[dict[str, Any]] = []
         self.applied: dict[str, dict[str, Any]] = {}
         self.failing = 0
+        self.delay = 0.0  # seconds each POST takes (a slow province)
         me = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                time.sleep(me.delay)
                 if me.failing > 0:
                     me.failing -= 1
                     self.send_response(503)
