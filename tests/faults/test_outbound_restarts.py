@@ -13,7 +13,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +26,7 @@ pytestmark = pytest.mark.integration
 ENV = {"CREDIT_OUTBOUND_SECONDS": "0.5"}
 
 
-def _credit(data: Path, *args: str) -> dict[str, object]:
+def _credit(data: Path, *args: str) -> dict[str, Any]:
     done = subprocess.run([sys.executable, "-m", "credit.cli", *args, "--data-dir", str(data)],
                           capture_output=True, text=True, timeout=120,
                           env={**os.environ, **FAST_ENV})  # fmt: skip
@@ -32,17 +34,17 @@ def _credit(data: Path, *args: str) -> dict[str, object]:
     return dict(json.loads(done.stdout)) if done.stdout.strip().startswith("{") else {}
 
 
-def _returned_feed(data: Path, path: Path) -> dict[str, object]:
+def _returned_feed(data: Path, path: Path) -> dict[str, Any]:
     """The province's 回流 file through the platform's own publish channel, as its provider."""
     provider_file(path, companies=60, seed=99)
     return _credit(data, "publish", str(path), "--class", "legal_utility_payment", "--provider",
                    RETURN, "--department", "供水公司", "--json")  # fmt: skip
 
 
-def _until(check: object, timeout: float = 120) -> None:
+def _until(check: Callable[[], bool], timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
+        if check():
             return
         time.sleep(0.3)
     raise AssertionError("not reached in time")
@@ -94,7 +96,7 @@ def test_the_province_gets_every_stored_record_once_across_restarts_of_either_si
     assert len(applied) == want == len(set(keys)) and fate["lost"] == 0
     assert {d["action"] for d in applied} == {"upsert"}
     assert not [d for d in applied if d["报送单位"] == RETURN]
-    (target,) = status["targets"]  # type: ignore[index]
+    (target,) = status["targets"]
     assert (target["lag"], target["failing"], target["records_due"], target["records_acked"]) == (
         0, 0, want, want)  # fmt: skip
     raw = len(province.posts) + len(back.posts)
