@@ -459,3 +459,61 @@ def test_a_watched_borrowers_new_arrears_reach_the_banks_endpoint_within_seconds
     assert [a["alert_id"] for a in alerts] == [body["alert_id"]] and alerts[0]["delivered_at"]
     mine = credit_cli("watch", "list", "--token", bank, data_dir=world["data_dir"])
     assert [w["subject_id"] for w in json.loads(mine.stdout)["watches"]] == [code]
+
+
+def test_the_office_pushes_to_the_province_and_sees_what_reached_it(
+    platform: dict[str, Any], world: dict[str, Any], browser: WebDriver
+) -> None:
+    """On the page: the office adds the provincial platform as a target; every stored record
+    reaches it (share 100%); when the province refuses, the failing deliveries and their
+    error are on the page; the office stops the push."""
+    from tests.integration.test_outbound import Province
+
+    province = Province()
+    name = f"province-{browser.name}"[:40].lower().replace(" ", "-")
+    _sign_in(browser, platform, world["admin"], "/console/office")
+    browser.find_element(By.CSS_SELECTOR, "#outbound-new summary").click()
+    browser.find_element(By.ID, "outbound-name").send_keys(name)
+    browser.find_element(By.ID, "outbound-address").send_keys(province.url)
+    browser.find_element(By.CSS_SELECTOR, "#outbound-add button[type=submit]").click()
+    row = _row_with(browser, "outbound-table", name)
+    assert "接口推送" in row.text and "省平台格式" in row.text
+
+    def reached() -> dict[str, Any] | None:
+        found = next(t for t in _call(platform, "/api/outbound", world["admin"])["targets"]
+                     if t["name"] == name)  # fmt: skip
+        return found if found["records_due"] and found["lag"] == 0 and (
+            found["records_acked"] == found["records_due"]) else None  # fmt: skip
+
+    target = _wait(browser, lambda b: reached(), timeout=60)
+    keys = {d["record_key"] for d in province.applied.values()}
+    assert len(keys) == len(province.applied) == target["records_due"]
+    assert {d["action"] for d in province.applied.values()} == {"upsert"}
+    browser.refresh()
+    _wait(browser, lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
+    assert "100.0%" in _row_with(browser, "outbound-table", name).text
+    _shot(browser, "17-office-outbound", "outbound")
+
+    province.failing = 10**6  # the province refuses from now on
+    company, code = COMPANIES[2]
+    answer = _call(platform, "/api/records/legal_arrears", world["key"],
+                   {"records": [_arrears(company, code, "电费", "77.00", f"OUT-{name}")]})  # fmt: skip
+    _settled(platform, world["key"], answer["upload_id"])
+
+    def failing(b: WebDriver) -> bool:
+        b.refresh()
+        _wait(b, lambda x: x.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
+        cells = _row_with(b, "outbound-table", name).find_elements(By.TAG_NAME, "td")
+        return cells[6].text not in ("", "0")
+
+    _wait(browser, failing, timeout=60)
+    _row_with(browser, "outbound-table", name).find_element(
+        By.XPATH, ".//button[text()='失败记录']"
+    ).click()
+    failed = _row_with(browser, "outbound-failure-table", "HTTP 503")
+    assert "新增或更新" in failed.text
+    _row_with(browser, "outbound-table", name).find_element(
+        By.XPATH, ".//button[text()='停止推送']"
+    ).click()
+    _wait(browser, lambda b: not any(name in r.text for r in _rows(b, "outbound-table")))
+    province.stop()

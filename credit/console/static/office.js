@@ -1,5 +1,6 @@
 /* The credit office's pages: compliance, objections, repairs, held uploads, authorizations,
-   the usage log, tokens and keys — each a table over the JSON API with its actions. */
+   the usage log, tokens and keys — each a table over the JSON API with its actions; the
+   outbound targets' section is outbound.js's. */
 "use strict";
 const Office = (() => {
   const { api, post, query, fill, button, show, when, $ } = Console;
@@ -192,7 +193,7 @@ const Office = (() => {
     const me = await Console.signedIn(["admin", "analyst"]);
     if (!me) return;
     forms();
-    const loads = [compliance, objections, repairs];
+    const loads = [compliance, objections, repairs, () => Outbound.wire(me.role)];
     if (me.role === "admin") loads.push(held, accounts);
     const results = await Promise.allSettled(loads.map((load) => load()));
     const failed = results.find((r) => r.status === "rejected");
