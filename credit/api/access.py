@@ -36,7 +36,11 @@ from schemas.catalog import Catalog
 from sinks.read.governance import active_authorization
 from sinks.store import Store
 
-ROLES = ("provider", "analyst", "bank", "admin", "subject")
+ROLES = ("provider", "analyst", "bank", "party", "admin", "subject")
+# Those who read a subject's non-public data only under its consent (授权, seed 003 第十四条):
+# financial institutions (`bank`) and other third parties (`party`: guarantors, lessors,
+# employers …). A bank without consent still reads the public report; a party nothing.
+CONSENT_ROLES = frozenset({"bank", "party"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Middleware = typedefs.Middleware  # what web.Application(middlewares=...) takes
 Rule = tuple[str, str, frozenset[str]]  # (HTTP method or "*", path prefix, roles allowed)
@@ -49,7 +53,7 @@ PUBLIC_PATHS = ("/health", "/live", "/metrics", "/console", "/api/public")
 # check. Its writes (new versions, config, deletes) fall to the rules: admins only.
 REGISTRY_PATHS = ("/subjects", "/schemas", "/config", "/compatibility")
 
-_READERS = frozenset({"analyst", "bank", "admin", "subject"})  # subject: free self-query
+_READERS = frozenset({"analyst", "bank", "party", "admin", "subject"})  # subject: self-query
 _OFFICE = frozenset({"analyst", "admin"})
 DEFAULT_RULES: tuple[Rule, ...] = (
     ("POST", "/api/records/", frozenset({"provider"})),
@@ -75,7 +79,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     ("POST", "/api/objections/", frozenset({"provider", "analyst", "admin"})),  # /{id}/<step>
     ("GET", "/api/objections/overdue", _OFFICE),
     ("POST", "/api/authorizations", frozenset({"subject", "admin"})),
-    ("GET", "/api/authorizations", frozenset({"subject", "bank", "admin"})),
+    ("GET", "/api/authorizations", frozenset({"subject", "bank", "party", "admin"})),
     ("GET", "/api/audit", frozenset({"subject", "admin"})),
     # credit repair: a subject applies for itself; the credit office decides
     ("POST", "/api/repairs", frozenset({"subject", "admin"})),
@@ -84,7 +88,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     # 联合奖惩: departments (provider keys act for one) check a subject's lists and measures
     ("GET", "/api/sanctions/", frozenset({"provider", "analyst", "admin"})),
     # 数据核验: yes/no or banded answers, never records (figures: under authorization)
-    ("GET", "/api/verify/", frozenset({"bank", "analyst", "admin"})),
+    ("GET", "/api/verify/", frozenset({"bank", "party", "analyst", "admin"})),
     # borrower monitoring: a bank watches its authorized borrowers and reads its alerts
     ("*", "/api/watchlist", frozenset({"bank", "admin"})),
     ("GET", "/api/alerts", frozenset({"bank", "admin"})),
@@ -240,7 +244,7 @@ def allowed_roles(rules: Iterable[Rule], method: str, path: str) -> frozenset[st
 def needs_purpose(role: str) -> bool:
     """Banks and analysts say why they read a subject's data (seed 003 art. 14: 约定用途);
     every read is logged with it."""
-    return role in ("bank", "analyst")
+    return role in ("bank", "party", "analyst")
 
 
 def refuse(status: int, reason: str, message: str, **extra: Any) -> web.Response:
@@ -346,7 +350,7 @@ def visible_classes(
         return frozenset(c.code for c in catalog)
     if identity.role == "analyst":
         return public | by_level["authorized"]
-    if identity.role == "bank" and active_authorization(
+    if identity.role in CONSENT_ROLES and active_authorization(
         store, identity.institution, subject, today
     ):
         return public | by_level["authorized"]

@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from credit.api.access import Identity, identity_of, needs_purpose, refuse, visible_classes
+from credit.api.access import (
+    CONSENT_ROLES,
+    Identity,
+    identity_of,
+    needs_purpose,
+    refuse,
+    visible_classes,
+)
 from credit.api.http_json import json_response
 from schemas.catalog import InfoClass
 from schemas.codes import check_uscc, mask_id, mask_phone, mask_value
@@ -99,9 +106,16 @@ async def gate_subject_read(
                       "a subject's data is logged with its purpose")  # fmt: skip
     own = identity.role == "subject" and identity.org == subject
     auth = None
-    if identity.role == "bank":
+    if identity.role in CONSENT_ROLES:
         auth = await ctx.run(gov.active_authorization, ctx.store, identity.institution, subject,
                              today)  # fmt: skip
+    if identity.role == "party" and auth is None:
+        reader = gov.Reader(identity.role, identity.name, identity.org)
+        await ctx.run(lambda: gov.record_read(ctx.store, reader, subject, request.path, purpose,
+                                              outcome="refused"))  # fmt: skip
+        return refuse(403, "auth.consent", f"{identity.institution} holds no consent of {subject} "
+                      "in force: a third party reads a subject's data only with its written "
+                      "consent (须经信息主体书面同意, seed 003 第十四条)")  # fmt: skip
     classes = await ctx.run(visible_classes, identity, subject, ctx.catalog, ctx.store, today)
     return ReadGrant(identity, subject, purpose or ("self" if own else identity.role), classes,
                      auth["auth_id"] if auth else "", identity.role == "admin" or own or bool(auth),
@@ -120,7 +134,7 @@ def read_records(
         held = gov.withheld_record_keys(ctx.store)
         for row in rows:
             row["withheld"] = row["record_key"] in held
-    if grant.identity.role == "bank" and not grant.auth_id:
+    if grant.identity.role in CONSENT_ROLES and not grant.auth_id:
         # a penalty past its publication period leaves public use (NDRC credit repair rules)
         rows = [r for r in rows if gov.publicly_visible(cls, r, today)]
     if not (grant.own or grant.identity.role in ("analyst", "admin")):
@@ -301,7 +315,7 @@ def authorization_scope(me: Identity, query: Mapping[str, str]) -> tuple[str | N
     subject = query.get("subject", "").strip().upper() or None
     if me.role == "subject":
         subject = _own(me, subject)
-    institution = me.institution if me.role == "bank" else query.get("institution")
+    institution = me.institution if me.role in CONSENT_ROLES else query.get("institution")
     if me.role == "admin" and not (subject or institution):
         raise GovernanceError("give ?subject=CODE or ?institution=NAME")
     return subject, institution

@@ -164,14 +164,15 @@ def _provider_commands(add: AddCommand) -> None:
 def _access_command(add: AddCommand) -> None:
     """`credit access`: API tokens."""
     acc = add("access", cmd_access, "issue, list or revoke API tokens (provider/analyst/bank/"
-              "admin/subject)")  # fmt: skip
+              "party/admin/subject)")  # fmt: skip
     acc.add_argument("action", choices=["issue", "list", "revoke"])
-    acc.add_argument("role", nargs="?", help="issue: provider, analyst, bank, admin or subject; "
-                     "revoke: the token id")  # fmt: skip
+    acc.add_argument("role", nargs="?", help="issue: provider, analyst, bank, party (a third "
+                     "party that reads with the subject's consent), admin or subject; revoke: "
+                     "the token id")  # fmt: skip
     acc.add_argument("name", nargs="?", help="the token holder's name (in the usage log)")
     acc.add_argument("--hours", type=float, help="issue: hours until it expires "
                      "(default CREDIT_TOKEN_HOURS, 12)")  # fmt: skip
-    acc.add_argument("--institution", help="bank: the financial institution it acts for")
+    acc.add_argument("--institution", help="bank, party: the institution it acts for")
     acc.add_argument("--department", help="provider: the department it acts as")
     acc.add_argument("--subject", help="subject: its USCC / citizen ID")
 

@@ -736,3 +736,43 @@ def test_a_repair_is_refused_before_the_minimum_and_approved_after_it(world: Any
         ]
 
     serve(app, tokens, body)
+
+
+def test_a_third_party_reads_only_under_the_subjects_consent_which_the_subject_sees(
+    world: Any,
+) -> None:
+    """A guarantor (role `party`) is refused every read of a subject until the subject grants
+    it a consent (party, purpose, expiry); then it reads as a bank under authorization, the
+    subject sees the consent and the reads (refused ones too), and withdrawing ends them."""
+    ctx, tokens, clock, data_dir = world
+    guarantor = "江阴市融资担保有限公司"
+    tokens["party"] = AccessStore(data_dir / "access.json").issue("party", "担保经理", guarantor)
+    insert(ctx.store, ctx.catalog.get("ent_power_arrears"), ENT, "rk-power", provider="供电公司")
+    insert(ctx.store, ctx.catalog.get("legal_arrears"), ENT, "rk-public")
+    report = f"/api/subjects/{ENT}?purpose=担保审查"
+
+    async def body(api: Api) -> None:
+        assert (await api("GET", f"/api/subjects/{ENT}", "party"))[0] == 400  # no purpose
+        status, answer = await api("GET", report, "party")
+        assert status == 403 and answer["error"] == "auth.consent"  # not even the public part
+        records = f"/api/records/legal_arrears?subject={ENT}&purpose=担保审查"
+        assert (await api("GET", records, "party"))[0] == 403
+        status, consent = await api("POST", "/api/authorizations", "subject", json={
+            "subject": ENT, "institution": guarantor, "purpose": "融资担保",
+            "valid_from": "2026-11-01", "valid_to": "2026-12-31"})  # fmt: skip
+        assert status == 201
+        status, answer = await api("GET", f"/api/records/ent_power_arrears?subject={ENT}"
+                                   "&purpose=担保审查", "party")  # fmt: skip
+        assert status == 200 and [r["record_key"] for r in answer["records"]] == ["rk-power"]
+        assert (await api("GET", report, "party"))[0] == 200
+        _, mine = await api("GET", "/api/authorizations", "party")
+        assert [a["institution"] for a in mine["authorizations"]] == [guarantor]
+        _, seen = await api("GET", "/api/authorizations", "subject")  # the subject sees it
+        assert guarantor in [a["institution"] for a in seen["authorizations"]]
+        _, log = await api("GET", "/api/audit", "subject")
+        outcomes = [(r["reader"], r["outcome"]) for r in log["reads"] if r["reader"] == "担保经理"]
+        assert ("担保经理", "refused") in outcomes and ("担保经理", "shown") in outcomes
+        await api("POST", f"/api/authorizations/{consent['auth_id']}/revoke", "subject")
+        assert (await api("GET", report, "party"))[0] == 403  # withdrawn: at once
+
+    serve(governed_app(ctx, data_dir, clock), tokens, body)

@@ -61,7 +61,7 @@ const Analyst = (() => {
   }
 
   async function page() {
-    const me = await Console.signedIn(["admin", "analyst", "bank"]);
+    const me = await Console.signedIn(["admin", "analyst", "bank", "party"]);
     if (!me) return;
     $("lookup-form").addEventListener("submit", (event) => {
       event.preventDefault();  // a typed code (a citizen ID) goes by the tab, not the address
@@ -70,7 +70,7 @@ const Analyst = (() => {
       location.href = "/console/report";
     });
     if (["bank", "admin"].includes(me.role)) await Monitoring.wire();
-    if (me.role === "bank") { document.body.dataset.ready = "1"; return; }
+    if (["bank", "party"].includes(me.role)) { document.body.dataset.ready = "1"; return; }
     $("risk-form").addEventListener("submit", (event) => {
       event.preventDefault();
       show("analyst-error", "");

@@ -37,10 +37,10 @@ const Console = (() => {
   }
 
   // Each role's first page: a provider's key leads to its uploads, the credit office's
-  // token to its queues, an analyst's or a bank's to the risk list and reports, a subject's
+  // token to its queues, an analyst's, a bank's or a third party's to the reports, a subject's
   // to its own credit report.
   const HOME = { provider: "/console/provider", admin: "/console/office",
-                 analyst: "/console/analyst", bank: "/console/analyst" };
+                 analyst: "/console/analyst", bank: "/console/analyst", party: "/console/analyst" };
   const home = (me) => HOME[me.role] || "/console/report?code=" + encodeURIComponent(me.org);
 
   function signInPage() {
@@ -67,7 +67,7 @@ const Console = (() => {
     let me;
     try { me = await api("/api/whoami"); } catch (err) { location.href = "/console/"; return null; }
     if (!roles.includes(me.role)) { location.href = home(me); return null; }
-    const ROLE_NAMES = { admin: "信用办", analyst: "分析人员", bank: "金融机构",
+    const ROLE_NAMES = { admin: "信用办", analyst: "分析人员", bank: "金融机构", party: "第三方机构",
                          subject: "信息主体", provider: "信息提供单位" };
     $("who").textContent = `${me.name}（${ROLE_NAMES[me.role]}${me.org ? " · " + me.org : ""}）`;
     for (const el of document.querySelectorAll("[data-roles]")) {

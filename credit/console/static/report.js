@@ -135,7 +135,7 @@ const Report = (() => {
   }
 
   async function page() {
-    const me = await Console.signedIn(["admin", "analyst", "bank", "subject"]);
+    const me = await Console.signedIn(["admin", "analyst", "bank", "party", "subject"]);
     if (!me) return;
     $("print").addEventListener("click", () => window.print());
     // the code and purpose: in the address for a company from the risk list, else as the
@@ -146,7 +146,7 @@ const Report = (() => {
       for (const [k, v] of Object.entries(asked)) params.set(k, v);
     }
     const code = me.role === "subject" ? me.org : (params.get("code") || "").trim();
-    const needsPurpose = ["analyst", "bank"].includes(me.role);
+    const needsPurpose = ["analyst", "bank", "party"].includes(me.role);
     const run = (purpose) => render(code, purpose, me)
       .catch((err) => show("report-error", "报告读取失败：" + err.message))
       .finally(() => { document.body.dataset.ready = "1"; });
