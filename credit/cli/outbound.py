@@ -2,6 +2,8 @@
 
     credit targets add province --url https://…/exchange --format province --returns-as 省平台（回流）
     credit targets add dsj --dir /srv/exchange/out --classes ent_admin_penalty,ent_admin_licence
+    credit targets add jyrcb --url https://bank/credit-feed --public-only --districts 320281 \
+        --industries 制造业                  # a bank's bulk push by region and industry
     credit targets list            # each target's ledger: sent, acknowledged, failing, lag
     credit targets ledger province [--state failed]
     credit targets remove province
@@ -29,7 +31,9 @@ def cmd_targets(args: argparse.Namespace, settings: Settings) -> int:
             raise CreditError("give the target's --url (HTTP endpoint) or --dir (file drop)")
         body = {"name": args.name, "kind": "http" if args.url else "directory",
                 "address": args.url or args.dir, "format": args.format,
-                "classes": args.classes or "", "returns_as": args.returns_as or ""}  # fmt: skip
+                "classes": args.classes or "", "returns_as": args.returns_as or "",
+                "districts": args.districts or "", "industries": args.industries or "",
+                "public_only": args.public_only}  # fmt: skip
         return done(*client.post("/api/outbound/targets", body))
     if args.action == "remove":
         return done(*client.post(f"/api/outbound/targets/{args.name}/remove", {}))
@@ -73,5 +77,11 @@ def add_commands(add: Add, settings_of: Callable[[argparse.Namespace], Settings]
     p.add_argument("--classes", help="add: class codes, comma-separated (default: every class)")
     p.add_argument("--returns-as", help="add: the provider name of the target's 回流 feed "
                    "(its records are never sent back to it)")  # fmt: skip
+    p.add_argument("--districts", help="add: only subjects of these district codes (prefixes, "
+                   "comma-separated: 3202 is the city) — a bulk push by region")  # fmt: skip
+    p.add_argument("--industries", help="add: only companies of these industries (国民经济行业分类 "
+                   "names or codes, comma-separated) — a bulk push by industry")  # fmt: skip
+    p.add_argument("--public-only", action="store_true", help="add: only the classes the catalog "
+                   "discloses to the public (what an institution gets in bulk, seed 004 #6)")  # fmt: skip
     p.add_argument("--state", help="ledger: only changes in this state (queued, acked, failed)")
     p.add_argument("--token", help="API token (default: the data dir's admin-token)")

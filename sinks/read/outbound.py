@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from schemas.catalog import Catalog, InfoClass
+from schemas.catalog import Catalog, InfoClass, attribute_class
 from sinks.exceptions import GovernanceError, NotFoundError
 from sinks.read.governance import latest_by_id, save_version
 from sinks.store import Store
@@ -30,8 +30,9 @@ FORMATS = ("platform", "province")
 ACTIONS = ("upsert", "withdraw", "held")
 TOPIC_PREFIX = "credit.out."
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
-TARGET_COLUMNS = ("name", "kind", "address", "format", "classes", "returns_as", "created_by",
-                  "created_at", "removed_at", "updated_at", "version")  # fmt: skip
+TARGET_COLUMNS = ("name", "kind", "address", "format", "classes", "returns_as", "districts",
+                  "industries", "public_only", "created_by", "created_at", "removed_at",
+                  "updated_at", "version")  # fmt: skip
 LEDGER_COLUMNS = (
     "target", "delivery_id", "class_code", "record_key", "record_version", "subject_id",
     "action", "seq", "state", "attempts", "last_error", "queued_at", "acked_at", "updated_at",
@@ -78,8 +79,22 @@ def save_target(store: Store, catalog: Catalog, spec: Mapping[str, Any], by: str
         old = {"created_by": by, "created_at": now, "version": 0}
     row = {**old, "name": name, "kind": kind, "address": address, "format": fmt,
            "classes": classes, "returns_as": str(spec.get("returns_as") or "").strip(),
-           "removed_at": None}  # fmt: skip
+           "districts": _texts(spec, "districts", r"^\d{2,6}$"),
+           "industries": _texts(spec, "industries", r"^\S{1,40}$"),
+           "public_only": int(bool(spec.get("public_only"))), "removed_at": None}  # fmt: skip
     return save_version(store, "outbound_targets", TARGET_COLUMNS, row)
+
+
+def _texts(spec: Mapping[str, Any], field: str, pattern: str) -> list[str]:
+    """A list field given as a list or as comma-separated text, each item checked."""
+    raw = spec.get(field) or []
+    items = raw.replace("，", ",").split(",") if isinstance(raw, str) else list(raw)
+    out = sorted({str(i).strip() for i in items if str(i).strip()})
+    bad = [i for i in out if not re.match(pattern, i)]
+    if bad:
+        raise GovernanceError(f"{field}: {bad} (districts: 2-6 digit code prefixes such as 3202; "
+                              "industries: 国民经济行业分类 names or codes)")  # fmt: skip
+    return out
 
 
 def get_target(store: Store, name: str) -> dict[str, Any]:
@@ -104,8 +119,24 @@ def list_targets(store: Store, with_removed: bool = False) -> list[dict[str, Any
 
 
 def target_classes(catalog: Catalog, target: Mapping[str, Any]) -> list[InfoClass]:
+    """The classes a target gets: those it names (every class if none), only the public ones
+    for a bulk push to an institution."""
     wanted = set(target["classes"])
-    return [c for c in catalog if not wanted or c.code in wanted]
+    return [c for c in catalog if (not wanted or c.code in wanted)
+            and (c.disclosure == "public" or not target.get("public_only"))]  # fmt: skip
+
+
+def subject_filter(catalog: Catalog, target: Mapping[str, Any], db: str) -> str:
+    """SQL conditions on a class table's rows for a target's districts and industries ('' for
+    none); parameters {ds:Array(String)}, {is:Array(String)}."""
+    conds = []
+    if target.get("districts"):
+        conds.append("arrayExists(p -> startsWith(district, p), {ds:Array(String)})")
+    if target.get("industries"):
+        industry = attribute_class(catalog, "industry")
+        conds.append(f"subject_id IN (SELECT subject_id FROM {db}.cls_{industry} FINAL WHERE "
+                     "arrayExists(i -> positionUTF8(ifNull(industry, ''), i) > 0, {is:Array(String)}))")  # fmt: skip
+    return "".join(f" AND {c}" for c in conds)
 
 
 # -- the ledger -----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from schemas.catalog import Catalog, InfoClass
-from sinks.read.outbound import delivery_id, last_changes, target_classes
+from sinks.read.outbound import delivery_id, last_changes, subject_filter, target_classes
 from sinks.store import Store
 
 Change = dict[str, Any]  # the ledger columns, plus "record" (the stored row) for an upsert
@@ -38,18 +38,19 @@ def part_signatures(store: Store) -> dict[str, Signature]:
     return {str(r["table"]): (int(r["n"]), int(r["parts"]), str(r["at"])) for r in rows}
 
 
-def pending(
-    store: Store, cls: InfoClass, target: Mapping[str, Any], limit: int
-) -> list[dict[str, Any]]:
-    """Current versions of `cls` records the target's ledger lacks, oldest stored first."""
+def pending(store: Store, catalog: Catalog, cls: InfoClass, target: Mapping[str, Any],
+            limit: int) -> list[dict[str, Any]]:  # fmt: skip
+    """Current versions of `cls` records the target's ledger lacks (of its districts and
+    industries, if it names any), oldest stored first."""
     db = store.database
     return store.query(
         f"SELECT * FROM {db}.{cls.table} FINAL WHERE ingest_provider != {{p:String}} "
         f"AND (record_key, version) NOT IN (SELECT record_key, record_version FROM "
-        f"{db}.outbound_ledger WHERE target = {{t:String}} AND class_code = {{c:String}}) "
-        "ORDER BY stored_at, record_key LIMIT {n:UInt32}",
-        {"p": target["returns_as"], "t": target["name"], "c": cls.code, "n": limit},
-    )
+        f"{db}.outbound_ledger WHERE target = {{t:String}} AND class_code = {{c:String}})"
+        f"{subject_filter(catalog, target, db)} ORDER BY stored_at, record_key LIMIT {{n:UInt32}}",
+        {"p": target["returns_as"], "t": target["name"], "c": cls.code, "n": limit,
+         "ds": list(target.get("districts") or []), "is": list(target.get("industries") or [])},
+    )  # fmt: skip
 
 
 def _change(target: str, code: str, key: str, version: int, subject: str, action: str,

@@ -24,6 +24,7 @@ from base.metrics import create_metrics
 from credit.outbound.service import OutboundService
 from schemas.catalog import Catalog
 from schemas.codes import random_uscc
+from sinks.exceptions import GovernanceError
 from sinks.read import governance as gov
 from sinks.read import outbound
 from sinks.store import Store
@@ -221,3 +222,39 @@ def test_a_file_drop_target_gets_whole_files_and_never_the_records_it_returned(
     assert [(d["action"], d["record_key"]) for d in lines] == [("upsert", "l-1")]
     assert lines[0]["record"] and lines[0]["provenance"]["ingest_provider"] != RETURN
     assert not list(folder.glob(".*.tmp"))
+
+
+def test_a_bulk_push_to_a_bank_by_region_and_industry_carries_public_records_only(
+    store: Store, catalog: Catalog, broker: EmbeddedBroker, province: Province
+) -> None:
+    """Seed 004 #6: 对依法公开的信息 … 按照区域、行业等维度批量推送. A bank's feed of district
+    320281's manufacturers gets their public records; not their authorized-only ones, not
+    another district's, not another industry's — until that company's industry changes."""
+    penalty, power = catalog.get("ent_admin_penalty"), catalog.get("ent_power_arrears")
+    industry = catalog.get("ent_industry")
+    here, elsewhere, trader = ENT, ENT2, random_uscc(RNG)
+    for code, ind in ((here, "C 制造业"), (elsewhere, "C 制造业"), (trader, "F 批发和零售业")):
+        insert(store, industry, code, f"ind-{code}", industry=ind,
+               district="320282" if code == elsewhere else "320281")  # fmt: skip
+        insert(store, penalty, code, f"pen-{code}",
+               district="320282" if code == elsewhere else "320281")  # fmt: skip
+    insert(store, power, here, "pow-1", provider="供电公司")  # authorized-only
+    name = f"bank-{RNG.randrange(10**6)}"
+    outbound.save_target(store, catalog, {"name": name, "address": province.url,
+                                          "public_only": True, "districts": "320281",
+                                          "industries": ["制造业"]}, "admin")  # fmt: skip
+    service = _service(store, catalog, broker)
+    try:
+        _wait(lambda: len(province.applied) >= 2, service)
+        time.sleep(1)
+        service.run_once()
+        assert sorted(k for _, k, _ in province.actions()) == [f"ind-{here}", f"pen-{here}"]
+        insert(store, industry, trader, f"ind-{trader}", version=2, industry="C 制造业")
+        _wait(lambda: len(province.applied) == 4, service)
+        assert sorted(k for _, k, _ in province.actions()) == sorted(
+            [f"ind-{here}", f"pen-{here}", f"ind-{trader}", f"pen-{trader}"])  # fmt: skip
+    finally:
+        service.stop()
+    with pytest.raises(GovernanceError, match="districts"):
+        outbound.save_target(store, catalog, {"name": "x", "address": province.url,
+                                              "districts": "江阴"}, "admin")  # fmt: skip

@@ -66,6 +66,9 @@ const Outbound = (() => {
             <option value="platform">平台格式</option></select>
           <label for="outbound-classes">信息类别代码（逗号分隔，空为全部）</label><input id="outbound-classes" size="40">
           <label for="outbound-returns">回流数据的提供单位（不回推）</label><input id="outbound-returns" size="24">
+          <label for="outbound-districts">按区域（区划代码前缀，逗号分隔）</label><input id="outbound-districts" size="20">
+          <label for="outbound-industries">按行业（国民经济行业分类，逗号分隔）</label><input id="outbound-industries" size="20">
+          <label for="outbound-public"><input id="outbound-public" type="checkbox"> 仅依法公开的信息（向接入机构批量推送）</label>
           <div><button type="submit">开始推送</button></div>
         </form>
       </details>
@@ -80,6 +83,8 @@ const Outbound = (() => {
       name: $("outbound-name").value.trim(), kind: $("outbound-kind").value,
       address: $("outbound-address").value.trim(), format: $("outbound-format").value,
       classes: $("outbound-classes").value.trim(), returns_as: $("outbound-returns").value.trim(),
+      districts: $("outbound-districts").value.trim(), industries: $("outbound-industries").value.trim(),
+      public_only: $("outbound-public").checked,
     }), load);
     $("outbound-add").addEventListener("submit", (event) => { event.preventDefault(); return add(); });
     return load();
