@@ -117,6 +117,8 @@ def natural_subjects(
 
     Rows whose number is not ASCII (full-width digits) are left out (False): `normalize_code`
     folds them, which the per-record path does."""
+    if frame.height == 0:  # literal-only columns would make one row of nothing
+        return Subjects([], [], [], [], []), np.zeros(0, dtype=bool)
     spec = cls.subject
     given, raw = _text(spec.id_type, frame), _text(spec.code, frame)
     number = raw.str.to_uppercase()

@@ -406,3 +406,23 @@ def test_the_pipeline_gives_the_same_outcomes_both_ways(catalog: Catalog) -> Non
     assert 0.2 * len(every) < len(valid) < 0.8 * len(every)
     assert any(b"uscc.pilot_registered" in o for o in valid)  # forgiven the same way
     assert sum(len(changed) for _, changed in columns) > 100  # the registry learned the same
+
+
+def test_a_natural_class_block_with_no_clean_row_resolves_to_nothing(catalog: Catalog) -> None:
+    """Every row of a person class's block broke a rule: the identity step gets an empty
+    frame. When the provider's schema has none of the subject fields (a hostile schema:
+    every row then breaks the required-field rules), the columns read as literals were one
+    row long there, and the mismatch failed the whole batch (the worker exits and reads it
+    again: a crash loop)."""
+    import datetime as dt
+
+    import polars as pl
+
+    from streams.core import column_enrich
+
+    cls = catalog.get("natural_arrears")
+    subject = {cls.subject.name, cls.subject.code, cls.subject.id_type}
+    present = [f.name for f in cls.fields if f.name not in subject]
+    empty = pl.DataFrame({name: pl.Series([], dtype=pl.String) for name in present})
+    subjects, ok = column_enrich.natural_subjects(cls, empty, dt.date(2026, 12, 8))
+    assert subjects.subject_id == [] and len(ok) == 0
