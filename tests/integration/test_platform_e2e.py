@@ -594,3 +594,34 @@ def test_a_provider_uploads_a_file_over_http_as_it_would_with_credit_publish(
                        files={"file": ("a.csv", body)})  # fmt: skip
     assert other.status_code == 403
     assert not list((Path(data_dir) / "incoming").glob("*/*"))  # nothing left behind
+
+
+def test_a_bank_reports_its_borrowers_loan_performance_through_its_own_channel(
+    platform: dict[str, Any],
+) -> None:
+    """Seed 004 措施 9: 金融机构要将…获得贷款企业履约情况等共享至市融资信用服务平台. A bank
+    registered under 接入金融机构 sends loan records with its own key (its name on every
+    record); it may send nothing else; a bad 五级分类 is refused with its field."""
+    bank = "江苏江阴农村商业银行股份有限公司"
+    keys = _credit("keys", bank, "--department", "接入金融机构", "--json",
+                   data_dir=platform["data_dir"])  # fmt: skip
+    assert keys.returncode == 0, keys.stderr
+    auth = {"Authorization": f"Bearer {json.loads(keys.stdout)['key']}"}
+    (code,) = _valid_codes(1, seed=31)[:1]
+    loan = {"企业名称": "履约测试企业", "统一社会信用代码": code, "贷款机构全称": bank,
+            "贷款合同编号": "JYRCB-2026-0001", "贷款方式": "信用", "贷款金额（万元）": "300",
+            "放款日期": "2026-03-01", "到期日期": "2027-02-28", "贷款余额（万元）": "120",
+            "五级分类": "关注类", "逾期天数": "35", "逾期金额（万元）": "12.5",
+            "履约状态日期": "2026-11-30", "提供单位全称": bank, "数据提供日期": "2026-12-01"}  # fmt: skip
+    api = platform["api_url"]
+    body = {"records": [loan, {**loan, "贷款合同编号": "JYRCB-2026-0002", "五级分类": "很好"}]}
+    resp = httpx.post(f"{api}/api/records/ent_loan_performance", json=body, headers=auth)
+    answer = resp.json()
+    assert [r["status"] for r in answer["results"]] == ["accepted", "rejected"], answer["results"]
+    assert answer["results"][1]["errors"][0]["field"] == "loan_class"
+    refused = httpx.post(f"{api}/api/records/legal_arrears", json=body, headers=auth)
+    assert refused.status_code == 403  # a bank reports its loans, not utility arrears
+    fate = _wait_fate(api, answer["upload_id"])
+    assert (fate["received"], fate["stored"], fate["rejected"]) == (2, 1, 1)
+    (stored,) = _records(api, "ent_loan_performance", code)
+    assert (stored["loan_class"], stored["ingest_provider"]) == ("关注", bank)

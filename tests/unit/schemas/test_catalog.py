@@ -115,7 +115,7 @@ SEED004_CLASSES: dict[str, str] = {
 
 N_SEED004 = 68
 N_GENERIC = 40
-N_DEPARTMENTS = {"000": 51, "001": 69, "002": 8}
+N_DEPARTMENTS = {"000": 51, "001": 69, "002": 8, "004": 1}  # 004: 接入金融机构 (措施 9)
 
 
 @pytest.fixture(scope="module")
