@@ -79,7 +79,7 @@ class OutboundService:
         name = str(target["name"])
         if name not in self._requeued:
             self._requeue(target)
-        self._forget_on_new_industries(target, signatures)
+        self._forget_when_changed(target, signatures)
         queued = 0
         for cls in outbound.target_classes(self.catalog, target):
             sig = signatures.get(cls.table)
@@ -95,17 +95,18 @@ class OutboundService:
             self._hidden[name] = hidden
         return queued
 
-    def _forget_on_new_industries(self, target: Mapping[str, Any],
-                                  signatures: Mapping[str, oc.Signature]) -> None:  # fmt: skip
-        """A target by industry: a subject's industry record arriving later makes its earlier
-        records due, so every class is read again when the industry class changed."""
-        if not target.get("industries"):
-            return
+    def _forget_when_changed(self, target: Mapping[str, Any],
+                             signatures: Mapping[str, oc.Signature]) -> None:  # fmt: skip
+        """Every class is read again for a target whose settings changed (other districts,
+        industries, classes), and for a target by industry when the industry class changed:
+        a company's industry record arriving later makes its earlier records due."""
         name = str(target["name"])
-        sig = signatures.get("cls_" + attribute_class(self.catalog, "industry"))
-        if sig is not None and self._done.get((name, "@industry")) != sig:
-            self._done = {k: v for k, v in self._done.items() if k[0] != name}
-            self._done[(name, "@industry")] = sig
+        marks = {(name, "@settings"): (int(target["version"]), 0, "")}
+        if target.get("industries"):
+            sig = signatures.get("cls_" + attribute_class(self.catalog, "industry"))
+            marks[(name, "@industry")] = sig or (0, 0, "")
+        if any(self._done.get(k) != v for k, v in marks.items()):
+            self._done = {k: v for k, v in self._done.items() if k[0] != name} | marks
 
     def _send(self, target: Mapping[str, Any], changes: list[oc.Change]) -> int:
         """Ledger (queued, or skipped for a hold), then the topic; how many were produced."""

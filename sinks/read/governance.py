@@ -118,6 +118,15 @@ def save_version(
     return out
 
 
+def end_row(
+    store: Store, table: str, columns: tuple[str, ...], row: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A row ended (`removed_at` now) in its next version; one ended already stays as it is."""
+    if row["removed_at"] is not None:
+        return dict(row)
+    return save_version(store, table, columns, {**row, "removed_at": _now()})
+
+
 def latest_by_id(store: Store, table: str, column: str, value: str, missing: str) -> dict[str, Any]:
     """The current version of one workflow row, or NotFoundError(`missing`)."""
     rows = store.query(

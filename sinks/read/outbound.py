@@ -22,7 +22,7 @@ from typing import Any
 
 from schemas.catalog import Catalog, InfoClass, attribute_class
 from sinks.exceptions import GovernanceError, NotFoundError
-from sinks.read.governance import latest_by_id, save_version
+from sinks.read.governance import end_row, latest_by_id, save_version
 from sinks.store import Store
 
 KINDS = ("http", "directory")
@@ -104,11 +104,7 @@ def get_target(store: Store, name: str) -> dict[str, Any]:
 
 def remove_target(store: Store, name: str) -> dict[str, Any]:
     """Stop sending to a target; its ledger stays (what reached it, what did not)."""
-    row = get_target(store, name)
-    if row["removed_at"] is not None:
-        return row
-    return save_version(store, "outbound_targets", TARGET_COLUMNS,
-                        {**row, "removed_at": dt.datetime.now(dt.UTC)})  # fmt: skip
+    return end_row(store, "outbound_targets", TARGET_COLUMNS, get_target(store, name))
 
 
 def list_targets(store: Store, with_removed: bool = False) -> list[dict[str, Any]]:
@@ -223,13 +219,17 @@ def ledger_summary(store: Store, catalog: Catalog) -> list[dict[str, Any]]:
 
 
 def due_records(store: Store, catalog: Catalog, target: Mapping[str, Any]) -> int:
-    """Records the target should hold: every stored record of its classes but its own 回流."""
-    parts = [f"SELECT uniqExact(record_key) AS n FROM {store.database}.{c.table} "
-             "WHERE ingest_provider != {p:String}" for c in target_classes(catalog, target)]  # fmt: skip
+    """Records the target should hold: every stored record of its classes (of its districts
+    and industries) but its own 回流."""
+    db = store.database
+    only = subject_filter(catalog, target, db)
+    parts = [f"SELECT uniqExact(record_key) AS n FROM {db}.{c.table} "
+             f"WHERE ingest_provider != {{p:String}}{only}" for c in target_classes(catalog, target)]  # fmt: skip
     if not parts:
         return 0
     rows = store.query(f"SELECT sum(n) AS n FROM ({' UNION ALL '.join(parts)})",
-                       {"p": target["returns_as"]})  # fmt: skip
+                       {"p": target["returns_as"], "ds": list(target.get("districts") or []),
+                        "is": list(target.get("industries") or [])})  # fmt: skip
     return int(rows[0]["n"] or 0)
 
 

@@ -17,7 +17,13 @@ from typing import Any
 
 from schemas.catalog import Catalog, InfoClass
 from sinks.exceptions import ForbiddenError, GovernanceError
-from sinks.read.governance import IN_FORCE, active_authorization, latest_by_id, save_version
+from sinks.read.governance import (
+    IN_FORCE,
+    active_authorization,
+    end_row,
+    latest_by_id,
+    save_version,
+)
 from sinks.store import Store
 
 _WATCH_COLUMNS = ("watch_id", "institution", "subject_id", "webhook", "created_by",
@@ -56,11 +62,7 @@ def get_watch(store: Store, watch_id: str) -> dict[str, Any]:
 
 
 def remove_watch(store: Store, watch_id: str) -> dict[str, Any]:
-    row = get_watch(store, watch_id)
-    if row["removed_at"] is not None:
-        return row
-    return save_version(store, "watchlist", _WATCH_COLUMNS,
-                        {**row, "removed_at": dt.datetime.now(dt.UTC)})  # fmt: skip
+    return end_row(store, "watchlist", _WATCH_COLUMNS, get_watch(store, watch_id))
 
 
 def list_watches(store: Store, institution: str | None) -> list[dict[str, Any]]:

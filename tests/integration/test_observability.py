@@ -239,7 +239,8 @@ def test_every_declared_metric_family_has_samples_after_an_upload(
 ) -> None:
     """Each family `base/metrics.py` declares is exposed with at least one sample once an
     upload went through (error counters start at 0 for their known labels), so dashboards
-    and alert rules never read a series that cannot exist."""
+    and alert rules never read a series that cannot exist. The outbound families are per
+    target: the platform here pushes to an exchange folder, as a deployment would."""
     import random
 
     from prometheus_client import CollectorRegistry
@@ -254,6 +255,10 @@ def test_every_declared_metric_family_has_samples_after_an_upload(
     code = random_uscc(rng)
     wrong = code[:-1] + ("1" if code[-1] != "1" else "2")
     rows.append((8, _arrears_row("校验位错", wrong)))  # the stream's (check character)
+    target = {"name": "metrics-drop", "kind": "directory",
+              "address": str(Path(platform["data_dir"]) / "exchange")}  # fmt: skip
+    added = httpx.post(f"{platform['api_url']}/api/outbound/targets", json=target, timeout=30)
+    assert added.status_code == 201, added.text
     publisher = Publisher({"bootstrap.servers": platform["bootstrap"]}, platform["registry_url"],
                           "指标测试", "sdk")  # fmt: skip
     upload = new_upload_id("sdk")
