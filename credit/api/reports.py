@@ -30,6 +30,7 @@ from schemas.exports import write_table
 from sinks.exceptions import QueryError
 from sinks.read import reports, risk
 from sinks.read.governance import add_months
+from sinks.read.monthly import MONTHLY_COLUMNS, month_bounds, monthly_report, report_rows
 from sinks.store import Store
 
 if TYPE_CHECKING:
@@ -213,6 +214,26 @@ async def history(rc: ReportContext, request: web.Request) -> web.Response:
     return json_response({"since": since, "months": months, "rows": rows})
 
 
+async def monthly(rc: ReportContext, request: web.Request) -> web.Response:
+    """The monthly statistics report (`?month=YYYY-MM`, default last month; `?target=` the
+    upstream target, `?district=`, `?format=csv|xlsx` a file)."""
+    month = request.query.get("month", "").strip() or add_months(
+        dt.date.today().replace(day=1), -1).strftime("%Y-%m")  # fmt: skip
+    try:
+        month_bounds(month)
+    except ValueError:
+        raise BadParameter(f"month: YYYY-MM, not {month!r}") from None
+    target = request.query.get("target", "").strip() or None
+    report = await rc.ctx.run(lambda: monthly_report(rc.store, rc.ctx.catalog, month, target,
+                                                     _district(request) or ""))  # fmt: skip
+    fmt = request.query.get("format", "")
+    if fmt in ("csv", "xlsx"):
+        answer: web.Response = await rc.ctx.run(table_file, MONTHLY_COLUMNS, report_rows(report),
+                                                f"数据总量统计月报-{month}.{fmt}")  # fmt: skip
+        return answer
+    return json_response(report)
+
+
 async def census(rc: ReportContext, request: web.Request) -> web.Response:
     district = _district(request)
     return json_response(await rc.ctx.run(reports.census, rc.store, rc.ctx.catalog, district))
@@ -225,6 +246,7 @@ ROUTES: tuple[tuple[str, ReportHandler], ...] = (
     ("/api/stats/collection", collection),
     ("/api/stats/history", history),
     ("/api/stats/census", census),
+    ("/api/stats/monthly", monthly),
 )
 
 

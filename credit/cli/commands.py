@@ -231,7 +231,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     from credit.client import connect
 
     client = connect(_settings(args))
-    if args.what in ("subject", "stats", "census", "sql", "blacklist-new"):
+    if args.what in ("subject", "stats", "census", "monthly", "sql", "blacklist-new"):
         from credit.cli.report_views import run_query
 
         return run_query(client, args)

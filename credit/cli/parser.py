@@ -102,16 +102,19 @@ def _query_command(add: AddCommand) -> None:
     query = add("query", cmd_query, "query the running platform")
     query.add_argument(
         "what",
-        choices=["upload", "summary", "risk", "subject", "stats", "census", "sql", "blacklist-new"],
-    )
-    query.add_argument("target", nargs="?", help="upload id / USCC or ID / SQL text")
+        choices=["upload", "summary", "risk", "subject", "stats", "census", "monthly", "sql",
+                 "blacklist-new"],
+    )  # fmt: skip
+    query.add_argument("target", nargs="?", help="upload id / USCC or ID / SQL text / monthly: "
+                       "the upstream outbound target (default: the one provincial target)")  # fmt: skip
+    query.add_argument("--month", help="monthly: YYYY-MM (default: last month)")
     query.add_argument("--max-rows", type=int, default=1000, help="rows for `query sql`")
     query.add_argument("--district", help="a 市/区 code or prefix (risk, stats, census)")
     query.add_argument("--purpose", help="why you read (analysts and banks must say: subject, "
                        "sql); written to the usage log")  # fmt: skip
     query.add_argument("--limit", type=int, default=20)
     query.add_argument("--since", help="blacklist-new: entries since YYYY-MM-DD (default 30 days)")
-    query.add_argument("--output", help="sql, stats, census, blacklist-new: write the table to "
+    query.add_argument("--output", help="sql, stats, census, monthly, blacklist-new: write the table to "
                        "this .csv or .xlsx (formula-like text neutralised)")  # fmt: skip
 
 

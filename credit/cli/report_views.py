@@ -16,6 +16,7 @@ from typing import Any
 from credit.client import ApiClient
 from schemas.errors import CreditError
 from schemas.exports import write_table
+from sinks.read.monthly import MONTHLY_COLUMNS, report_rows
 
 REPORT_QUERIES = ("subject", "stats", "census", "sql")
 RECORD_FIELDS_SHOWN = 5
@@ -134,10 +135,31 @@ def format_census(body: dict[str, Any]) -> str:
     return head + "\n\n" + table(["class", "code", "kind", "records", "万条"], rows)
 
 
+def format_monthly(body: dict[str, Any]) -> str:
+    ratio = body["collection_ratio"]
+    share = "—" if ratio["ratio"] is None else f"{ratio['ratio']:.1%}"
+    head = table(
+        ["月份", "数据总量 (万条)", "自然人 (万条)", "法人和其他组织 (万条)", "推送目标",
+         "归集比例", "预警"],
+        [[body["month"], body["total"]["wan"], body["natural"]["wan"], body["legal"]["wan"],
+          ratio["target"] or "—", share, ratio["level"]]],
+    )  # fmt: skip
+    classes = table(["class", "code", "records", "万条", "pushed"],
+                    [[c["name"], c["class_code"], c["records"], c["wan"], c["pushed"]]
+                     for c in body["classes"]])  # fmt: skip
+    depts = table(["department", "records", "万条"],
+                  [[d["department"], d["records"], d["wan"]] for d in body["departments"]])  # fmt: skip
+    note = f"\n{ratio['consequence']}" if ratio["consequence"] else ""
+    return f"{head}{note}\n\n{classes}\n\n{depts}"
+
+
 def _table_of(what: str, body: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     """A report as a header and rows, for `--output` (CSV or Excel)."""
     if what == "sql":
         return list(body["columns"]), [list(r) for r in body["rows"]]
+    if what == "monthly":
+        rows = report_rows(body)
+        return list(MONTHLY_COLUMNS.values()), [[r.get(k) for k in MONTHLY_COLUMNS] for r in rows]
     records = {"stats": "rows", "blacklist-new": "entries", "census": "classes"}.get(what)
     if records is None:
         raise CreditError(f"`credit query {what}` has no table to write; use --json")
@@ -174,6 +196,9 @@ def run_query(client: ApiClient, args: argparse.Namespace) -> int:
         code, body = client.get("/api/stats/collection", district=args.district)
     elif args.what == "census":
         code, body = client.get("/api/stats/census", district=args.district)
+    elif args.what == "monthly":
+        code, body = client.get("/api/stats/monthly", month=args.month, district=args.district,
+                                target=args.target)  # fmt: skip
     elif args.what == "blacklist-new":
         code, body = client.get("/api/blacklist/new", since=args.since, limit=args.limit)
     else:
@@ -192,6 +217,7 @@ def run_query(client: ApiClient, args: argparse.Namespace) -> int:
         "subject": format_subject,
         "stats": format_stats,
         "census": format_census,
+        "monthly": format_monthly,
         "sql": format_sql,
         "blacklist-new": format_blacklist,
     }

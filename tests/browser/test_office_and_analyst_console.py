@@ -493,6 +493,12 @@ def test_the_office_pushes_to_the_province_and_sees_what_reached_it(
     _wait(browser, lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
     assert "100.0%" in _row_with(browser, "outbound-table", name).text
     _shot(browser, "17-office-outbound", "outbound")
+    month = browser.find_element(By.ID, "monthly-month")  # this month's 归集比例: all pushed
+    browser.execute_script("arguments[0].value = arguments[1]", month,
+                           time.strftime("%Y-%m", time.gmtime(time.time() + 8 * 3600)))  # fmt: skip
+    browser.find_element(By.CSS_SELECTOR, "#monthly-form button[type=submit]").click()
+    _wait(browser, lambda b: "归集比例 100.0%" in b.find_element(By.ID, "monthly-summary").text)
+    _shot(browser, "18-office-monthly", "monthly")
 
     province.failing = 10**6  # the province refuses from now on
     company, code = COMPANIES[2]

@@ -54,16 +54,16 @@ FRI = dt.date(2026, 11, 20)  # a Friday
 def insert(
     store: Store, cls: InfoClass, subject: str, key: str, *, provider: str = WATER,
     event: dt.date = FRI, end: dt.date | None = None, version: int = 1, district: str = "320281",
-    **fields: Any,
+    stored: dt.datetime | None = None, upload: str = "u-1", **fields: Any,
 ) -> None:  # fmt: skip
     """One stored record the way the sink writes it (meta columns + catalog fields)."""
     meta = {
         "record_key": key, "version": version, "subject_id": subject,
         "subject_kind": cls.subject_kind, "subject_name": "测试主体", "district": district,
         "name_mismatch": 0, "code_flag": "", "event_date": event, "behaviour_end": end or event,
-        "ingest_provider": provider, "ingest_channel": "api", "ingest_upload_id": "u-1",
+        "ingest_provider": provider, "ingest_channel": "api", "ingest_upload_id": upload,
         "ingest_row": 1, "ingest_source_key": key,
-        "ingest_received_at": dt.datetime.now(dt.UTC), "stored_at": dt.datetime.now(dt.UTC),
+        "ingest_received_at": dt.datetime.now(dt.UTC), "stored_at": stored or dt.datetime.now(dt.UTC),
     }  # fmt: skip
     cols = [name for name, _ in class_columns(cls)]
     store.insert(cls.table, [[meta.get(c, fields.get(c)) for c in cols]], cols)

@@ -193,7 +193,7 @@ const Office = (() => {
     const me = await Console.signedIn(["admin", "analyst"]);
     if (!me) return;
     forms();
-    const loads = [compliance, objections, repairs, () => Outbound.wire(me.role)];
+    const loads = [compliance, objections, repairs, Monthly.wire, () => Outbound.wire(me.role)];
     if (me.role === "admin") loads.push(held, accounts);
     const results = await Promise.allSettled(loads.map((load) => load()));
     const failed = results.find((r) => r.status === "rejected");
