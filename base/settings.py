@@ -89,6 +89,12 @@ class Settings(BaseSettings):
     watch_seconds: float = Field(
         2.0, ge=0, description="how often watchlist alerts are looked for and pushed (0: never)"
     )
+    banned_jurisdiction: str = Field(
+        "default",
+        description="whose banned personal data applies (schemas/catalog/banned.yaml: "
+        "`default` = seed 003's list; `hubei-jiangsu` also collects a person's real-estate "
+        "registration)",
+    )
     outbound_seconds: float = Field(
         2.0,
         ge=0,

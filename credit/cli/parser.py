@@ -216,6 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbose = args.command in ("worker", "analyst")
     configure(settings.log_level if verbose else "WARNING", settings.log_format)
     try:
+        from streams.core import banned
+
+        banned.configure(settings.banned_jurisdiction)  # this process's list, and its children's
         return int(args.fn(args))
     except CreditError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,14 +1,13 @@
 """Personal data the platform must never collect, recognised by column header or JSON key.
 
-Seed 003 (辽宁省公共信用信息管理条例 第十一条, quoted in the Chaoyang notice as "第十五条"):
-no marriage status, religion, genes, fingerprints, blood type, disease or medical history of
-a person; no income, deposits, securities, commercial insurance, real-estate holdings or
-tax amounts. Matching is by name, before validation, so a banned value is dropped before
-it can reach a topic, the store or the dead-letter queue.
-
-The rules are deliberately narrow where the seeds collect look-alikes: 缴存基数/缴费基数
-(contribution bases), 欠费金额, 当前余额 (provident-fund balance), 医疗保险 (a social
-insurance category), 纳税人识别号/税务登记号 (identifiers) and tax_credit_rating are allowed.
+Which data is banned is configuration (`schemas/catalog/banned.yaml`, `schemas.banned_rules`):
+by default seed 003's list (辽宁省公共信用信息管理条例 第十一条, quoted in the Chaoyang
+notice as "第十五条"): no marriage status, religion, genes, fingerprints, blood type, disease
+or medical history of a person; no income, deposits, securities, commercial insurance,
+real-estate holdings or tax amounts. A platform elsewhere picks its jurisdiction's list with
+`CREDIT_BANNED_JURISDICTION`; each process applies it once at its start (`configure`).
+Matching is by name, before validation, so a banned value is dropped before it can reach a
+topic, the store or the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
+from schemas.banned_rules import DEFAULT_JURISDICTION, BannedConfig, default_banned
 from schemas.catalog import SubjectKind
 from schemas.violations import Violation
 
@@ -42,76 +42,32 @@ def _en(*alternatives: str) -> re.Pattern[str]:
     return re.compile(r"(?:^|_)(?:" + "|".join(alternatives) + r")(?:_|$)")
 
 
-RULES: tuple[_Rule, ...] = (
-    _Rule(
-        "marriage", "婚姻状况", True, re.compile(r"婚姻|婚否|婚况"), _en(r"marri\w*?", "marital")
-    ),
-    _Rule("religion", "宗教信仰", True, re.compile(r"宗教|信仰"), _en(r"religio\w*?", "faith")),
-    _Rule("genetic", "基因", True, re.compile(r"基因"), _en("genes?", r"genetic\w*?", "dna")),
-    _Rule("fingerprint", "指纹", True, re.compile(r"指纹"), _en(r"fingerprints?", "finger_?print")),
-    _Rule("blood_type", "血型", True, re.compile(r"血型"), _en(r"blood_?(?:type|group)")),
-    _Rule(
-        "medical",
-        "疾病和病史",
-        True,
-        # 医疗保险 is a social-insurance category the seeds collect; 医疗机构/医疗器械 name
-        # licences of enterprises: neither is a health record.
-        re.compile(r"疾病|病史|病历|病情|诊断|就诊|健康状况|医疗(?!保险|保障|机构|器械|废物)"),
-        _en(
-            r"diseases?",
-            r"illness(?:es)?",
-            "diagnosis",
-            "health_(?:status|condition|record)s?",
-            r"medical(?!_insurance)",
-        ),
-    ),
-    _Rule(
-        "income",
-        "收入",
-        False,
-        # 缴费工资 is what some offices call the contribution base (缴费基数): allowed.
-        re.compile(r"收入|所得额|(?<!缴费)(?<!缴存)工资|薪金|薪资|薪酬|年薪|月薪"),
-        _en(r"incomes?", r"salar(?:y|ies)", r"wages?", r"earnings?"),
-    ),
-    _Rule(
-        "deposit",
-        "存款",
-        False,
-        # 缴存 (housing-fund contribution) is not a bank deposit: 缴存单位 is the employer.
-        re.compile(r"(?<!缴)存款|储蓄|(?<!缴)存单"),
-        _en(r"savings?", r"(?<!fund_)(?<!provident_)deposits?(?!_base|_ratio)"),
-    ),
-    _Rule(
-        "securities",
-        "有价证券",
-        False,
-        re.compile(r"证券(?!从业|资格|公司|机构)|股票"),
-        _en("securities", r"stocks?", r"shareholdings?"),
-    ),
-    _Rule(
-        "commercial_insurance",
-        "商业保险",
-        False,
-        re.compile(r"商业保险|商业险|寿险"),
-        _en("commercial_insurance", "life_insurance", "private_insurance"),
-    ),
-    _Rule(
-        "real_estate",
-        "不动产",
-        False,
-        re.compile(r"不动产|房产|房屋产权"),
-        _en("real_?estate", "realty", r"propert(?:y|ies)_(?:holdings?|owned|ownership)"),
-    ),
-    _Rule(
-        "tax_amount",
-        "纳税数额",
-        False,
-        # An amount of tax paid; 纳税人识别号, 税务登记号 and 纳税信用等级 carry no amount.
-        re.compile(r"(?:纳税|缴税|完税|个税|所得税|税款)(?:金|数|总)?额"),
-        _en(r"tax(?:es)?_(?:amount|paid|payment|sum|total)", "income_tax", "tax_payable"),
-    ),
-)
-_PERSONAL = frozenset(r.category for r in RULES if r.personal)
+def rules_for(jurisdiction: str, config: BannedConfig | None = None) -> tuple[_Rule, ...]:
+    """The rules a jurisdiction applies (BannedConfigError for an unknown one)."""
+    config = config or default_banned()
+    cats = config.categories
+    return tuple(_Rule(code, cats[code].label, cats[code].personal, re.compile(cats[code].zh),
+                       _en(*cats[code].en)) for code in config.banned_in(jurisdiction))  # fmt: skip
+
+
+RULES: tuple[_Rule, ...] = rules_for(DEFAULT_JURISDICTION)
+_jurisdiction = DEFAULT_JURISDICTION
+
+
+def configure(jurisdiction: str) -> None:
+    """Apply a jurisdiction's list in this process from now on (the CLI's entry point calls
+    it with `Settings.banned_jurisdiction`); the cached verdicts are dropped."""
+    global RULES, _jurisdiction
+    if jurisdiction == _jurisdiction:
+        return
+    RULES = rules_for(jurisdiction)
+    _jurisdiction = jurisdiction
+    banned_attribute.cache_clear()
+    _names_banned.cache_clear()
+
+
+def active_jurisdiction() -> str:
+    return _jurisdiction
 
 
 def _english_form(name: str) -> str:

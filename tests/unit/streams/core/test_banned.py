@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
 import pytest
 
+from schemas.banned_rules import BANNED_FILE, BannedConfigError, default_banned, load_banned
 from schemas.catalog import default_catalog
+from streams.core import banned
 from streams.core.banned import banned_attribute, strip_banned
 
 BANNED = {
@@ -158,3 +163,57 @@ def test_a_nested_value_is_searched_even_under_clean_keys() -> None:
         kept, found = strip_banned(record)
         assert kept == {"person_name": "李四", "extra": {}}
         assert [v.field for v in found] == ["extra.blood_type"]
+
+
+# -- the list is configuration, per jurisdiction (schemas/catalog/banned.yaml) -----------------
+SEED_003 = ("marriage", "religion", "genetic", "fingerprint", "blood_type", "medical", "income",
+            "deposit", "securities", "commercial_insurance", "real_estate", "tax_amount")  # fmt: skip
+
+
+@pytest.fixture()
+def jurisdiction() -> Iterator[Callable[[str], None]]:
+    yield banned.configure
+    banned.configure("default")
+
+
+def test_the_default_list_is_seed_003s() -> None:
+    assert default_banned().banned_in("default") == SEED_003
+    assert set(BANNED) == set(SEED_003)  # every entry has its cases above
+
+
+JURISDICTION_CASES = [(j, cat, name) for j in sorted(default_banned().jurisdictions)
+                      for cat, names in BANNED.items() for name in names]  # fmt: skip
+
+
+@pytest.mark.parametrize(("where", "category", "name"), JURISDICTION_CASES)
+def test_each_entry_is_banned_exactly_where_its_jurisdiction_lists_it(
+    jurisdiction: Callable[[str], None], where: str, category: str, name: str
+) -> None:
+    jurisdiction(where)
+    listed = category in default_banned().banned_in(where)
+    assert banned_attribute(name) == (category if listed else None)
+
+
+def test_hubei_jiangsu_collects_a_persons_real_estate_and_nothing_else_more(
+    jurisdiction: Callable[[str], None],
+) -> None:
+    record = {"姓名": "张三", "不动产权证号": "苏(2026)江阴市不动产权第001号", "婚姻状况": "已婚"}
+    jurisdiction("hubei-jiangsu")
+    kept, found = strip_banned(record)
+    assert "不动产权证号" in kept and [v.field for v in found] == ["婚姻状况"]
+    jurisdiction("default")
+    kept, found = strip_banned(record)
+    assert {v.field for v in found} == {"婚姻状况", "不动产权证号"}
+
+
+def test_an_unknown_jurisdiction_is_refused_with_the_known_ones() -> None:
+    with pytest.raises(BannedConfigError, match=r"no banned-data jurisdiction 'mars'.*default"):
+        banned.configure("mars")
+    assert banned.active_jurisdiction() == "default"
+
+
+def test_a_broken_configuration_names_what_is_wrong(tmp_path: Path) -> None:
+    text = BANNED_FILE.read_text(encoding="utf-8").replace("zh: '血型'", "zh: '血型('")
+    (tmp_path / "banned.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(BannedConfigError, match="blood_type: bad regex"):
+        load_banned(tmp_path / "banned.yaml")
