@@ -96,6 +96,8 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     # their ledger; analysts read it
     ("GET", "/api/outbound", _OFFICE),
     ("*", "/api/outbound", frozenset({"admin"})),
+    # spot checks (抽查): the credit office draws, judges and closes them
+    ("*", "/api/spotchecks", _OFFICE),
 )
 
 

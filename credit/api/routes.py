@@ -18,6 +18,7 @@ from credit.api.outbound import add_outbound_routes
 from credit.api.provider import add_provider_routes
 from credit.api.repairs import add_repair_routes
 from credit.api.reports import add_report_routes
+from credit.api.spot_checks import add_spot_check_routes
 from credit.api.sql import add_sql_route
 from credit.api.verify import add_verify_route
 from credit.api.watch import add_watch_routes
@@ -39,5 +40,6 @@ def add_platform_routes(app: web.Application, ctx: ApiContext, gateway: Gateway,
     add_verify_route(app, ctx)
     add_watch_routes(app, ctx)
     add_outbound_routes(app, ctx)
+    add_spot_check_routes(app, ctx)
     add_admin_routes(app, accounts)
     add_console_routes(app)

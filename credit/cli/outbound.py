@@ -1,4 +1,6 @@
-"""`credit targets`: the systems stored records flow out to (省平台, 互联网+监管, 大数据交换 …).
+"""`credit targets`: the systems stored records flow out to (省平台, 互联网+监管, 大数据交换 …);
+and `credit spotcheck`, the office's checks of what a department sent (both are the credit
+office's dealings with other systems and departments over the API).
 
     credit targets add province --url https://…/exchange --format province --returns-as 省平台（回流）
     credit targets add dsj --dir /srv/exchange/out --classes ent_admin_penalty,ent_admin_licence
@@ -84,4 +86,44 @@ def add_commands(add: Add, settings_of: Callable[[argparse.Namespace], Settings]
     p.add_argument("--public-only", action="store_true", help="add: only the classes the catalog "
                    "discloses to the public (what an institution gets in bulk, seed 004 #6)")  # fmt: skip
     p.add_argument("--state", help="ledger: only changes in this state (queued, acked, failed)")
+    p.add_argument("--token", help="API token (default: the data dir's admin-token)")
+
+
+def cmd_spotcheck(args: argparse.Namespace, settings: Settings) -> int:
+    """`credit spotcheck new|list|show|judge|close` (抽查: 虚报、误报、漏报)."""
+    client = client_for(settings, args.token)
+    if args.action == "new":
+        if not (args.department and args.class_code):
+            raise CreditError("`credit spotcheck new --department D --class C [--size N]`")
+        return done(*client.post("/api/spotchecks", {"department": args.department,
+                                                     "class_code": args.class_code,
+                                                     "size": args.size}))  # fmt: skip
+    if args.action == "list":
+        return done(*client.get("/api/spotchecks", department=args.department))
+    if not args.check:
+        raise CreditError(f"`credit spotcheck {args.action} CHECK_ID …`")
+    path = f"/api/spotchecks/{args.check}"
+    if args.action == "show":
+        return done(*client.get(path))
+    if args.action == "judge":
+        body = {"record_key": args.record_key, "verdict": args.verdict, "note": args.note or ""}
+        return done(*client.post(path + "/judge", body))
+    return done(
+        *client.post(path + "/close", {"omissions": args.omissions, "note": args.note or ""})
+    )
+
+
+def add_spotcheck_command(add: Add, settings_of: Callable[[argparse.Namespace], Settings]) -> None:
+    p = add("spotcheck", lambda args: cmd_spotcheck(args, settings_of(args)),
+            "spot checks of a department's records (抽查: 虚报、误报、漏报)", json_=False)  # fmt: skip
+    p.add_argument("action", choices=["new", "list", "show", "judge", "close"])
+    p.add_argument("check", nargs="?", help="show, judge, close: the check id")
+    p.add_argument("--department", help="new, list: the catalog department")
+    p.add_argument("--class", dest="class_code", help="new: the class code")
+    p.add_argument("--size", type=int, default=20, help="new: records to sample (≤ 500)")
+    p.add_argument("--record-key", help="judge: the sampled record")
+    p.add_argument("--verdict", choices=["准确", "误报", "虚报"], help="judge")
+    p.add_argument("--note", help="judge: what the source says (误报/虚报); close: the findings")
+    p.add_argument("--omissions", type=int, default=0, help="close: records the source has "
+                   "that the platform lacks (漏报)")  # fmt: skip
     p.add_argument("--token", help="API token (default: the data dir's admin-token)")

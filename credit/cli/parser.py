@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     governance.add_commands(add, _settings)
     lists.add_commands(add, _settings)
     outbound.add_commands(add, _settings)
+    outbound.add_spotcheck_command(add, _settings)
     _bench_command(add)
     return parser
 
