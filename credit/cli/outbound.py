@@ -91,17 +91,17 @@ def add_commands(add: Add, settings_of: Callable[[argparse.Namespace], Settings]
 
 def cmd_spotcheck(args: argparse.Namespace, settings: Settings) -> int:
     """`credit spotcheck new|list|show|judge|close` (抽查: 虚报、误报、漏报)."""
+    if args.action == "new" and not (args.department and args.class_code):
+        raise CreditError("`credit spotcheck new --department D --class C [--size N]`")
+    if args.action not in ("new", "list") and not args.check:
+        raise CreditError(f"`credit spotcheck {args.action} CHECK_ID …`")
     client = client_for(settings, args.token)
     if args.action == "new":
-        if not (args.department and args.class_code):
-            raise CreditError("`credit spotcheck new --department D --class C [--size N]`")
         return done(*client.post("/api/spotchecks", {"department": args.department,
                                                      "class_code": args.class_code,
                                                      "size": args.size}))  # fmt: skip
     if args.action == "list":
         return done(*client.get("/api/spotchecks", department=args.department))
-    if not args.check:
-        raise CreditError(f"`credit spotcheck {args.action} CHECK_ID …`")
     path = f"/api/spotchecks/{args.check}"
     if args.action == "show":
         return done(*client.get(path))
