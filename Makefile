@@ -21,7 +21,7 @@ demo: $(STAMP)  ## run the embedded platform on a synthetic month and print the 
 	$(BIN)/credit demo
 
 test: $(STAMP) tools  ## the whole test suite (unit, integration, faults on the real broker and chDB)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 tools:  ## system tools the tests use: promtool (alert rules); Chromium, its driver, Firefox ESR and a CJK font (the console)
 	@command -v promtool >/dev/null && command -v chromium >/dev/null && \
