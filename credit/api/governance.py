@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -435,10 +435,20 @@ ROUTES: tuple[tuple[str, str, GovernanceHandler], ...] = (
 )
 
 
+def add_guarded_routes(
+    app: web.Application,
+    ctx: ApiContext,
+    routes: Iterable[tuple[str, str, GovernanceHandler]],
+    today: Today = dt.date.today,
+) -> None:
+    """(method, path, handler) routes, each `guarded`: behind an identity, with governance
+    errors answered as 4xx and a reason code."""
+    for method, path, fn in routes:
+        app.router.add_route(method, path, guarded(fn, ctx, today))
+
+
 def add_governance_routes(
     app: web.Application, ctx: ApiContext, today: Today = dt.date.today
 ) -> None:
-    """The objections, authorizations and usage-log routes (`ROUTES`), each behind an
-    identity, with governance errors answered as 4xx and a reason code."""
-    for method, path, fn in ROUTES:
-        app.router.add_route(method, path, guarded(fn, ctx, today))
+    """The objections, authorizations and usage-log routes (`ROUTES`)."""
+    add_guarded_routes(app, ctx, ROUTES, today)

@@ -19,8 +19,8 @@ from credit.api.governance import (
     Call,
     GovernanceHandler,
     Today,
+    add_guarded_routes,
     class_of,
-    guarded,
     read_body,
     shown_to,
 )
@@ -70,5 +70,4 @@ ROUTES: tuple[tuple[str, str, GovernanceHandler], ...] = (
 
 
 def add_repair_routes(app: web.Application, ctx: ApiContext, today: Today = dt.date.today) -> None:
-    for method, path, fn in ROUTES:
-        app.router.add_route(method, path, guarded(fn, ctx, today))
+    add_guarded_routes(app, ctx, ROUTES, today)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from credit.api.governance import Call, GovernanceHandler, Today, guarded, read_body
+from credit.api.governance import Call, GovernanceHandler, Today, add_guarded_routes, read_body
 from credit.api.http_json import json_response
 from sinks.exceptions import GovernanceError
 from sinks.read import spot_checks as sc
@@ -74,5 +74,4 @@ ROUTES: tuple[tuple[str, str, GovernanceHandler], ...] = (
 def add_spot_check_routes(
     app: web.Application, ctx: ApiContext, today: Today = dt.date.today
 ) -> None:
-    for method, path, fn in ROUTES:
-        app.router.add_route(method, path, guarded(fn, ctx, today))
+    add_guarded_routes(app, ctx, ROUTES, today)

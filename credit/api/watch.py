@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from credit.api.governance import Call, GovernanceHandler, Today, guarded, read_body
+from credit.api.governance import Call, GovernanceHandler, Today, add_guarded_routes, read_body
 from credit.api.http_json import json_response
 from sinks.exceptions import ForbiddenError, GovernanceError
 from sinks.read import governance as gov
@@ -76,5 +76,4 @@ ROUTES: tuple[tuple[str, str, GovernanceHandler], ...] = (
 
 
 def add_watch_routes(app: web.Application, ctx: ApiContext, today: Today = dt.date.today) -> None:
-    for method, path, fn in ROUTES:
-        app.router.add_route(method, path, guarded(fn, ctx, today))
+    add_guarded_routes(app, ctx, ROUTES, today)
