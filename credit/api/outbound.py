@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from credit.api.governance import Call, GovernanceHandler, Today, guarded, read_body
+from credit.api.governance import Call, GovernanceHandler, Today, add_guarded_routes, read_body
 from credit.api.http_json import json_response
 from sinks.exceptions import GovernanceError
 from sinks.read import outbound
@@ -31,13 +31,7 @@ async def targets(call: Call) -> web.Response:
 
 async def save(call: Call) -> web.Response:
     body = await read_body(call.request)
-    classes = body.get("classes") or []
-    if isinstance(classes, str):
-        classes = [c for c in classes.replace("，", ",").split(",") if c.strip()]
-    if not isinstance(classes, list):
-        raise GovernanceError("classes: a list of class codes (empty: every class)")
-    spec = {**body, "classes": classes}
-    row = await call.ctx.run(outbound.save_target, call.store, call.ctx.catalog, spec,
+    row = await call.ctx.run(outbound.save_target, call.store, call.ctx.catalog, body,
                              call.me.name)  # fmt: skip
     return json_response(row, 201)
 
@@ -71,5 +65,4 @@ ROUTES: tuple[tuple[str, str, GovernanceHandler], ...] = (
 def add_outbound_routes(
     app: web.Application, ctx: ApiContext, today: Today = dt.date.today
 ) -> None:
-    for method, path, fn in ROUTES:
-        app.router.add_route(method, path, guarded(fn, ctx, today))
+    add_guarded_routes(app, ctx, ROUTES, today)

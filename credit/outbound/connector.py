@@ -113,8 +113,7 @@ class Connector:
                 if self._deliver([orjson.loads(m.value() or b"{}") for m in msgs]):
                     consumer.commit(asynchronous=False)
                     continue
-                # not taken: read the batch again after a pause (polling on, so the group
-                # keeps this member however long the endpoint stays down)
+                # not taken: read the same batch again after a pause
                 for first in _first_offsets(msgs):
                     consumer.seek(first)
                 self._stop.wait(min(2.0 ** (self._failures - 1), MAX_PAUSE))

@@ -141,8 +141,7 @@ class OutboundService:
     def _requeue(self, target: Mapping[str, Any]) -> None:
         """Produce again every change the target has not acknowledged (the topic may have
         lost them); an upsert whose record has a newer version since is superseded."""
-        name = str(target["name"])
-        ensure_named_topics(self.kafka_conf, [outbound.topic_of(name)], 1, self.replication)
+        name = str(target["name"])  # its topic exists: `_sync_connectors` ran first
         rows = outbound.unacked(self.store, name)
         by_class: dict[str, list[str]] = {}
         for r in rows:
@@ -183,15 +182,12 @@ class OutboundService:
 
     def _update_gauges(self, targets: list[dict[str, Any]]) -> None:
         self._gauges_at = time.monotonic()
-        lag = {str(r["target"]): r for r in self.store.query(
-            "SELECT target, count() AS n, min(queued_at) AS oldest FROM "
-            f"{self.store.database}.outbound_ledger FINAL WHERE state IN ('queued', 'failed') "
-            "GROUP BY target")}  # fmt: skip
+        lag = outbound.unacked_by_target(self.store)
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         for t in targets:
-            row = lag.get(str(t["name"]))
-            self.metrics.outbound_unacked.labels(t["name"]).set(int(row["n"]) if row else 0)
-            age = (now - row["oldest"].replace(tzinfo=None)).total_seconds() if row else 0.0
+            n, oldest = lag.get(str(t["name"]), (0, None))
+            self.metrics.outbound_unacked.labels(t["name"]).set(n)
+            age = (now - oldest.replace(tzinfo=None)).total_seconds() if oldest else 0.0
             self.metrics.outbound_oldest.labels(t["name"]).set(max(0.0, age))
 
     # -- the thread ----------------------------------------------------------------------------

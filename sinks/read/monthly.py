@@ -22,7 +22,7 @@ from typing import Any
 
 from schemas.catalog import Catalog
 from sinks.read.governance import add_months
-from sinks.read.outbound import list_targets
+from sinks.read.outbound import list_targets, records_held
 from sinks.store import Store
 
 WAN = 10_000
@@ -80,19 +80,6 @@ def _stock(store: Store, catalog: Catalog, end: dt.datetime, district: str) -> l
     )
 
 
-def _pushed(store: Store, target: str, end: dt.datetime) -> dict[str, int]:
-    """Class → records the target held at `end`: its last change acknowledged by then is an
-    upsert."""
-    rows = store.query(
-        "SELECT class_code, countIf(a = 'upsert') AS n FROM (SELECT class_code, record_key, "
-        f"argMax(action, seq) AS a FROM {store.database}.outbound_ledger FINAL "
-        "WHERE target = {t:String} AND state = 'acked' AND acked_at < {e:DateTime64(3)} "
-        "GROUP BY class_code, record_key) GROUP BY class_code",
-        {"t": target, "e": end.replace(tzinfo=None)},
-    )
-    return {str(r["class_code"]): int(r["n"]) for r in rows}
-
-
 def upstream_target(store: Store, target: str | None) -> str | None:
     """The named target, else the one provincial-format target if there is exactly one."""
     if target:
@@ -124,7 +111,8 @@ def monthly_report(store: Store, catalog: Catalog, month: str, target: str | Non
     first, end = month_bounds(month)
     stock = _stock(store, catalog, end, district)
     upstream = upstream_target(store, target)
-    pushed = _pushed(store, upstream, end) if upstream else {}
+    held = records_held(store, upstream, end) if upstream else {}
+    pushed = {code: n for (_, code), n in held.items()}
     per_class: dict[str, int] = {}
     per_dept: dict[str, int] = {}
     for r in stock:

@@ -27,7 +27,6 @@ from sinks.store import Store
 
 KINDS = ("http", "directory")
 FORMATS = ("platform", "province")
-ACTIONS = ("upsert", "withdraw", "held")
 TOPIC_PREFIX = "credit.out."
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 TARGET_COLUMNS = ("name", "kind", "address", "format", "classes", "returns_as", "districts",
@@ -71,7 +70,7 @@ def save_target(store: Store, catalog: Catalog, spec: Mapping[str, Any], by: str
     fmt = str(spec.get("format") or "platform")
     if fmt not in FORMATS:
         raise GovernanceError(f"format {fmt!r}: one of {', '.join(FORMATS)}")
-    classes = sorted({catalog.get(str(c)).code for c in spec.get("classes") or []})
+    classes = sorted({catalog.get(c).code for c in _texts(spec, "classes")})
     now = dt.datetime.now(dt.UTC)
     try:
         old = get_target(store, name)
@@ -85,9 +84,11 @@ def save_target(store: Store, catalog: Catalog, spec: Mapping[str, Any], by: str
     return save_version(store, "outbound_targets", TARGET_COLUMNS, row)
 
 
-def _texts(spec: Mapping[str, Any], field: str, pattern: str) -> list[str]:
+def _texts(spec: Mapping[str, Any], field: str, pattern: str = "") -> list[str]:
     """A list field given as a list or as comma-separated text, each item checked."""
     raw = spec.get(field) or []
+    if not isinstance(raw, str | list | tuple):
+        raise GovernanceError(f"{field}: a list, or comma-separated text")
     items = raw.replace("，", ",").split(",") if isinstance(raw, str) else list(raw)
     out = sorted({str(i).strip() for i in items if str(i).strip()})
     bad = [i for i in out if not re.match(pattern, i)]
@@ -122,9 +123,11 @@ def target_classes(catalog: Catalog, target: Mapping[str, Any]) -> list[InfoClas
             and (c.disclosure == "public" or not target.get("public_only"))]  # fmt: skip
 
 
-def subject_filter(catalog: Catalog, target: Mapping[str, Any], db: str) -> str:
+def subject_filter(
+    catalog: Catalog, target: Mapping[str, Any], db: str
+) -> tuple[str, dict[str, Any]]:
     """SQL conditions on a class table's rows for a target's districts and industries ('' for
-    none); parameters {ds:Array(String)}, {is:Array(String)}."""
+    none), and their parameters."""
     conds = []
     if target.get("districts"):
         conds.append("arrayExists(p -> startsWith(district, p), {ds:Array(String)})")
@@ -132,7 +135,9 @@ def subject_filter(catalog: Catalog, target: Mapping[str, Any], db: str) -> str:
         industry = attribute_class(catalog, "industry")
         conds.append(f"subject_id IN (SELECT subject_id FROM {db}.cls_{industry} FINAL WHERE "
                      "arrayExists(i -> positionUTF8(ifNull(industry, ''), i) > 0, {is:Array(String)}))")  # fmt: skip
-    return "".join(f" AND {c}" for c in conds)
+    params = {"ds": list(target.get("districts") or []),
+              "is": list(target.get("industries") or [])}  # fmt: skip
+    return "".join(f" AND {c}" for c in conds), params
 
 
 # -- the ledger -----------------------------------------------------------------------------
@@ -200,11 +205,9 @@ def ledger_summary(store: Store, catalog: Catalog) -> list[dict[str, Any]]:
         "max(acked_at) AS last_acked "
         f"FROM {store.database}.outbound_ledger FINAL GROUP BY target"
     )
-    # a record the target holds now: its latest change is an upsert it acknowledged
-    held_now = {str(r["target"]): int(r["n"]) for r in store.query(
-        "SELECT target, countIf(a = 'upsert' AND s = 'acked') AS n FROM (SELECT target, "
-        "argMax(action, seq) AS a, argMax(state, seq) AS s FROM "
-        f"{store.database}.outbound_ledger FINAL GROUP BY target, record_key) GROUP BY target")}  # fmt: skip
+    held_now: dict[str, int] = {}
+    for (name, _), n in records_held(store).items():
+        held_now[name] = held_now.get(name, 0) + n
     by_name = {str(r["target"]): r for r in rows}
     out = []
     for target in targets:
@@ -218,19 +221,44 @@ def ledger_summary(store: Store, catalog: Catalog) -> list[dict[str, Any]]:
     return out
 
 
+def records_held(store: Store, target: str | None = None,
+                 until: dt.datetime | None = None) -> dict[tuple[str, str], int]:  # fmt: skip
+    """(target, class) → records the target holds (by `until`): the last change of the
+    record it acknowledged is an upsert. The one definition behind the ledger's share ratio
+    and the monthly report's 归集比例."""
+    rows = store.query(
+        "SELECT target, class_code, countIf(a = 'upsert') AS n FROM (SELECT target, "
+        "class_code, record_key, argMax(action, seq) AS a FROM "
+        f"{store.database}.outbound_ledger FINAL WHERE state = 'acked' "
+        "AND (target = {t:String} OR {t:String} = '') AND acked_at < {e:DateTime64(3)} "
+        "GROUP BY target, class_code, record_key) GROUP BY target, class_code",
+        {"t": target or "", "e": (until or dt.datetime(2300, 1, 1)).replace(tzinfo=None)},
+    )
+    return {(str(r["target"]), str(r["class_code"])): int(r["n"]) for r in rows}
+
+
 def due_records(store: Store, catalog: Catalog, target: Mapping[str, Any]) -> int:
     """Records the target should hold: every stored record of its classes (of its districts
     and industries) but its own 回流."""
     db = store.database
-    only = subject_filter(catalog, target, db)
+    only, params = subject_filter(catalog, target, db)
     parts = [f"SELECT uniqExact(record_key) AS n FROM {db}.{c.table} "
              f"WHERE ingest_provider != {{p:String}}{only}" for c in target_classes(catalog, target)]  # fmt: skip
     if not parts:
         return 0
     rows = store.query(f"SELECT sum(n) AS n FROM ({' UNION ALL '.join(parts)})",
-                       {"p": target["returns_as"], "ds": list(target.get("districts") or []),
-                        "is": list(target.get("industries") or [])})  # fmt: skip
+                       {"p": target["returns_as"], **params})  # fmt: skip
     return int(rows[0]["n"] or 0)
+
+
+def unacked_by_target(store: Store) -> dict[str, tuple[int, dt.datetime]]:
+    """Target → (changes not yet acknowledged, the oldest one's queue time), for the gauges."""
+    rows = store.query(
+        "SELECT target, count() AS n, min(queued_at) AS oldest FROM "
+        f"{store.database}.outbound_ledger FINAL WHERE state IN ('queued', 'failed') "
+        "GROUP BY target"
+    )
+    return {str(r["target"]): (int(r["n"]), r["oldest"]) for r in rows}
 
 
 def ledger_rows(

@@ -43,13 +43,13 @@ def pending(store: Store, catalog: Catalog, cls: InfoClass, target: Mapping[str,
     """Current versions of `cls` records the target's ledger lacks (of its districts and
     industries, if it names any), oldest stored first."""
     db = store.database
+    only, params = subject_filter(catalog, target, db)
     return store.query(
         f"SELECT * FROM {db}.{cls.table} FINAL WHERE ingest_provider != {{p:String}} "
         f"AND (record_key, version) NOT IN (SELECT record_key, record_version FROM "
         f"{db}.outbound_ledger WHERE target = {{t:String}} AND class_code = {{c:String}})"
-        f"{subject_filter(catalog, target, db)} ORDER BY stored_at, record_key LIMIT {{n:UInt32}}",
-        {"p": target["returns_as"], "t": target["name"], "c": cls.code, "n": limit,
-         "ds": list(target.get("districts") or []), "is": list(target.get("industries") or [])},
+        f"{only} ORDER BY stored_at, record_key LIMIT {{n:UInt32}}",
+        {"p": target["returns_as"], "t": target["name"], "c": cls.code, "n": limit, **params},
     )  # fmt: skip
 
 
@@ -77,13 +77,13 @@ def upserts(store: Store, cls: InfoClass, target: Mapping[str, Any], rows: list[
     return out
 
 
-def deleted_record_keys(store: Store) -> dict[str, str]:
-    """Record key → class of the records an objection's resolution deleted."""
+def deleted_record_keys(store: Store) -> frozenset[str]:
+    """The records an objection's resolution deleted."""
     rows = store.query(
-        f"SELECT record_key, any(class_code) AS class_code FROM {store.database}.objections "
-        "FINAL WHERE resolution = 'delete' GROUP BY record_key"
+        f"SELECT DISTINCT record_key FROM {store.database}.objections FINAL "
+        "WHERE resolution = 'delete'"
     )
-    return {str(r["record_key"]): str(r["class_code"]) for r in rows}
+    return frozenset(str(r["record_key"]) for r in rows)
 
 
 def present_rows(
@@ -105,7 +105,7 @@ def withdrawals(store: Store, catalog: Catalog, target: Mapping[str, Any],
                 hidden: frozenset[str]) -> list[Change]:  # fmt: skip
     """A withdraw for each record last sent as an upsert that is out of public use now."""
     deleted = deleted_record_keys(store)
-    last = last_changes(store, target["name"], sorted(hidden | deleted.keys()))
+    last = last_changes(store, target["name"], sorted(hidden | deleted))
     sent = {k: c for k, c in last.items() if c["action"] == "upsert"}
     gone: dict[str, list[str]] = {}
     for key, c in sent.items():
