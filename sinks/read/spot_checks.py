@@ -24,14 +24,15 @@ from sinks.store import Store
 VERDICTS = ("准确", "误报", "虚报")
 _COLUMNS = (
     "check_id", "record_key", "department", "class_code", "subject_id", "seed", "verdict",
-    "note", "omissions", "reviewer", "created_by", "created_at", "reviewed_at", "version",
+    "note", "omissions", "reviewer", "created_by", "created_at", "reviewed_at", "updated_at",
+    "version",
 )  # fmt: skip
 HEAD = ""  # the record_key of the check's own row
 MAX_SAMPLE = 500
 
 
 def _save(store: Store, row: Mapping[str, Any]) -> dict[str, Any]:
-    return save_version(store, "spot_checks", (*_COLUMNS, "updated_at"), row)
+    return save_version(store, "spot_checks", _COLUMNS, row)
 
 
 def new_check(store: Store, catalog: Catalog, department: str, class_code: str, size: int,
@@ -56,9 +57,8 @@ def new_check(store: Store, catalog: Catalog, department: str, class_code: str, 
             "reviewer": "", "created_by": by, "created_at": now, "reviewed_at": None,
             "version": 0}  # fmt: skip
     store.insert("spot_checks", [[{**base, "record_key": r["record_key"], "subject_id":
-                                   r["subject_id"], "updated_at": now}[c] for c in
-                                  (*_COLUMNS, "updated_at")] for r in rows],
-                 (*_COLUMNS, "updated_at"))  # fmt: skip
+                                   r["subject_id"], "updated_at": now}[c] for c in _COLUMNS]
+                                 for r in rows], _COLUMNS)  # fmt: skip
     _save(store, {**base, "record_key": HEAD, "subject_id": ""})
     return get_check(store, check_id)
 
@@ -81,11 +81,15 @@ def summary(head: Mapping[str, Any], items: list[dict[str, Any]]) -> dict[str, A
             "accuracy": round(counts["准确"] / len(judged), 4) if judged else None}  # fmt: skip
 
 
+def _split(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A check's rows: its own row, and its sampled records."""
+    head = next(r for r in rows if r["record_key"] == HEAD)
+    return head, [r for r in rows if r["record_key"] != HEAD]
+
+
 def get_check(store: Store, check_id: str) -> dict[str, Any]:
     """The check's summary and its sampled records with their verdicts."""
-    rows = _rows(store, check_id)
-    head = next(r for r in rows if r["record_key"] == HEAD)
-    items = [r for r in rows if r["record_key"] != HEAD]
+    head, items = _split(_rows(store, check_id))
     return {**summary(head, items), "items": items}
 
 
@@ -109,14 +113,14 @@ def close_check(
 ) -> dict[str, Any]:
     """Close a check whose every record is judged, with the 漏报 found (records the source
     has that the platform lacks)."""
-    check = get_check(store, check_id)
+    head, items = _split(_rows(store, check_id))
+    check = summary(head, items)
     if check["closed"]:
         raise StageError(f"spot check {check_id} is closed already")
     if check["judged"] < check["sampled"]:
         raise StageError(f"{check['sampled'] - check['judged']} sampled records are not judged yet")
     if omissions < 0:
         raise GovernanceError("omissions: the number of records missing (0 or more)")
-    head = next(r for r in _rows(store, check_id) if r["record_key"] == HEAD)
     _save(store, {**head, "omissions": omissions, "note": note.strip(), "reviewer": reviewer,
                   "reviewed_at": dt.datetime.now(dt.UTC)})  # fmt: skip
     return get_check(store, check_id)
@@ -130,8 +134,4 @@ def list_checks(store: Store, department: str | None = None) -> list[dict[str, A
     by: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         by.setdefault(str(r["check_id"]), []).append(r)
-    out = []
-    for group in by.values():
-        head = next(r for r in group if r["record_key"] == HEAD)
-        out.append(summary(head, [r for r in group if r["record_key"] != HEAD]))
-    return out
+    return [summary(*_split(group)) for group in by.values()]
