@@ -163,14 +163,14 @@ class OutboundService:
             log.info("outbound %s: %d unacknowledged changes queued again", name, len(live))
 
     def _sync_connectors(self, targets: list[dict[str, Any]]) -> None:
-        """A connector per target; a changed or removed target's connector stops."""
+        """A connector per target; a changed or removed target's connector stops, and one
+        whose thread ended (the broker failed it) starts again."""
         wanted = {str(t["name"]): t for t in targets}
         for name, conn in list(self.connectors.items()):
             t = wanted.get(name)
-            if t is None or (t["kind"], t["address"]) != (
-                conn.target["kind"],
-                conn.target["address"],
-            ):
+            same = t is not None and (t["kind"], t["address"]) == (conn.target["kind"],
+                                                                  conn.target["address"])  # fmt: skip
+            if not same or not conn.alive():
                 conn.stop()
                 del self.connectors[name]
         for name, t in wanted.items():

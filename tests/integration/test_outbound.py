@@ -258,3 +258,23 @@ def test_a_bulk_push_to_a_bank_by_region_and_industry_carries_public_records_onl
     with pytest.raises(GovernanceError, match="districts"):
         outbound.save_target(store, catalog, {"name": "x", "address": province.url,
                                               "districts": "江阴"}, "admin")  # fmt: skip
+
+
+def test_a_connector_whose_thread_ended_is_started_again(
+    store: Store, catalog: Catalog, broker: EmbeddedBroker, province: Province
+) -> None:
+    """A connector's thread ends when the broker fails it; the next round starts a new one
+    and the records still arrive."""
+    name = f"province-{RNG.randrange(10**6)}"
+    outbound.save_target(store, catalog, {"name": name, "address": province.url}, "admin")
+    service = _service(store, catalog, broker)
+    try:
+        service.run_once()
+        first = service.connectors[name]
+        first.stop()  # as if the broker had failed it
+        assert not first.alive()
+        insert(store, catalog.get("legal_arrears"), ENT, "after-stop", arrears_type="水费")
+        _wait(lambda: any(k == "after-stop" for _, k, _ in province.actions()), service)
+        assert service.connectors[name] is not first and service.connectors[name].alive()
+    finally:
+        service.stop()
